@@ -1,0 +1,120 @@
+"""Settings: built once by the CLI (or a test) and passed down. Nothing here runs at import time.
+
+Precedence: CLI flags > environment > `.env` file > defaults. The environment variable names of the
+original MCP-OpenStack-Ops server are kept (``MCP_LOG_LEVEL``, ``FASTMCP_TYPE``, ``FASTMCP_HOST``,
+``FASTMCP_PORT``, ``REMOTE_AUTH_ENABLE``, ``REMOTE_SECRET_KEY``, ``ALLOW_MODIFY_OPERATIONS``); ours
+are prefixed ``OPS_``. OpenStack credentials are *not* settings: they come from ``clouds.yaml`` +
+``OS_CLOUD`` or the ``OS_*`` variables and are read by openstacksdk itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "mcp-openstack-ops"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory (created on first use)."""
+    data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return f"sqlite+aiosqlite:///{data_dir / 'snapshot.db'}"
+
+
+def _alias(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. See `.env.example` for the documented list."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # --- the original server's names -------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias=_alias("MCP_LOG_LEVEL", "log_level")
+    )
+    transport: Literal["stdio", "streamable-http"] = Field(
+        "stdio", validation_alias=_alias("FASTMCP_TYPE", "transport")
+    )
+    host: str = Field("127.0.0.1", validation_alias=_alias("FASTMCP_HOST", "host"))
+    port: int = Field(8080, ge=0, le=65535, validation_alias=_alias("FASTMCP_PORT", "port"))
+    auth_enable: bool = Field(False, validation_alias=_alias("REMOTE_AUTH_ENABLE", "auth_enable"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_alias("REMOTE_SECRET_KEY", "secret_key"))
+    allow_modify_operations: bool = Field(
+        False, validation_alias=_alias("ALLOW_MODIFY_OPERATIONS", "allow_modify_operations")
+    )
+
+    # --- ours ---------------------------------------------------------------------------------
+    allow_unauthenticated_remote: bool = Field(
+        False, validation_alias=_alias("OPS_ALLOW_UNAUTHENTICATED_REMOTE", "allow_unauthenticated_remote")
+    )
+    database_url: str = Field(
+        default_factory=default_database_url, validation_alias=_alias("OPS_DATABASE_URL", "database_url")
+    )
+    cloud_name: str = Field(
+        "default",
+        description="Label stored in every snapshot row's `cloud` column (several clouds may share a database).",
+        validation_alias=_alias("OPS_CLOUD_LABEL", "cloud_name"),
+    )
+    os_cloud: str | None = Field(None, validation_alias=_alias("OS_CLOUD", "os_cloud"))
+    poller_enabled: bool = Field(True, validation_alias=_alias("OPS_POLLER_ENABLED", "poller_enabled"))
+    default_poll_interval: float = Field(
+        60.0, gt=0, validation_alias=_alias("OPS_POLL_INTERVAL", "default_poll_interval")
+    )
+    poll_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-kind overrides, e.g. OPS_POLL_INTERVALS='{\"servers\": 30, \"flavors\": 600}'.",
+        validation_alias=_alias("OPS_POLL_INTERVALS", "poll_intervals"),
+    )
+    full_reconcile_interval: float = Field(
+        900.0, gt=0, validation_alias=_alias("OPS_FULL_RECONCILE_INTERVAL", "full_reconcile_interval")
+    )
+    lease_ttl: float = Field(30.0, gt=0, validation_alias=_alias("OPS_LEASE_TTL", "lease_ttl"))
+    lease_renew_interval: float = Field(
+        10.0, gt=0, validation_alias=_alias("OPS_LEASE_RENEW_INTERVAL", "lease_renew_interval")
+    )
+    sdk_concurrency: int = Field(4, ge=1, le=64, validation_alias=_alias("OPS_SDK_CONCURRENCY", "sdk_concurrency"))
+    api_timeout: float = Field(60.0, gt=0, validation_alias=_alias("OPS_API_TIMEOUT", "api_timeout"))
+    page_size: int = Field(1000, ge=1, le=10000, validation_alias=_alias("OPS_PAGE_SIZE", "page_size"))
+    cold_start_wait: float = Field(
+        10.0, ge=0, validation_alias=_alias("OPS_COLD_START_WAIT", "cold_start_wait")
+    )
+    tombstone_retention_days: float = Field(
+        7.0, gt=0, validation_alias=_alias("OPS_TOMBSTONE_RETENTION_DAYS", "tombstone_retention_days")
+    )
+    sync_run_retention_days: float = Field(
+        7.0, gt=0, validation_alias=_alias("OPS_SYNC_RUN_RETENTION_DAYS", "sync_run_retention_days")
+    )
+    confirmation_ttl: float = Field(
+        300.0, gt=0, validation_alias=_alias("OPS_CONFIRMATION_TTL", "confirmation_ttl")
+    )
+    image_upload_dirs: list[str] = Field(
+        default_factory=list, validation_alias=_alias("OPS_IMAGE_UPLOAD_DIRS", "image_upload_dirs")
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    def poll_interval(self, kind: str, default: float | None = None) -> float:
+        """The poll interval for one resource kind: per-kind override, else the kind's default, else global."""
+        if kind in self.poll_intervals:
+            return float(self.poll_intervals[kind])
+        return float(default if default is not None else self.default_poll_interval)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from env/.env with explicit overrides (CLI flags); None overrides are ignored."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,120 @@
+"""The exception tree. Every domain error the services raise is one of these; the tool layer turns
+them into MCP ``ToolError`` with the same message (see ``app.tools``).
+
+    OpsError                     base; ``message`` is written for the user and says what to do
+    ├── NotFound                 a name/ID that is not in the snapshot (``candidates``: close matches)
+    ├── InvalidArgument          malformed IDs, out-of-range limits, unknown actions or fields
+    ├── Conflict                 ambiguous names; OpenStack 409 (resource in the wrong state)
+    ├── NotPermitted             writes disabled, confirmation missing/expired/reused, OpenStack 403
+    ├── QuotaExceeded            OpenStack 413 / over-limit bodies
+    ├── UpstreamError            any other OpenStack failure (``status``, ``request_id``)
+    │   └── UpstreamUnavailable  timeouts, connection errors, 5xx after retries
+    └── StaleSnapshot            the snapshot cannot answer (kind never synced, or unavailable)
+
+``translate_sdk_error`` is the one place that maps openstacksdk/keystoneauth exceptions into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class OpsError(Exception):
+    """Base of every domain error; ``str(err)`` is a user-facing, actionable message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(OpsError):
+    def __init__(self, message: str, candidates: Sequence[str] = ()) -> None:
+        if candidates:
+            message = f"{message} Did you mean: {', '.join(candidates)}?"
+        super().__init__(message)
+        self.candidates = list(candidates)
+
+
+class InvalidArgument(OpsError):
+    pass
+
+
+class Conflict(OpsError):
+    pass
+
+
+class NotPermitted(OpsError):
+    pass
+
+
+class QuotaExceeded(OpsError):
+    pass
+
+
+class UpstreamError(OpsError):
+    def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
+        if request_id:
+            message = f"{message} (OpenStack request id {request_id})"
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class StaleSnapshot(OpsError):
+    pass
+
+
+def _request_id(exc: BaseException) -> str | None:
+    rid = getattr(exc, "request_id", None)
+    if rid:
+        return str(rid)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return headers.get("x-openstack-request-id") or headers.get("x-compute-request-id")
+
+
+def translate_sdk_error(exc: BaseException, doing: str) -> OpsError:
+    """Map an openstacksdk / keystoneauth exception raised while ``doing`` (e.g. "stopping server web-1")
+    into an :class:`OpsError`. Unknown exception types are returned as ``UpstreamError`` so the caller
+    can ``raise translate_sdk_error(e, ...) from e``."""
+    from keystoneauth1 import exceptions as ks_exc
+    from openstack import exceptions as os_exc
+
+    if isinstance(exc, OpsError):
+        return exc
+    rid = _request_id(exc)
+    status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
+    detail = getattr(exc, "details", None) or getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.ConnectionError)):
+        return UpstreamUnavailable(
+            f"OpenStack could not be reached while {doing}: {exc}. Check the endpoint and network, then retry.",
+            request_id=rid,
+        )
+    if isinstance(exc, ks_exc.Unauthorized) or status == 401:
+        return NotPermitted(
+            f"OpenStack rejected our credentials while {doing}. Check clouds.yaml / OS_* credentials."
+        )
+    if isinstance(exc, (os_exc.NotFoundException, os_exc.ResourceNotFound)) or status == 404:
+        return NotFound(f"OpenStack says the target no longer exists while {doing}: {detail}.")
+    if isinstance(exc, os_exc.ConflictException) or status == 409:
+        return Conflict(
+            f"OpenStack refused {doing} because the resource is in the wrong state: {detail}. "
+            "Check its current status (it may still be transitioning) and retry when it fits."
+        )
+    if status == 413 or "quota" in str(detail).lower() and status in (403, 413):
+        return QuotaExceeded(f"Quota exceeded while {doing}: {detail}. Free resources or raise the quota.")
+    if isinstance(exc, os_exc.ForbiddenException) or status == 403:
+        return NotPermitted(
+            f"OpenStack forbids {doing} for these credentials: {detail}. An admin role may be required."
+        )
+    if isinstance(exc, os_exc.BadRequestException) or status == 400:
+        return InvalidArgument(f"OpenStack rejected the request while {doing}: {detail}.")
+    if status is not None and int(status) >= 500:
+        return UpstreamUnavailable(
+            f"OpenStack failed while {doing} (HTTP {status}): {detail}. Retry later.", status=status, request_id=rid
+        )
+    return UpstreamError(f"OpenStack error while {doing}: {detail}.", status=status, request_id=rid)
