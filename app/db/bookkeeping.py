@@ -1,0 +1,39 @@
+"""Tables that are not snapshots of OpenStack kinds: sync runs (freshness comes from here) and the
+poller lease (exactly one process polls a database at a time)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, String, Table, Text
+
+from app.db.meta import metadata
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, doc="Run id; snapshot rows carry it in last_sync_id."),
+    Column("cloud", String(64), nullable=False, doc="Cloud label (settings.cloud_name)."),
+    Column("kind", String(64), nullable=False, doc="Resource kind, e.g. servers."),
+    Column("mode", String(16), nullable=False, doc="full, incremental or targeted."),
+    Column("status", String(16), nullable=False, doc="running, succeeded, failed, partial or unavailable."),
+    Column("started_at", DateTime, nullable=False, doc="UTC start time."),
+    Column("finished_at", DateTime, doc="UTC end time (NULL while running)."),
+    Column("duration_s", Float, doc="Wall time in seconds."),
+    Column("seen", Integer, nullable=False, default=0, doc="Objects listed."),
+    Column("added", Integer, nullable=False, default=0, doc="Rows inserted (first seen, or revived)."),
+    Column("changed", Integer, nullable=False, default=0, doc="Rows whose content changed."),
+    Column("tombstoned", Integer, nullable=False, default=0, doc="Rows marked deleted."),
+    Column("error", Text, doc="Error message of a failed/unavailable run (no secrets)."),
+    Column("request_id", String(128), doc="OpenStack request id of the failing call, when known."),
+    Column("details", JSON, doc="Extra facts: pages fetched, microversion used, since-timestamp of incremental runs."),
+    Index("ix_sync_runs_cloud_kind_started_at", "cloud", "kind", "started_at"),
+    Index("ix_sync_runs_status", "status"),
+)
+
+poller_lease = Table(
+    "poller_lease",
+    metadata,
+    Column("name", String(64), primary_key=True, doc="Lease name (one per cloud label: 'poller:<cloud>')."),
+    Column("owner", String(128), nullable=False, doc="host:pid:random of the holder."),
+    Column("acquired_at", DateTime, nullable=False, doc="When the current holder took the lease (UTC)."),
+    Column("expires_at", DateTime, nullable=False, doc="Holder must renew before this (UTC); others may take it after."),
+)

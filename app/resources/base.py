@@ -1,0 +1,178 @@
+"""The declarative resource contract: one :class:`ResourceSpec` per OpenStack kind drives its table,
+its sync (listing, mapping, tombstoning, targeted refresh) and the generic read queries.
+
+A kind module (``app/resources/servers.py`` ...) declares:
+
+* its table with :func:`snapshot_table`: primary key ``(cloud, id)``, the typed, indexed columns that
+  tools filter, sort, group or join on, the raw API object as JSON (secrets stripped), and the
+  bookkeeping columns ``first_seen_at``, ``last_seen_at``, ``last_sync_id``, ``deleted_at``;
+* optional child link tables (:class:`ChildSpec`), replaced wholesale per parent whenever the parent's
+  raw object changes (server addresses, volume attachments, router interfaces, SG rules, ...);
+* ``SPEC = ResourceSpec(...)``: where to list it (:class:`Listing`), how to map the raw body to columns
+  (``columns``: column name -> dotted path into the raw API object, or a function of it), how to get one
+  (for targeted refresh), which columns are searchable/filterable, its poll interval.
+
+Mapping works on the **raw API JSON** (upstream field names such as ``OS-EXT-SRV-ATTR:host``), not on
+openstacksdk resource objects: it is what we store anyway, and it avoids the SDK's per-object overhead
+at 50,000 instances. The cloud layer still uses openstacksdk for auth, catalog, version discovery,
+microversions and retries.
+
+Adding a kind = one module + a migration + a fixture; the registry (``app.resources.registry``) finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Table
+
+from app.db.meta import metadata
+
+# Keys never stored: in raw JSON at any depth, case-insensitively.
+SECRET_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "adminPass", "OS-EXT-SRV-ATTR:user_data", "user_data", "private_key", "password", "original_password",
+        "token", "auth_token", "secret", "email", "admin_password", "access_token", "X-Subject-Token",
+        "os-vol-mig-status-attr:name_id-secret",
+    )
+)
+
+ColumnSource = str | Callable[[dict[str, Any]], Any]
+
+
+def strip_secrets(obj: Any, extra: frozenset[str] = frozenset()) -> Any:
+    """A copy of ``obj`` with every secret key removed, at any depth."""
+    if isinstance(obj, dict):
+        return {
+            k: strip_secrets(v, extra)
+            for k, v in obj.items()
+            if k.lower() not in SECRET_KEYS and k.lower() not in extra
+        }
+    if isinstance(obj, list):
+        return [strip_secrets(v, extra) for v in obj]
+    return obj
+
+
+def dig(obj: Any, path: str) -> Any:
+    """Value at a dotted ``path`` in nested dicts (keys may contain ``:`` but not ``.``); None if absent."""
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+        if cur is None:
+            return None
+    return cur
+
+
+def bookkeeping_columns() -> list[Column[Any]]:
+    return [
+        Column("raw", JSON, nullable=False, doc="The API object as OpenStack returned it, secrets removed."),
+        Column("first_seen_at", DateTime, nullable=False, doc="When the poller first saw this object (UTC)."),
+        Column("last_seen_at", DateTime, nullable=False, doc="When a sync last saw this object (UTC)."),
+        Column("last_sync_id", Integer, nullable=False, doc="sync_runs.id of the run that last wrote this row."),
+        Column("deleted_at", DateTime, doc="Tombstone: when a complete listing stopped containing it (NULL = live)."),
+    ]
+
+
+def snapshot_table(name: str, *columns: Column[Any] | Index, doc: str = "") -> Table:
+    """A snapshot table: ``(cloud, id)`` primary key, the kind's typed columns, raw JSON and bookkeeping.
+
+    Every snapshot table also gets an index on ``(cloud, deleted_at)`` (live-row scans) and on
+    ``last_sync_id`` (tombstoning after a full listing)."""
+    t = Table(
+        name,
+        metadata,
+        Column("cloud", String(64), primary_key=True, doc="Cloud label (several clouds may share one database)."),
+        Column("id", String(64), primary_key=True, doc="OpenStack ID."),
+        *columns,
+        *bookkeeping_columns(),
+        comment=doc or None,
+        info={"doc": doc, "snapshot": True},
+    )
+    Index(f"ix_{name}_cloud_deleted_at", t.c.cloud, t.c.deleted_at)
+    Index(f"ix_{name}_last_sync_id", t.c.last_sync_id)
+    return t
+
+
+def link_table(name: str, parent: str, *columns: Column[Any] | Index, doc: str = "") -> Table:
+    """A child/link table owned by a snapshot kind: ``(cloud, <parent>_id, ...)``; its rows are
+    replaced wholesale when the parent changes and removed when the parent is tombstoned."""
+    t = Table(
+        name,
+        metadata,
+        Column("cloud", String(64), nullable=False, doc="Cloud label."),
+        Column(f"{parent}_id", String(64), nullable=False, doc=f"The owning {parent}'s ID."),
+        *columns,
+        comment=doc or None,
+        info={"doc": doc, "snapshot": False, "parent": parent},
+    )
+    Index(f"ix_{name}_cloud_{parent}_id", t.c.cloud, t.c[f"{parent}_id"])
+    return t
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How to list a kind: a GET on ``path`` relative to the ``service`` endpoint from the catalog.
+
+    ``service`` is the openstacksdk proxy attribute (compute, network, block_storage, image, identity,
+    orchestration, placement). The list is under ``collection`` in the body. Pagination follows the
+    service's links (``<collection>_links`` rel=next, Glance's ``next``) when ``paginated``.
+    ``microversion``: None for the service default, ``"max"`` for the highest both sides support, or an
+    explicit ``"2.87"``. ``enrich``: per-object sub-requests, e.g. ``{"inventories":
+    "/resource_providers/{id}/inventories"}`` stores that GET's body under ``raw["inventories"]``.
+    """
+
+    service: str
+    path: str
+    collection: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    paginated: bool = True
+    microversion: str | None = None
+    enrich: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """Rows of a link table derived from the parent's raw object (``rows(raw)`` returns dicts without
+    ``cloud`` and the parent id column)."""
+
+    table: Table
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    kind: str
+    table: Table
+    listing: Listing
+    columns: Mapping[str, ColumnSource]
+    description: str
+    get_path: str | None = None
+    get_key: str | None = None
+    children: tuple[ChildSpec, ...] = ()
+    id_key: str = "id"
+    searchable: tuple[str, ...] = ("name",)
+    filterable: tuple[str, ...] = ()
+    poll_interval: float = 60.0
+    admin_only: bool = False
+    incremental: bool = False
+    extra_secret_keys: frozenset[str] = frozenset()
+
+    def row_id(self, raw: dict[str, Any]) -> str:
+        if callable(self.id_key):  # pragma: no cover - kept simple: id_key is a str
+            return str(self.id_key(raw))
+        return str(raw[self.id_key])
+
+    def map_row(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Typed column values (without cloud/bookkeeping) from a raw API object."""
+        out: dict[str, Any] = {}
+        for col, source in self.columns.items():
+            out[col] = source(raw) if callable(source) else dig(raw, source)
+        return out
+
+    def clean_raw(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return strip_secrets(raw, self.extra_secret_keys)
