@@ -17,6 +17,7 @@ from app import __version__
 
 # Modules that provide subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
+    "app.server_cli",
     "app.simulator.cli",
     "app.db.cli",
 )

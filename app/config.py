@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     allow_unauthenticated_remote: bool = Field(
         False, validation_alias=_alias("OPS_ALLOW_UNAUTHENTICATED_REMOTE", "allow_unauthenticated_remote")
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host[:port] values accepted in the Host header when serving HTTP on a non-loopback address.",
+        validation_alias=_alias("OPS_ALLOWED_HOSTS", "allowed_hosts"),
+    )
     database_url: str = Field(
         default_factory=default_database_url, validation_alias=_alias("OPS_DATABASE_URL", "database_url")
     )

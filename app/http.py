@@ -1,0 +1,145 @@
+"""The streamable-http transport: the SDK's MCP app plus bearer auth, ``/healthz``, ``/readyz`` and
+``/metrics``, served by uvicorn.
+
+Security defaults: bearer auth compares in constant time and answers 401 with ``WWW-Authenticate``;
+tokens are read from the ``Authorization`` header only (never the query string); the server refuses to
+bind a non-loopback address without auth unless ``--allow-unauthenticated-remote`` is given; DNS
+rebinding protection (Host/Origin checks) is on for loopback binds and for the hosts listed in
+``OPS_ALLOWED_HOSTS`` otherwise; request bodies are capped by the SDK (4 MiB).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from app.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from app.config import Settings
+    from app.server import ServerState
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_policy(settings: Settings) -> None:
+    """Refuse unsafe HTTP setups before binding (raised as InvalidArgument with what to do)."""
+    if settings.auth_enable and not (settings.secret_key and settings.secret_key.get_secret_value()):
+        raise InvalidArgument(
+            "REMOTE_AUTH_ENABLE is on but no REMOTE_SECRET_KEY/--secret-key is set; set a long random token."
+        )
+    if not is_loopback(settings.host) and not settings.auth_enable and not settings.allow_unauthenticated_remote:
+        raise InvalidArgument(
+            f"Refusing to serve on non-loopback address {settings.host} without authentication. "
+            "Enable bearer auth (--auth-enable --secret-key ...), bind 127.0.0.1, or pass "
+            "--allow-unauthenticated-remote if a trusted proxy in front authenticates."
+        )
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    if is_loopback(settings.host):
+        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+        origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+        return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                         allowed_origins=origins)
+    if settings.allowed_hosts:
+        hosts = list(settings.allowed_hosts)
+        origins = [f"https://{h}" for h in hosts] + [f"http://{h}" for h in hosts]
+        return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                         allowed_origins=origins)
+    # Remote bind with no host list: bearer auth (required by check_bind_policy unless explicitly waived)
+    # is what protects the endpoint; a browser on a rebinding page cannot know the token.
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+class BearerAuthMiddleware:
+    """Constant-time bearer token check for every path except the open probes."""
+
+    def __init__(self, app: Any, token: str, state: ServerState) -> None:
+        self.app = app
+        self._token = token.encode()
+        self._state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        supplied = b""
+        for k, v in scope.get("headers", []):
+            if k == b"authorization" and v[:7].lower() == b"bearer ":
+                supplied = v[7:].strip()
+                break
+        if not supplied or not hmac.compare_digest(supplied, self._token):
+            if self._state.context is not None:
+                self._state.context.metrics.http_auth_failures.inc()
+            resp = JSONResponse(
+                {"error": "unauthorized", "error_description": "Missing or invalid bearer token."},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="mcp-openstack-ops"'},
+            )
+            await resp(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def add_probe_routes(mcp: MCPServer[Any], state: ServerState) -> None:
+    @mcp.custom_route("/healthz", methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @mcp.custom_route("/readyz", methods=["GET"])
+    async def readyz(_: Request) -> Response:
+        ctx = state.context
+        if ctx is None:
+            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        report = await ctx.readiness()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    @mcp.custom_route("/metrics", methods=["GET"])
+    async def metrics(_: Request) -> Response:
+        ctx = state.context
+        if ctx is None:
+            return PlainTextResponse("", status_code=503)
+        text = ctx.metrics.render(await ctx.snapshot_metric_lines())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+def build_http_app(mcp: MCPServer[Any], settings: Settings, state: ServerState) -> Any:
+    add_probe_routes(mcp, state)
+    app = mcp.streamable_http_app(
+        streamable_http_path="/mcp", transport_security=transport_security(settings), host=settings.host
+    )
+    if settings.auth_enable and settings.secret_key:
+        return BearerAuthMiddleware(app, settings.secret_key.get_secret_value(), state)
+    return app
+
+
+async def serve_http(mcp: MCPServer[Any], settings: Settings, state: ServerState) -> None:
+    import uvicorn
+
+    check_bind_policy(settings)
+    app = build_http_app(mcp, settings, state)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                            access_log=False, log_config=None)
+    server = uvicorn.Server(config)
+    state.uvicorn = server
+    await server.serve()

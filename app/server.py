@@ -1,0 +1,74 @@
+"""Builds the MCPServer: tools, prompts and a lifespan that owns the database, the cloud connection
+and the poller (which polls only while this process holds the lease)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from app import __version__
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+READ_TOOL_MODULES: tuple[str, ...] = ()
+WRITE_TOOL_MODULES: tuple[str, ...] = ()
+
+INSTRUCTIONS = """\
+Operate an OpenStack cloud. Read tools answer from a snapshot kept fresh by a background poller:
+every result carries a `snapshot` block (as_of, age_seconds, stale); mention staleness when it matters.
+Start broad (get_cluster_status, monitor_resources, get_service_status), then drill down
+(search_instances, get_instance_details, ...). Management tools (manage_*) exist only when writes are
+enabled; destructive actions return a preview and a confirmation token first: show the preview to the
+user and only confirm with their consent."""
+
+
+@dataclass
+class ServerState:
+    """Holds what the lifespan built, for the HTTP probes that live outside MCP requests."""
+
+    context: Any = None
+    uvicorn: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+ContextFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
+
+
+def build_server(settings: Settings, *, context_factory: ContextFactory | None = None,
+                 state: ServerState | None = None) -> tuple[MCPServer[Any], ServerState]:
+    """The configured server and its state holder. ``context_factory`` defaults to
+    :func:`app.context.open_app_context` (tests may pass one bound to a simulator)."""
+    from app.context import open_app_context
+
+    factory = context_factory or open_app_context
+    state = state or ServerState()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[Any]:
+        async with factory(settings) as ctx:
+            state.context = ctx
+            try:
+                yield ctx
+            finally:
+                state.context = None
+
+    mcp: MCPServer[Any] = MCPServer(
+        "mcp-openstack-ops",
+        title="OpenStack Ops",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    modules = READ_TOOL_MODULES + (WRITE_TOOL_MODULES if settings.allow_modify_operations else ())
+    for name in modules:
+        importlib.import_module(name).register(mcp)
+    importlib.import_module("app.prompts").register(mcp, writes_enabled=settings.allow_modify_operations)
+    return mcp, state

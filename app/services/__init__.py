@@ -1,0 +1,1 @@
+"""Use cases behind the tools: inventory reads, monitoring/health, operations (write-through)."""

@@ -1,0 +1,38 @@
+"""Result models shared by read tools: the ``snapshot`` freshness block and the paging fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class KindFreshness(BaseModel):
+    kind: str = Field(description="Resource kind, e.g. servers.")
+    as_of: datetime | None = Field(description="When the last successful sync of this kind finished (UTC); null if never.")
+    age_seconds: float | None = Field(description="Seconds since as_of; null if never synced.")
+    stale: bool = Field(description="Older than twice its poll interval, or its last sync failed.")
+    status: str = Field(description="ok, stale, never_synced, failed or unavailable.")
+    last_error: str | None = Field(default=None, description="Error of the most recent failed run, if any.")
+
+
+class SnapshotInfo(BaseModel):
+    """How fresh the answer is. Every read result carries one."""
+
+    as_of: datetime | None = Field(description="Oldest as_of among the kinds this answer used (UTC).")
+    age_seconds: float | None = Field(description="Age of the oldest kind used, in seconds.")
+    stale: bool = Field(description="True if any kind used is stale, failed, unavailable or never synced.")
+    missing: list[str] = Field(default_factory=list, description="Kinds used that have never been synced (their data is absent, not zero).")
+    kinds: list[KindFreshness] = Field(default_factory=list, description="Per-kind freshness of the kinds used.")
+
+
+class PageInfo(BaseModel):
+    total: int = Field(description="Rows matching the query in the snapshot.")
+    returned: int = Field(description="Rows in this response.")
+    offset: int = Field(description="Offset of this window.")
+    limit: int = Field(description="Maximum rows per response.")
+    has_more: bool = Field(description="True if rows remain after this window (call again with offset + returned).")
+
+    @classmethod
+    def of(cls, total: int, returned: int, offset: int, limit: int) -> PageInfo:
+        return cls(total=total, returned=returned, offset=offset, limit=limit, has_more=offset + returned < total)

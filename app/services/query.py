@@ -1,0 +1,63 @@
+"""Query helpers shared by every read service: live-row selection, validated pagination windows,
+safe substring patterns, close-match suggestions. All filtering, ordering and paging happens in SQL."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidArgument
+
+MAX_LIMIT = 200
+
+
+def check_window(limit: int, offset: int, max_limit: int = MAX_LIMIT) -> None:
+    """Limits outside 1..max_limit and negative offsets are rejected (not silently clamped)."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= max_limit:
+        raise InvalidArgument(f"limit must be an integer between 1 and {max_limit} (got {limit!r}); "
+                              "page through larger results with offset.")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidArgument(f"offset must be a non-negative integer (got {offset!r}).")
+
+
+def live(table: Table, cloud: str) -> ColumnElement[bool]:
+    """Rows of this cloud that are not tombstoned."""
+    return (table.c.cloud == cloud) & table.c.deleted_at.is_(None)
+
+
+def like_escape(term: str) -> str:
+    """``term`` with LIKE metacharacters escaped (use with ``escape='\\\\'``)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(column: Any, term: str, case_sensitive: bool) -> ColumnElement[bool]:
+    """Substring match. Case-insensitive uses LIKE (ASCII case folding in SQLite); case-sensitive uses
+    ``instr`` on SQLite (exact bytes) and LIKE elsewhere (PostgreSQL LIKE is case-sensitive)."""
+    if case_sensitive:
+        return func.instr(column, term) > 0
+    return column.ilike(f"%{like_escape(term)}%", escape="\\")
+
+
+async def fetch_page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[int, list[Any]]:
+    """Total matching rows and one window of ``stmt`` (which must already carry its ORDER BY)."""
+    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
+    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    return int(total), list(rows)
+
+
+def close_matches(term: str, names: Sequence[str], n: int = 5) -> list[str]:
+    """Names that look like ``term`` (for not-found errors)."""
+    lowered = {name.lower(): name for name in names if name}
+    hits = difflib.get_close_matches(term.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def split_csv(value: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (the original's comma-list parameters)."""
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,1 @@
+"""Thin MCP tools grouped by domain. Each module exposes ``register(mcp)``; ``app.server`` calls them."""
