@@ -1,0 +1,196 @@
+"""The async facade over one openstacksdk ``Connection``.
+
+* Built from Settings: ``OS_CLOUD`` / clouds.yaml or the ``OS_*`` variables (openstacksdk reads them
+  itself), or explicit keyword arguments (the simulator). TLS verification stays on unless the cloud
+  config says otherwise; ``api_timeout`` bounds every request; keystoneauth retries 429/502/503/504
+  (honouring ``Retry-After``, else exponential backoff) and connection failures; it re-authenticates
+  once on a 401 (expired or revoked token) and reuses the token otherwise.
+* Every blocking SDK call runs on a dedicated thread pool behind ``asyncio.Semaphore(sdk_concurrency)``.
+* Every SDK/HTTP failure leaves as an :class:`app.errors.OpsError` via ``translate_sdk_error``; the
+  original exception is chained (``__cause__``); :func:`http_status` and :func:`request_id_of` read it.
+* Microversion ``"max"`` resolves per service to the highest version both the cloud (version
+  discovery) and openstacksdk support; explicit versions are sent as given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import logging
+import pkgutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from keystoneauth1 import exceptions as ks_exc
+from openstack import exceptions as os_exc
+
+from app.config import Settings
+from app.errors import OpsError, translate_sdk_error
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STATUS_CODE_RETRIES = 5
+CONNECT_RETRIES = 3
+RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
+# Exceptions a blocking SDK/HTTP call may raise (anything else is a bug and propagates as is).
+SDK_ERRORS: tuple[type[BaseException], ...] = (
+    os_exc.SDKException, ks_exc.ClientException, requests.RequestException, ValueError,
+)
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """Timeouts and retry policy passed to ``openstack.connect`` (cloud-config keys)."""
+    return {
+        "api_timeout": settings.api_timeout,
+        "status_code_retries": STATUS_CODE_RETRIES,
+        "connect_retries": CONNECT_RETRIES,
+        "retriable_status_codes": RETRIABLE_STATUS_CODES,
+    }
+
+
+def build_connection(settings: Settings, **connect_kwargs: Any) -> Any:
+    """An ``openstack.connection.Connection`` (lazy: nothing is sent until the first request).
+
+    Without ``connect_kwargs`` the cloud comes from ``settings.os_cloud`` (clouds.yaml) or ``OS_*``."""
+    import openstack
+
+    opts = connection_options(settings)
+    if connect_kwargs:
+        return openstack.connect(**{**opts, **connect_kwargs})
+    return openstack.connect(cloud=settings.os_cloud, **opts)
+
+
+@functools.lru_cache(maxsize=None)
+def sdk_max_microversion(proxy_module: str) -> str | None:
+    """Highest ``_max_microversion`` among openstacksdk's resources of the proxy's package."""
+    from openstack import resource
+
+    package = importlib.import_module(proxy_module.rsplit(".", 1)[0])
+    best: tuple[int, int] | None = None
+    for info in pkgutil.iter_modules(package.__path__):
+        mod = importlib.import_module(f"{package.__name__}.{info.name}")
+        for _, cls in inspect.getmembers(mod, inspect.isclass):
+            v = getattr(cls, "_max_microversion", None) if issubclass(cls, resource.Resource) else None
+            if isinstance(v, str) and "." in v:
+                major, minor = v.split(".", 1)
+                t = (int(major), int(minor))
+                best = t if best is None or t > best else best
+    return f"{best[0]}.{best[1]}" if best else None
+
+
+def http_status(err: BaseException) -> int | None:
+    """The HTTP status behind a translated error (from the chained SDK exception), if any."""
+    status = getattr(err, "status", None)
+    if isinstance(status, int):
+        return status
+    cause = err.__cause__
+    code = getattr(cause, "status_code", None) or getattr(cause, "http_status", None)
+    return int(code) if code else None
+
+
+def request_id_of(err: BaseException) -> str | None:
+    rid = getattr(err, "request_id", None) or getattr(err.__cause__, "request_id", None)
+    return str(rid) if rid else None
+
+
+@dataclass
+class Response:
+    body: Any
+    request_id: str | None
+    status: int
+
+
+class CloudClient:
+    """One cloud: ``await client.get_json("compute", "/flavors/detail", params=..., microversion="max")``.
+
+    Use :meth:`from_settings` in the server; tests pass the simulator's ``connect_kwargs()``."""
+
+    def __init__(self, conn: Any, settings: Settings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self._sem = asyncio.Semaphore(settings.sdk_concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.sdk_concurrency, thread_name_prefix="openstacksdk"
+        )
+        self._microversions: dict[tuple[str, str], str | None] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **connect_kwargs: Any) -> CloudClient:
+        return cls(build_connection(settings, **connect_kwargs), settings)
+
+    async def run(self, fn: Callable[..., T], *args: Any, doing: str, **kwargs: Any) -> T:
+        """Run a blocking SDK call on the pool (bounded); failures become OpsError."""
+        async with self._sem:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, functools.partial(self._translated, fn, args, kwargs, doing)
+            )
+
+    @staticmethod
+    def _translated(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], doing: str) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except OpsError:
+            raise
+        except SDK_ERRORS as e:
+            raise translate_sdk_error(e, doing) from e
+
+    # --- raw HTTP through the service proxies --------------------------------------------
+    def _proxy(self, service: str) -> Any:
+        return getattr(self.conn, service)
+
+    def _resolve_microversion(self, service: str, requested: str | None) -> str | None:
+        if requested is None or requested != "max":
+            return requested
+        key = (service, requested)
+        if key not in self._microversions:
+            from openstack import utils
+
+            proxy = self._proxy(service)
+            self._microversions[key] = utils.maximum_supported_microversion(
+                proxy, sdk_max_microversion(type(proxy).__module__)
+            )
+            log.info("%s: using microversion %s", service, self._microversions[key])
+        return self._microversions[key]
+
+    def _get_blocking(
+        self, service: str, path: str, params: list[tuple[str, str]] | None, microversion: str | None
+    ) -> Response:
+        proxy = self._proxy(service)
+        mv = self._resolve_microversion(service, microversion)
+        kwargs: dict[str, Any] = {"params": params or None, "headers": {"Accept": "application/json"}}
+        if mv:
+            kwargs["microversion"] = mv
+        resp = proxy.get(path, **kwargs)
+        os_exc.raise_from_response(resp)
+        rid = resp.headers.get("x-openstack-request-id") or resp.headers.get("x-compute-request-id")
+        return Response(body=resp.json() if resp.content else None, request_id=rid, status=resp.status_code)
+
+    async def get_json(
+        self,
+        service: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        microversion: str | None = None,
+        doing: str | None = None,
+    ) -> Response:
+        """GET ``path`` on ``service``'s endpoint; raises OpsError (NotFound on 404, NotPermitted on 403...)."""
+        return await self.run(
+            self._get_blocking, service, path, params, microversion, doing=doing or f"reading {service} {path}"
+        )
+
+    async def microversion(self, service: str, requested: str | None) -> str | None:
+        """The microversion actually sent for ``requested`` (resolves ``"max"``)."""
+        return await self.run(self._resolve_microversion, service, requested, doing=f"discovering {service}")
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.conn.close)
+        self._executor.shutdown(wait=False)

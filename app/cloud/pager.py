@@ -1,0 +1,123 @@
+"""Raw listing for a :class:`~app.resources.base.Listing`: pages of API dicts, streamed.
+
+``iter_pages`` GETs ``listing.path`` with ``limit=page_size`` and follows the service's next link
+(``<collection>_links`` rel=next for Nova/Neutron/Cinder, ``next`` for Glance, ``links.next`` for
+Keystone) until there is none. The next request reuses only the *query* of the link on our own
+endpoint and path (so a proxy that rewrites hosts or schemes in links cannot redirect us). Each page
+is yielded before the next is fetched, so 50,000 servers never sit in memory at once. ``enrich``
+sub-requests run per object, concurrently within the client's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from app.cloud.connection import CloudClient
+from app.errors import NotFound, UpstreamError
+from app.resources.base import Listing, ResourceSpec
+
+MAX_PAGES = 100_000
+
+
+@dataclass
+class Page:
+    number: int
+    items: list[dict[str, Any]]
+    request_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def next_query(body: Mapping[str, Any], collection: str) -> list[tuple[str, str]] | None:
+    """The query parameters of the body's next link, or None on the last page."""
+    href: str | None = None
+    links = body.get(f"{collection}_links")
+    if isinstance(links, list):
+        href = next((lk.get("href") for lk in links if isinstance(lk, dict) and lk.get("rel") == "next"), None)
+    if href is None and isinstance(body.get("next"), str):
+        href = body["next"]
+    if href is None and isinstance(body.get("links"), dict):
+        nxt = body["links"].get("next")
+        href = nxt if isinstance(nxt, str) else None
+    if not href:
+        return None
+    return parse_qsl(urlsplit(href).query, keep_blank_values=True)
+
+
+def base_params(listing: Listing, page_size: int, extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    params = {**listing.params, **(extra or {})}
+    if listing.paginated and "limit" not in params:
+        params["limit"] = str(page_size)
+    return list(params.items())
+
+
+async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, Any]], id_key: str = "id") -> None:
+    """Run ``listing.enrich`` sub-requests for ``items`` (in place): ``raw[key] = GET path`` body."""
+    if not listing.enrich:
+        return
+
+    async def one(item: dict[str, Any], key: str, template: str) -> None:
+        path = template.format(id=item[id_key])
+        resp = await client.get_json(listing.service, path, microversion=listing.microversion,
+                                     doing=f"reading {path}")
+        item[key] = resp.body
+
+    await asyncio.gather(*(one(it, k, t) for it in items for k, t in listing.enrich.items()))
+
+
+async def iter_pages(
+    client: CloudClient,
+    listing: Listing,
+    *,
+    page_size: int,
+    extra_params: Mapping[str, str] | None = None,
+    id_key: str = "id",
+) -> AsyncIterator[Page]:
+    """Yield every page of the listing; raises OpsError on any failure (the caller must then not
+    treat the listing as complete)."""
+    params: list[tuple[str, str]] | None = base_params(listing, page_size, extra_params)
+    doing = f"listing {listing.collection}"
+    seen_queries: set[tuple[tuple[str, str], ...]] = set()
+    number = 0
+    while params is not None:
+        number += 1
+        if number > MAX_PAGES:
+            raise UpstreamError(f"Gave up {doing}: more than {MAX_PAGES} pages (pagination loop?).")
+        resp = await client.get_json(listing.service, listing.path, params=params,
+                                     microversion=listing.microversion, doing=doing)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        items = body.get(listing.collection)
+        if not isinstance(items, list):
+            raise UpstreamError(
+                f"Unexpected response while {doing}: no '{listing.collection}' list in the body.",
+                request_id=resp.request_id,
+            )
+        await enrich(client, listing, items, id_key)
+        yield Page(number=number, items=items, request_id=resp.request_id)
+        params = next_query(body, listing.collection) if listing.paginated and items else None
+        if params is not None:
+            key = tuple(params)
+            if key in seen_queries:
+                raise UpstreamError(f"Pagination loop while {doing}: the next link repeats.")
+            seen_queries.add(key)
+
+
+async def get_one(client: CloudClient, spec: ResourceSpec, rid: str) -> dict[str, Any] | None:
+    """The raw object ``rid`` (enriched like a listed one), or None when OpenStack says 404."""
+    if not spec.get_path:
+        raise UpstreamError(f"Kind {spec.kind} has no get_path; it cannot be refreshed by id.")
+    path = spec.get_path.format(id=rid)
+    try:
+        resp = await client.get_json(spec.listing.service, path, microversion=spec.listing.microversion,
+                                     doing=f"reading {spec.kind} {rid}")
+    except NotFound:
+        return None
+    body = resp.body if isinstance(resp.body, dict) else {}
+    raw = body.get(spec.get_key) if spec.get_key else body
+    if not isinstance(raw, dict):
+        raise UpstreamError(f"Unexpected response reading {spec.kind} {rid}.", request_id=resp.request_id)
+    await enrich(client, spec.listing, [raw], spec.id_key)
+    return raw

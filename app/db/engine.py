@@ -1,0 +1,156 @@
+"""Engine and sessions: one :class:`Database` per process, built from Settings.
+
+* SQLite (``sqlite+aiosqlite:///path``): WAL journal, ``busy_timeout``, ``foreign_keys=ON`` and
+  ``synchronous=NORMAL`` on every connection. Two engines share the file: a **writer** (one pooled
+  connection, transactions opened with ``BEGIN IMMEDIATE`` and serialised by an in-process lock, so
+  the poller never meets ``SQLITE_BUSY`` from itself) and **readers** (``query_only``), which WAL
+  keeps unblocked while the poller writes. Write transactions are short: one per page.
+* PostgreSQL (``postgresql+asyncpg://...``): one ordinary engine serves both roles.
+
+JSON is serialised canonically (sorted keys, compact), so the writer can compare a row's stored raw
+text with a freshly listed object without decoding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def utcnow() -> datetime:
+    """Naive UTC 'now' (every DateTime column in the snapshot is naive UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class PreSerialized(str):
+    """JSON text already in canonical form; the engine's serializer passes it through unchanged."""
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON text form stored in ``raw`` columns (and compared by the writer)."""
+    if isinstance(obj, PreSerialized):
+        return str(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _sqlite_pragmas(read_only: bool) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver: we emit BEGIN ourselves (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _begin(statement: str) -> Any:
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(statement)
+
+    return on_begin
+
+
+def is_sqlite_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for memory databases and other backends)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+class Database:
+    """The process's database handle: ``writer()`` for the one writer, ``reader()`` / ``session()``
+    for reads. Build with :meth:`from_settings`; ``await db.dispose()`` at shutdown."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = is_sqlite_url(url)
+        self._write_lock = asyncio.Lock()
+        common: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
+        if self.is_sqlite:
+            self.write_engine: AsyncEngine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, **common
+            )
+            self.read_engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8, **common)
+            event.listen(self.write_engine.sync_engine, "connect", _sqlite_pragmas(read_only=False))
+            event.listen(self.write_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
+            event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas(read_only=True))
+            event.listen(self.read_engine.sync_engine, "begin", _begin("BEGIN"))
+        else:
+            self.write_engine = create_async_engine(url, pool_pre_ping=True, **common)
+            self.read_engine = self.write_engine
+        self._sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.database_url)
+
+    @property
+    def dialect_name(self) -> str:
+        return self.write_engine.dialect.name
+
+    @asynccontextmanager
+    async def writer(self) -> AsyncIterator[AsyncConnection]:
+        """One short write transaction (committed on exit, rolled back on error)."""
+        async with self._write_lock:
+            async with self.write_engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection (a snapshot-consistent transaction for its lifetime)."""
+        async with self.read_engine.connect() as conn:
+            yield conn
+
+    def session(self) -> AsyncSession:
+        """A read session for query builders that prefer the ORM-style API (``async with db.session() as s``)."""
+        return self._sessions()
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def prepare_database_sync(url: str) -> None:
+    """Create the SQLite file's directory and run the migrations up to head (CLI, tests)."""
+    from app.db.migrate import upgrade
+
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+
+
+async def prepare_database(url: str) -> None:
+    """:func:`prepare_database_sync` on a worker thread (Alembic's async env runs its own loop)."""
+    await asyncio.to_thread(prepare_database_sync, url)
+
+
+__all__ = ["Database", "PreSerialized", "canonical_json", "prepare_database", "prepare_database_sync", "utcnow"]
