@@ -74,6 +74,7 @@ class NeutronIndex:
         self.rr: dict[str, int] = {}                          # project -> round-robin counter
         self.shared_net: str | None = None
         self.public_net: str | None = None
+        self.router_by_subnet: dict[str, str] = {}          # subnet id -> router with an interface on it
         self.mac_counter = 0
 
 
@@ -196,11 +197,10 @@ def project_default_sg(sim: Simulator, project_id: str) -> list[str]:
     ix = idx(sim)
     lst = ix.sg_list_by_project.get(project_id)
     if lst is None:
-        from app.simulator.neutron_api import create_default_sg
+        from app.simulator.neutron_sg import create_default_sg
 
-        sg = create_default_sg(sim, project_id, random.Random(project_id))
-        lst = [sg["id"]]
-        ix.sg_list_by_project[project_id] = lst
+        create_default_sg(sim, project_id, random.Random(project_id))
+        lst = ix.sg_list_by_project[project_id]
     return lst
 
 
