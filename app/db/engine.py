@@ -72,6 +72,15 @@ def _begin(statement: str) -> Any:
     return on_begin
 
 
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """``INSERT`` with ``on_conflict_do_update/do_nothing`` for the engine's dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -153,4 +162,4 @@ async def prepare_database(url: str) -> None:
     await asyncio.to_thread(prepare_database_sync, url)
 
 
-__all__ = ["Database", "PreSerialized", "canonical_json", "prepare_database", "prepare_database_sync", "utcnow"]
+__all__ = ["Database", "PreSerialized", "canonical_json", "dialect_insert", "prepare_database", "prepare_database_sync", "utcnow"]

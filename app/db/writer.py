@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Table, Text, and_, delete, select, type_coerce, update
 
-from app.db.engine import Database, PreSerialized, canonical_json
+from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
@@ -48,14 +48,6 @@ class PageCounts:
 def _chunks(seq: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
-
-
-def _insert(dialect: str, table: Table) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def _parent_column(child: Table) -> str:
@@ -112,7 +104,7 @@ class SnapshotWriter:
             counts.unchanged = len(unchanged)
 
             if upserts:
-                stmt = _insert(self.db.dialect_name, table)
+                stmt = dialect_insert(self.db.dialect_name, table)
                 keep_first_seen = {"cloud", "id", "first_seen_at"}
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[table.c.cloud, table.c.id],

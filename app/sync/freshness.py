@@ -1,0 +1,129 @@
+"""How fresh the snapshot is, per kind and for a set of kinds (read tools attach this to answers).
+
+* ``as_of``: finish time of the kind's newest succeeded full or incremental run (targeted refreshes
+  do not count: they touch a few rows only).
+* ``stale``: never synced, older than 2x the kind's poll interval, or the newest finished run of the
+  kind failed / was partial / unavailable.
+* Combined freshness of several kinds: the oldest ``as_of`` wins; stale if any kind is stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.db.bookkeeping import sync_runs
+from app.db.engine import Database, utcnow
+from app.resources.base import ResourceSpec
+from app.resources.registry import all_specs
+from app.sync.runs import FULL, INCREMENTAL, RUNNING, SUCCEEDED, UNAVAILABLE
+
+STALE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class KindFreshness:
+    kind: str
+    as_of: datetime | None
+    age_seconds: float | None
+    stale: bool
+    never_synced: bool
+    unavailable: bool = False
+    last_status: str | None = None
+    last_error: str | None = None
+    last_run_at: datetime | None = None
+    interval_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Combined view: ``as_of``/``age_seconds`` of the oldest kind; ``missing`` = never synced kinds."""
+
+    as_of: datetime | None
+    age_seconds: float | None
+    stale: bool
+    never_synced: bool
+    missing: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()
+    errors: Mapping[str, str] = field(default_factory=dict)
+    kinds: Mapping[str, KindFreshness] = field(default_factory=dict)
+
+
+def _interval(settings: Settings, spec: ResourceSpec | None, kind: str) -> float:
+    return settings.poll_interval(kind, spec.poll_interval if spec else None)
+
+
+async def kinds_freshness(
+    db: Database, settings: Settings, kinds: Iterable[str], now: datetime | None = None,
+    specs: Mapping[str, ResourceSpec] | None = None,
+) -> dict[str, KindFreshness]:
+    """Per-kind freshness in two indexed queries."""
+    names = list(dict.fromkeys(kinds))
+    specs = specs if specs is not None else all_specs()
+    now = now or utcnow()
+    base = (sync_runs.c.cloud == settings.cloud_name, sync_runs.c.kind.in_(names),
+            sync_runs.c.mode.in_([FULL, INCREMENTAL]))
+    ok_q = select(sync_runs.c.kind, func.max(sync_runs.c.finished_at)).where(
+        *base, sync_runs.c.status == SUCCEEDED).group_by(sync_runs.c.kind)
+    newest = select(func.max(sync_runs.c.id)).where(*base, sync_runs.c.status != RUNNING).group_by(sync_runs.c.kind)
+    last_q = select(sync_runs.c.kind, sync_runs.c.status, sync_runs.c.error, sync_runs.c.finished_at).where(
+        sync_runs.c.id.in_(newest))
+    async with db.reader() as conn:
+        as_of = {k: v for k, v in (await conn.execute(ok_q)).all()}
+        last = {k: (s, e, f) for k, s, e, f in (await conn.execute(last_q)).all()}
+    out: dict[str, KindFreshness] = {}
+    for kind in names:
+        interval = _interval(settings, specs.get(kind), kind)
+        ts = as_of.get(kind)
+        status, error, finished = last.get(kind, (None, None, None))
+        age = max(0.0, (now - ts).total_seconds()) if ts else None
+        stale = ts is None or age is None or age > STALE_FACTOR * interval or status not in (None, SUCCEEDED)
+        out[kind] = KindFreshness(
+            kind=kind, as_of=ts, age_seconds=age, stale=stale, never_synced=ts is None,
+            unavailable=status == UNAVAILABLE, last_status=status,
+            last_error=error if status != SUCCEEDED else None, last_run_at=finished, interval_seconds=interval,
+        )
+    return out
+
+
+def combine(per_kind: Mapping[str, KindFreshness]) -> Freshness:
+    synced = [f for f in per_kind.values() if f.as_of is not None]
+    oldest = min(synced, key=lambda f: f.as_of) if synced else None  # type: ignore[arg-type,return-value]
+    missing = tuple(k for k, f in per_kind.items() if f.never_synced)
+    return Freshness(
+        as_of=oldest.as_of if oldest else None,
+        age_seconds=max((f.age_seconds or 0.0) for f in synced) if synced else None,
+        stale=any(f.stale for f in per_kind.values()),
+        never_synced=bool(missing),
+        missing=missing,
+        unavailable=tuple(k for k, f in per_kind.items() if f.unavailable),
+        errors={k: f.last_error for k, f in per_kind.items() if f.last_error},
+        kinds=dict(per_kind),
+    )
+
+
+async def freshness(
+    db: Database, settings: Settings, kinds: Iterable[str], now: datetime | None = None,
+) -> Freshness:
+    """Combined freshness for the kinds an answer was built from."""
+    return combine(await kinds_freshness(db, settings, kinds, now))
+
+
+async def wait_for_first_sync(
+    db: Database, settings: Settings, kinds: Iterable[str], timeout: float | None = None, poll: float = 0.2,
+) -> Freshness:
+    """Cold start: wait up to ``timeout`` (default ``settings.cold_start_wait``) until every kind has
+    finished a first run (succeeded, failed or unavailable), then return the freshness as it is."""
+    names = list(kinds)
+    deadline = time.monotonic() + (settings.cold_start_wait if timeout is None else timeout)
+    while True:
+        per_kind = await kinds_freshness(db, settings, names)
+        if all(f.last_status is not None for f in per_kind.values()) or time.monotonic() >= deadline:
+            return combine(per_kind)
+        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

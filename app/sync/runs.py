@@ -1,0 +1,127 @@
+"""Recording sync runs in ``sync_runs`` (freshness is read from here) and the result type of a run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from app.db.bookkeeping import sync_runs
+from app.db.engine import Database, utcnow
+
+RUNNING, SUCCEEDED, FAILED, PARTIAL, UNAVAILABLE = "running", "succeeded", "failed", "partial", "unavailable"
+FULL, INCREMENTAL, TARGETED = "full", "incremental", "targeted"
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(x-auth-token|x-subject-token|authorization)(\s*[:=]\s*)(\S+)"),
+    re.compile(r"(?i)([\"']?(?:password|passwd|secret|token|adminpass|private_key)[\"']?)(\s*[:=]\s*)([\"']?)[^\s\"',}&]+"),
+)
+
+
+def redact(text: str | None, limit: int = 2000) -> str | None:
+    """Error text safe to store: credentials-like values masked, length bounded."""
+    if text is None:
+        return None
+    for pat in _SECRET_PATTERNS:
+        text = pat.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return text[:limit]
+
+
+@dataclass
+class SyncResult:
+    """The outcome of one run, as recorded in ``sync_runs`` (``run_id``) and returned to callers."""
+
+    kind: str
+    mode: str
+    status: str = RUNNING
+    run_id: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float = 0.0
+    seen: int = 0
+    added: int = 0
+    changed: int = 0
+    tombstoned: int = 0
+    error: str | None = None
+    request_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCEEDED
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunLog:
+    """Start/finish rows in ``sync_runs`` for one cloud label."""
+
+    def __init__(self, db: Database, cloud: str) -> None:
+        self.db = db
+        self.cloud = cloud
+
+    async def start(self, kind: str, mode: str, now: datetime | None = None) -> SyncResult:
+        now = now or utcnow()
+        async with self.db.writer() as conn:
+            res = await conn.execute(
+                insert(sync_runs).values(cloud=self.cloud, kind=kind, mode=mode, status=RUNNING, started_at=now,
+                                         seen=0, added=0, changed=0, tombstoned=0)
+            )
+            run_id = int(res.inserted_primary_key[0])
+        return SyncResult(kind=kind, mode=mode, run_id=run_id, started_at=now)
+
+    async def finish(self, result: SyncResult) -> None:
+        result.finished_at = result.finished_at or utcnow()
+        if result.started_at is not None:
+            result.duration_s = (result.finished_at - result.started_at).total_seconds()
+        result.error = redact(result.error)
+        async with self.db.writer() as conn:
+            await conn.execute(
+                update(sync_runs).where(sync_runs.c.id == result.run_id).values(
+                    status=result.status, finished_at=result.finished_at, duration_s=result.duration_s,
+                    seen=result.seen, added=result.added, changed=result.changed, tombstoned=result.tombstoned,
+                    error=result.error, request_id=result.request_id, details=result.details or None,
+                )
+            )
+
+    async def last_success(self, kind: str, modes: Sequence[str]) -> datetime | None:
+        """``started_at`` of the newest succeeded run of ``kind`` in one of ``modes``."""
+        async with self.db.reader() as conn:
+            return (await conn.execute(
+                select(func.max(sync_runs.c.started_at)).where(
+                    sync_runs.c.cloud == self.cloud, sync_runs.c.kind == kind,
+                    sync_runs.c.status == SUCCEEDED, sync_runs.c.mode.in_(list(modes)),
+                )
+            )).scalar()
+
+    async def abandon_running(self, reason: str = "abandoned: the poller process stopped mid-run") -> int:
+        """Mark this cloud's ``running`` rows failed (called by a new lease holder: nobody runs them)."""
+        async with self.db.writer() as conn:
+            res = await conn.execute(
+                update(sync_runs).where(sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING)
+                .values(status=FAILED, finished_at=utcnow(), error=reason)
+            )
+            return int(res.rowcount or 0)
+
+    async def purge(self, older_than: datetime) -> int:
+        """Retention: delete finished runs started before ``older_than``, keeping each kind's newest
+        succeeded full/incremental run (freshness needs it)."""
+        keep = (
+            select(func.max(sync_runs.c.id)).where(
+                sync_runs.c.cloud == self.cloud, sync_runs.c.status == SUCCEEDED,
+                sync_runs.c.mode.in_([FULL, INCREMENTAL]),
+            ).group_by(sync_runs.c.kind, sync_runs.c.mode)
+        )
+        async with self.db.writer() as conn:
+            res = await conn.execute(
+                delete(sync_runs).where(
+                    sync_runs.c.cloud == self.cloud, sync_runs.c.started_at < older_than,
+                    sync_runs.c.status != RUNNING, sync_runs.c.id.not_in(keep),
+                )
+            )
+            return int(res.rowcount or 0)

@@ -1,0 +1,134 @@
+"""The poller: APScheduler 3 ``AsyncIOScheduler`` jobs that keep the snapshot fresh, only while this
+process holds the poller lease.
+
+Jobs: ``lease`` (every ``lease_renew_interval``: take or renew the lease; on taking it, schedule the
+sync jobs; on losing it, remove them), one ``sync:<kind>`` job per kind (its poll interval; servers
+run incremental with periodic full reconciles, see ``SyncService.poll``), and ``retention``. All jobs
+use ``coalesce=True, max_instances=1`` and sync jobs get jitter. :meth:`Poller._guarded` is the one
+place that catches every exception: it logs, remembers the error and keeps the poller alive (OpenStack
+failures are already recorded in ``sync_runs`` by the service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from app.config import Settings
+from app.db.engine import Database
+from app.sync.lease import Lease
+from app.sync.service import SyncService
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 3600.0
+MAX_JITTER = 30.0
+
+
+def lease_name(settings: Settings) -> str:
+    return f"poller:{settings.cloud_name}"
+
+
+class Poller:
+    """``await poller.start()`` in the server's lifespan, ``await poller.stop()`` at shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        service: SyncService,
+        *,
+        kinds: Iterable[str] | None = None,
+        lease: Lease | None = None,
+        on_leader_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.service = service
+        self.kinds = list(kinds) if kinds is not None else list(service.specs)
+        self.lease = lease or Lease(db, lease_name(settings), settings.lease_ttl)
+        self.on_leader_change = on_leader_change
+        self.is_leader = False
+        self.job_errors: dict[str, str] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def owner(self) -> str:
+        return self.lease.owner
+
+    async def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=timezone.utc)
+        self._scheduler.add_job(
+            self._guarded, IntervalTrigger(seconds=self.settings.lease_renew_interval),
+            args=["lease", self._lease_tick], id="lease", coalesce=True, max_instances=1,
+            next_run_time=datetime.now(timezone.utc),
+        )
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await self.service.cancel_all()
+        if self.is_leader:
+            await self.lease.release()
+            self._set_leader(False)
+
+    # --- jobs -------------------------------------------------------------------------------
+    async def _guarded(self, name: str, fn: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await fn()
+            self.job_errors.pop(name, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: broad - the job wrapper: record, keep the poller alive
+            self.job_errors[name] = f"{type(e).__name__}: {e}"
+            log.exception("poller job %s failed", name)
+
+    async def _lease_tick(self) -> None:
+        held = await self.lease.acquire()
+        if held and not self.is_leader:
+            log.info("poller lease %s taken by %s", self.lease.name, self.owner)
+            abandoned = await self.service.runs.abandon_running()
+            if abandoned:
+                log.info("marked %d runs of a previous poller as failed", abandoned)
+            self._schedule_syncs()
+            self._set_leader(True)
+        elif not held and self.is_leader:
+            log.warning("poller lease %s lost; this process stops polling", self.lease.name)
+            self._unschedule_syncs()
+            self._set_leader(False)
+            await self.service.cancel_all()
+
+    def _set_leader(self, value: bool) -> None:
+        self.is_leader = value
+        if self.on_leader_change is not None:
+            self.on_leader_change(value)
+
+    def _schedule_syncs(self) -> None:
+        assert self._scheduler is not None
+        now = datetime.now(timezone.utc)
+        for kind in self.kinds:
+            interval = self.settings.poll_interval(kind, self.service.spec(kind).poll_interval)
+            self._scheduler.add_job(
+                self._guarded, IntervalTrigger(seconds=interval, jitter=min(MAX_JITTER, interval * 0.1)),
+                args=[f"sync:{kind}", lambda kind=kind: self.service.poll(kind)], id=f"sync:{kind}",
+                coalesce=True, max_instances=1, next_run_time=now, replace_existing=True,
+            )
+        self._scheduler.add_job(
+            self._guarded, IntervalTrigger(seconds=RETENTION_INTERVAL), args=["retention", self.service.purge],
+            id="retention", coalesce=True, max_instances=1, replace_existing=True,
+        )
+
+    def _unschedule_syncs(self) -> None:
+        if self._scheduler is None:
+            return
+        for job in self._scheduler.get_jobs():
+            if job.id != "lease":
+                job.remove()

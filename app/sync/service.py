@@ -1,0 +1,234 @@
+"""SyncService: full sync, incremental sync (Nova ``changes-since``), targeted refresh, retention.
+
+Every run is recorded in ``sync_runs``. The **tombstone rule**: rows are tombstoned only after a
+complete, error-free listing; when a listing fails part-way the pages already written stay (they are
+real data), nothing is tombstoned and the run is ``failed``. A 403 makes the run ``unavailable``
+(credentials lack the role for that kind) without affecting other kinds.
+
+One run per kind at a time: a per-kind lock serialises runs; asking for a run of the same kind and
+mode while one is in progress returns that run's result instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.cloud.connection import CloudClient, http_status, request_id_of
+from app.cloud.pager import get_one, iter_pages
+from app.config import Settings
+from app.db.engine import Database, utcnow
+from app.db.writer import PageCounts, SnapshotWriter
+from app.errors import OpsError
+from app.resources.base import ResourceSpec
+from app.resources.registry import all_specs
+from app.sync.runs import FAILED, FULL, INCREMENTAL, SUCCEEDED, TARGETED, UNAVAILABLE, RunLog, SyncResult
+
+log = logging.getLogger(__name__)
+
+# Nova's changes-since protocol: the filter parameter, and how a deleted server is reported.
+CHANGES_SINCE_PARAM = "changes-since"
+INCREMENTAL_MARGIN = timedelta(seconds=60)
+
+
+def reported_deleted(raw: Mapping[str, Any]) -> bool:
+    """A changes-since entry for an object that no longer exists."""
+    return str(raw.get("status", "")).upper() == "DELETED"
+
+
+def iso_z(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SyncService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        cloud: CloudClient,
+        *,
+        specs: Mapping[str, ResourceSpec] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.cloud = cloud
+        self.cloud_name = settings.cloud_name
+        self.specs: Mapping[str, ResourceSpec] = specs if specs is not None else all_specs()
+        self.writer = SnapshotWriter(db)
+        self.runs = RunLog(db, settings.cloud_name)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task[SyncResult]] = {}
+
+    # --- public API ----------------------------------------------------------------------------
+    def spec(self, kind: str) -> ResourceSpec:
+        try:
+            return self.specs[kind]
+        except KeyError:
+            raise KeyError(f"unknown kind {kind!r}; known: {', '.join(self.specs)}") from None
+
+    async def full_sync(self, kind: str) -> SyncResult:
+        """List ``kind`` completely, upsert page by page, then tombstone what the listing lacked."""
+        return await self._exclusive(kind, FULL, self._full)
+
+    async def incremental_sync(self, kind: str = "servers") -> SyncResult:
+        """Changes since the last successful run (minus a safety margin); deleted entries are
+        tombstoned. Falls back to a full sync when none succeeded yet, when the last full one is older
+        than ``full_reconcile_interval``, or when the kind has no incremental listing."""
+        return await self._exclusive(kind, INCREMENTAL, self._incremental)
+
+    async def poll(self, kind: str) -> SyncResult:
+        """What the scheduler runs: incremental for incremental kinds, full otherwise."""
+        if self.spec(kind).incremental:
+            return await self.incremental_sync(kind)
+        return await self.full_sync(kind)
+
+    async def sync_all(self, kinds: Iterable[str] | None = None) -> dict[str, SyncResult]:
+        """Full sync of ``kinds`` (default: every kind), concurrently within the SDK limit."""
+        names = list(kinds) if kinds is not None else list(self.specs)
+        results = await asyncio.gather(*(self.full_sync(k) for k in names))
+        return dict(zip(names, results))
+
+    async def refresh(self, kind: str, ids: Sequence[str]) -> SyncResult:
+        """Targeted refresh (write-through): GET each id; upsert what exists, tombstone 404s.
+
+        Recorded as a ``targeted`` run; an OpenStack failure is recorded and re-raised."""
+        spec = self.spec(kind)
+        result = await self.runs.start(kind, TARGETED)
+        ids = list(dict.fromkeys(ids))
+        result.details = {"ids": ids[:50]}
+        try:
+            raws = await asyncio.gather(*(get_one(self.cloud, spec, i) for i in ids))
+            found = [r for r in raws if r is not None]
+            gone = [i for i, r in zip(ids, raws) if r is None]
+            counts = await self.writer.upsert_page(spec, self.cloud_name, found, self._run_id(result), utcnow())
+            self._add(result, counts)
+            result.tombstoned = await self.writer.mark_deleted(
+                spec, self.cloud_name, gone, utcnow(), sync_id=self._run_id(result))
+            result.status = SUCCEEDED
+        except OpsError as e:
+            self._failed(result, e)
+            await self.runs.finish(result)
+            raise
+        await self.runs.finish(result)
+        return result
+
+    async def purge(self, now: datetime | None = None) -> dict[str, int]:
+        """Retention: drop tombstones and sync runs older than their retention periods."""
+        now = now or utcnow()
+        cutoff = now - timedelta(days=self.settings.tombstone_retention_days)
+        out = {k: await self.writer.purge_tombstones(s, self.cloud_name, cutoff) for k, s in self.specs.items()}
+        out["sync_runs"] = await self.runs.purge(now - timedelta(days=self.settings.sync_run_retention_days))
+        return out
+
+    def running(self) -> list[tuple[str, str]]:
+        """(kind, mode) of runs in progress in this process."""
+        return list(self._inflight)
+
+    async def cancel_all(self) -> None:
+        """Cancel runs in progress (shutdown); their rows are recorded as failed."""
+        tasks = list(self._inflight.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- internals ----------------------------------------------------------------------------
+    async def _exclusive(self, kind: str, mode: str, fn: Callable[[str], Awaitable[SyncResult]]) -> SyncResult:
+        self.spec(kind)
+        key = (kind, mode)
+        task = self._inflight.get(key)
+        if task is None:
+            lock = self._locks.setdefault(kind, asyncio.Lock())
+
+            async def locked() -> SyncResult:
+                async with lock:
+                    return await fn(kind)
+
+            task = asyncio.get_running_loop().create_task(locked(), name=f"sync:{kind}:{mode}")
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t, key=key: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    @staticmethod
+    def _run_id(result: SyncResult) -> int:
+        assert result.run_id is not None
+        return result.run_id
+
+    @staticmethod
+    def _add(result: SyncResult, counts: PageCounts) -> None:
+        result.seen += counts.seen
+        result.added += counts.added
+        result.changed += counts.changed
+
+    def _failed(self, result: SyncResult, err: BaseException) -> None:
+        status = http_status(err)
+        result.status = UNAVAILABLE if status == 403 else FAILED
+        result.error = str(err)
+        result.request_id = request_id_of(err)
+        log.warning("%s %s sync %s: %s", result.kind, result.mode, result.status, err)
+
+    async def _recorded(self, result: SyncResult, body: Callable[[], Awaitable[None]]) -> SyncResult:
+        """Run ``body`` and record the outcome; OpenStack errors end the run, others propagate after
+        being recorded."""
+        try:
+            await body()
+            result.status = SUCCEEDED
+        except OpsError as e:
+            self._failed(result, e)
+        except (SQLAlchemyError, asyncio.CancelledError) as e:
+            result.status = FAILED
+            result.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            await asyncio.shield(self.runs.finish(result))
+            raise
+        await self.runs.finish(result)
+        log.info("%s %s sync %s: seen=%d added=%d changed=%d tombstoned=%d in %.2fs", result.kind, result.mode,
+                 result.status, result.seen, result.added, result.changed, result.tombstoned, result.duration_s)
+        return result
+
+    async def _full(self, kind: str) -> SyncResult:
+        spec = self.spec(kind)
+        result = await self.runs.start(kind, FULL)
+        run_id = self._run_id(result)
+
+        async def body() -> None:
+            mv = await self.cloud.microversion(spec.listing.service, spec.listing.microversion)
+            result.details = {"pages": 0, "microversion": mv, "page_size": self.settings.page_size}
+            async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
+                                         id_key=spec.id_key):
+                self._add(result, await self.writer.upsert_page(spec, self.cloud_name, page.items, run_id, utcnow()))
+                result.details["pages"] = page.number
+            result.tombstoned = await self.writer.tombstone_missing(spec, self.cloud_name, run_id, utcnow())
+
+        return await self._recorded(result, body)
+
+    async def _incremental(self, kind: str) -> SyncResult:
+        spec = self.spec(kind)
+        last_full = await self.runs.last_success(kind, [FULL])
+        if (
+            not spec.incremental
+            or last_full is None
+            or (utcnow() - last_full).total_seconds() >= self.settings.full_reconcile_interval
+        ):
+            return await self._full(kind)
+        last = await self.runs.last_success(kind, [FULL, INCREMENTAL]) or last_full
+        since = iso_z(last - INCREMENTAL_MARGIN)
+        result = await self.runs.start(kind, INCREMENTAL)
+        run_id = self._run_id(result)
+        result.details = {"since": since, "pages": 0}
+
+        async def body() -> None:
+            async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
+                                         extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key):
+                gone = [spec.row_id(r) for r in page.items if reported_deleted(r)]
+                live = [r for r in page.items if not reported_deleted(r)]
+                self._add(result, await self.writer.upsert_page(spec, self.cloud_name, live, run_id, utcnow()))
+                result.seen += len(gone)
+                result.tombstoned += await self.writer.mark_deleted(spec, self.cloud_name, gone, utcnow(),
+                                                                    sync_id=run_id)
+                result.details["pages"] = page.number
+
+        return await self._recorded(result, body)
