@@ -36,11 +36,14 @@ SECRET_KEYS = frozenset(
     for k in (
         "adminPass", "OS-EXT-SRV-ATTR:user_data", "user_data", "private_key", "password", "original_password",
         "token", "auth_token", "secret", "email", "admin_password", "access_token", "X-Subject-Token",
-        "os-vol-mig-status-attr:name_id-secret",
+        "os-vol-mig-status-attr:name_id-secret", "admin_pass", "private_key_pem", "credentials",
     )
 )
 
 ColumnSource = str | Callable[[dict[str, Any]], Any]
+# How a row's ``id`` is found: a key of the raw object, or a function of it (for kinds without an
+# upstream id, e.g. role assignments or Cinder services, which derive a stable one).
+IdSource = str | Callable[[dict[str, Any]], Any]
 
 
 def strip_secrets(obj: Any, extra: frozenset[str] = frozenset()) -> Any:
@@ -154,7 +157,7 @@ class ResourceSpec:
     get_path: str | None = None
     get_key: str | None = None
     children: tuple[ChildSpec, ...] = ()
-    id_key: str = "id"
+    id_key: IdSource = "id"
     searchable: tuple[str, ...] = ("name",)
     filterable: tuple[str, ...] = ()
     poll_interval: float = 60.0
@@ -163,7 +166,7 @@ class ResourceSpec:
     extra_secret_keys: frozenset[str] = frozenset()
 
     def row_id(self, raw: dict[str, Any]) -> str:
-        if callable(self.id_key):  # pragma: no cover - kept simple: id_key is a str
+        if callable(self.id_key):
             return str(self.id_key(raw))
         return str(raw[self.id_key])
 

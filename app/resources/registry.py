@@ -9,7 +9,14 @@ from app.resources.base import ResourceSpec
 
 # Module names under app.resources, in sync order (dependencies first).
 KIND_MODULES: tuple[str, ...] = (
-    "flavors",
+    # identity first (names for everything else), then compute, network, storage, the rest
+    "projects", "users", "role_assignments",
+    "availability_zones", "flavors", "compute_services", "hypervisors", "resource_providers", "keypairs",
+    "images",
+    "networks", "subnets", "security_groups", "routers", "ports", "floating_ips", "network_agents",
+    "volume_types", "volume_services", "volumes", "volume_snapshots",
+    "servers",
+    "stacks",
 )
 
 _specs: dict[str, ResourceSpec] | None = None

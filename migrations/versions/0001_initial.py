@@ -22,6 +22,55 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('availability_zones',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('available', sa.Boolean(), nullable=True),
+    sa.Column('host_count', sa.Integer(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_availability_zones')),
+    comment='Nova availability zones (compute). Host -> service detail in raw.hosts.',
+    info={'doc': 'Nova availability zones (compute). Host -> service detail in raw.hosts.', 'snapshot': True}
+    )
+    with op.batch_alter_table('availability_zones', schema=None) as batch_op:
+        batch_op.create_index('ix_availability_zones_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_availability_zones_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_availability_zones_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('compute_services',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('binary', sa.String(length=64), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('zone', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=True),
+    sa.Column('disabled_reason', sa.String(length=255), nullable=True),
+    sa.Column('forced_down', sa.Boolean(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_compute_services')),
+    comment='Nova services and their health.',
+    info={'doc': 'Nova services and their health.', 'snapshot': True}
+    )
+    with op.batch_alter_table('compute_services', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_services_cloud_binary', ['cloud', 'binary'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_state', ['cloud', 'state'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_zone', ['cloud', 'zone'], unique=False)
+        batch_op.create_index('ix_compute_services_last_sync_id', ['last_sync_id'], unique=False)
+
     op.create_table('flavors',
     sa.Column('cloud', sa.String(length=64), nullable=False),
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -48,6 +97,204 @@ def upgrade() -> None:
         batch_op.create_index('ix_flavors_cloud_name', ['cloud', 'name'], unique=False)
         batch_op.create_index('ix_flavors_last_sync_id', ['last_sync_id'], unique=False)
 
+    op.create_table('floating_ips',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('floating_ip_address', sa.String(length=64), nullable=True),
+    sa.Column('floating_network_id', sa.String(length=64), nullable=True),
+    sa.Column('router_id', sa.String(length=64), nullable=True),
+    sa.Column('port_id', sa.String(length=64), nullable=True),
+    sa.Column('fixed_ip_address', sa.String(length=64), nullable=True),
+    sa.Column('server_id', sa.String(length=64), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_floating_ips')),
+    comment='Neutron floating IPs.',
+    info={'doc': 'Neutron floating IPs.', 'snapshot': True}
+    )
+    with op.batch_alter_table('floating_ips', schema=None) as batch_op:
+        batch_op.create_index('ix_floating_ips_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_fixed_ip_address', ['cloud', 'fixed_ip_address'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_floating_ip_address', ['cloud', 'floating_ip_address'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_floating_network_id', ['cloud', 'floating_network_id'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_port_id', ['cloud', 'port_id'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_router_id', ['cloud', 'router_id'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_server_id', ['cloud', 'server_id'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_floating_ips_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('hypervisors',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('hypervisor_hostname', sa.String(length=255), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('hypervisor_type', sa.String(length=64), nullable=True),
+    sa.Column('hypervisor_version', sa.BigInteger(), nullable=True),
+    sa.Column('host_ip', sa.String(length=64), nullable=True),
+    sa.Column('vcpus', sa.Integer(), nullable=True),
+    sa.Column('vcpus_used', sa.Integer(), nullable=True),
+    sa.Column('memory_mb', sa.Integer(), nullable=True),
+    sa.Column('memory_mb_used', sa.Integer(), nullable=True),
+    sa.Column('local_gb', sa.Integer(), nullable=True),
+    sa.Column('local_gb_used', sa.Integer(), nullable=True),
+    sa.Column('running_vms', sa.Integer(), nullable=True),
+    sa.Column('disk_available_least', sa.Integer(), nullable=True),
+    sa.Column('service_disabled_reason', sa.String(length=255), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_hypervisors')),
+    comment='Nova hypervisors (compute nodes). Capacity fields are NULL at compute microversion 2.88+; see v_hypervisor_capacity.',
+    info={'doc': 'Nova hypervisors (compute nodes). Capacity fields are NULL at compute microversion 2.88+; see v_hypervisor_capacity.', 'snapshot': True}
+    )
+    with op.batch_alter_table('hypervisors', schema=None) as batch_op:
+        batch_op.create_index('ix_hypervisors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_hypervisor_type', ['cloud', 'hypervisor_type'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_state', ['cloud', 'state'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_hypervisors_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('images',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('visibility', sa.String(length=16), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('disk_format', sa.String(length=32), nullable=True),
+    sa.Column('container_format', sa.String(length=32), nullable=True),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('virtual_size_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('min_disk_gb', sa.Integer(), nullable=True),
+    sa.Column('min_ram_mb', sa.Integer(), nullable=True),
+    sa.Column('protected', sa.Boolean(), nullable=True),
+    sa.Column('os_hidden', sa.Boolean(), nullable=True),
+    sa.Column('os_distro', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_images')),
+    comment='Glance images. Custom properties and tags in raw.',
+    info={'doc': 'Glance images. Custom properties and tags in raw.', 'snapshot': True}
+    )
+    with op.batch_alter_table('images', schema=None) as batch_op:
+        batch_op.create_index('ix_images_cloud_created_at', ['cloud', 'created_at'], unique=False)
+        batch_op.create_index('ix_images_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_images_cloud_disk_format', ['cloud', 'disk_format'], unique=False)
+        batch_op.create_index('ix_images_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_images_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_images_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_images_cloud_visibility', ['cloud', 'visibility'], unique=False)
+        batch_op.create_index('ix_images_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('keypairs',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('fingerprint', sa.String(length=128), nullable=True),
+    sa.Column('type', sa.String(length=16), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_keypairs')),
+    comment='Nova SSH keypairs of the polling user. The public key is in raw.keypair.public_key.',
+    info={'doc': 'Nova SSH keypairs of the polling user. The public key is in raw.keypair.public_key.', 'snapshot': True}
+    )
+    with op.batch_alter_table('keypairs', schema=None) as batch_op:
+        batch_op.create_index('ix_keypairs_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_keypairs_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_keypairs_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_keypairs_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('network_agents',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('agent_type', sa.String(length=64), nullable=True),
+    sa.Column('binary', sa.String(length=64), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('availability_zone', sa.String(length=255), nullable=True),
+    sa.Column('alive', sa.Boolean(), nullable=True),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_network_agents')),
+    comment='Neutron agents and their health. Configuration in raw.configurations.',
+    info={'doc': 'Neutron agents and their health. Configuration in raw.configurations.', 'snapshot': True}
+    )
+    with op.batch_alter_table('network_agents', schema=None) as batch_op:
+        batch_op.create_index('ix_network_agents_cloud_admin_state_up', ['cloud', 'admin_state_up'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_agent_type', ['cloud', 'agent_type'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_alive', ['cloud', 'alive'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_binary', ['cloud', 'binary'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_network_agents_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('networks',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=True),
+    sa.Column('is_shared', sa.Boolean(), nullable=True),
+    sa.Column('is_external', sa.Boolean(), nullable=True),
+    sa.Column('network_type', sa.String(length=32), nullable=True),
+    sa.Column('physical_network', sa.String(length=255), nullable=True),
+    sa.Column('segmentation_id', sa.Integer(), nullable=True),
+    sa.Column('mtu', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_networks')),
+    comment='Neutron networks. Subnet ids in raw.subnets.',
+    info={'doc': 'Neutron networks. Subnet ids in raw.subnets.', 'snapshot': True}
+    )
+    with op.batch_alter_table('networks', schema=None) as batch_op:
+        batch_op.create_index('ix_networks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_networks_cloud_is_external', ['cloud', 'is_external'], unique=False)
+        batch_op.create_index('ix_networks_cloud_is_shared', ['cloud', 'is_shared'], unique=False)
+        batch_op.create_index('ix_networks_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_networks_cloud_network_type', ['cloud', 'network_type'], unique=False)
+        batch_op.create_index('ix_networks_cloud_physical_network', ['cloud', 'physical_network'], unique=False)
+        batch_op.create_index('ix_networks_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_networks_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_networks_last_sync_id', ['last_sync_id'], unique=False)
+
     op.create_table('poller_lease',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('owner', sa.String(length=128), nullable=False),
@@ -55,6 +302,428 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_poller_lease'))
     )
+    op.create_table('port_fixed_ips',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('port_id', sa.String(length=64), nullable=False),
+    sa.Column('subnet_id', sa.String(length=64), nullable=True),
+    sa.Column('ip_address', sa.String(length=64), nullable=True),
+    comment='Fixed IPs of a port (port.fixed_ips).',
+    info={'doc': 'Fixed IPs of a port (port.fixed_ips).', 'snapshot': False, 'parent': 'port'}
+    )
+    with op.batch_alter_table('port_fixed_ips', schema=None) as batch_op:
+        batch_op.create_index('ix_port_fixed_ips_cloud_ip_address', ['cloud', 'ip_address'], unique=False)
+        batch_op.create_index('ix_port_fixed_ips_cloud_port_id', ['cloud', 'port_id'], unique=False)
+        batch_op.create_index('ix_port_fixed_ips_cloud_subnet_id', ['cloud', 'subnet_id'], unique=False)
+
+    op.create_table('ports',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('search_text', sa.String(length=1024), nullable=True),
+    sa.Column('network_id', sa.String(length=64), nullable=True),
+    sa.Column('mac_address', sa.String(length=32), nullable=True),
+    sa.Column('device_id', sa.String(length=255), nullable=True),
+    sa.Column('device_owner', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('vnic_type', sa.String(length=32), nullable=True),
+    sa.Column('vif_type', sa.String(length=32), nullable=True),
+    sa.Column('port_security_enabled', sa.Boolean(), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_ports')),
+    comment='Neutron ports. Security group ids in raw.security_groups.',
+    info={'doc': 'Neutron ports. Security group ids in raw.security_groups.', 'snapshot': True}
+    )
+    with op.batch_alter_table('ports', schema=None) as batch_op:
+        batch_op.create_index('ix_ports_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_ports_cloud_device_id', ['cloud', 'device_id'], unique=False)
+        batch_op.create_index('ix_ports_cloud_device_owner', ['cloud', 'device_owner'], unique=False)
+        batch_op.create_index('ix_ports_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_ports_cloud_mac_address', ['cloud', 'mac_address'], unique=False)
+        batch_op.create_index('ix_ports_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_ports_cloud_network_id', ['cloud', 'network_id'], unique=False)
+        batch_op.create_index('ix_ports_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_ports_cloud_search_text', ['cloud', 'search_text'], unique=False)
+        batch_op.create_index('ix_ports_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_ports_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('projects',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('domain_id', sa.String(length=64), nullable=True),
+    sa.Column('parent_id', sa.String(length=64), nullable=True),
+    sa.Column('enabled', sa.Boolean(), nullable=True),
+    sa.Column('is_domain', sa.Boolean(), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_projects')),
+    comment='Keystone projects. Tags in raw.tags.',
+    info={'doc': 'Keystone projects. Tags in raw.tags.', 'snapshot': True}
+    )
+    with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.create_index('ix_projects_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_projects_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
+        batch_op.create_index('ix_projects_cloud_enabled', ['cloud', 'enabled'], unique=False)
+        batch_op.create_index('ix_projects_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_projects_cloud_parent_id', ['cloud', 'parent_id'], unique=False)
+        batch_op.create_index('ix_projects_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('resource_provider_inventories',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('resource_provider_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_class', sa.String(length=255), nullable=True),
+    sa.Column('total', sa.Integer(), nullable=True),
+    sa.Column('reserved', sa.Integer(), nullable=True),
+    sa.Column('min_unit', sa.Integer(), nullable=True),
+    sa.Column('max_unit', sa.Integer(), nullable=True),
+    sa.Column('step_size', sa.Integer(), nullable=True),
+    sa.Column('allocation_ratio', sa.Float(), nullable=True),
+    comment='Inventory per provider and resource class; capacity = (total - reserved) * allocation_ratio.',
+    info={'doc': 'Inventory per provider and resource class; capacity = (total - reserved) * allocation_ratio.', 'snapshot': False, 'parent': 'resource_provider'}
+    )
+    with op.batch_alter_table('resource_provider_inventories', schema=None) as batch_op:
+        batch_op.create_index('ix_resource_provider_inventories_cloud_resource_class', ['cloud', 'resource_class'], unique=False)
+        batch_op.create_index('ix_resource_provider_inventories_cloud_resource_provider_id', ['cloud', 'resource_provider_id'], unique=False)
+
+    op.create_table('resource_provider_usages',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('resource_provider_id', sa.String(length=64), nullable=False),
+    sa.Column('resource_class', sa.String(length=255), nullable=True),
+    sa.Column('used', sa.Integer(), nullable=True),
+    comment='Usage per provider and resource class.',
+    info={'doc': 'Usage per provider and resource class.', 'snapshot': False, 'parent': 'resource_provider'}
+    )
+    with op.batch_alter_table('resource_provider_usages', schema=None) as batch_op:
+        batch_op.create_index('ix_resource_provider_usages_cloud_resource_class', ['cloud', 'resource_class'], unique=False)
+        batch_op.create_index('ix_resource_provider_usages_cloud_resource_provider_id', ['cloud', 'resource_provider_id'], unique=False)
+
+    op.create_table('resource_providers',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('generation', sa.Integer(), nullable=True),
+    sa.Column('parent_provider_id', sa.String(length=64), nullable=True),
+    sa.Column('root_provider_id', sa.String(length=64), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_resource_providers')),
+    comment='Placement resource providers (compute nodes and nested providers). id = uuid.',
+    info={'doc': 'Placement resource providers (compute nodes and nested providers). id = uuid.', 'snapshot': True}
+    )
+    with op.batch_alter_table('resource_providers', schema=None) as batch_op:
+        batch_op.create_index('ix_resource_providers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_resource_providers_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_resource_providers_cloud_root_provider_id', ['cloud', 'root_provider_id'], unique=False)
+        batch_op.create_index('ix_resource_providers_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('role_assignments',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('role_id', sa.String(length=64), nullable=True),
+    sa.Column('role_name', sa.String(length=255), nullable=True),
+    sa.Column('actor_type', sa.String(length=8), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('user_name', sa.String(length=255), nullable=True),
+    sa.Column('group_id', sa.String(length=64), nullable=True),
+    sa.Column('group_name', sa.String(length=255), nullable=True),
+    sa.Column('scope_type', sa.String(length=8), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('project_name', sa.String(length=255), nullable=True),
+    sa.Column('domain_id', sa.String(length=64), nullable=True),
+    sa.Column('domain_name', sa.String(length=255), nullable=True),
+    sa.Column('inherited', sa.Boolean(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_role_assignments')),
+    comment='Keystone role assignments (who has which role where). id = sha1(role, actor, scope, inherited).',
+    info={'doc': 'Keystone role assignments (who has which role where). id = sha1(role, actor, scope, inherited).', 'snapshot': True}
+    )
+    with op.batch_alter_table('role_assignments', schema=None) as batch_op:
+        batch_op.create_index('ix_role_assignments_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_group_id', ['cloud', 'group_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_role_id', ['cloud', 'role_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_role_name', ['cloud', 'role_name'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_scope_type', ['cloud', 'scope_type'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('router_interfaces',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('port_id', sa.String(length=64), nullable=False),
+    sa.Column('router_id', sa.String(length=64), nullable=True),
+    sa.Column('network_id', sa.String(length=64), nullable=True),
+    sa.Column('subnet_id', sa.String(length=64), nullable=True),
+    sa.Column('ip_address', sa.String(length=64), nullable=True),
+    sa.Column('interface_type', sa.String(length=64), nullable=True),
+    comment='Router interfaces, derived from ports whose device_owner is a router interface (one row per fixed IP).',
+    info={'doc': 'Router interfaces, derived from ports whose device_owner is a router interface (one row per fixed IP).', 'snapshot': False, 'parent': 'port'}
+    )
+    with op.batch_alter_table('router_interfaces', schema=None) as batch_op:
+        batch_op.create_index('ix_router_interfaces_cloud_port_id', ['cloud', 'port_id'], unique=False)
+        batch_op.create_index('ix_router_interfaces_cloud_router_id', ['cloud', 'router_id'], unique=False)
+        batch_op.create_index('ix_router_interfaces_cloud_subnet_id', ['cloud', 'subnet_id'], unique=False)
+
+    op.create_table('routers',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=True),
+    sa.Column('external_network_id', sa.String(length=64), nullable=True),
+    sa.Column('external_ip', sa.String(length=64), nullable=True),
+    sa.Column('enable_snat', sa.Boolean(), nullable=True),
+    sa.Column('distributed', sa.Boolean(), nullable=True),
+    sa.Column('ha', sa.Boolean(), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_routers')),
+    comment='Neutron routers. Static routes in raw.routes.',
+    info={'doc': 'Neutron routers. Static routes in raw.routes.', 'snapshot': True}
+    )
+    with op.batch_alter_table('routers', schema=None) as batch_op:
+        batch_op.create_index('ix_routers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_routers_cloud_external_network_id', ['cloud', 'external_network_id'], unique=False)
+        batch_op.create_index('ix_routers_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_routers_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_routers_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_routers_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('security_group_rules',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('security_group_id', sa.String(length=64), nullable=False),
+    sa.Column('rule_id', sa.String(length=64), nullable=True),
+    sa.Column('direction', sa.String(length=8), nullable=True),
+    sa.Column('ethertype', sa.String(length=8), nullable=True),
+    sa.Column('protocol', sa.String(length=32), nullable=True),
+    sa.Column('port_range_min', sa.Integer(), nullable=True),
+    sa.Column('port_range_max', sa.Integer(), nullable=True),
+    sa.Column('remote_ip_prefix', sa.String(length=64), nullable=True),
+    sa.Column('remote_group_id', sa.String(length=64), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    comment="Rules of a security group (from the group's security_group_rules).",
+    info={'doc': "Rules of a security group (from the group's security_group_rules).", 'snapshot': False, 'parent': 'security_group'}
+    )
+    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
+        batch_op.create_index('ix_security_group_rules_cloud_port_range_min', ['cloud', 'port_range_min'], unique=False)
+        batch_op.create_index('ix_security_group_rules_cloud_remote_group_id', ['cloud', 'remote_group_id'], unique=False)
+        batch_op.create_index('ix_security_group_rules_cloud_rule_id', ['cloud', 'rule_id'], unique=False)
+        batch_op.create_index('ix_security_group_rules_cloud_security_group_id', ['cloud', 'security_group_id'], unique=False)
+
+    op.create_table('security_groups',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('stateful', sa.Boolean(), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('rule_count', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_security_groups')),
+    comment='Neutron security groups.',
+    info={'doc': 'Neutron security groups.', 'snapshot': True}
+    )
+    with op.batch_alter_table('security_groups', schema=None) as batch_op:
+        batch_op.create_index('ix_security_groups_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_security_groups_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_security_groups_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_security_groups_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('server_addresses',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('server_id', sa.String(length=64), nullable=False),
+    sa.Column('network_name', sa.String(length=255), nullable=True),
+    sa.Column('ip_address', sa.String(length=64), nullable=True),
+    sa.Column('ip_version', sa.Integer(), nullable=True),
+    sa.Column('ip_type', sa.String(length=16), nullable=True),
+    sa.Column('mac_address', sa.String(length=32), nullable=True),
+    comment="One row per address of a server (from the server's addresses).",
+    info={'doc': "One row per address of a server (from the server's addresses).", 'snapshot': False, 'parent': 'server'}
+    )
+    with op.batch_alter_table('server_addresses', schema=None) as batch_op:
+        batch_op.create_index('ix_server_addresses_cloud_ip_address', ['cloud', 'ip_address'], unique=False)
+        batch_op.create_index('ix_server_addresses_cloud_network_name', ['cloud', 'network_name'], unique=False)
+        batch_op.create_index('ix_server_addresses_cloud_server_id', ['cloud', 'server_id'], unique=False)
+
+    op.create_table('server_security_groups',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('server_id', sa.String(length=64), nullable=False),
+    sa.Column('security_group_name', sa.String(length=255), nullable=True),
+    comment="Security groups of a server, by name (Nova's view; ports carry the ids).",
+    info={'doc': "Security groups of a server, by name (Nova's view; ports carry the ids).", 'snapshot': False, 'parent': 'server'}
+    )
+    with op.batch_alter_table('server_security_groups', schema=None) as batch_op:
+        batch_op.create_index('ix_server_security_groups_cloud_security_group_name', ['cloud', 'security_group_name'], unique=False)
+        batch_op.create_index('ix_server_security_groups_cloud_server_id', ['cloud', 'server_id'], unique=False)
+
+    op.create_table('server_volumes',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('server_id', sa.String(length=64), nullable=False),
+    sa.Column('volume_id', sa.String(length=64), nullable=True),
+    sa.Column('delete_on_termination', sa.Boolean(), nullable=True),
+    comment='Volumes attached to a server (os-extended-volumes:volumes_attached).',
+    info={'doc': 'Volumes attached to a server (os-extended-volumes:volumes_attached).', 'snapshot': False, 'parent': 'server'}
+    )
+    with op.batch_alter_table('server_volumes', schema=None) as batch_op:
+        batch_op.create_index('ix_server_volumes_cloud_server_id', ['cloud', 'server_id'], unique=False)
+        batch_op.create_index('ix_server_volumes_cloud_volume_id', ['cloud', 'volume_id'], unique=False)
+
+    op.create_table('servers',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('search_text', sa.String(length=1024), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('task_state', sa.String(length=64), nullable=True),
+    sa.Column('vm_state', sa.String(length=32), nullable=True),
+    sa.Column('power_state', sa.Integer(), nullable=True),
+    sa.Column('power_state_name', sa.String(length=16), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('hypervisor_hostname', sa.String(length=255), nullable=True),
+    sa.Column('instance_name', sa.String(length=255), nullable=True),
+    sa.Column('availability_zone', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('flavor_id', sa.String(length=64), nullable=True),
+    sa.Column('flavor_name', sa.String(length=255), nullable=True),
+    sa.Column('flavor_vcpus', sa.Integer(), nullable=True),
+    sa.Column('flavor_ram_mb', sa.Integer(), nullable=True),
+    sa.Column('flavor_disk_gb', sa.Integer(), nullable=True),
+    sa.Column('image_id', sa.String(length=64), nullable=True),
+    sa.Column('key_name', sa.String(length=255), nullable=True),
+    sa.Column('host_id', sa.String(length=64), nullable=True),
+    sa.Column('locked', sa.Boolean(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('launched_at', sa.DateTime(), nullable=True),
+    sa.Column('terminated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_servers')),
+    comment='Nova servers (instances), all projects.',
+    info={'doc': 'Nova servers (instances), all projects.', 'snapshot': True}
+    )
+    with op.batch_alter_table('servers', schema=None) as batch_op:
+        batch_op.create_index('ix_servers_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
+        batch_op.create_index('ix_servers_cloud_created_at', ['cloud', 'created_at'], unique=False)
+        batch_op.create_index('ix_servers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_servers_cloud_flavor_id', ['cloud', 'flavor_id'], unique=False)
+        batch_op.create_index('ix_servers_cloud_flavor_name', ['cloud', 'flavor_name'], unique=False)
+        batch_op.create_index('ix_servers_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_servers_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False)
+        batch_op.create_index('ix_servers_cloud_image_id', ['cloud', 'image_id'], unique=False)
+        batch_op.create_index('ix_servers_cloud_key_name', ['cloud', 'key_name'], unique=False)
+        batch_op.create_index('ix_servers_cloud_launched_at', ['cloud', 'launched_at'], unique=False)
+        batch_op.create_index('ix_servers_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_servers_cloud_power_state', ['cloud', 'power_state'], unique=False)
+        batch_op.create_index('ix_servers_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_servers_cloud_search_text', ['cloud', 'search_text'], unique=False)
+        batch_op.create_index('ix_servers_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_servers_cloud_task_state', ['cloud', 'task_state'], unique=False)
+        batch_op.create_index('ix_servers_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
+        batch_op.create_index('ix_servers_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_servers_cloud_vm_state', ['cloud', 'vm_state'], unique=False)
+        batch_op.create_index('ix_servers_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('stacks',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('action', sa.String(length=16), nullable=True),
+    sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('owner', sa.String(length=255), nullable=True),
+    sa.Column('parent_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_stacks')),
+    comment='Heat stacks of every project. Tags in raw.tags.',
+    info={'doc': 'Heat stacks of every project. Tags in raw.tags.', 'snapshot': True}
+    )
+    with op.batch_alter_table('stacks', schema=None) as batch_op:
+        batch_op.create_index('ix_stacks_cloud_action', ['cloud', 'action'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_created_at', ['cloud', 'created_at'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_parent_id', ['cloud', 'parent_id'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
+        batch_op.create_index('ix_stacks_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('subnets',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('network_id', sa.String(length=64), nullable=True),
+    sa.Column('cidr', sa.String(length=64), nullable=True),
+    sa.Column('ip_version', sa.Integer(), nullable=True),
+    sa.Column('gateway_ip', sa.String(length=64), nullable=True),
+    sa.Column('enable_dhcp', sa.Boolean(), nullable=True),
+    sa.Column('subnetpool_id', sa.String(length=64), nullable=True),
+    sa.Column('ipv6_address_mode', sa.String(length=32), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_subnets')),
+    comment='Neutron subnets. Allocation pools, DNS servers and host routes in raw.',
+    info={'doc': 'Neutron subnets. Allocation pools, DNS servers and host routes in raw.', 'snapshot': True}
+    )
+    with op.batch_alter_table('subnets', schema=None) as batch_op:
+        batch_op.create_index('ix_subnets_cloud_cidr', ['cloud', 'cidr'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_ip_version', ['cloud', 'ip_version'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_network_id', ['cloud', 'network_id'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_subnets_last_sync_id', ['last_sync_id'], unique=False)
+
     op.create_table('sync_runs',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('cloud', sa.String(length=64), nullable=False),
@@ -77,17 +746,469 @@ def upgrade() -> None:
         batch_op.create_index('ix_sync_runs_cloud_kind_started_at', ['cloud', 'kind', 'started_at'], unique=False)
         batch_op.create_index('ix_sync_runs_status', ['status'], unique=False)
 
+    op.create_table('users',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('domain_id', sa.String(length=64), nullable=True),
+    sa.Column('enabled', sa.Boolean(), nullable=True),
+    sa.Column('default_project_id', sa.String(length=64), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('password_expires_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_users')),
+    comment='Keystone users (no e-mails or password data).',
+    info={'doc': 'Keystone users (no e-mails or password data).', 'snapshot': True}
+    )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index('ix_users_cloud_default_project_id', ['cloud', 'default_project_id'], unique=False)
+        batch_op.create_index('ix_users_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_users_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
+        batch_op.create_index('ix_users_cloud_enabled', ['cloud', 'enabled'], unique=False)
+        batch_op.create_index('ix_users_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_users_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('volume_attachments',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('volume_id', sa.String(length=64), nullable=False),
+    sa.Column('server_id', sa.String(length=64), nullable=True),
+    sa.Column('attachment_id', sa.String(length=64), nullable=True),
+    sa.Column('device', sa.String(length=64), nullable=True),
+    sa.Column('host_name', sa.String(length=255), nullable=True),
+    sa.Column('attached_at', sa.DateTime(), nullable=True),
+    comment="Volume attachments (from the volume's attachments).",
+    info={'doc': "Volume attachments (from the volume's attachments).", 'snapshot': False, 'parent': 'volume'}
+    )
+    with op.batch_alter_table('volume_attachments', schema=None) as batch_op:
+        batch_op.create_index('ix_volume_attachments_cloud_server_id', ['cloud', 'server_id'], unique=False)
+        batch_op.create_index('ix_volume_attachments_cloud_volume_id', ['cloud', 'volume_id'], unique=False)
+
+    op.create_table('volume_services',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('binary', sa.String(length=64), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('zone', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=True),
+    sa.Column('disabled_reason', sa.String(length=255), nullable=True),
+    sa.Column('frozen', sa.Boolean(), nullable=True),
+    sa.Column('cluster', sa.String(length=255), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_services')),
+    comment='Cinder services and their health. id = sha1(binary, host).',
+    info={'doc': 'Cinder services and their health. id = sha1(binary, host).', 'snapshot': True}
+    )
+    with op.batch_alter_table('volume_services', schema=None) as batch_op:
+        batch_op.create_index('ix_volume_services_cloud_binary', ['cloud', 'binary'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_state', ['cloud', 'state'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_zone', ['cloud', 'zone'], unique=False)
+        batch_op.create_index('ix_volume_services_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('volume_snapshots',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('size_gb', sa.Integer(), nullable=True),
+    sa.Column('volume_id', sa.String(length=64), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('progress', sa.String(length=16), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_snapshots')),
+    comment='Cinder volume snapshots, all projects.',
+    info={'doc': 'Cinder volume snapshots, all projects.', 'snapshot': True}
+    )
+    with op.batch_alter_table('volume_snapshots', schema=None) as batch_op:
+        batch_op.create_index('ix_volume_snapshots_cloud_created_at', ['cloud', 'created_at'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_volume_id', ['cloud', 'volume_id'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('volume_types',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('is_public', sa.Boolean(), nullable=True),
+    sa.Column('backend_name', sa.String(length=255), nullable=True),
+    sa.Column('qos_specs_id', sa.String(length=64), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_types')),
+    comment='Cinder volume types. Extra specs in raw.extra_specs.',
+    info={'doc': 'Cinder volume types. Extra specs in raw.extra_specs.', 'snapshot': True}
+    )
+    with op.batch_alter_table('volume_types', schema=None) as batch_op:
+        batch_op.create_index('ix_volume_types_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_volume_types_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_volume_types_last_sync_id', ['last_sync_id'], unique=False)
+
+    op.create_table('volumes',
+    sa.Column('cloud', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('size_gb', sa.Integer(), nullable=True),
+    sa.Column('volume_type', sa.String(length=255), nullable=True),
+    sa.Column('volume_type_id', sa.String(length=64), nullable=True),
+    sa.Column('availability_zone', sa.String(length=255), nullable=True),
+    sa.Column('bootable', sa.Boolean(), nullable=True),
+    sa.Column('encrypted', sa.Boolean(), nullable=True),
+    sa.Column('multiattach', sa.Boolean(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('snapshot_id', sa.String(length=64), nullable=True),
+    sa.Column('source_volid', sa.String(length=64), nullable=True),
+    sa.Column('image_id', sa.String(length=64), nullable=True),
+    sa.Column('migration_status', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_sync_id', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volumes')),
+    comment='Cinder volumes, all projects.',
+    info={'doc': 'Cinder volumes, all projects.', 'snapshot': True}
+    )
+    with op.batch_alter_table('volumes', schema=None) as batch_op:
+        batch_op.create_index('ix_volumes_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_bootable', ['cloud', 'bootable'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_created_at', ['cloud', 'created_at'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_snapshot_id', ['cloud', 'snapshot_id'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_volume_type', ['cloud', 'volume_type'], unique=False)
+        batch_op.create_index('ix_volumes_last_sync_id', ['last_sync_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('volumes', schema=None) as batch_op:
+        batch_op.drop_index('ix_volumes_last_sync_id')
+        batch_op.drop_index('ix_volumes_cloud_volume_type')
+        batch_op.drop_index('ix_volumes_cloud_user_id')
+        batch_op.drop_index('ix_volumes_cloud_updated_at')
+        batch_op.drop_index('ix_volumes_cloud_status')
+        batch_op.drop_index('ix_volumes_cloud_snapshot_id')
+        batch_op.drop_index('ix_volumes_cloud_project_id')
+        batch_op.drop_index('ix_volumes_cloud_name')
+        batch_op.drop_index('ix_volumes_cloud_host')
+        batch_op.drop_index('ix_volumes_cloud_deleted_at')
+        batch_op.drop_index('ix_volumes_cloud_created_at')
+        batch_op.drop_index('ix_volumes_cloud_bootable')
+        batch_op.drop_index('ix_volumes_cloud_availability_zone')
+
+    op.drop_table('volumes')
+    with op.batch_alter_table('volume_types', schema=None) as batch_op:
+        batch_op.drop_index('ix_volume_types_last_sync_id')
+        batch_op.drop_index('ix_volume_types_cloud_name')
+        batch_op.drop_index('ix_volume_types_cloud_deleted_at')
+
+    op.drop_table('volume_types')
+    with op.batch_alter_table('volume_snapshots', schema=None) as batch_op:
+        batch_op.drop_index('ix_volume_snapshots_last_sync_id')
+        batch_op.drop_index('ix_volume_snapshots_cloud_volume_id')
+        batch_op.drop_index('ix_volume_snapshots_cloud_status')
+        batch_op.drop_index('ix_volume_snapshots_cloud_project_id')
+        batch_op.drop_index('ix_volume_snapshots_cloud_name')
+        batch_op.drop_index('ix_volume_snapshots_cloud_deleted_at')
+        batch_op.drop_index('ix_volume_snapshots_cloud_created_at')
+
+    op.drop_table('volume_snapshots')
+    with op.batch_alter_table('volume_services', schema=None) as batch_op:
+        batch_op.drop_index('ix_volume_services_last_sync_id')
+        batch_op.drop_index('ix_volume_services_cloud_zone')
+        batch_op.drop_index('ix_volume_services_cloud_status')
+        batch_op.drop_index('ix_volume_services_cloud_state')
+        batch_op.drop_index('ix_volume_services_cloud_host')
+        batch_op.drop_index('ix_volume_services_cloud_deleted_at')
+        batch_op.drop_index('ix_volume_services_cloud_binary')
+
+    op.drop_table('volume_services')
+    with op.batch_alter_table('volume_attachments', schema=None) as batch_op:
+        batch_op.drop_index('ix_volume_attachments_cloud_volume_id')
+        batch_op.drop_index('ix_volume_attachments_cloud_server_id')
+
+    op.drop_table('volume_attachments')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index('ix_users_last_sync_id')
+        batch_op.drop_index('ix_users_cloud_name')
+        batch_op.drop_index('ix_users_cloud_enabled')
+        batch_op.drop_index('ix_users_cloud_domain_id')
+        batch_op.drop_index('ix_users_cloud_deleted_at')
+        batch_op.drop_index('ix_users_cloud_default_project_id')
+
+    op.drop_table('users')
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_sync_runs_status')
         batch_op.drop_index('ix_sync_runs_cloud_kind_started_at')
 
     op.drop_table('sync_runs')
+    with op.batch_alter_table('subnets', schema=None) as batch_op:
+        batch_op.drop_index('ix_subnets_last_sync_id')
+        batch_op.drop_index('ix_subnets_cloud_project_id')
+        batch_op.drop_index('ix_subnets_cloud_network_id')
+        batch_op.drop_index('ix_subnets_cloud_name')
+        batch_op.drop_index('ix_subnets_cloud_ip_version')
+        batch_op.drop_index('ix_subnets_cloud_deleted_at')
+        batch_op.drop_index('ix_subnets_cloud_cidr')
+
+    op.drop_table('subnets')
+    with op.batch_alter_table('stacks', schema=None) as batch_op:
+        batch_op.drop_index('ix_stacks_last_sync_id')
+        batch_op.drop_index('ix_stacks_cloud_updated_at')
+        batch_op.drop_index('ix_stacks_cloud_status')
+        batch_op.drop_index('ix_stacks_cloud_project_id')
+        batch_op.drop_index('ix_stacks_cloud_parent_id')
+        batch_op.drop_index('ix_stacks_cloud_name')
+        batch_op.drop_index('ix_stacks_cloud_deleted_at')
+        batch_op.drop_index('ix_stacks_cloud_created_at')
+        batch_op.drop_index('ix_stacks_cloud_action')
+
+    op.drop_table('stacks')
+    with op.batch_alter_table('servers', schema=None) as batch_op:
+        batch_op.drop_index('ix_servers_last_sync_id')
+        batch_op.drop_index('ix_servers_cloud_vm_state')
+        batch_op.drop_index('ix_servers_cloud_user_id')
+        batch_op.drop_index('ix_servers_cloud_updated_at')
+        batch_op.drop_index('ix_servers_cloud_task_state')
+        batch_op.drop_index('ix_servers_cloud_status')
+        batch_op.drop_index('ix_servers_cloud_search_text')
+        batch_op.drop_index('ix_servers_cloud_project_id')
+        batch_op.drop_index('ix_servers_cloud_power_state')
+        batch_op.drop_index('ix_servers_cloud_name')
+        batch_op.drop_index('ix_servers_cloud_launched_at')
+        batch_op.drop_index('ix_servers_cloud_key_name')
+        batch_op.drop_index('ix_servers_cloud_image_id')
+        batch_op.drop_index('ix_servers_cloud_hypervisor_hostname')
+        batch_op.drop_index('ix_servers_cloud_host')
+        batch_op.drop_index('ix_servers_cloud_flavor_name')
+        batch_op.drop_index('ix_servers_cloud_flavor_id')
+        batch_op.drop_index('ix_servers_cloud_deleted_at')
+        batch_op.drop_index('ix_servers_cloud_created_at')
+        batch_op.drop_index('ix_servers_cloud_availability_zone')
+
+    op.drop_table('servers')
+    with op.batch_alter_table('server_volumes', schema=None) as batch_op:
+        batch_op.drop_index('ix_server_volumes_cloud_volume_id')
+        batch_op.drop_index('ix_server_volumes_cloud_server_id')
+
+    op.drop_table('server_volumes')
+    with op.batch_alter_table('server_security_groups', schema=None) as batch_op:
+        batch_op.drop_index('ix_server_security_groups_cloud_server_id')
+        batch_op.drop_index('ix_server_security_groups_cloud_security_group_name')
+
+    op.drop_table('server_security_groups')
+    with op.batch_alter_table('server_addresses', schema=None) as batch_op:
+        batch_op.drop_index('ix_server_addresses_cloud_server_id')
+        batch_op.drop_index('ix_server_addresses_cloud_network_name')
+        batch_op.drop_index('ix_server_addresses_cloud_ip_address')
+
+    op.drop_table('server_addresses')
+    with op.batch_alter_table('security_groups', schema=None) as batch_op:
+        batch_op.drop_index('ix_security_groups_last_sync_id')
+        batch_op.drop_index('ix_security_groups_cloud_project_id')
+        batch_op.drop_index('ix_security_groups_cloud_name')
+        batch_op.drop_index('ix_security_groups_cloud_deleted_at')
+
+    op.drop_table('security_groups')
+    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
+        batch_op.drop_index('ix_security_group_rules_cloud_security_group_id')
+        batch_op.drop_index('ix_security_group_rules_cloud_rule_id')
+        batch_op.drop_index('ix_security_group_rules_cloud_remote_group_id')
+        batch_op.drop_index('ix_security_group_rules_cloud_port_range_min')
+
+    op.drop_table('security_group_rules')
+    with op.batch_alter_table('routers', schema=None) as batch_op:
+        batch_op.drop_index('ix_routers_last_sync_id')
+        batch_op.drop_index('ix_routers_cloud_status')
+        batch_op.drop_index('ix_routers_cloud_project_id')
+        batch_op.drop_index('ix_routers_cloud_name')
+        batch_op.drop_index('ix_routers_cloud_external_network_id')
+        batch_op.drop_index('ix_routers_cloud_deleted_at')
+
+    op.drop_table('routers')
+    with op.batch_alter_table('router_interfaces', schema=None) as batch_op:
+        batch_op.drop_index('ix_router_interfaces_cloud_subnet_id')
+        batch_op.drop_index('ix_router_interfaces_cloud_router_id')
+        batch_op.drop_index('ix_router_interfaces_cloud_port_id')
+
+    op.drop_table('router_interfaces')
+    with op.batch_alter_table('role_assignments', schema=None) as batch_op:
+        batch_op.drop_index('ix_role_assignments_last_sync_id')
+        batch_op.drop_index('ix_role_assignments_cloud_user_id')
+        batch_op.drop_index('ix_role_assignments_cloud_scope_type')
+        batch_op.drop_index('ix_role_assignments_cloud_role_name')
+        batch_op.drop_index('ix_role_assignments_cloud_role_id')
+        batch_op.drop_index('ix_role_assignments_cloud_project_id')
+        batch_op.drop_index('ix_role_assignments_cloud_group_id')
+        batch_op.drop_index('ix_role_assignments_cloud_domain_id')
+        batch_op.drop_index('ix_role_assignments_cloud_deleted_at')
+
+    op.drop_table('role_assignments')
+    with op.batch_alter_table('resource_providers', schema=None) as batch_op:
+        batch_op.drop_index('ix_resource_providers_last_sync_id')
+        batch_op.drop_index('ix_resource_providers_cloud_root_provider_id')
+        batch_op.drop_index('ix_resource_providers_cloud_name')
+        batch_op.drop_index('ix_resource_providers_cloud_deleted_at')
+
+    op.drop_table('resource_providers')
+    with op.batch_alter_table('resource_provider_usages', schema=None) as batch_op:
+        batch_op.drop_index('ix_resource_provider_usages_cloud_resource_provider_id')
+        batch_op.drop_index('ix_resource_provider_usages_cloud_resource_class')
+
+    op.drop_table('resource_provider_usages')
+    with op.batch_alter_table('resource_provider_inventories', schema=None) as batch_op:
+        batch_op.drop_index('ix_resource_provider_inventories_cloud_resource_provider_id')
+        batch_op.drop_index('ix_resource_provider_inventories_cloud_resource_class')
+
+    op.drop_table('resource_provider_inventories')
+    with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.drop_index('ix_projects_last_sync_id')
+        batch_op.drop_index('ix_projects_cloud_parent_id')
+        batch_op.drop_index('ix_projects_cloud_name')
+        batch_op.drop_index('ix_projects_cloud_enabled')
+        batch_op.drop_index('ix_projects_cloud_domain_id')
+        batch_op.drop_index('ix_projects_cloud_deleted_at')
+
+    op.drop_table('projects')
+    with op.batch_alter_table('ports', schema=None) as batch_op:
+        batch_op.drop_index('ix_ports_last_sync_id')
+        batch_op.drop_index('ix_ports_cloud_status')
+        batch_op.drop_index('ix_ports_cloud_search_text')
+        batch_op.drop_index('ix_ports_cloud_project_id')
+        batch_op.drop_index('ix_ports_cloud_network_id')
+        batch_op.drop_index('ix_ports_cloud_name')
+        batch_op.drop_index('ix_ports_cloud_mac_address')
+        batch_op.drop_index('ix_ports_cloud_host')
+        batch_op.drop_index('ix_ports_cloud_device_owner')
+        batch_op.drop_index('ix_ports_cloud_device_id')
+        batch_op.drop_index('ix_ports_cloud_deleted_at')
+
+    op.drop_table('ports')
+    with op.batch_alter_table('port_fixed_ips', schema=None) as batch_op:
+        batch_op.drop_index('ix_port_fixed_ips_cloud_subnet_id')
+        batch_op.drop_index('ix_port_fixed_ips_cloud_port_id')
+        batch_op.drop_index('ix_port_fixed_ips_cloud_ip_address')
+
+    op.drop_table('port_fixed_ips')
     op.drop_table('poller_lease')
+    with op.batch_alter_table('networks', schema=None) as batch_op:
+        batch_op.drop_index('ix_networks_last_sync_id')
+        batch_op.drop_index('ix_networks_cloud_status')
+        batch_op.drop_index('ix_networks_cloud_project_id')
+        batch_op.drop_index('ix_networks_cloud_physical_network')
+        batch_op.drop_index('ix_networks_cloud_network_type')
+        batch_op.drop_index('ix_networks_cloud_name')
+        batch_op.drop_index('ix_networks_cloud_is_shared')
+        batch_op.drop_index('ix_networks_cloud_is_external')
+        batch_op.drop_index('ix_networks_cloud_deleted_at')
+
+    op.drop_table('networks')
+    with op.batch_alter_table('network_agents', schema=None) as batch_op:
+        batch_op.drop_index('ix_network_agents_last_sync_id')
+        batch_op.drop_index('ix_network_agents_cloud_host')
+        batch_op.drop_index('ix_network_agents_cloud_deleted_at')
+        batch_op.drop_index('ix_network_agents_cloud_binary')
+        batch_op.drop_index('ix_network_agents_cloud_availability_zone')
+        batch_op.drop_index('ix_network_agents_cloud_alive')
+        batch_op.drop_index('ix_network_agents_cloud_agent_type')
+        batch_op.drop_index('ix_network_agents_cloud_admin_state_up')
+
+    op.drop_table('network_agents')
+    with op.batch_alter_table('keypairs', schema=None) as batch_op:
+        batch_op.drop_index('ix_keypairs_last_sync_id')
+        batch_op.drop_index('ix_keypairs_cloud_user_id')
+        batch_op.drop_index('ix_keypairs_cloud_name')
+        batch_op.drop_index('ix_keypairs_cloud_deleted_at')
+
+    op.drop_table('keypairs')
+    with op.batch_alter_table('images', schema=None) as batch_op:
+        batch_op.drop_index('ix_images_last_sync_id')
+        batch_op.drop_index('ix_images_cloud_visibility')
+        batch_op.drop_index('ix_images_cloud_status')
+        batch_op.drop_index('ix_images_cloud_project_id')
+        batch_op.drop_index('ix_images_cloud_name')
+        batch_op.drop_index('ix_images_cloud_disk_format')
+        batch_op.drop_index('ix_images_cloud_deleted_at')
+        batch_op.drop_index('ix_images_cloud_created_at')
+
+    op.drop_table('images')
+    with op.batch_alter_table('hypervisors', schema=None) as batch_op:
+        batch_op.drop_index('ix_hypervisors_last_sync_id')
+        batch_op.drop_index('ix_hypervisors_cloud_status')
+        batch_op.drop_index('ix_hypervisors_cloud_state')
+        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_type')
+        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_hostname')
+        batch_op.drop_index('ix_hypervisors_cloud_host')
+        batch_op.drop_index('ix_hypervisors_cloud_deleted_at')
+
+    op.drop_table('hypervisors')
+    with op.batch_alter_table('floating_ips', schema=None) as batch_op:
+        batch_op.drop_index('ix_floating_ips_last_sync_id')
+        batch_op.drop_index('ix_floating_ips_cloud_status')
+        batch_op.drop_index('ix_floating_ips_cloud_server_id')
+        batch_op.drop_index('ix_floating_ips_cloud_router_id')
+        batch_op.drop_index('ix_floating_ips_cloud_project_id')
+        batch_op.drop_index('ix_floating_ips_cloud_port_id')
+        batch_op.drop_index('ix_floating_ips_cloud_floating_network_id')
+        batch_op.drop_index('ix_floating_ips_cloud_floating_ip_address')
+        batch_op.drop_index('ix_floating_ips_cloud_fixed_ip_address')
+        batch_op.drop_index('ix_floating_ips_cloud_deleted_at')
+
+    op.drop_table('floating_ips')
     with op.batch_alter_table('flavors', schema=None) as batch_op:
         batch_op.drop_index('ix_flavors_last_sync_id')
         batch_op.drop_index('ix_flavors_cloud_name')
         batch_op.drop_index('ix_flavors_cloud_deleted_at')
 
     op.drop_table('flavors')
+    with op.batch_alter_table('compute_services', schema=None) as batch_op:
+        batch_op.drop_index('ix_compute_services_last_sync_id')
+        batch_op.drop_index('ix_compute_services_cloud_zone')
+        batch_op.drop_index('ix_compute_services_cloud_status')
+        batch_op.drop_index('ix_compute_services_cloud_state')
+        batch_op.drop_index('ix_compute_services_cloud_host')
+        batch_op.drop_index('ix_compute_services_cloud_deleted_at')
+        batch_op.drop_index('ix_compute_services_cloud_binary')
+
+    op.drop_table('compute_services')
+    with op.batch_alter_table('availability_zones', schema=None) as batch_op:
+        batch_op.drop_index('ix_availability_zones_last_sync_id')
+        batch_op.drop_index('ix_availability_zones_cloud_name')
+        batch_op.drop_index('ix_availability_zones_cloud_deleted_at')
+
+    op.drop_table('availability_zones')
