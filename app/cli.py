@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "app.server_cli",
     "app.simulator.cli",
     "app.db.cli",
+    "app.sync.cli",
 )
 
 
