@@ -237,7 +237,7 @@ OPEN_OBJECTS = {
 
 #: Headers compared when the real response carried them (presence; see module docstring for values).
 CHECKED_HEADERS = ("openstack-api-version", "x-openstack-nova-api-version", "x-openstack-request-id",
-                   "x-subject-token", "content-type")
+                   "x-subject-token", "location", "content-type")
 
 NOVA_LIST = "2.100"
 
@@ -281,6 +281,7 @@ RESOLVERS: dict[str, Callable[[Any, Any], str]] = {
     "flavor_with_extra_specs": lambda conn, sim: _first(
         _get(conn, "compute", "/flavors/detail", NOVA_LIST)["flavors"], lambda f: bool(f.get("extra_specs")),
         "flavor with extra specs")["id"],
+    "flavor_id": lambda conn, sim: _get(conn, "compute", "/flavors/detail", NOVA_LIST)["flavors"][0]["id"],
     "network_id": lambda conn, sim: _first(
         _get(conn, "network", "/networks")["networks"], lambda n: not n.get("router:external"), "tenant network")["id"],
     "network_in_use": lambda conn, sim: _first(
