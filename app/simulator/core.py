@@ -14,6 +14,7 @@ Time-based transitions (BUILD -> ACTIVE, creating -> available, ...) are lazy: a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -472,13 +473,22 @@ def build_app(sim: Simulator) -> Starlette:
 
     routes.insert(0, Route("/", root))
 
-    async def on_startup() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> Any:
+        # Starlette 1.x dropped ``on_startup``; churn runs for the lifetime of the server.
+        task = None
         if sim.churn_interval:
             from app.simulator.churn import run_churn
 
-            sim._churn_task = asyncio.get_running_loop().create_task(run_churn(sim))  # type: ignore[attr-defined]
+            task = asyncio.get_running_loop().create_task(run_churn(sim))
+            sim._churn_task = task  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
 
-    app = Starlette(routes=routes, on_startup=[on_startup])
+    app = Starlette(routes=routes, lifespan=lifespan)
 
     inner = app.build_middleware_stack
 
