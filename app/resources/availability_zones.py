@@ -13,7 +13,7 @@ table = snapshot_table(
     Column("name", String(255), doc="Zone name (zoneName; also the row id)."),
     Column("available", Boolean, doc="zoneState.available."),
     Column("host_count", Integer, doc="Hosts in the zone (NULL when the API gives no host detail)."),
-    *cloud_indexes("availability_zones", "name"),
+    *cloud_indexes("availability_zones", "name", "available"),
     doc="Nova availability zones (compute). Host -> service detail in raw.hosts.",
 )
 

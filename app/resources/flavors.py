@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String
+from sqlalchemy import Boolean, Column, Float, Integer, String
 
+from app.resources._common import cloud_indexes
 from app.resources.base import Listing, ResourceSpec, snapshot_table
 
 table = snapshot_table(
@@ -17,7 +18,7 @@ table = snapshot_table(
     Column("rxtx_factor", Float, doc="Network bandwidth factor."),
     Column("is_public", Boolean, doc="Visible to every project."),
     Column("is_disabled", Boolean, doc="Disabled flavors cannot be used for new servers."),
-    Index("ix_flavors_cloud_name", "cloud", "name"),
+    *cloud_indexes("flavors", "name", "vcpus", "ram_mb", "is_public"),
     doc="Nova flavors (instance sizes). Extra specs are in raw.extra_specs (microversion 2.61+).",
 )
 

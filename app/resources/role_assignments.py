@@ -54,7 +54,7 @@ table = snapshot_table(
     Column("domain_id", String(64), doc="Scope domain (domain scope only)."),
     Column("domain_name", String(255), doc="Scope domain name."),
     Column("inherited", Boolean, doc="OS-INHERIT: applies to the scope's sub-projects."),
-    *cloud_indexes("role_assignments", *FILTERABLE),
+    *cloud_indexes("role_assignments", *FILTERABLE, "user_name", "project_name"),
     doc="Keystone role assignments (who has which role where). id = sha1(role, actor, scope, inherited).",
 )
 

@@ -14,7 +14,7 @@ table = snapshot_table(
     Column("is_public", Boolean, doc="os-volume-type-access:is_public."),
     Column("backend_name", String(255), doc="extra_specs.volume_backend_name (admin only)."),
     Column("qos_specs_id", String(64), doc="Associated QoS specs."),
-    *cloud_indexes("volume_types", "name"),
+    *cloud_indexes("volume_types", "name", "is_public"),
     doc="Cinder volume types. Extra specs in raw.extra_specs.",
 )
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
     info={'doc': 'Nova availability zones (compute). Host -> service detail in raw.hosts.', 'snapshot': True}
     )
     with op.batch_alter_table('availability_zones', schema=None) as batch_op:
+        batch_op.create_index('ix_availability_zones_cloud_available', ['cloud', 'available'], unique=False)
         batch_op.create_index('ix_availability_zones_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
         batch_op.create_index('ix_availability_zones_cloud_name', ['cloud', 'name'], unique=False)
         batch_op.create_index('ix_availability_zones_last_sync_id', ['last_sync_id'], unique=False)
@@ -94,7 +95,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('flavors', schema=None) as batch_op:
         batch_op.create_index('ix_flavors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_flavors_cloud_is_public', ['cloud', 'is_public'], unique=False)
         batch_op.create_index('ix_flavors_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_flavors_cloud_ram_mb', ['cloud', 'ram_mb'], unique=False)
+        batch_op.create_index('ix_flavors_cloud_vcpus', ['cloud', 'vcpus'], unique=False)
         batch_op.create_index('ix_flavors_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('floating_ips',
@@ -462,10 +466,12 @@ def upgrade() -> None:
         batch_op.create_index('ix_role_assignments_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_group_id', ['cloud', 'group_id'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_project_name', ['cloud', 'project_name'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_role_id', ['cloud', 'role_id'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_role_name', ['cloud', 'role_name'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_scope_type', ['cloud', 'scope_type'], unique=False)
         batch_op.create_index('ix_role_assignments_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_user_name', ['cloud', 'user_name'], unique=False)
         batch_op.create_index('ix_role_assignments_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('router_interfaces',
@@ -866,6 +872,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('volume_types', schema=None) as batch_op:
         batch_op.create_index('ix_volume_types_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
+        batch_op.create_index('ix_volume_types_cloud_is_public', ['cloud', 'is_public'], unique=False)
         batch_op.create_index('ix_volume_types_cloud_name', ['cloud', 'name'], unique=False)
         batch_op.create_index('ix_volume_types_last_sync_id', ['last_sync_id'], unique=False)
 
@@ -935,6 +942,7 @@ def downgrade() -> None:
     with op.batch_alter_table('volume_types', schema=None) as batch_op:
         batch_op.drop_index('ix_volume_types_last_sync_id')
         batch_op.drop_index('ix_volume_types_cloud_name')
+        batch_op.drop_index('ix_volume_types_cloud_is_public')
         batch_op.drop_index('ix_volume_types_cloud_deleted_at')
 
     op.drop_table('volume_types')
@@ -1069,10 +1077,12 @@ def downgrade() -> None:
     op.drop_table('router_interfaces')
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_role_assignments_last_sync_id')
+        batch_op.drop_index('ix_role_assignments_cloud_user_name')
         batch_op.drop_index('ix_role_assignments_cloud_user_id')
         batch_op.drop_index('ix_role_assignments_cloud_scope_type')
         batch_op.drop_index('ix_role_assignments_cloud_role_name')
         batch_op.drop_index('ix_role_assignments_cloud_role_id')
+        batch_op.drop_index('ix_role_assignments_cloud_project_name')
         batch_op.drop_index('ix_role_assignments_cloud_project_id')
         batch_op.drop_index('ix_role_assignments_cloud_group_id')
         batch_op.drop_index('ix_role_assignments_cloud_domain_id')
@@ -1192,7 +1202,10 @@ def downgrade() -> None:
     op.drop_table('floating_ips')
     with op.batch_alter_table('flavors', schema=None) as batch_op:
         batch_op.drop_index('ix_flavors_last_sync_id')
+        batch_op.drop_index('ix_flavors_cloud_vcpus')
+        batch_op.drop_index('ix_flavors_cloud_ram_mb')
         batch_op.drop_index('ix_flavors_cloud_name')
+        batch_op.drop_index('ix_flavors_cloud_is_public')
         batch_op.drop_index('ix_flavors_cloud_deleted_at')
 
     op.drop_table('flavors')
@@ -1210,5 +1223,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_availability_zones_last_sync_id')
         batch_op.drop_index('ix_availability_zones_cloud_name')
         batch_op.drop_index('ix_availability_zones_cloud_deleted_at')
+        batch_op.drop_index('ix_availability_zones_cloud_available')
 
     op.drop_table('availability_zones')
