@@ -17,7 +17,9 @@ from app.config import Settings
 
 log = logging.getLogger(__name__)
 
-READ_TOOL_MODULES: tuple[str, ...] = ()
+READ_TOOL_MODULES: tuple[str, ...] = (
+    "app.tools.snapshot",
+)
 WRITE_TOOL_MODULES: tuple[str, ...] = ()
 
 INSTRUCTIONS = """\

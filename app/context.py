@@ -1,0 +1,128 @@
+"""The typed lifespan context every tool receives: settings, database, cloud client, sync service,
+poller and metrics, plus the readiness and snapshot-metrics views the HTTP probes use."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.cloud.connection import CloudClient
+from app.config import Settings
+from app.db.engine import Database, prepare_database
+from app.metrics import Metrics, gauge_lines
+from app.resources.registry import all_specs
+from app.services.models import KindFreshness as KindFreshnessOut
+from app.services.models import SnapshotInfo
+from app.sync import freshness as fresh
+from app.sync.scheduler import Poller
+from app.sync.service import SyncService
+
+log = logging.getLogger(__name__)
+
+# Kinds whose absence makes the server not ready (the rest may be unavailable to non-admin users).
+CORE_KINDS = ("servers", "hypervisors", "flavors")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    cloud: CloudClient
+    sync: SyncService
+    poller: Poller | None
+    metrics: Metrics
+
+    @property
+    def cloud_name(self) -> str:
+        return self.settings.cloud_name
+
+    async def snapshot(self, kinds: Iterable[str], *, wait: bool = True) -> SnapshotInfo:
+        """The freshness block for an answer built from ``kinds``. On a cold start (a kind never synced
+        yet) waits up to ``settings.cold_start_wait`` for a first sync while a poller runs."""
+        kinds = list(dict.fromkeys(kinds))
+        combined = await fresh.freshness(self.db, self.settings, kinds)
+        if combined.missing and wait and self.poller is not None and self.settings.cold_start_wait > 0:
+            combined = await fresh.wait_for_first_sync(self.db, self.settings, kinds)
+        return to_snapshot_info(combined)
+
+    async def readiness(self) -> dict[str, Any]:
+        per_kind = await fresh.kinds_freshness(self.db, self.settings, list(all_specs()))
+        never = sorted(k for k, f in per_kind.items() if f.never_synced and not f.unavailable)
+        stale_core = sorted(k for k in CORE_KINDS if k in per_kind and per_kind[k].stale)
+        ready = not never and not stale_core
+        return {
+            "ready": ready,
+            "never_synced": never,
+            "stale_core_kinds": stale_core,
+            "unavailable": sorted(k for k, f in per_kind.items() if f.unavailable),
+            "poller_leader": bool(self.poller and self.poller.is_leader),
+        }
+
+    async def snapshot_metric_lines(self) -> list[str]:
+        specs = all_specs()
+        per_kind = await fresh.kinds_freshness(self.db, self.settings, list(specs))
+        counts: list[tuple[dict[str, str], float]] = []
+        async with self.db.reader() as conn:
+            for kind, spec in specs.items():
+                t = spec.table
+                n = (await conn.execute(
+                    select(func.count()).select_from(t).where(t.c.cloud == self.cloud_name, t.c.deleted_at.is_(None))
+                )).scalar_one()
+                counts.append(({"kind": kind}, float(n)))
+        ages = [({"kind": k}, f.age_seconds) for k, f in per_kind.items() if f.age_seconds is not None]
+        stale = [({"kind": k}, 1.0 if f.stale else 0.0) for k, f in per_kind.items()]
+        lines = gauge_lines("openstack_snapshot_rows", "Live rows per kind in the snapshot.", counts)
+        lines += gauge_lines("openstack_snapshot_age_seconds", "Age of the last successful sync per kind.", ages)
+        lines += gauge_lines("openstack_snapshot_stale", "1 if the kind is stale, failed or never synced.", stale)
+        lines += gauge_lines("openstack_poller_leader", "1 if this process holds the poller lease.",
+                             [({}, 1.0 if self.poller and self.poller.is_leader else 0.0)])
+        lines += await self.sync.runs.metric_lines() if hasattr(self.sync.runs, "metric_lines") else []
+        return lines
+
+
+def to_snapshot_info(combined: fresh.Freshness) -> SnapshotInfo:
+    kinds = []
+    for k, f in combined.kinds.items():
+        if f.unavailable:
+            status = "unavailable"
+        elif f.never_synced:
+            status = "never_synced"
+        elif f.last_status not in (None, "succeeded"):
+            status = "failed"
+        elif f.stale:
+            status = "stale"
+        else:
+            status = "ok"
+        kinds.append(KindFreshnessOut(kind=k, as_of=f.as_of, age_seconds=_round(f.age_seconds), stale=f.stale,
+                                      status=status, last_error=f.last_error))
+    return SnapshotInfo(as_of=combined.as_of, age_seconds=_round(combined.age_seconds), stale=combined.stale,
+                        missing=list(combined.missing), kinds=kinds)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+@asynccontextmanager
+async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIterator[AppContext]:
+    """Migrate the database, connect the cloud (lazily: nothing is sent yet), start the poller."""
+    await prepare_database(settings.database_url)
+    db = Database.from_settings(settings)
+    cloud = CloudClient.from_settings(settings, **connect_kwargs)
+    sync = SyncService(settings, db, cloud)
+    poller = Poller(settings, db, sync) if settings.poller_enabled else None
+    ctx = AppContext(settings=settings, db=db, cloud=cloud, sync=sync, poller=poller, metrics=Metrics())
+    if poller is not None:
+        await poller.start()
+    try:
+        yield ctx
+    finally:
+        if poller is not None:
+            await poller.stop()
+        await cloud.close()
+        await db.dispose()

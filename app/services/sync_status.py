@@ -1,0 +1,62 @@
+"""Per-kind freshness and recent sync runs (the get_sync_status tool)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from app.db.bookkeeping import sync_runs
+from app.errors import InvalidArgument
+from app.resources.registry import all_specs
+from app.services.models import SnapshotInfo
+
+
+class SyncRunOut(BaseModel):
+    id: int
+    kind: str
+    mode: str = Field(description="full, incremental or targeted.")
+    status: str = Field(description="running, succeeded, failed, partial or unavailable.")
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    seen: int
+    added: int
+    changed: int
+    tombstoned: int
+    error: str | None = None
+    request_id: str | None = None
+
+
+class SyncStatus(BaseModel):
+    poller_running_here: bool = Field(description="This process runs a poller.")
+    poller_leader: bool = Field(description="This process holds the poller lease (it is the one polling).")
+    poll_intervals: dict[str, float] = Field(description="Poll interval per kind, in seconds.")
+    recent_runs: list[SyncRunOut] = Field(description="Most recent sync runs, newest first.")
+    snapshot: SnapshotInfo
+
+
+async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
+    from app.context import AppContext
+
+    assert isinstance(app, AppContext)
+    specs = all_specs()
+    if kind is not None and kind not in specs:
+        raise InvalidArgument(f"Unknown kind {kind!r}. Known kinds: {', '.join(specs)}.")
+    if not 1 <= runs <= 200:
+        raise InvalidArgument("runs must be between 1 and 200.")
+    kinds = [kind] if kind else list(specs)
+    stmt = select(sync_runs).where(sync_runs.c.cloud == app.cloud_name)
+    if kind:
+        stmt = stmt.where(sync_runs.c.kind == kind)
+    stmt = stmt.order_by(sync_runs.c.id.desc()).limit(runs)
+    async with app.db.reader() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
+    return SyncStatus(
+        poller_running_here=app.poller is not None,
+        poller_leader=bool(app.poller and app.poller.is_leader),
+        poll_intervals={k: app.settings.poll_interval(k, specs[k].poll_interval) for k in kinds},
+        recent_runs=[SyncRunOut.model_validate(dict(r)) for r in rows],
+        snapshot=await app.snapshot(kinds, wait=False),
+    )

@@ -1,0 +1,83 @@
+"""Fixtures for tool tests: a simulator fleet synced once into a real migrated SQLite file, and an
+MCP ``Client`` bound in-process to the real server reading it (poller off, so answers are stable)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from app.config import Settings, load_settings
+from app.context import open_app_context
+from app.simulator.core import Simulator
+from app.simulator.runner import SimulatorServer
+
+
+@dataclass
+class SyncedCloud:
+    sim: Simulator
+    settings: Settings
+    db_path: Path
+
+
+def make_settings(db_path: Path, **overrides: Any) -> Settings:
+    return load_settings(
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{db_path}", poller_enabled=False,
+        cloud_name="test", cold_start_wait=0.0, **overrides,
+    )
+
+
+async def sync_everything(settings: Settings, sim: Simulator) -> dict[str, Any]:
+    async with open_app_context(settings, **sim.connect_kwargs()) as ctx:
+        return await ctx.sync.sync_all()
+
+
+@pytest.fixture(scope="session")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncedCloud]:
+    """400 instances synced once for the whole session; tests must not mutate this simulator."""
+    server = SimulatorServer(Simulator(servers=400, seed=7, transition_seconds=0.2))
+    sim = server.start()
+    db_path = tmp_path_factory.mktemp("snapshot") / "snapshot.db"
+    settings = make_settings(db_path)
+    results = asyncio.run(sync_everything(settings, sim))
+    failed = {k: r for k, r in results.items() if getattr(r, "status", "succeeded") != "succeeded"}
+    assert not failed, f"initial sync failed: {failed}"
+    yield SyncedCloud(sim=sim, settings=settings, db_path=db_path)
+    server.stop()
+
+
+def server_for(settings: Settings, sim: Simulator) -> Any:
+    from app.server import build_server
+
+    mcp, _state = build_server(settings, context_factory=lambda s: open_app_context(s, **sim.connect_kwargs()))
+    return mcp
+
+
+@asynccontextmanager
+async def mcp_client(settings: Settings, sim: Simulator) -> AsyncIterator[Client]:
+    """An in-process MCP client on a fresh server. Used as ``async with`` inside the test body: the
+    SDK's task groups must be entered and exited by the same task, which an async yield-fixture
+    (set up and torn down in different tasks) does not guarantee."""
+    async with Client(server_for(settings, sim)) as c:
+        yield c
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool and return its structured result; fail the test on a tool error."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, f"{tool} failed: {result.content[0].text if result.content else result}"
+    assert result.structured_content is not None, f"{tool} returned no structured content"
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail; return the error text."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    return result.content[0].text
