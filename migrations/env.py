@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Engine, engine_from_config, event, pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
@@ -34,6 +34,8 @@ def _url() -> str:
 
 
 def _configure(connection: Connection | None = None, **kw: Any) -> None:
+    if connection is not None and connection.dialect.name == "sqlite":
+        kw.setdefault("transactional_ddl", True)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -52,6 +54,21 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_transactional_ddl(engine: Engine) -> None:
+    """pysqlite/aiosqlite do not BEGIN before DDL, so every CREATE would commit (and fsync) on its
+    own. Take over transaction control: one transaction per migration run, atomic and fast."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_tx(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
 def run_migrations_offline() -> None:
     _configure(url=_url(), literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
@@ -66,6 +83,7 @@ def _do_run(connection: Connection) -> None:
 
 async def _run_async(url: str) -> None:
     engine = async_engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    _sqlite_transactional_ddl(engine.sync_engine)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_do_run)
@@ -107,6 +125,7 @@ def run_migrations_online() -> None:
         _run_coro_blocking(_run_async(url))
         return
     engine = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    _sqlite_transactional_ddl(engine)
     try:
         with engine.begin() as conn:
             _do_run(conn)
