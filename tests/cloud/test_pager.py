@@ -1,0 +1,136 @@
+"""The cloud layer against the simulator over HTTP through unmodified openstacksdk: pagination,
+microversions, retries, re-authentication, error translation, connection sources."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.cloud.connection import CloudClient, http_status
+from app.cloud.pager import get_one, iter_pages, next_query
+from app.errors import NotPermitted, UpstreamUnavailable
+from app.resources.registry import get_spec
+from tests.sync.helpers import count_requests, make_settings
+
+
+def test_next_query_link_styles() -> None:
+    nova = {"servers_links": [{"rel": "next", "href": "https://x/compute/v2.1/servers/detail?limit=2&marker=abc"}]}
+    assert next_query(nova, "servers") == [("limit", "2"), ("marker", "abc")]
+    glance = {"next": "/v2/images?marker=m1&limit=5"}
+    assert next_query(glance, "images") == [("marker", "m1"), ("limit", "5")]
+    keystone = {"links": {"self": "x", "next": "http://k/v3/users?page=2"}}
+    assert next_query(keystone, "users") == [("page", "2")]
+    assert next_query({"links": {"next": None}}, "users") is None
+    assert next_query({"servers_links": [{"rel": "self", "href": "x"}]}, "servers") is None
+
+
+async def test_listing_streams_every_page(make_sim, make_stack) -> None:
+    sim = make_sim(servers=45)
+    st = await make_stack(sim, page_size=7)
+    spec = get_spec("servers")
+    pages = [p async for p in iter_pages(st.cloud, spec.listing, page_size=7)]
+    ids = [s["id"] for p in pages for s in p.items]
+    live = sim.state.count("servers")
+    assert len(ids) == len(set(ids)) == live
+    assert len(pages) in (math.ceil(live / 7), math.ceil(live / 7) + 1)
+    assert all(len(p.items) <= 7 for p in pages)
+
+
+@pytest.mark.parametrize(("release", "expected"), [("train", "2.79"), ("wallaby", "2.88"), ("epoxy", "2.100")])
+async def test_max_microversion_is_min_of_cloud_and_sdk(make_sim, make_stack, release, expected) -> None:
+    st = await make_stack(make_sim(servers=5, release=release))
+    assert await st.cloud.microversion("compute", "max") == expected
+    assert await st.cloud.microversion("compute", "2.1") == "2.1"
+    assert await st.cloud.microversion("compute", None) is None
+
+
+async def test_503_burst_is_retried(make_sim, make_stack) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    counter = count_requests(sim)
+    sim.inject(r"/flavors/detail$", status=503, count=3)
+    resp = await st.cloud.get_json("compute", "/flavors/detail")
+    assert resp.body["flavors"]
+    assert counter.hits(r"/flavors/detail$") == 4
+
+
+async def test_429_is_retried(make_sim, make_stack) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    sim.inject(r"/flavors/detail$", status=429, count=2)
+    assert (await st.cloud.get_json("compute", "/flavors/detail")).body["flavors"]
+
+
+async def test_expired_token_reauthenticates(make_sim, make_stack) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    counter = count_requests(sim)
+    await st.cloud.get_json("compute", "/flavors/detail")
+    tokens_before = counter.hits(r"/auth/tokens$", "POST")
+    sim.expire_tokens()
+    assert (await st.cloud.get_json("compute", "/flavors/detail")).body["flavors"]
+    assert counter.hits(r"/auth/tokens$", "POST") == tokens_before + 1
+
+
+async def test_errors_are_translated(make_sim, make_stack) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    sim.inject(r"/flavors/detail$", status=403, count=1)
+    with pytest.raises(NotPermitted) as forbidden:
+        await st.cloud.get_json("compute", "/flavors/detail")
+    assert http_status(forbidden.value) == 403
+    sim.inject(r"/flavors/detail$", status=500, count=1)
+    with pytest.raises(UpstreamUnavailable) as failed:
+        await st.cloud.get_json("compute", "/flavors/detail")
+    assert failed.value.status == 500 and failed.value.request_id
+
+
+async def test_get_one_and_404(make_sim, make_stack) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    spec = get_spec("servers")
+    sid = next(iter(sim.state.coll("servers")))
+    raw = await get_one(st.cloud, spec, sid)
+    assert raw is not None and raw["id"] == sid
+    assert await get_one(st.cloud, spec, "00000000-0000-4000-8000-000000000000") is None
+
+
+async def test_calls_run_on_worker_threads(make_sim, make_stack) -> None:
+    st = await make_stack(make_sim(servers=1), sdk_concurrency=2)
+    name = await st.cloud.run(lambda: threading.current_thread().name, doing="test")
+    assert name.startswith("openstacksdk") and name != threading.main_thread().name
+
+
+def test_connection_options_reach_the_sdk(make_sim, tmp_path: Path) -> None:
+    sim = make_sim(servers=1)
+    client = CloudClient.from_settings(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", api_timeout=7),
+                                       **sim.connect_kwargs())
+    cfg = client.conn.config
+    assert client.conn.session.timeout == 7
+    assert cfg.get_status_code_retries("compute") == 5
+    assert cfg.get_connect_retries("compute") == 3
+    assert cfg.get_retriable_status_codes("compute") == [429, 502, 503, 504]
+    assert cfg.config.get("verify") is True
+    client.conn.close()
+
+
+async def test_connection_from_os_env_and_clouds_yaml(make_sim, tmp_path: Path, monkeypatch) -> None:
+    sim = make_sim(servers=1)
+    for k in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in sim.os_env().items():
+        monkeypatch.setenv(k, v)
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    client = CloudClient.from_settings(settings)
+    assert (await client.get_json("compute", "/flavors/detail")).body["flavors"]
+    await client.close()
+    for k in sim.os_env():
+        monkeypatch.delenv(k)
+    (tmp_path / "clouds.yaml").write_text(sim.clouds_yaml("simcloud"))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(tmp_path / "clouds.yaml"))
+    client = CloudClient.from_settings(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", os_cloud="simcloud"))
+    assert (await client.get_json("compute", "/flavors/detail")).body["flavors"]
+    await client.close()
