@@ -488,7 +488,13 @@ def build_app(sim: Simulator) -> Starlette:
             if task is not None:
                 task.cancel()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def on_sim_error(request: Request, exc: Exception) -> Response:
+        # Handled inside Starlette's ExceptionMiddleware: an exception escaping the app would first get a
+        # 500 from ServerErrorMiddleware, after which no error body can be sent.
+        assert isinstance(exc, SimHTTPError)
+        return error_response(exc.status, exc.message, _style_for(request.url.path), exc.headers)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={SimHTTPError: on_sim_error})
 
     inner = app.build_middleware_stack
 
