@@ -325,14 +325,17 @@ def routes(sim: Simulator) -> list[BaseRoute]:
                 new_size = int(args["new_size"])
             except (KeyError, TypeError, ValueError) as e:
                 raise SimHTTPError(400, "Invalid input received: new_size must be an integer.") from e
-            if v["status"] != "available":
-                raise SimHTTPError(400, f"Invalid volume: Volume {v['id']} status must be available to extend, "
+            online = v["status"] == "in-use" and microversion(sim, request) >= (3, 42)
+            if v["status"] != "available" and not online:
+                raise SimHTTPError(400, f"Invalid volume: Volume {v['id']} status must be available"
+                                        f"{' or in-use' if microversion(sim, request) >= (3, 42) else ''} to extend, "
                                         f"but current status is: {v['status']}.")
             if new_size <= v["size"]:
                 raise SimHTTPError(400, f"Invalid input received: New size for extend must be greater than "
                                         f"current size. (current: {v['size']}, extended: {new_size}).")
+            after = v["status"]
             v["status"] = "extending"
-            sim.schedule(v, {"status": "available", "size": new_size})
+            sim.schedule(v, {"status": after, "size": new_size})
         elif action in ("os-set_bootable",):
             v["bootable"] = truthy(args.get("bootable"))
         elif action == "os-reset_status":

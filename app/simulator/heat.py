@@ -160,7 +160,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         if show_deleted:
             items += [s for s in sim.state.deleted.get("stacks", ()) if glob or s["_project"] == pid]
         for k, key in (("status", "stack_status"), ("name", "stack_name"), ("id", "id"), ("action", None),
-                       ("tenant", "_project"), ("project_id", "_project")):
+                       ("tenant", "_project"), ("tenant_id", "_project"), ("project_id", "_project")):
             vals = q.getlist(k)
             if vals:
                 if key is None:
