@@ -504,3 +504,36 @@ def test_clouds_example_never_disables_tls() -> None:
     for line in text.splitlines():
         if re.match(r"\s*(password|application_credential_secret)\s*:", line):
             assert "change-me" in line, "the example must not hold a real-looking secret"
+
+
+# --- docs/deploy.md ----------------------------------------------------------------------------------------
+
+
+def _json_blocks(text: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+def test_deploy_doc_covers_every_deploy_file() -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for path in sorted(DEPLOY.iterdir()):
+        if path.name != ".gitignore":
+            assert f"deploy/{path.name}" in text, f"docs/deploy.md does not explain deploy/{path.name}"
+    assert ".dockerignore" in text and ".env.example" in text
+
+
+def test_deploy_doc_client_configs() -> None:
+    """Every JSON snippet parses; the stdio one starts `mcp-openstack-ops serve` with OS_CLOUD, its
+    arguments are accepted by the real CLI parser; the HTTP ones point at /mcp, one with a bearer header."""
+    from app.cli import build_parser
+
+    servers = [s for block in _json_blocks((ROOT / "docs" / "deploy.md").read_text(encoding="utf-8"))
+               for s in block["mcpServers"].values()]
+    stdio = [s for s in servers if s.get("command") == "mcp-openstack-ops"]
+    assert stdio and stdio[0]["args"] == ["serve"] and "OS_CLOUD" in stdio[0]["env"]
+    build_parser().parse_args(stdio[0]["args"])
+    http = [s for s in servers if s.get("type") == "http"]
+    assert any("headers" not in s for s in http)
+    assert any(s.get("headers", {}).get("Authorization", "").startswith("Bearer ") for s in http)
+    assert all(s["url"].endswith("/mcp") for s in http)
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "npx @modelcontextprotocol/inspector --cli" in text
