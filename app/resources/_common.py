@@ -118,6 +118,9 @@ def first(*paths: str) -> Source:
     return get
 
 
+SEARCH_TEXT_MAX = 1024
+
+
 def lowered(*sources: str | Source) -> Source:
     """A normalized search column: the given values lowercased and joined by spaces.
 
@@ -133,7 +136,7 @@ def lowered(*sources: str | Source) -> Source:
                 parts.extend(str(x) for x in v if x not in (None, ""))
             elif v not in (None, ""):
                 parts.append(str(v))
-        return " ".join(parts).lower() or None
+        return " ".join(parts).lower()[:SEARCH_TEXT_MAX] or None
 
     return get
 

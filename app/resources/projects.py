@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, String
+from sqlalchemy import Boolean, Column, Text, String
 
 from app.resources._common import boolean, cloud_indexes
 from app.resources.base import Listing, ResourceSpec, snapshot_table
@@ -14,7 +14,7 @@ table = snapshot_table(
     Column("parent_id", String(64), doc="Parent project (or the domain for top-level projects)."),
     Column("enabled", Boolean, doc="Enabled."),
     Column("is_domain", Boolean, doc="Acts as a domain."),
-    Column("description", String(255), doc="Description."),
+    Column("description", Text, doc="Description."),
     *cloud_indexes("projects", "name", "domain_id", "parent_id", "enabled"),
     doc="Keystone projects. Tags in raw.tags.",
 )

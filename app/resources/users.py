@@ -3,7 +3,7 @@ and password fields are never stored (``email`` is in SECRET_KEYS)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, String
+from sqlalchemy import Boolean, Column, Text, DateTime, String
 
 from app.resources._common import boolean, cloud_indexes, ts
 from app.resources.base import Listing, ResourceSpec, snapshot_table
@@ -14,7 +14,7 @@ table = snapshot_table(
     Column("domain_id", String(64), doc="Owning domain."),
     Column("enabled", Boolean, doc="Can authenticate."),
     Column("default_project_id", String(64), doc="Default project."),
-    Column("description", String(255), doc="Description."),
+    Column("description", Text, doc="Description."),
     Column("password_expires_at", DateTime, doc="When the password expires (UTC; NULL = never)."),
     *cloud_indexes("users", "name", "domain_id", "enabled", "default_project_id"),
     doc="Keystone users (no e-mails or password data).",

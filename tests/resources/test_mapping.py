@@ -107,3 +107,11 @@ def test_role_assignment_ids_are_stable_and_distinct() -> None:
     assert len(set(ids)) == len(ids)
     system = next(o for o in objs if "system" in o["scope"])
     assert spec.map_row(system)["scope_type"] == "system"
+
+
+def test_search_text_is_capped_to_its_column() -> None:
+    spec = all_specs()["servers"]
+    raw = {"id": "s", "name": "X" * 300,
+           "addresses": {"n": [{"addr": f"10.0.{i // 250}.{i % 250}", "version": 4} for i in range(200)]}}
+    value = spec.map_row(raw)["search_text"]
+    assert value.startswith("x" * 300) and len(value) <= spec.table.c.search_text.type.length
