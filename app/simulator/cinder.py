@@ -239,9 +239,12 @@ def routes(sim: Simulator) -> list[BaseRoute]:
     def get_vol(request: Request) -> dict[str, Any]:
         pid = check_project(request)
         v = sim.state.get("volumes", request.path_params["volume_id"])
-        if v is None or (v["os-vol-tenant-attr:tenant_id"] != pid and not is_admin(request)):
+        if v is not None:
+            sim.settle(v)
+        if v is None or v["status"] == "deleted" or (
+                v["os-vol-tenant-attr:tenant_id"] != pid and not is_admin(request)):
             raise SimHTTPError(404, f"Volume {request.path_params['volume_id']} could not be found.")
-        return sim.settle(v)
+        return v
 
     async def show_volume(request: Request) -> Response:
         v = get_vol(request)
