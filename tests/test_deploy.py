@@ -175,6 +175,72 @@ def test_image_environment_is_a_secure_http_server(monkeypatch: pytest.MonkeyPat
     check_bind_policy(load_settings())
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _image_process_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """The container's environment, as far as it can be reproduced here: the image's ENV, the data dir
+    and port moved to free places, and an OpenStack that refuses connections (the poller just fails)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OS_") and k not in _env_names() | {"HOST", "PORT", "SECRET_KEY", "DATABASE_URL"}}
+    env.update({k: v for k, v in dockerfile_env().items() if k != "PATH"})
+    env.update({
+        "OPS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'snapshot.db'}", "FASTMCP_PORT": str(port),
+        "OS_AUTH_URL": "http://127.0.0.1:9/v3", "OS_USERNAME": "u", "OS_PASSWORD": "p", "OS_PROJECT_NAME": "p",
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default", "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def test_image_config_serves_like_the_container(tmp_path: Path) -> None:
+    """`mcp-openstack-ops serve` with the image's environment: exits 2 without a token; with one, the
+    HEALTHCHECK command passes, /mcp demands the token and accepts it on /metrics."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = _free_port()
+    env = _image_process_env(tmp_path, port)
+    cmd = [sys.executable, "-m", "app", "serve"]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "REMOTE_SECRET_KEY" in proc.stderr, proc.stderr[-2000:]
+
+    env["REMOTE_SECRET_KEY"] = "image-smoke-token"
+    healthcheck = next(a for k, a in final_stage() if k == "HEALTHCHECK")
+    probe = json.loads(healthcheck[healthcheck.index("CMD") + 3:].strip())[2]
+    log = tmp_path / "server.log"
+    with log.open("w") as log_file:
+        server = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            check = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=30)
+            if check.returncode == 0:
+                break
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "HEALTHCHECK never passed"
+            time.sleep(0.3)
+        base = f"http://127.0.0.1:{port}"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/mcp", data=b"{}", method="POST"), timeout=10)
+        assert e.value.code == 401 and "Bearer" in e.value.headers.get("WWW-Authenticate", "")
+        req = urllib.request.Request(f"{base}/metrics", headers={"Authorization": "Bearer image-smoke-token"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 # --- .dockerignore / build context ----------------------------------------------------------------------
 
 
