@@ -1,0 +1,128 @@
+"""The poller: scheduler jobs under the lease, the job wrapper, and two real processes on one file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.db.engine import Database
+from app.sync.lease import Lease
+from app.sync.scheduler import Poller
+from tests.sync.helpers import count_rows, query
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _until(pred, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred() if asyncio.iscoroutinefunction(pred) else pred():
+            return True
+        await asyncio.sleep(step)
+    return False
+
+
+async def test_lease_is_exclusive_and_expires(db_url) -> None:
+    db = Database(db_url)
+    a, b = Lease(db, "poller:x", ttl=0.3), Lease(db, "poller:x", ttl=0.3)
+    assert await a.acquire() and not await b.acquire()
+    assert await a.renew() and (await a.holder()).owner == a.owner
+    await asyncio.sleep(0.4)
+    assert await b.acquire() and not await a.renew() and not await a.acquire()
+    await b.release()
+    assert await a.holder() is None and await a.acquire()
+    await db.dispose()
+
+
+async def test_poller_polls_only_while_leading(make_sim, make_stack, db_url) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim, lease_ttl=1.0, lease_renew_interval=0.2, poll_intervals={"flavors": 0.3})
+    first = Poller(st.settings, st.db, st.service, kinds=["flavors"])
+    await first.start()
+    assert await _until(lambda: count_rows(db_url, "sync_runs", "kind='flavors' AND status='succeeded'") >= 2, 10)
+    assert first.is_leader
+    other_db = Database(db_url)
+    second = Poller(st.settings, other_db, st.service, kinds=["flavors"])
+    await second.start()
+    await asyncio.sleep(0.6)
+    assert not second.is_leader
+    await first.stop()  # releases the lease
+    assert await _until(lambda: second.is_leader, 5)
+    await second.stop()
+    await other_db.dispose()
+
+
+async def test_job_wrapper_keeps_poller_alive(make_sim, make_stack, db_url) -> None:
+    sim = make_sim(servers=5)
+    st = await make_stack(sim, lease_ttl=1.0, lease_renew_interval=0.2, poll_intervals={"flavors": 0.2})
+    calls = {"n": 0}
+    real_poll = st.service.poll
+
+    async def flaky(kind: str):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return await real_poll(kind)
+
+    st.service.poll = flaky  # type: ignore[method-assign]
+    poller = Poller(st.settings, st.db, st.service, kinds=["flavors"])
+    await poller.start()
+    assert await _until(lambda: "sync:flavors" in poller.job_errors, 5)
+    assert await _until(lambda: count_rows(db_url, "sync_runs", "status='succeeded'") >= 1, 10)
+    await poller.stop()
+
+
+def _spawn(env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tests.sync.poller_proc"], cwd=ROOT, env=env,
+                            stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+
+
+def _lines(path: Path, word: str) -> list[str]:
+    return [ln for ln in path.read_text().splitlines() if ln.startswith(word)]
+
+
+async def test_two_processes_one_polls_and_the_other_takes_over(make_sim, db_url, tmp_path: Path) -> None:
+    sim = make_sim(servers=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(sim.os_env(), OPS_DATABASE_URL=db_url, TEST_LEASE_TTL="2", TEST_LEASE_RENEW="0.4",
+               PYTHONPATH=str(ROOT))
+    outs = [tmp_path / "a.out", tmp_path / "b.out"]
+    procs = [_spawn(env, outs[0]), _spawn(env, outs[1])]
+    try:
+        assert await _until(lambda: all(_lines(o, "STARTED") for o in outs), 15, 0.1)
+        assert await _until(lambda: any(_lines(o, "LEADER") for o in outs), 5, 0.1)
+        await asyncio.sleep(1.5)
+        leaders = [i for i, o in enumerate(outs) if _lines(o, "LEADER")]
+        assert len(leaders) == 1
+        leader = leaders[0]
+        owner = _lines(outs[leader], "LEADER")[0].split()[1]
+        assert query(db_url, "SELECT owner FROM poller_lease")[0][0] == owner
+        assert f":{procs[leader].pid}:" in owner
+        runs_before = count_rows(db_url, "sync_runs", "status='succeeded'")
+        assert runs_before >= 1
+
+        procs[leader].send_signal(signal.SIGKILL)
+        procs[leader].wait()
+        killed_at = time.monotonic()
+        follower = 1 - leader
+        assert await _until(lambda: bool(_lines(outs[follower], "LEADER")), 2 + 0.4 + 3, 0.05)
+        took_over = time.monotonic() - killed_at
+        assert took_over <= 2 + 0.4 + 1.5, took_over
+        new_owner = query(db_url, "SELECT owner FROM poller_lease")[0][0]
+        assert f":{procs[follower].pid}:" in new_owner
+        assert await _until(lambda: count_rows(db_url, "sync_runs", "status='succeeded'") > runs_before, 5, 0.1)
+        assert count_rows(db_url, "sync_runs", "status='running' AND finished_at IS NOT NULL") == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
