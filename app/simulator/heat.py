@@ -214,6 +214,15 @@ def routes(sim: Simulator) -> list[BaseRoute]:
             url += "?" + request.url.query
         return RedirectResponse(url, status_code=302)
 
+    async def by_name_or_id(request: Request) -> Response:
+        """Writes addressed to ``/stacks/{name_or_id}`` act on the looked-up stack (a redirect would turn a
+        DELETE into a GET in most HTTP clients)."""
+        s = lookup(request, request.path_params["name"])
+        request.path_params["name"], request.path_params["stack_id"] = s["stack_name"], s["id"]
+        if request.method == "DELETE":
+            return await delete_stack(request)
+        return await update_stack(request)
+
     async def show_stack(request: Request) -> Response:
         s = lookup(request, request.path_params["name"], request.path_params["stack_id"])
         resolve = request.query_params.get("resolve_outputs", "true").lower() != "false"
@@ -290,6 +299,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         Route(p + "/stacks", list_stacks, methods=["GET"]),
         Route(p + "/stacks", create_stack, methods=["POST"]),
         Route(p + "/stacks/{name}", redirect, methods=["GET"]),
+        Route(p + "/stacks/{name}", by_name_or_id, methods=["PUT", "PATCH", "DELETE"]),
         Route(p + "/stacks/{name}/{stack_id}", show_stack, methods=["GET"]),
         Route(p + "/stacks/{name}/{stack_id}", update_stack, methods=["PUT", "PATCH"]),
         Route(p + "/stacks/{name}/{stack_id}", delete_stack, methods=["DELETE"]),
