@@ -1,0 +1,117 @@
+"""Hypervisor and flavor listings (get_hypervisor_list, get_flavor_list): capacity from the
+``v_hypervisor_capacity`` view (Placement, or the hypervisor's own fields before compute 2.88; NULL when
+neither source has it, never invented), instance counts from one grouped query per page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import column, func, select, table
+
+from app.errors import InvalidArgument
+from app.resources.flavors import table as flavors
+from app.resources.servers import table as servers
+from app.services.models import PageInfo, SnapshotInfo
+from app.services.query import check_window, fetch_page, live
+
+_CAP_COLUMNS = (
+    "hypervisor_id", "hypervisor_hostname", "host", "state", "status", "hypervisor_type", "capacity_source",
+    "vcpus_total", "vcpus_used", "memory_mb_total", "memory_mb_used", "disk_gb_total", "disk_gb_used",
+    "vcpus_used_pct", "memory_used_pct", "disk_used_pct", "running_vms",
+)
+capacity = table("v_hypervisor_capacity", column("cloud"), *(column(c) for c in _CAP_COLUMNS))
+
+
+class HypervisorOut(BaseModel):
+    id: str = Field(description="Hypervisor id.")
+    hypervisor_hostname: str | None = Field(description="Hypervisor host name.")
+    host: str | None = Field(description="nova-compute service host.")
+    state: str | None = Field(description="up or down.")
+    status: str | None = Field(description="enabled or disabled.")
+    hypervisor_type: str | None = Field(description="QEMU, ironic, ...")
+    capacity_source: str | None = Field(description="placement or hypervisor; null when no capacity is known.")
+    vcpus_total: float | None = Field(description="Schedulable vCPUs ((total - reserved) x allocation ratio).")
+    vcpus_used: float | None = Field(description="vCPUs allocated.")
+    memory_mb_total: float | None = Field(description="Schedulable RAM MiB.")
+    memory_mb_used: float | None = Field(description="RAM MiB allocated.")
+    disk_gb_total: float | None = Field(description="Schedulable disk GiB.")
+    disk_gb_used: float | None = Field(description="Disk GiB allocated.")
+    vcpus_used_pct: float | None = Field(description="vCPU use in percent.")
+    memory_used_pct: float | None = Field(description="RAM use in percent.")
+    disk_used_pct: float | None = Field(description="Disk use in percent.")
+    instances: int = Field(description="Live instances in the snapshot on this hypervisor.")
+
+
+class HypervisorList(PageInfo):
+    hypervisors: list[HypervisorOut] = Field(description="This window, ordered by hypervisor_hostname.")
+    snapshot: SnapshotInfo
+
+
+class FlavorOut(BaseModel):
+    id: str = Field(description="Flavor id.")
+    name: str | None = Field(description="Flavor name.")
+    vcpus: int | None = Field(description="vCPUs.")
+    ram_mb: int | None = Field(description="RAM MiB.")
+    disk_gb: int | None = Field(description="Root disk GiB.")
+    ephemeral_gb: int | None = Field(description="Ephemeral disk GiB.")
+    swap_mb: int | None = Field(description="Swap MiB.")
+    is_public: bool | None = Field(description="Visible to every project.")
+    is_disabled: bool | None = Field(description="Disabled for new servers.")
+    instances: int = Field(description="Live instances using this flavor (by id, or by name on compute 2.47+).")
+
+
+class FlavorList(PageInfo):
+    flavors: list[FlavorOut] = Field(description="This window, ordered by vCPUs, RAM, then name.")
+    snapshot: SnapshotInfo
+
+
+HYPERVISOR_STATUSES = ("enabled", "disabled", "up", "down")
+
+
+async def hypervisor_list(app: Any, limit: int, offset: int, status: str | None) -> HypervisorList:
+    check_window(limit, offset)
+    c = capacity.c
+    stmt = select(capacity).where(c.cloud == app.cloud_name)
+    if status is not None and status.strip():
+        st = status.strip().lower()
+        if st not in HYPERVISOR_STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(HYPERVISOR_STATUSES)} "
+                                  "(enabled/disabled: the compute service; up/down: its state).")
+        stmt = stmt.where((c.status == st) if st in ("enabled", "disabled") else (c.state == st))
+    stmt = stmt.order_by(c.hypervisor_hostname, c.hypervisor_id)
+    snap = await app.snapshot(("hypervisors", "resource_providers", "servers"))
+    async with app.db.reader() as conn:
+        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
+        names = [r.hypervisor_hostname for r in rows if r.hypervisor_hostname]
+        counts = dict((await conn.execute(
+            select(servers.c.hypervisor_hostname, func.count())
+            .where(live(servers, app.cloud_name), servers.c.hypervisor_hostname.in_(names))
+            .group_by(servers.c.hypervisor_hostname))).all()) if names else {}
+    items = [HypervisorOut(id=r.hypervisor_id, instances=counts.get(r.hypervisor_hostname, 0),
+                           **{k: getattr(r, k) for k in _CAP_COLUMNS if k not in ("hypervisor_id", "running_vms")})
+             for r in rows]
+    return HypervisorList(**PageInfo.of(total, len(items), offset, limit).model_dump(), hypervisors=items,
+                          snapshot=snap)
+
+
+async def flavor_list(app: Any, limit: int, offset: int) -> FlavorList:
+    check_window(limit, offset)
+    f = flavors
+    stmt = select(f).where(live(f, app.cloud_name)).order_by(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id)
+    snap = await app.snapshot(("flavors", "servers"))
+    async with app.db.reader() as conn:
+        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
+        s = servers
+        by_id = dict((await conn.execute(
+            select(s.c.flavor_id, func.count()).where(live(s, app.cloud_name), s.c.flavor_id.in_([r.id for r in rows]))
+            .group_by(s.c.flavor_id))).all())
+        by_name = dict((await conn.execute(
+            select(s.c.flavor_name, func.count())
+            .where(live(s, app.cloud_name), s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
+            .group_by(s.c.flavor_name))).all())
+    items = [FlavorOut(id=r.id, name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
+                       ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb, is_public=r.is_public,
+                       is_disabled=r.is_disabled, instances=by_id.get(r.id, 0) + by_name.get(r.name, 0))
+             for r in rows]
+    return FlavorList(**PageInfo.of(total, len(items), offset, limit).model_dump(), flavors=items, snapshot=snap)

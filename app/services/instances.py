@@ -1,0 +1,293 @@
+"""Instance reads (get_instance_details, search_instances, get_instance_by_name,
+get_instances_by_status): one base SELECT of servers with their flavor, image, project and user names
+joined in SQL, windowed in SQL, then the page's child rows (addresses, volumes, security groups) in one
+query per link table. Nothing scales with the fleet outside SQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
+
+from app.errors import Conflict, InvalidArgument, NotFound
+from app.resources.flavors import table as flavors
+from app.resources.images import table as images
+from app.resources.projects import table as projects
+from app.resources.servers import addresses, server_security_groups, server_volumes
+from app.resources.servers import table as servers
+from app.resources.users import table as users
+from app.resources.volumes import table as volumes
+from app.services.instance_search import SEARCH_FIELDS, Matcher
+from app.services.models import PageInfo, SnapshotInfo
+from app.services.query import check_window, close_matches, fetch_page, like_escape, live, split_csv
+
+NOVA_STATUSES = (
+    "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD", "PAUSED", "REBOOT",
+    "REBUILD", "RESCUE", "RESIZE", "REVERT_RESIZE", "SHELVED", "SHELVED_OFFLOADED", "SHUTOFF",
+    "SOFT_DELETED", "SUSPENDED", "UNKNOWN", "VERIFY_RESIZE",
+)
+# Kinds an instance answer is built from (for the snapshot freshness block).
+KINDS = ("servers", "flavors", "images", "projects")
+DETAIL_KINDS = KINDS + ("volumes",)
+
+
+class FlavorRef(BaseModel):
+    id: str | None = Field(description="Flavor id (null on compute microversion 2.47+, which embeds the flavor).")
+    name: str | None = Field(description="Flavor name.")
+    vcpus: int | None = Field(description="vCPUs.")
+    ram_mb: int | None = Field(description="RAM in MiB.")
+    disk_gb: int | None = Field(description="Root disk in GiB.")
+
+
+class ImageRef(BaseModel):
+    id: str = Field(description="Image id.")
+    name: str | None = Field(description="Image name (null if the image is not in the snapshot, e.g. deleted).")
+
+
+class AddressOut(BaseModel):
+    network: str | None = Field(description="Network name.")
+    ip_address: str | None = Field(description="IPv4/IPv6 address.")
+    version: int | None = Field(description="4 or 6.")
+    type: str | None = Field(description="fixed or floating.")
+    mac_address: str | None = Field(description="MAC address of the port.")
+
+
+class AttachedVolume(BaseModel):
+    id: str = Field(description="Volume id.")
+    name: str | None = Field(description="Volume name (null if unnamed or not in the snapshot).")
+    size_gb: int | None = Field(description="Size in GiB (null if the volume is not in the snapshot).")
+    delete_on_termination: bool | None = Field(description="Deleted together with the server.")
+
+
+class Instance(BaseModel):
+    id: str = Field(description="Server id.")
+    name: str | None = Field(description="Server name.")
+    status: str | None = Field(description="Nova status (ACTIVE, SHUTOFF, ERROR, ...).")
+    task_state: str | None = Field(description="Task in progress (null when idle).")
+    vm_state: str | None = Field(description="vm_state (active, stopped, error, ...).")
+    power_state: str | None = Field(description="RUNNING, SHUTDOWN, PAUSED, ...")
+    locked: bool | None = Field(description="Locked against actions.")
+    flavor: FlavorRef = Field(description="Flavor name and size.")
+    image: ImageRef | None = Field(description="Boot image; null when booted from a volume.")
+    host: str | None = Field(description="nova-compute host.")
+    hypervisor_hostname: str | None = Field(description="Hypervisor host name.")
+    availability_zone: str | None = Field(description="Availability zone.")
+    project_id: str | None = Field(description="Owning project id.")
+    project_name: str | None = Field(description="Owning project name (null if not in the snapshot).")
+    user_id: str | None = Field(description="Creating user id.")
+    user_name: str | None = Field(description="Creating user name (null if not in the snapshot).")
+    key_name: str | None = Field(description="Keypair injected at boot.")
+    created_at: datetime | None = Field(description="Created (UTC).")
+    updated_at: datetime | None = Field(description="Last updated (UTC).")
+    launched_at: datetime | None = Field(description="Launched (UTC).")
+    addresses: list[AddressOut] = Field(description="Fixed and floating addresses (always included).")
+    volumes: list[AttachedVolume] | None = Field(
+        default=None, description="Attached volumes with name and size; null unless include_all=true.")
+    security_groups: list[str] | None = Field(
+        default=None, description="Security group names; null unless include_all=true.")
+
+
+class InstanceList(PageInfo):
+    instances: list[Instance] = Field(description="This window of instances, ordered by name then id.")
+    not_found: list[str] = Field(default_factory=list, description="Requested names/IDs that matched nothing.")
+    snapshot: SnapshotInfo
+
+
+class InstanceSearchResult(InstanceList):
+    search_term: str = Field(description="The term searched for (partial match).")
+    search_in: str = Field(description="The field(s) searched.")
+    case_sensitive: bool = Field(description="Whether the match was case-sensitive.")
+
+
+class InstanceResult(BaseModel):
+    instance: Instance
+    snapshot: SnapshotInfo
+
+
+def _base() -> Select[Any]:
+    s, f, i, p, u = servers, flavors, images, projects, users
+    return (
+        select(
+            s.c.id, s.c.name, s.c.status, s.c.task_state, s.c.vm_state, s.c.power_state_name, s.c.locked,
+            s.c.flavor_id, func.coalesce(s.c.flavor_name, f.c.name).label("flavor_name"),
+            func.coalesce(s.c.flavor_vcpus, f.c.vcpus).label("vcpus"),
+            func.coalesce(s.c.flavor_ram_mb, f.c.ram_mb).label("ram_mb"),
+            func.coalesce(s.c.flavor_disk_gb, f.c.disk_gb).label("disk_gb"),
+            s.c.image_id, i.c.name.label("image_name"), s.c.host, s.c.hypervisor_hostname, s.c.availability_zone,
+            s.c.project_id, p.c.name.label("project_name"), s.c.user_id, u.c.name.label("user_name"),
+            s.c.key_name, s.c.created_at, s.c.updated_at, s.c.launched_at,
+        )
+        .select_from(
+            s.outerjoin(f, (f.c.cloud == s.c.cloud) & (f.c.id == s.c.flavor_id))
+            .outerjoin(i, (i.c.cloud == s.c.cloud) & (i.c.id == s.c.image_id))
+            .outerjoin(p, (p.c.cloud == s.c.cloud) & (p.c.id == s.c.project_id))
+            .outerjoin(u, (u.c.cloud == s.c.cloud) & (u.c.id == s.c.user_id))
+        )
+    )
+
+
+def _to_instance(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id, "name": r.name, "status": r.status, "task_state": r.task_state, "vm_state": r.vm_state,
+        "power_state": r.power_state_name, "locked": r.locked,
+        "flavor": FlavorRef(id=r.flavor_id, name=r.flavor_name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb),
+        "image": ImageRef(id=r.image_id, name=r.image_name) if r.image_id else None,
+        "host": r.host, "hypervisor_hostname": r.hypervisor_hostname, "availability_zone": r.availability_zone,
+        "project_id": r.project_id, "project_name": r.project_name, "user_id": r.user_id,
+        "user_name": r.user_name, "key_name": r.key_name, "created_at": r.created_at,
+        "updated_at": r.updated_at, "launched_at": r.launched_at,
+    }
+
+
+async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool) -> dict[str, dict[str, list[Any]]]:
+    """The page's link rows: one query per link table (addresses always; volumes and security groups
+    with ``include_all``)."""
+    out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    if not ids:
+        return out
+    a = addresses
+    for r in await conn.execute(
+        select(a).where(a.c.cloud == cloud, a.c.server_id.in_(ids)).order_by(a.c.network_name, a.c.ip_address)
+    ):
+        out[r.server_id]["addresses"].append(AddressOut(
+            network=r.network_name, ip_address=r.ip_address, version=r.ip_version, type=r.ip_type,
+            mac_address=r.mac_address))
+    if not include_all:
+        return out
+    sv, v = server_volumes, volumes
+    for r in await conn.execute(
+        select(sv.c.server_id, sv.c.volume_id, sv.c.delete_on_termination, v.c.name, v.c.size_gb)
+        .select_from(sv.outerjoin(v, (v.c.cloud == sv.c.cloud) & (v.c.id == sv.c.volume_id)))
+        .where(sv.c.cloud == cloud, sv.c.server_id.in_(ids)).order_by(sv.c.volume_id)
+    ):
+        out[r.server_id]["volumes"].append(AttachedVolume(
+            id=r.volume_id, name=r.name, size_gb=r.size_gb, delete_on_termination=r.delete_on_termination))
+    sg = server_security_groups
+    for r in await conn.execute(
+        select(sg.c.server_id, sg.c.security_group_name)
+        .where(sg.c.cloud == cloud, sg.c.server_id.in_(ids)).order_by(sg.c.security_group_name)
+    ):
+        out[r.server_id]["security_groups"].append(r.security_group_name)
+    return out
+
+
+async def _page(app: Any, where: ColumnElement[bool], limit: int, offset: int,
+                include_all: bool) -> tuple[int, list[Instance]]:
+    stmt = _base().where(live(servers, app.cloud_name), where).order_by(servers.c.name, servers.c.id)
+    async with app.db.reader() as conn:
+        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
+        kids = await _children(conn, app.cloud_name, [r.id for r in rows], include_all)
+    result = []
+    for r in rows:
+        k = kids.get(r.id, {})
+        extra: dict[str, Any] = {"addresses": k.get("addresses", [])}
+        if include_all:
+            extra.update(volumes=k.get("volumes", []), security_groups=k.get("security_groups", []))
+        result.append(Instance(**_to_instance(r), **extra))
+    return total, result
+
+
+async def _suggest(app: Any, term: str) -> list[str]:
+    """Close matches for ``term`` among live server names, from SQL-selected candidates only (names
+    sharing a prefix or a 3-character piece), never the whole fleet."""
+    t = term.strip()
+    if not t:
+        return []
+    pieces = {t[:3]} | {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
+    conds = [servers.c.search_text.like(f"%{like_escape(p.lower())}%", escape="\\") for p in pieces if p]
+    stmt = (select(servers.c.name).distinct()
+            .where(live(servers, app.cloud_name), or_(*conds)).limit(2000))
+    async with app.db.reader() as conn:
+        names = [n for (n,) in await conn.execute(stmt) if n]
+    return close_matches(t, names)
+
+
+async def instance_details(app: Any, instance_names: str, instance_ids: str, all_instances: bool,
+                           limit: int, offset: int, include_all: bool) -> InstanceList:
+    check_window(limit, offset)
+    names, ids = split_csv(instance_names), split_csv(instance_ids)
+    if not names and not ids and not all_instances:
+        raise InvalidArgument(
+            "Say which instances: pass instance_names and/or instance_ids (comma-separated), or "
+            "all_instances=true to page through every instance (use search_instances for partial matches).")
+    snap = await app.snapshot(DETAIL_KINDS if include_all else KINDS)
+    where: ColumnElement[bool] = true()
+    not_found: list[str] = []
+    if names or ids:
+        conds = []
+        if names:
+            conds.append(servers.c.name.in_(names))
+        if ids:
+            conds.append(servers.c.id.in_(ids))
+        where = or_(*conds)
+        async with app.db.reader() as conn:
+            found = (await conn.execute(
+                select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), where))).all()
+        found_names = {n for n, _ in found}
+        found_ids = {i for _, i in found}
+        not_found = [n for n in names if n not in found_names] + [i for i in ids if i not in found_ids]
+        if not found:
+            hints: list[str] = []
+            for n in names[:5]:
+                hints += [h for h in await _suggest(app, n) if h not in hints]
+            raise NotFound(f"No instance matches the names {names} or IDs {ids} in the snapshot "
+                           f"(as of {snap.as_of}).", candidates=hints[:8])
+    total, items = await _page(app, where, limit, offset, include_all)
+    return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                        not_found=not_found, snapshot=snap)
+
+
+async def search(app: Any, search_term: str, search_in: str, limit: int, offset: int,
+                 case_sensitive: bool) -> InstanceSearchResult:
+    check_window(limit, offset)
+    term = search_term if case_sensitive else search_term.strip()
+    if not term.strip():
+        raise InvalidArgument("search_term must not be empty (use get_instance_details with all_instances=true "
+                              "to list every instance).")
+    field = (search_in or "name").strip().lower()
+    if field not in SEARCH_FIELDS:
+        raise InvalidArgument(f"search_in must be one of {', '.join(SEARCH_FIELDS)} (got {search_in!r}).")
+    snap = await app.snapshot(KINDS)
+    cond = Matcher(app.cloud_name, term, case_sensitive, app.db.dialect_name).condition(field)
+    total, items = await _page(app, cond, limit, offset, include_all=False)
+    return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                                search_term=term, search_in=field, case_sensitive=case_sensitive, snapshot=snap)
+
+
+async def by_name(app: Any, instance_name: str) -> InstanceResult:
+    name = (instance_name or "").strip()
+    if not name:
+        raise InvalidArgument("instance_name must not be empty.")
+    snap = await app.snapshot(DETAIL_KINDS)
+    where = or_(servers.c.name == name, servers.c.id == name)
+    async with app.db.reader() as conn:
+        rows = (await conn.execute(
+            select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
+            .where(live(servers, app.cloud_name), where).order_by(servers.c.id))).all()
+    by_id = [r for r in rows if r.id == name]
+    if by_id:
+        rows = by_id
+    if not rows:
+        raise NotFound(f"No instance named (or with ID) {name!r} in the snapshot (as of {snap.as_of}); names "
+                       "match exactly (use search_instances for partial matches).",
+                       candidates=await _suggest(app, name))
+    if len(rows) > 1:
+        listed = "; ".join(f"{r.id} (status {r.status}, host {r.host})" for r in rows)
+        raise Conflict(f"{len(rows)} instances are named {name!r}: {listed}. Ask again with one of these IDs.")
+    _, items = await _page(app, servers.c.id == rows[0].id, 1, 0, include_all=True)
+    return InstanceResult(instance=items[0], snapshot=snap)
+
+
+async def by_status(app: Any, status: str, limit: int, offset: int) -> InstanceList:
+    check_window(limit, offset)
+    st = (status or "").strip().upper()
+    if st not in NOVA_STATUSES:
+        raise InvalidArgument(f"Unknown instance status {status!r}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
+    snap = await app.snapshot(KINDS)
+    total, items = await _page(app, servers.c.status == st, limit, offset, include_all=False)
+    return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                        snapshot=snap)
