@@ -10,11 +10,12 @@ are prefixed ``OPS_``. OpenStack credentials are *not* settings: they come from 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "mcp-openstack-ops"
 
@@ -33,76 +34,87 @@ class Settings(BaseSettings):
     """Every knob of the server. See `.env.example` for the documented list."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
     )
 
     # --- the original server's names -------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", validation_alias=_alias("MCP_LOG_LEVEL", "log_level")
+        "INFO", validation_alias=_alias("MCP_LOG_LEVEL")
     )
     transport: Literal["stdio", "streamable-http"] = Field(
-        "stdio", validation_alias=_alias("FASTMCP_TYPE", "transport")
+        "stdio", validation_alias=_alias("FASTMCP_TYPE")
     )
-    host: str = Field("127.0.0.1", validation_alias=_alias("FASTMCP_HOST", "host"))
-    port: int = Field(8080, ge=0, le=65535, validation_alias=_alias("FASTMCP_PORT", "port"))
-    auth_enable: bool = Field(False, validation_alias=_alias("REMOTE_AUTH_ENABLE", "auth_enable"))
-    secret_key: SecretStr | None = Field(None, validation_alias=_alias("REMOTE_SECRET_KEY", "secret_key"))
+    host: str = Field("127.0.0.1", validation_alias=_alias("FASTMCP_HOST"))
+    port: int = Field(8080, ge=0, le=65535, validation_alias=_alias("FASTMCP_PORT"))
+    auth_enable: bool = Field(False, validation_alias=_alias("REMOTE_AUTH_ENABLE"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_alias("REMOTE_SECRET_KEY"))
     allow_modify_operations: bool = Field(
-        False, validation_alias=_alias("ALLOW_MODIFY_OPERATIONS", "allow_modify_operations")
+        False, validation_alias=_alias("ALLOW_MODIFY_OPERATIONS")
     )
 
     # --- ours ---------------------------------------------------------------------------------
     allow_unauthenticated_remote: bool = Field(
-        False, validation_alias=_alias("OPS_ALLOW_UNAUTHENTICATED_REMOTE", "allow_unauthenticated_remote")
+        False, validation_alias=_alias("OPS_ALLOW_UNAUTHENTICATED_REMOTE")
     )
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host[:port] values accepted in the Host header when serving HTTP on a non-loopback address.",
-        validation_alias=_alias("OPS_ALLOWED_HOSTS", "allowed_hosts"),
+        validation_alias=_alias("OPS_ALLOWED_HOSTS"),
     )
     database_url: str = Field(
-        default_factory=default_database_url, validation_alias=_alias("OPS_DATABASE_URL", "database_url")
+        default_factory=default_database_url, validation_alias=_alias("OPS_DATABASE_URL")
     )
     cloud_name: str = Field(
         "default",
         description="Label stored in every snapshot row's `cloud` column (several clouds may share a database).",
-        validation_alias=_alias("OPS_CLOUD_LABEL", "cloud_name"),
+        validation_alias=_alias("OPS_CLOUD_LABEL"),
     )
-    os_cloud: str | None = Field(None, validation_alias=_alias("OS_CLOUD", "os_cloud"))
-    poller_enabled: bool = Field(True, validation_alias=_alias("OPS_POLLER_ENABLED", "poller_enabled"))
+    os_cloud: str | None = Field(None, validation_alias=_alias("OS_CLOUD"))
+    poller_enabled: bool = Field(True, validation_alias=_alias("OPS_POLLER_ENABLED"))
     default_poll_interval: float = Field(
-        60.0, gt=0, validation_alias=_alias("OPS_POLL_INTERVAL", "default_poll_interval")
+        60.0, gt=0, validation_alias=_alias("OPS_POLL_INTERVAL")
     )
     poll_intervals: dict[str, float] = Field(
         default_factory=dict,
         description="Per-kind overrides, e.g. OPS_POLL_INTERVALS='{\"servers\": 30, \"flavors\": 600}'.",
-        validation_alias=_alias("OPS_POLL_INTERVALS", "poll_intervals"),
+        validation_alias=_alias("OPS_POLL_INTERVALS"),
     )
     full_reconcile_interval: float = Field(
-        900.0, gt=0, validation_alias=_alias("OPS_FULL_RECONCILE_INTERVAL", "full_reconcile_interval")
+        900.0, gt=0, validation_alias=_alias("OPS_FULL_RECONCILE_INTERVAL")
     )
-    lease_ttl: float = Field(30.0, gt=0, validation_alias=_alias("OPS_LEASE_TTL", "lease_ttl"))
+    lease_ttl: float = Field(30.0, gt=0, validation_alias=_alias("OPS_LEASE_TTL"))
     lease_renew_interval: float = Field(
-        10.0, gt=0, validation_alias=_alias("OPS_LEASE_RENEW_INTERVAL", "lease_renew_interval")
+        10.0, gt=0, validation_alias=_alias("OPS_LEASE_RENEW_INTERVAL")
     )
-    sdk_concurrency: int = Field(4, ge=1, le=64, validation_alias=_alias("OPS_SDK_CONCURRENCY", "sdk_concurrency"))
-    api_timeout: float = Field(60.0, gt=0, validation_alias=_alias("OPS_API_TIMEOUT", "api_timeout"))
-    page_size: int = Field(1000, ge=1, le=10000, validation_alias=_alias("OPS_PAGE_SIZE", "page_size"))
+    sdk_concurrency: int = Field(4, ge=1, le=64, validation_alias=_alias("OPS_SDK_CONCURRENCY"))
+    api_timeout: float = Field(60.0, gt=0, validation_alias=_alias("OPS_API_TIMEOUT"))
+    page_size: int = Field(1000, ge=1, le=10000, validation_alias=_alias("OPS_PAGE_SIZE"))
     cold_start_wait: float = Field(
-        10.0, ge=0, validation_alias=_alias("OPS_COLD_START_WAIT", "cold_start_wait")
+        10.0, ge=0, validation_alias=_alias("OPS_COLD_START_WAIT")
     )
     tombstone_retention_days: float = Field(
-        7.0, gt=0, validation_alias=_alias("OPS_TOMBSTONE_RETENTION_DAYS", "tombstone_retention_days")
+        7.0, gt=0, validation_alias=_alias("OPS_TOMBSTONE_RETENTION_DAYS")
     )
     sync_run_retention_days: float = Field(
-        7.0, gt=0, validation_alias=_alias("OPS_SYNC_RUN_RETENTION_DAYS", "sync_run_retention_days")
+        7.0, gt=0, validation_alias=_alias("OPS_SYNC_RUN_RETENTION_DAYS")
     )
     confirmation_ttl: float = Field(
-        300.0, gt=0, validation_alias=_alias("OPS_CONFIRMATION_TTL", "confirmation_ttl")
+        300.0, gt=0, validation_alias=_alias("OPS_CONFIRMATION_TTL")
     )
-    image_upload_dirs: list[str] = Field(
-        default_factory=list, validation_alias=_alias("OPS_IMAGE_UPLOAD_DIRS", "image_upload_dirs")
+    image_upload_dirs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_alias("OPS_IMAGE_UPLOAD_DIRS")
     )
+
+    @field_validator("allowed_hosts", "image_upload_dirs", mode="before")
+    @classmethod
+    def _csv_or_json_list(cls, v: Any) -> Any:
+        """Accept a JSON list (``["a", "b"]``) or a comma-separated string (``a,b``)."""
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -121,5 +133,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from env/.env with explicit overrides (CLI flags); None overrides are ignored."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Build Settings from env/.env with explicit overrides (CLI flags) given by field name; None
+    overrides are ignored. Only the documented environment names are read from the environment
+    (a generic ``HOST``, ``PORT`` or ``SECRET_KEY`` of another program never configures us)."""
+    kwargs: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        field = Settings.model_fields.get(key)
+        alias = field.validation_alias if field is not None else None
+        if isinstance(alias, AliasChoices):
+            key = str(alias.choices[0])
+        kwargs[key] = value
+    return Settings(**kwargs)

@@ -59,10 +59,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     d.set_defaults(func=run_demo)
 
 
+def _settings_or_exit(args: argparse.Namespace, **extra: Any) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return _settings_from(args, **extra)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        print(f"error: invalid settings: {problems}", file=sys.stderr)
+        return None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from app.errors import OpsError
 
-    settings = _settings_from(args)
+    settings = _settings_or_exit(args)
+    if settings is None:
+        return 2
     try:
         asyncio.run(_serve(settings))
     except OpsError as e:
@@ -101,7 +114,10 @@ def run_demo(args: argparse.Namespace) -> int:
         args.transport = "stdio"
     elif args.transport is None:
         args.transport = "streamable-http"
-    settings = _settings_from(args, cloud_name="demo")
+    settings = _settings_or_exit(args, cloud_name="demo")
+    if settings is None:
+        server.stop()
+        return 2
     if settings.transport == "streamable-http":
         url = f"http://{settings.host}:{settings.port}/mcp"
         snippet = {"mcpServers": {"openstack-ops-demo": {"type": "http", "url": url}}}

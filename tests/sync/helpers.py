@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 
 from app.cloud.connection import CloudClient
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.db.engine import Database
 from app.simulator.core import FaultRule, Simulator
 from app.sync.service import SyncService
@@ -21,7 +21,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": db_url, "cloud_name": "test", "page_size": 1000,
                               "sdk_concurrency": 4, "api_timeout": 20.0}
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return load_settings(_env_file=None, **values)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import signal
 import sys
 
 from app.cloud.connection import CloudClient
-from app.config import Settings
+from app.config import load_settings
 from app.db.engine import Database
 from app.resources.registry import get_spec
 from app.sync.scheduler import Poller
@@ -19,7 +19,7 @@ from app.sync.service import SyncService
 
 
 async def main() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = load_settings(
         _env_file=None, database_url=os.environ["OPS_DATABASE_URL"], cloud_name="test",
         lease_ttl=float(os.environ.get("TEST_LEASE_TTL", "2")),
         lease_renew_interval=float(os.environ.get("TEST_LEASE_RENEW", "0.4")),
