@@ -44,6 +44,11 @@ MAP_KEYS = (
     "binding:profile", "binding:vif_details", "scheduler_hints", "parameters", "configurations",
     "resource_versions", "options", "capabilities", "qos_specs", "resource_counters",
 )
+#: Dicts whose contents are driver- or deployment-specific (hypervisor ``cpu_info`` differs between
+#: libvirt and the fake driver, port binding details between ML2 drivers): only the fact that the
+#: value is an object is compared, not its contents.
+FREEFORM_KEYS = ("cpu_info", "binding:profile", "binding:vif_details", "configurations")
+_FREEFORM_RE = re.compile(r"(^|\.)(" + "|".join(re.escape(k) for k in FREEFORM_KEYS) + r")$")
 _MAP_RE = re.compile(r"(^|\.)(" + "|".join(re.escape(k) for k in MAP_KEYS) + r")(\{\})*$")
 
 _TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number",
@@ -59,7 +64,7 @@ class _Shape:
     (and which were in every object); for arrays the merged shape of all items; for maps the
     merged shape of all values."""
 
-    __slots__ = ("types", "keys", "required", "items", "values", "n_objects")
+    __slots__ = ("types", "keys", "required", "items", "values", "n_objects", "freeform")
 
     def __init__(self) -> None:
         self.types: set[str] = set()
@@ -68,11 +73,15 @@ class _Shape:
         self.items: _Shape | None = None
         self.values: _Shape | None = None
         self.n_objects = 0
+        self.freeform = False
 
     def add(self, value: Any, path: str) -> _Shape:
+        """Merge one more real value of the same place into this shape."""
         t = _tname(value)
         self.types.add(t)
-        if t == "object":
+        if t == "object" and _FREEFORM_RE.search(path):
+            self.freeform = True
+        elif t == "object":
             if _MAP_RE.search(path):
                 self.values = self.values or _Shape()
                 for v in value.values():
@@ -89,12 +98,31 @@ class _Shape:
                 self.items.add(v, path + "[]")
         return self
 
+    def widen(self, other: _Shape) -> _Shape:
+        """Widen with the shape of supplementary samples: their types and keys are accepted too, and
+        a key they show only sometimes becomes optional; a key they never show keeps its status."""
+        self.types |= other.types
+        self.freeform |= other.freeform
+        if other.n_objects:
+            sometimes = set(other.keys) - (other.required or set())
+            self.required = set() if self.required is None else self.required - sometimes
+            self.n_objects += other.n_objects
+            for k, sub in other.keys.items():
+                self.keys[k] = self.keys[k].widen(sub) if k in self.keys else sub
+        if other.items is not None:
+            self.items = self.items.widen(other.items) if self.items is not None else other.items
+        if other.values is not None:
+            self.values = self.values.widen(other.values) if self.values is not None else other.values
+        return self
+
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def shape_diff(real: Any, sim: Any, *, open_objects: dict[str, set[str]] | None = None) -> list[str]:
+def shape_diff(real: Any, sim: Any, *, also: list[Any] | tuple[Any, ...] = (),
+               open_objects: dict[str, set[str]] | None = None,
+               optional: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Human-readable differences between the *shapes* of a real and a simulated JSON body.
 
     Values may differ; keys and JSON types may not. Rules:
@@ -118,18 +146,35 @@ def shape_diff(real: Any, sim: Any, *, open_objects: dict[str, set[str]] | None 
     * ``open_objects`` maps a normalised path to the set of *core* keys of an object that also
       carries free-form keys (Glance image properties): there only core keys are required, and
       simulator keys the real object lacks are accepted.
+    * Free-form dicts (:data:`FREEFORM_KEYS`, e.g. ``cpu_info``, ``binding:vif_details``): only the
+      type (object) is compared.
+    * ``also``: further real samples of the same body (e.g. ``{"server": s}`` for each server of the
+      recorded ``servers/detail``, or the full list for a paginated fixture). They widen the accepted
+      shape: their types and keys are accepted, and a key they carry only *sometimes* (an ERROR
+      server's ``fault``) becomes optional; a key they never carry (a paginated page's
+      ``servers_links``, a server show's ``server_groups``) stays required.
+    * ``optional``: normalised paths of keys the simulator may add although the real response lacks
+      them (:data:`EXTENSION_KEYS`: fields of Neutron extensions our real deployment does not load).
     * A body that is not JSON (an HTML error page) is compared as a string.
     """
     shape = _Shape().add(real, "")
+    if also:
+        extra = _Shape()
+        for sample in also:
+            extra.add(sample, "")
+        shape.widen(extra)
     out: set[str] = set()
-    _check(shape, sim, "", out, open_objects or {})
+    _check(shape, sim, "", out, open_objects or {}, optional)
     return sorted(out)
 
 
-def _check(shape: _Shape, sim: Any, path: str, out: set[str], open_objects: dict[str, set[str]]) -> None:
+def _check(shape: _Shape, sim: Any, path: str, out: set[str], open_objects: dict[str, set[str]],
+           optional: set[str] | frozenset[str] = frozenset()) -> None:
     t = _tname(sim)
     where = path or "<body>"
     if shape.types == {"null"}:
+        return
+    if shape.freeform and t == "object":
         return
     if t not in shape.types:
         if t == "null" and "string" in shape.types:
@@ -142,7 +187,7 @@ def _check(shape: _Shape, sim: Any, path: str, out: set[str], open_objects: dict
             if not shape.values.types:  # only empty real maps: nothing to compare values with
                 return
             for v in sim.values():
-                _check(shape.values, v, path + "{}", out, open_objects)
+                _check(shape.values, v, path + "{}", out, open_objects, optional)
             return
         core = open_objects.get(path)
         required = shape.required or set()
@@ -152,15 +197,15 @@ def _check(shape: _Shape, sim: Any, path: str, out: set[str], open_objects: dict
         for k, v in sim.items():
             sub = shape.keys.get(k)
             if sub is None:
-                if core is None:
+                if core is None and _join(path, k) not in optional:
                     out.add(f"{_join(path, k)}: not in real response")
                 continue
-            _check(sub, v, _join(path, k), out, open_objects)
+            _check(sub, v, _join(path, k), out, open_objects, optional)
     elif t == "array":
         if shape.items is None or not shape.items.types:
             return
         for v in sim:
-            _check(shape.items, v, path + "[]", out, open_objects)
+            _check(shape.items, v, path + "[]", out, open_objects, optional)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,6 +264,30 @@ def test_shape_diff_open_objects() -> None:
     assert shape_diff(real, {"images": [{"id": "b"}]}, open_objects=open_) == ["images[].name: missing in simulator"]
 
 
+def test_shape_diff_also_widens_without_relaxing() -> None:
+    real = {"servers": [{"id": "a", "image": {"id": "i"}}], "servers_links": [{"rel": "next", "href": "h"}]}
+    full = {"servers": [{"id": "b", "image": ""}, {"id": "c", "image": {"id": "j"}, "fault": {"code": 500}}]}
+    sim = {"servers": [{"id": "x", "image": "", "fault": {"code": 1}}], "servers_links": []}
+    assert shape_diff(real, sim, also=[full]) == []
+    assert shape_diff(real, sim) == ["servers[].fault: not in real response", "servers[].image: type real=object sim=string"]
+    assert shape_diff(real, {"servers": []}, also=[full]) == ["servers_links: missing in simulator"]
+    page = {"servers": [{"id": "a", "fault": {"code": 500}}]}  # a page that happened to show an ERROR server
+    assert shape_diff(page, {"servers": [{"id": "x"}]}) == ["servers[].fault: missing in simulator"]
+    assert shape_diff(page, {"servers": [{"id": "x"}]}, also=[full]) == []
+    one = {"server": {"id": "a", "progress": 0, "fault": {"code": 500}}}
+    items = [{"server": {"id": "b"}}, {"server": {"id": "c", "fault": {"code": 1}}}]
+    assert shape_diff(one, {"server": {"id": "x"}}, also=items) == ["server.progress: missing in simulator"]
+
+
+def test_shape_diff_freeform_and_optional() -> None:
+    real = {"hypervisors": [{"cpu_info": {"arch": "x86_64"}}], "port": {"id": "p"}}
+    sim = {"hypervisors": [{"cpu_info": {"topology": {"cells": 1}}}], "port": {"id": "q", "dns_name": ""}}
+    assert shape_diff(real, sim, optional={"port.dns_name"}) == []
+    assert shape_diff(real, sim) == ["port.dns_name: not in real response"]
+    assert shape_diff(real, {"hypervisors": [{"cpu_info": "{}"}], "port": {"id": "q"}}) == [
+        "hypervisors[].cpu_info: type real=object sim=string"]
+
+
 # ------------------------------------------------------------------------------------------------
 # Issuing the recorded requests to the simulator
 
@@ -234,6 +303,55 @@ OPEN_OBJECTS = {
     "image_images_paginated": {"images[]": GLANCE_IMAGE_CORE},
     "image_image_get": {"": GLANCE_IMAGE_CORE},
 }
+
+#: Fields of Neutron API extensions that the real deployment here does not load (ML2 + router plugin
+#: only: no dns-integration, qos, port_forwarding, l2_adjacency, auto-allocated-topology,
+#: ip_allocation, port-resource-request, uplink-status-propagation, standard-attr-tag on rules,
+#: subnet segments, l3-ndp-proxy, subnet-dns-publish-fixed-ip). Real clouds with those extensions
+#: return them, so the simulator may too; consumers must not rely on them.
+_NEUTRON_EXT = {
+    "floatingips[]": ("dns_domain", "dns_name", "port_forwardings", "qos_network_policy_id", "qos_policy_id"),
+    "networks[]": ("dns_domain", "is_default", "l2_adjacency", "qos_policy_id"),
+    "ports[]": ("dns_assignment", "dns_name", "dns_domain", "ip_allocation", "propagate_uplink_status",
+                "qos_network_policy_id", "qos_policy_id", "resource_request", "numa_affinity_policy"),
+    "routers[]": ("enable_ndp_proxy", "enable_default_route_bfd", "enable_default_route_ecmp"),
+    "security_group_rules[]": ("tags",),
+    "subnets[]": ("dns_publish_fixed_ip", "segment_id"),
+}
+EXTENSION_KEYS: frozenset[str] = frozenset(
+    f"{coll}.{k}" for coll, keys in _NEUTRON_EXT.items() for k in keys
+) | frozenset(
+    f"{coll.removesuffix('s[]').removesuffix('[]')}.{k}" for coll, keys in _NEUTRON_EXT.items() for k in keys
+)
+
+#: Supplementary real samples per fixture (see ``shape_diff(also=...)``): a paginated page or a
+#: single resource is also compared with the items of the recorded full list, so that variants the
+#: page or the one resource happened not to show (an ERROR server's ``fault``, a volume-backed
+#: server's ``image: ""``, a queued image's ``size: null``) are accepted.
+ALSO: dict[str, tuple[str, str, str | None]] = {
+    # kind: (other fixture, its list key, wrap each item under this key; None: use the whole body)
+    "compute_servers_detail_paginated": ("compute_servers_detail", "servers", None),
+    "compute_server_get": ("compute_servers_detail", "servers", "server"),
+    "compute_server_get_v2_1": ("compute_servers_detail_v2_1", "servers", "server"),
+    "network_networks_paginated": ("network_networks", "networks", None),
+    "network_network_get": ("network_networks", "networks", "network"),
+    "volume_volumes_detail_paginated": ("volume_volumes_detail", "volumes", None),
+    "volume_volume_get": ("volume_volumes_detail", "volumes", "volume"),
+    "image_images_paginated": ("image_images", "images", None),
+    "image_image_get": ("image_images", "images", ""),
+    "orchestration_stack_get": ("orchestration_stacks", "stacks", "stack"),
+}
+
+
+def also_samples(kind: str) -> list[Any]:
+    if kind not in ALSO:
+        return []
+    other, key, wrap = ALSO[kind]
+    body = json.loads((FIXTURES / f"{other}.json").read_text())["body"]
+    if wrap is None:
+        return [body]
+    return [item if wrap == "" else {wrap: item} for item in body[key]]
+
 
 #: Headers compared when the real response carried them (presence; see module docstring for values).
 CHECKED_HEADERS = ("openstack-api-version", "x-openstack-nova-api-version", "x-openstack-request-id",
@@ -374,7 +492,8 @@ def compare(fixture: dict[str, Any], resp: Any, kind: str) -> list[str]:
         sim_body = resp.json() if resp.content else None
     except ValueError:
         sim_body = resp.text
-    diffs += shape_diff(fixture["body"], sim_body, open_objects=OPEN_OBJECTS.get(kind))
+    diffs += shape_diff(fixture["body"], sim_body, also=also_samples(kind), open_objects=OPEN_OBJECTS.get(kind),
+                        optional=EXTENSION_KEYS)
     return diffs
 
 
