@@ -1,0 +1,181 @@
+"""The whole-cloud report (the get_cluster_status tool): counts by GROUP BY per kind, capacity totals,
+service health, the health score and its issues (:mod:`app.services.health`).
+
+A count of a kind that was never synced (or is unavailable) is ``null``, never ``0``; ``unknown_kinds``
+names those kinds and the ``snapshot`` block says why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Table, case, func, select
+
+from app.errors import InvalidArgument
+from app.resources.floating_ips import table as floating_ips
+from app.resources.hypervisors import table as hypervisors
+from app.resources.networks import table as networks
+from app.resources.routers import table as routers
+from app.resources.security_groups import table as security_groups
+from app.resources.servers import table as servers
+from app.resources.stacks import table as stacks
+from app.resources.volume_snapshots import table as volume_snapshots
+from app.resources.volume_types import table as volume_types
+from app.resources.volumes import table as volumes
+from app.services import health
+from app.services.models import SnapshotInfo
+from app.services.resources_monitor import CapacityTotals, load_totals
+from app.services.service_status import ServiceCount, services_union
+
+KINDS = ("hypervisors", "resource_providers", "servers", "networks", "floating_ips", "routers", "security_groups",
+         "volumes", "volume_snapshots", "volume_types", "stacks", "compute_services", "network_agents",
+         "volume_services")
+NONE_LABEL = "(none)"
+
+
+class HypervisorSummary(BaseModel):
+    total: int
+    up: int
+    down: int
+    enabled: int
+    disabled: int
+    capacity: CapacityTotals = Field(description="CPU/RAM/disk capacity and use over all hypervisors.")
+
+
+class InstanceSummary(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_availability_zone: dict[str, int] = Field(description=f"Instances per AZ ({NONE_LABEL!r}: not scheduled).")
+
+
+class NetworkSummary(BaseModel):
+    networks: int | None = Field(description="null = networks not in the snapshot.")
+    floating_ips: int | None
+    floating_ips_associated: int | None
+    floating_ips_unassociated: int | None
+    routers: int | None
+    security_groups: int | None
+
+
+class StorageSummary(BaseModel):
+    volumes: int | None = Field(description="null = volumes not in the snapshot.")
+    volumes_by_status: dict[str, int] | None
+    volume_gb: int | None = Field(description="Sum of live volume sizes.")
+    orphaned_volumes: int | None = Field(description="Available volumes attached to nothing.")
+    snapshots: int | None
+    snapshots_by_status: dict[str, int] | None
+    volume_types: int | None
+
+
+class StackSummary(BaseModel):
+    total: int
+    by_status: dict[str, int]
+
+
+class ServiceHealth(BaseModel):
+    total: int
+    down: int
+    disabled: int
+    by_binary: list[ServiceCount] = Field(description="Counts per service, binary, state and status.")
+
+
+class ClusterStatus(BaseModel):
+    health_score: int = Field(description="0-100: 100 minus the deductions of the issues (rules in docs/health.md).")
+    issues: list[health.Issue] = Field(description="Detected problems with evidence, most severe first.")
+    hypervisors: HypervisorSummary | None = Field(description="null = hypervisors never synced.")
+    instances: InstanceSummary | None = Field(description="null = servers never synced.")
+    network: NetworkSummary
+    storage: StorageSummary
+    stacks: StackSummary | None
+    services: ServiceHealth | None = Field(description="null = no service kind synced.")
+    unknown_kinds: list[str] = Field(description="Kinds never synced or unavailable: their counts are null (unknown), not zero.")
+    score_rules: list[dict[str, Any]] = Field(description="The scoring rules: code, severity, points per item, cap.")
+    snapshot: SnapshotInfo
+
+
+async def _count(conn: Any, t: Table, cloud: str, *where: ColumnElement[bool]) -> int:
+    return int((await conn.execute(select(func.count()).select_from(t).where(
+        t.c.cloud == cloud, t.c.deleted_at.is_(None), *where))).scalar_one())
+
+
+async def _by(conn: Any, t: Table, col: Any, cloud: str) -> dict[str, int]:
+    key = func.coalesce(func.nullif(col, ""), NONE_LABEL)
+    rows = (await conn.execute(select(key, func.count()).where(t.c.cloud == cloud, t.c.deleted_at.is_(None))
+                               .group_by(key).order_by(func.count().desc(), key))).all()
+    return {k: int(n) for k, n in rows}
+
+
+async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: int,
+                         threshold_crit: float) -> ClusterStatus:
+    if not 1 <= stuck_after_minutes <= 10080:
+        raise InvalidArgument("stuck_after_minutes must be between 1 and 10080 (a week).")
+    if not 1 <= max_evidence <= 100:
+        raise InvalidArgument("max_evidence must be between 1 and 100.")
+    if not 0 < threshold_crit <= 1000:
+        raise InvalidArgument("threshold_crit must be a percentage above 0.")
+    snapshot = await app.snapshot(KINDS)
+    unknown = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
+    ok = set(KINDS) - unknown
+    cloud = app.cloud_name
+    c = cloud
+
+    async with app.db.reader() as conn:
+        hyp = None
+        if "hypervisors" in ok:
+            st = (await conn.execute(select(
+                func.count(), func.sum(case((hypervisors.c.state == "up", 1), else_=0)),
+                func.sum(case((hypervisors.c.state == "down", 1), else_=0)),
+                func.sum(case((hypervisors.c.status == "enabled", 1), else_=0)),
+                func.sum(case((hypervisors.c.status == "disabled", 1), else_=0)),
+            ).where(hypervisors.c.cloud == c, hypervisors.c.deleted_at.is_(None)))).one()
+            hyp = HypervisorSummary(total=st[0], up=st[1] or 0, down=st[2] or 0, enabled=st[3] or 0,
+                                    disabled=st[4] or 0, capacity=await load_totals(conn, c))
+        inst = None
+        if "servers" in ok:
+            by_status = await _by(conn, servers, servers.c.status, c)
+            inst = InstanceSummary(total=sum(by_status.values()), by_status=by_status,
+                                   by_availability_zone=await _by(conn, servers, servers.c.availability_zone, c))
+
+        async def n(kind: str, t: Table, *where: ColumnElement[bool]) -> int | None:
+            return await _count(conn, t, c, *where) if kind in ok else None
+
+        net = NetworkSummary(
+            networks=await n("networks", networks), floating_ips=await n("floating_ips", floating_ips),
+            floating_ips_associated=await n("floating_ips", floating_ips, floating_ips.c.port_id.is_not(None)),
+            floating_ips_unassociated=await n("floating_ips", floating_ips, floating_ips.c.port_id.is_(None)),
+            routers=await n("routers", routers), security_groups=await n("security_groups", security_groups),
+        )
+        vol_ok, snap_ok = "volumes" in ok, "volume_snapshots" in ok
+        vol_by = await _by(conn, volumes, volumes.c.status, c) if vol_ok else None
+        snap_by = await _by(conn, volume_snapshots, volume_snapshots.c.status, c) if snap_ok else None
+        gb = (await conn.execute(select(func.coalesce(func.sum(volumes.c.size_gb), 0)).where(
+            volumes.c.cloud == c, volumes.c.deleted_at.is_(None)))).scalar_one() if vol_ok else None
+        storage = StorageSummary(
+            volumes=sum(vol_by.values()) if vol_by is not None else None, volumes_by_status=vol_by,
+            volume_gb=int(gb) if gb is not None else None,
+            orphaned_volumes=await n("volumes", volumes, volumes.c.status == "available", ~health.orphan_exists(c)),
+            snapshots=sum(snap_by.values()) if snap_by is not None else None, snapshots_by_status=snap_by,
+            volume_types=await n("volume_types", volume_types),
+        )
+        stk = None
+        if "stacks" in ok:
+            sb = await _by(conn, stacks, stacks.c.status, c)
+            stk = StackSummary(total=sum(sb.values()), by_status=sb)
+        services = None
+        if ok & {"compute_services", "network_agents", "volume_services"}:
+            svc = services_union(c)
+            keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
+            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*keys))).mappings().all()
+            counts = [ServiceCount.model_validate(dict(r)) for r in rows]
+            services = ServiceHealth(total=sum(x.count for x in counts),
+                                     down=sum(x.count for x in counts if x.state == "down"),
+                                     disabled=sum(x.count for x in counts if x.status == "disabled"), by_binary=counts)
+        findings = await health.sql_findings(conn, c, ok, stuck_minutes=stuck_after_minutes, crit=threshold_crit,
+                                             max_evidence=max_evidence, instances_total=inst.total if inst else None)
+    findings += health.freshness_findings(snapshot)
+    score, issues = health.score(findings, max_evidence)
+    return ClusterStatus(
+        health_score=score, issues=issues, hypervisors=hyp, instances=inst, network=net, storage=storage,
+        stacks=stk, services=services, unknown_kinds=sorted(unknown), score_rules=health.rules_table(),
+        snapshot=snapshot,
+    )

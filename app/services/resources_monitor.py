@@ -1,0 +1,185 @@
+"""Capacity and usage per hypervisor and in total, top consumers (the monitor_resources tool; the totals
+also feed get_cluster_status). Numbers come from :mod:`app.services.capacity`'s SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import desc, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import InvalidArgument
+from app.resources.flavors import table as flavors
+from app.resources.projects import table as projects
+from app.resources.servers import table as servers
+from app.services import capacity as capq
+from app.services.models import PageInfo, SnapshotInfo
+from app.services.query import check_window, live
+
+KINDS = ("hypervisors", "resource_providers", "servers", "flavors", "projects")
+TOP_N = 10
+
+
+class ResourceUse(BaseModel):
+    capacity: float | None = Field(description="Schedulable capacity: (total - reserved) * allocation_ratio from Placement, "
+                                                "or the hypervisor's own total (before compute 2.88); null = unknown.")
+    used: float | None = Field(description="Allocated to instances (Placement usages or the hypervisor's *_used field).")
+    physical: float | None = Field(description="Physical amount (total - reserved), before overcommit.")
+    allocation_ratio: float | None = Field(description="Overcommit ratio from Placement; null when unknown (hypervisor source).")
+    used_pct: float | None = Field(description="used / capacity in percent.")
+    physical_used_pct: float | None = Field(default=None, description="RAM only: used / physical RAM in percent.")
+
+
+class HypervisorUse(BaseModel):
+    hypervisor_hostname: str | None
+    hypervisor_id: str
+    host: str | None
+    state: str | None = Field(description="up or down.")
+    status: str | None = Field(description="enabled or disabled.")
+    disabled_reason: str | None = None
+    running_vms: int | None = Field(description="Instances on it (hypervisor API below 2.88 only).")
+    capacity_source: str | None = Field(description="placement, hypervisor (API fields before 2.88) or null (unknown).")
+    vcpus: ResourceUse
+    memory_mb: ResourceUse
+    disk_gb: ResourceUse
+    pressure_pct: float | None = Field(description="Highest fill percentage (vCPU/RAM/disk of capacity, RAM of physical; "
+                                                   "vCPU only when the allocation ratio is known).")
+    hot: list[str] = Field(default_factory=list, description="Resources at or above the warning threshold.")
+
+
+class RatioCount(BaseModel):
+    allocation_ratio: float | None
+    providers: int
+
+
+class ResourceTotal(BaseModel):
+    capacity: float | None = Field(description="Sum over hypervisors with known capacity; null if none is known.")
+    used: float | None
+    physical: float | None
+    used_pct: float | None
+    hypervisors_known: int = Field(description="Hypervisors whose capacity for this resource is known.")
+    allocation_ratios: list[RatioCount] = Field(default_factory=list, description="Distinct Placement ratios in use.")
+
+
+class CapacityTotals(BaseModel):
+    hypervisors: int
+    capacity_sources: dict[str, int] = Field(description="Hypervisors per capacity source: placement, hypervisor, unknown.")
+    vcpus: ResourceTotal
+    memory_mb: ResourceTotal
+    disk_gb: ResourceTotal
+    note: str | None = Field(default=None, description="Why some capacity is unknown, if it is.")
+
+
+class ProjectUse(BaseModel):
+    project_id: str | None
+    project_name: str | None
+    instances: int
+    vcpus: int
+    ram_mb: int
+
+
+class ResourceMonitor(PageInfo):
+    hypervisors: list[HypervisorUse] = Field(description="This window of hypervisors, by hostname.")
+    totals: CapacityTotals
+    over_warn: list[HypervisorUse] = Field(description="Hypervisors with pressure_pct >= threshold_warn (most loaded first, up to 50).")
+    over_warn_total: int
+    over_crit: list[HypervisorUse] = Field(description="Hypervisors with pressure_pct >= threshold_crit (most loaded first, up to 50).")
+    over_crit_total: int
+    top_hypervisors: list[HypervisorUse] = Field(description=f"The {TOP_N} most loaded hypervisors by pressure_pct.")
+    top_projects_by_vcpus: list[ProjectUse] = Field(description=f"{TOP_N} projects allocating the most vCPUs "
+                                                                "(flavors of live instances, shelved-offloaded excluded).")
+    top_projects_by_ram: list[ProjectUse] = Field(description=f"{TOP_N} projects allocating the most RAM.")
+    threshold_warn: float
+    threshold_crit: float
+    snapshot: SnapshotInfo
+
+
+def hypervisor_use(row: Any, threshold: float) -> HypervisorUse:
+    return HypervisorUse(
+        hypervisor_hostname=row["hypervisor_hostname"], hypervisor_id=row["hypervisor_id"], host=row["host"],
+        state=row["state"], status=row["status"], disabled_reason=row["service_disabled_reason"],
+        running_vms=row["running_vms"], capacity_source=row["capacity_source"],
+        **{k: ResourceUse(**capq.resource_detail(row, k)) for k in capq.RESOURCES},
+        pressure_pct=row["pressure_pct"], hot=capq.hot_resources(row, threshold),
+    )
+
+
+async def load_totals(conn: AsyncConnection, cloud: str) -> CapacityTotals:
+    cap = capq.capacity_query(cloud).subquery("cap")
+    t = (await conn.execute(capq.totals_query(cap))).mappings().one()
+    ratios: dict[str, list[RatioCount]] = {}
+    rc_key = {rc: key for key, (rc, _a, _b) in capq.RESOURCES.items()}
+    for rc, ratio, n in (await conn.execute(capq.ratios_query(cloud))).all():
+        ratios.setdefault(rc_key[rc], []).append(RatioCount(allocation_ratio=ratio, providers=n))
+    res = {}
+    for key in capq.RESOURCES:
+        c, u = t[f"{key}_capacity"], t[f"{key}_used"]
+        res[key] = ResourceTotal(
+            capacity=capq._num(c), used=capq._num(u), physical=capq._num(t[f"{key}_physical"]),
+            used_pct=round(100.0 * float(u) / float(c), 1) if c and u is not None else None,
+            hypervisors_known=int(t[f"{key}_known"] or 0), allocation_ratios=ratios.get(key, []),
+        )
+    unknown = int(t["unknown"] or 0)
+    note = None
+    if unknown:
+        note = (f"Capacity unknown for {unknown} hypervisor(s): no Placement resource provider matches them and the "
+                "compute API (2.88+) no longer reports capacity fields. Sync resource_providers to see it.")
+    return CapacityTotals(
+        hypervisors=int(t["hypervisors"] or 0),
+        capacity_sources={"placement": int(t["from_placement"] or 0), "hypervisor": int(t["from_hypervisor"] or 0),
+                          "unknown": unknown},
+        note=note, **res,
+    )
+
+
+async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_N) -> list[ProjectUse]:
+    s, f, p = servers, flavors, projects
+    vcpus = func.sum(func.coalesce(s.c.flavor_vcpus, f.c.vcpus, 0)).label("vcpus")
+    ram = func.sum(func.coalesce(s.c.flavor_ram_mb, f.c.ram_mb, 0)).label("ram_mb")
+    agg = (
+        select(s.c.project_id, func.count().label("instances"), vcpus, ram)
+        .select_from(s.outerjoin(f, (f.c.cloud == s.c.cloud) & (f.c.id == s.c.flavor_id)))
+        .where(live(s, cloud), s.c.status != "SHELVED_OFFLOADED")
+        .group_by(s.c.project_id).order_by(desc(by), s.c.project_id).limit(n)
+    ).subquery("agg")
+    stmt = select(agg, p.c.name.label("project_name")).select_from(
+        agg.outerjoin(p, (p.c.cloud == cloud) & (p.c.id == agg.c.project_id))).order_by(desc(agg.c[by]), agg.c.project_id)
+    return [ProjectUse.model_validate(dict(r)) for r in (await conn.execute(stmt)).mappings().all()]
+
+
+async def monitor_resources(app: Any, *, threshold_warn: float, threshold_crit: float, limit: int,
+                            offset: int) -> ResourceMonitor:
+    check_window(limit, offset)
+    if not 0 < threshold_warn <= threshold_crit:
+        raise InvalidArgument("thresholds must satisfy 0 < threshold_warn <= threshold_crit (percent), "
+                              f"got warn={threshold_warn}, crit={threshold_crit}.")
+    snapshot = await app.snapshot(KINDS)
+    cloud = app.cloud_name
+    cap = capq.capacity_query(cloud).subquery("cap")
+    loaded = (desc(cap.c.pressure_pct), cap.c.hypervisor_hostname)
+
+    async def rows(stmt: Any) -> list[Any]:
+        return list((await conn.execute(stmt)).mappings().all())
+
+    async with app.db.reader() as conn:
+        total = (await conn.execute(select(func.count()).select_from(cap))).scalar_one()
+        page = await rows(select(cap).order_by(cap.c.hypervisor_hostname, cap.c.hypervisor_id).limit(limit).offset(offset))
+        over = {}
+        for name, thr in (("warn", threshold_warn), ("crit", threshold_crit)):
+            cond = capq.over_threshold(cap, thr)
+            n = (await conn.execute(select(func.count()).select_from(cap).where(cond))).scalar_one()
+            over[name] = (int(n), await rows(select(cap).where(cond).order_by(*loaded).limit(50)))
+        top = await rows(select(cap).where(cap.c.pressure_pct.is_not(None)).order_by(*loaded).limit(TOP_N))
+        totals = await load_totals(conn, cloud)
+        by_vcpus = await top_projects(conn, cloud, "vcpus")
+        by_ram = await top_projects(conn, cloud, "ram_mb")
+    hu = lambda r: hypervisor_use(r, threshold_warn)  # noqa: E731
+    return ResourceMonitor(
+        **PageInfo.of(int(total), len(page), offset, limit).model_dump(),
+        hypervisors=[hu(r) for r in page], totals=totals,
+        over_warn=[hu(r) for r in over["warn"][1]], over_warn_total=over["warn"][0],
+        over_crit=[hu(r) for r in over["crit"][1]], over_crit_total=over["crit"][0],
+        top_hypervisors=[hu(r) for r in top], top_projects_by_vcpus=by_vcpus, top_projects_by_ram=by_ram,
+        threshold_warn=threshold_warn, threshold_crit=threshold_crit, snapshot=snapshot,
+    )

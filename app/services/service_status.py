@@ -1,0 +1,148 @@
+"""Service health (the get_service_status tool): Nova services, Neutron agents and Cinder services in one
+shape, plus the API endpoints of the Keystone catalog (read live from the cloud connection's token)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, String, case, cast, func, literal, or_, select, union_all
+
+from app.errors import InvalidArgument, OpsError
+from app.resources.compute_services import table as compute_services
+from app.resources.network_agents import table as network_agents
+from app.resources.volume_services import table as volume_services
+from app.services.models import PageInfo, SnapshotInfo
+from app.services.query import check_window, live
+
+# service label -> snapshot kind
+SERVICE_KINDS = {"compute": "compute_services", "network": "network_agents", "block_storage": "volume_services"}
+MAX_SERVICES_LIMIT = 1000
+DOWN_CAP = 200
+
+
+def services_union(cloud: str) -> Any:
+    """Subquery over live services of the three kinds: service, id, binary, host, zone, status
+    (enabled/disabled), state (up/down), disabled_reason, last_heartbeat_at, agent_type."""
+    cs, na, vs = compute_services, network_agents, volume_services
+    null_str = cast(literal(None), String)
+    return union_all(
+        select(literal("compute").label("service"), cs.c.id, cs.c.binary, cs.c.host, cs.c.zone, cs.c.status,
+               cs.c.state, cs.c.disabled_reason, cs.c.updated_at.label("last_heartbeat_at"),
+               null_str.label("agent_type")).where(live(cs, cloud)),
+        select(literal("network"), na.c.id, na.c.binary, na.c.host, na.c.availability_zone,
+               case((na.c.admin_state_up.is_(False), "disabled"), else_="enabled"),
+               case((na.c.alive.is_(True), "up"), else_="down"), null_str, na.c.heartbeat_at,
+               na.c.agent_type).where(live(na, cloud)),
+        select(literal("block_storage"), vs.c.id, vs.c.binary, vs.c.host, vs.c.zone, vs.c.status, vs.c.state,
+               vs.c.disabled_reason, vs.c.updated_at, null_str).where(live(vs, cloud)),
+    ).subquery("svc")
+
+
+def is_down(svc: Any) -> Any:
+    return svc.c.state == "down"
+
+
+def is_problem(svc: Any) -> Any:
+    return or_(svc.c.state == "down", svc.c.status == "disabled")
+
+
+class ServiceOut(BaseModel):
+    service: str = Field(description="compute (Nova service), network (Neutron agent) or block_storage (Cinder service).")
+    id: str
+    binary: str | None = Field(description="nova-compute, neutron-openvswitch-agent, cinder-volume, ...")
+    host: str | None
+    zone: str | None = Field(description="Availability zone.")
+    status: str | None = Field(description="enabled or disabled (Neutron: admin_state_up).")
+    state: str | None = Field(description="up or down (heartbeat; Neutron: alive).")
+    disabled_reason: str | None = None
+    last_heartbeat_at: datetime | None = Field(description="Last heartbeat reported by the API (UTC).")
+    agent_type: str | None = Field(default=None, description="Neutron agent type.")
+
+
+class ServiceCount(BaseModel):
+    service: str
+    binary: str | None
+    state: str | None
+    status: str | None
+    count: int
+
+
+class EndpointOut(BaseModel):
+    service_type: str | None = Field(description="Catalog service type (compute, network, volumev3, ...).")
+    service_name: str | None
+    interface: str | None = Field(description="public, internal or admin.")
+    region: str | None
+    url: str | None
+
+
+class ServiceStatus(PageInfo):
+    services: list[ServiceOut] = Field(description="This window of services (down first, then by service, binary, host).")
+    down: list[ServiceOut] = Field(description=f"Every service whose state is down (up to {DOWN_CAP}).")
+    down_total: int = Field(description="How many services are down.")
+    summary: list[ServiceCount] = Field(description="Counts per service, binary, state and status.")
+    unknown_kinds: list[str] = Field(description="Service kinds never synced or unavailable (e.g. no admin rights): "
+                                                 "their services are absent from this answer, not healthy.")
+    endpoints: list[EndpointOut] = Field(description="API endpoints listed in the Keystone catalog of our token.")
+    catalog_error: str | None = Field(default=None, description="Why the catalog could not be read (endpoints then empty).")
+    snapshot: SnapshotInfo
+
+
+def _read_catalog(conn: Any) -> list[dict[str, Any]]:
+    access = conn.session.auth.get_access(conn.session)
+    return list(access.service_catalog.catalog or [])
+
+
+async def catalog_endpoints(app: Any) -> tuple[list[EndpointOut], str | None]:
+    """Endpoints from the token's catalog, fetched on a worker thread; on failure, the reason."""
+    try:
+        catalog = await app.cloud.run(_read_catalog, app.cloud.conn, doing="reading the service catalog")
+    except OpsError as e:
+        return [], e.message
+    out = [
+        EndpointOut(service_type=svc.get("type"), service_name=svc.get("name"), interface=ep.get("interface"),
+                    region=ep.get("region_id") or ep.get("region"), url=ep.get("url"))
+        for svc in catalog for ep in svc.get("endpoints") or []
+    ]
+    out.sort(key=lambda e: (e.service_type or "", e.interface or "", e.region or ""))
+    return out, None
+
+
+def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
+    return stmt.order_by(case((is_down(svc), 0), else_=1), svc.c.service, svc.c.binary, svc.c.host, svc.c.id)
+
+
+async def service_status(app: Any, *, only_problems: bool, service: str | None, limit: int,
+                         offset: int) -> ServiceStatus:
+    check_window(limit, offset, MAX_SERVICES_LIMIT)
+    if service is not None and service not in SERVICE_KINDS:
+        raise InvalidArgument(f"service must be one of {', '.join(SERVICE_KINDS)} (got {service!r}).")
+    kinds = [SERVICE_KINDS[service]] if service else list(SERVICE_KINDS.values())
+    snapshot = await app.snapshot(kinds)
+    svc = services_union(app.cloud_name)
+    conds = []
+    if service:
+        conds.append(svc.c.service == service)
+    page_conds = conds + ([is_problem(svc)] if only_problems else [])
+    async with app.db.reader() as conn:
+        total = (await conn.execute(select(func.count()).select_from(svc).where(*page_conds))).scalar_one()
+        rows = (await conn.execute(_ordered(select(svc).where(*page_conds), svc).limit(limit).offset(offset))).mappings().all()
+        down_total = (await conn.execute(select(func.count()).select_from(svc).where(*conds, is_down(svc)))).scalar_one()
+        down = (await conn.execute(_ordered(select(svc).where(*conds, is_down(svc)), svc).limit(DOWN_CAP))).mappings().all()
+        keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
+        summary = (await conn.execute(select(*keys, func.count().label("count")).where(*conds)
+                                      .group_by(*keys).order_by(*keys))).mappings().all()
+    endpoints, catalog_error = await catalog_endpoints(app)
+    bad = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
+    return ServiceStatus(
+        **PageInfo.of(int(total), len(rows), offset, limit).model_dump(),
+        services=[ServiceOut.model_validate(dict(r)) for r in rows],
+        down=[ServiceOut.model_validate(dict(r)) for r in down],
+        down_total=int(down_total),
+        summary=[ServiceCount.model_validate(dict(r)) for r in summary],
+        unknown_kinds=sorted(bad),
+        endpoints=endpoints,
+        catalog_error=catalog_error,
+        snapshot=snapshot,
+    )
