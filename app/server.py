@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.snapshot",
+    "app.tools.monitoring",
 )
 WRITE_TOOL_MODULES: tuple[str, ...] = ()
 
