@@ -1,0 +1,236 @@
+"""Generic inventory listing over a kind's snapshot table.
+
+A :class:`View` declares what one list tool returns: the kind, the item/list model names, the
+reference columns resolved to names (``project_id`` -> ``project_name``), and an optional ``enrich``
+coroutine adding per-row fields from a few batched queries (one query per page and per join, never
+per row). :func:`list_view` does the rest in SQL: live rows of this cloud, validated ``limit``/``offset``,
+equality filters on the spec's ``filterable`` columns, an optional substring filter on the name
+column, extra ``where`` clauses, ordering by name then id, the total, and the ``snapshot`` block.
+
+Item models are derived from the table's typed columns (each column's ``doc`` becomes the field
+description): bookkeeping columns are dropped except ``first_seen_at``/``last_seen_at``, and so are
+``raw`` and ``search_text``. Models are built once per view.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, create_model
+from sqlalchemy import ColumnElement, Table, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import InvalidArgument
+from app.resources.registry import get_spec
+from app.services.models import PageInfo, SnapshotInfo
+from app.services.query import check_window, contains, fetch_page, live
+
+HIDDEN_COLUMNS = frozenset({"cloud", "raw", "search_text", "last_sync_id", "deleted_at"})
+SEEN_DOCS = {
+    "first_seen_at": "When the poller first saw this object (UTC).",
+    "last_seen_at": "When a sync last saw this object (UTC).",
+}
+
+
+@dataclass
+class Page:
+    """What an ``enrich`` coroutine gets: the open reader connection, the cloud, the page's rows
+    (SQLAlchemy rows of the kind's table) and the kinds the snapshot block reports as never synced."""
+
+    conn: AsyncConnection
+    cloud: str
+    rows: list[Any]
+    missing: frozenset[str]
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.rows]
+
+    def values(self, column: str) -> list[Any]:
+        return sorted({getattr(r, column) for r in self.rows if getattr(r, column) is not None})
+
+    async def count_by(self, table: Table, column: str, keys: Sequence[Any], kind: str,
+                       *where: ColumnElement[bool]) -> dict[Any, int | None]:
+        """Live rows of ``table`` per value of ``column`` among ``keys`` (one GROUP BY). If ``kind``
+        never synced the counts are unknown: every key maps to None rather than a fake zero."""
+        if kind in self.missing:
+            return {k: None for k in keys}
+        if not keys:
+            return {}
+        col = table.c[column]
+        rows = (await self.conn.execute(
+            select(col, func.count()).where(live(table, self.cloud), col.in_(list(keys)), *where).group_by(col)
+        )).all()
+        counts: dict[Any, int | None] = {k: 0 for k in keys}
+        counts.update({k: int(n) for k, n in rows})
+        return counts
+
+
+Enrich = Callable[[Page], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A column holding the id of another kind's row, shown with that row's name as ``<as_name>``
+    (default: the column name with ``_id`` replaced by ``_name``)."""
+
+    column: str
+    kind: str
+    as_name: str | None = None
+    label: str = "name"
+
+    @property
+    def field_name(self) -> str:
+        return self.as_name or (self.column[:-3] if self.column.endswith("_id") else self.column) + "_name"
+
+
+@dataclass(frozen=True)
+class View:
+    kind: str
+    model_name: str
+    items_field: str
+    items_doc: str
+    refs: tuple[Ref, ...] = ()
+    extras: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    enrich: Enrich | None = None
+    exclude: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ("name", "id")
+    name_column: str | None = "name"
+    uses: tuple[str, ...] = ()
+
+    @property
+    def table(self) -> Table:
+        return get_spec(self.kind).table
+
+    @property
+    def columns(self) -> list[str]:
+        hidden = HIDDEN_COLUMNS | set(self.exclude)
+        return [c.name for c in self.table.columns if c.name not in hidden]
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys([self.kind, *(r.kind for r in self.refs), *self.uses]))
+
+    @functools.cached_property
+    def item_model(self) -> type[BaseModel]:
+        fields: dict[str, Any] = {}
+        for name in self.columns:
+            col = self.table.c[name]
+            try:
+                py: Any = col.type.python_type
+            except NotImplementedError:
+                py = Any
+            doc = SEEN_DOCS.get(name) or col.doc or name
+            if name == "id":
+                fields[name] = (str, Field(description=doc))
+            else:
+                fields[name] = (py | None, Field(default=None, description=doc))
+        for ref in self.refs:
+            target = get_spec(ref.kind).description
+            fields[ref.field_name] = (str | None, Field(
+                default=None, description=f"{ref.label.capitalize()} of {ref.column} ({target}); "
+                                          "null if unknown to the snapshot."))
+        fields.update(self.extras)
+        return create_model(self.model_name, __doc__=get_spec(self.kind).description, **fields)
+
+    @functools.cached_property
+    def list_model(self) -> type[PageInfo]:
+        return create_model(
+            f"{self.model_name}List", __base__=PageInfo,
+            **{self.items_field: (list[self.item_model], Field(description=self.items_doc))},  # type: ignore[name-defined]
+            snapshot=(SnapshotInfo, Field(description="Freshness of the kinds this answer used.")),
+        )
+
+
+def eq_ci(column: Any, value: str) -> ColumnElement[bool]:
+    """Case-insensitive equality (statuses: Cinder says 'available', Nova/Neutron 'ACTIVE')."""
+    return func.lower(column) == value.strip().lower()
+
+
+def id_or_name(column: Any, value: str, kind: str, cloud: str, label: str = "name") -> ColumnElement[bool]:
+    """``column`` holds ``value`` itself (an id) or the id of a live ``kind`` row whose ``label`` is
+    ``value`` (a name): filters like project='web' or project='<uuid>' in one SQL condition."""
+    target = get_spec(kind).table
+    sub = select(target.c.id).where(live(target, cloud), target.c[label] == value)
+    return or_(column == value, column.in_(sub))
+
+
+async def _resolve_refs(conn: AsyncConnection, cloud: str, view: View, rows: list[Any]) -> list[dict[str, Any]]:
+    """One query per reference: ids on the page -> names."""
+    out: list[dict[str, Any]] = [{} for _ in rows]
+    for ref in view.refs:
+        ids = sorted({getattr(r, ref.column) for r in rows if getattr(r, ref.column)})
+        names: dict[str, Any] = {}
+        if ids:
+            t = get_spec(ref.kind).table
+            names = dict((await conn.execute(
+                select(t.c.id, t.c[ref.label]).where(live(t, cloud), t.c.id.in_(ids)))).all())
+        for d, r in zip(out, rows):
+            d[ref.field_name] = names.get(getattr(r, ref.column))
+    return out
+
+
+async def list_view(
+    app: Any,
+    view: View,
+    *,
+    limit: int,
+    offset: int,
+    filters: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    case_sensitive: bool = False,
+    where: Iterable[ColumnElement[bool]] = (),
+) -> Any:
+    """One page of ``view`` (an instance of ``view.list_model``). ``filters``: column -> value,
+    equality, None values ignored, columns must be in the spec's ``filterable``. ``name``: substring
+    of the view's name column."""
+    check_window(limit, offset)
+    spec = get_spec(view.kind)
+    t = spec.table
+    conds: list[ColumnElement[bool]] = [live(t, app.cloud_name), *where]
+    for col, value in (filters or {}).items():
+        if value is None:
+            continue
+        if col not in spec.filterable:
+            raise InvalidArgument(f"{view.kind} cannot be filtered on {col!r}; "
+                                  f"filterable: {', '.join(spec.filterable)}.")
+        conds.append(t.c[col] == value)
+    if name is not None and name.strip():
+        if view.name_column is None:
+            raise InvalidArgument(f"{view.kind} have no name to match.")
+        conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
+    stmt = select(t).where(*conds).order_by(*(t.c[c] for c in view.order_by))
+    snap = await app.snapshot(view.kinds)
+    async with app.db.reader() as conn:
+        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
+        refs = await _resolve_refs(conn, app.cloud_name, view, rows)
+        page = Page(conn=conn, cloud=app.cloud_name, rows=rows, missing=frozenset(snap.missing))
+        extras = await view.enrich(page) if view.enrich and rows else [{} for _ in rows]
+    cols = view.columns
+    items = [view.item_model(**{**{c: getattr(r, c) for c in cols}, **ref, **extra})
+             for r, ref, extra in zip(rows, refs, extras)]
+    return view.list_model(**PageInfo.of(total, len(items), offset, limit).model_dump(),
+                           **{view.items_field: items}, snapshot=snap)
+
+
+def raw_of(row: Any) -> dict[str, Any]:
+    raw = getattr(row, "raw", None)
+    return raw if isinstance(raw, dict) else {}
+
+
+def grouped(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    """``[(key, item), ...]`` -> ``{key: [item, ...]}`` preserving order."""
+    out: dict[Any, list[Any]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+# Parameter types shared by the inventory tools (so every list tool documents paging the same way).
+Limit = Annotated[int, Field(description="Rows per page, 1..200 (out-of-range values are rejected).")]
+Offset = Annotated[int, Field(description="Rows to skip; the next page is offset + returned.")]
+NameFilter = Annotated[str | None, Field(description="Only rows whose name contains this text (case-insensitive).")]
+ProjectFilter = Annotated[str | None, Field(description="Only this project (exact name or ID).")]
