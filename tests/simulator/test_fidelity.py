@@ -355,7 +355,7 @@ def also_samples(kind: str) -> list[Any]:
 
 #: Headers compared when the real response carried them (presence; see module docstring for values).
 CHECKED_HEADERS = ("openstack-api-version", "x-openstack-nova-api-version", "x-openstack-request-id",
-                   "x-subject-token", "location", "content-type")
+                   "x-subject-token", "location", "www-authenticate", "content-type")
 
 NOVA_LIST = "2.100"
 
@@ -467,6 +467,8 @@ def replay(conn: Any, sim: Any, req: dict[str, Any]) -> Any:
         kwargs["microversion"] = req["microversion"]
     if req.get("body") is not None:
         kwargs["json"] = res.body(req["body"])
+    if req.get("authenticated") is False:  # the 401 fixtures: no X-Auth-Token
+        kwargs["authenticated"] = False
     return ad.request(url, req["method"], **kwargs)
 
 
