@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.snapshot",
     "app.tools.monitoring",
+    "app.tools.network",
+    "app.tools.storage",
+    "app.tools.identity",
+    "app.tools.catalog",
 )
 WRITE_TOOL_MODULES: tuple[str, ...] = ()
 
