@@ -47,15 +47,15 @@ IdSource = str | Callable[[dict[str, Any]], Any]
 
 
 def strip_secrets(obj: Any, extra: frozenset[str] = frozenset()) -> Any:
-    """A copy of ``obj`` with every secret key removed, at any depth."""
+    """A copy of ``obj`` with every secret key removed, at any depth (only containers are copied)."""
     if isinstance(obj, dict):
         return {
-            k: strip_secrets(v, extra)
+            k: (strip_secrets(v, extra) if isinstance(v, (dict, list)) else v)
             for k, v in obj.items()
             if k.lower() not in SECRET_KEYS and k.lower() not in extra
         }
     if isinstance(obj, list):
-        return [strip_secrets(v, extra) for v in obj]
+        return [strip_secrets(v, extra) if isinstance(v, (dict, list)) else v for v in obj]
     return obj
 
 
