@@ -171,13 +171,13 @@ class SimState:
 # Errors and helpers shared by the services
 
 
-def error_response(status: int, message: str, style: str = "compute", headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, message: str, style: str = "compute", headers: dict[str, str] | None = None) -> Response:
     """OpenStack error bodies differ per service; ``style`` picks the shape.
 
     compute: ``{"itemNotFound": {"code": 404, "message": ...}}`` (key by status: badRequest, forbidden,
     itemNotFound, conflictingRequest, overLimit, computeFault); network: ``{"NeutronError": {...}}``;
-    identity: ``{"error": {"code", "title", "message"}}``; volume: like compute; image/orchestration:
-    webob/heat style.
+    identity: ``{"error": {"code", "title", "message"}}``; volume: like compute; orchestration: heat
+    style; image: webob's HTML page (what the real Glance answers, even to ``Accept: application/json``).
     """
     titles = {
         400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -205,6 +205,10 @@ def error_response(status: int, message: str, style: str = "compute", headers: d
     h = {"x-openstack-request-id": request_id()}
     if headers:
         h.update(headers)
+    if style == "image":
+        html = (f"<html>\n <head>\n  <title>{status} {title}</title>\n </head>\n <body>\n  <h1>{status} {title}</h1>\n"
+                f"  {message}<br /><br />\n\n\n\n </body>\n</html>")
+        return Response(html, status_code=status, headers=h, media_type="text/html; charset=UTF-8")
     return JSONResponse(body, status_code=status, headers=h)
 
 
@@ -536,8 +540,14 @@ def build_app(sim: Simulator) -> Starlette:
                 headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
                 info = sim.check_token(headers.get("x-auth-token"))
                 if info is None:
-                    resp = error_response(401, "The request you have made requires authentication.", "identity",
-                                          headers={"WWW-Authenticate": f'Keystone uri="{sim.auth_url}"'})
+                    # keystonemiddleware answers in Keystone's JSON style, except in Glance (webob HTML page)
+                    glance = _style_for(path) == "image"
+                    resp = error_response(
+                        401, "This server could not verify that you are authorized to access the document you "
+                        "requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
+                        "does not understand how to supply the credentials required." if glance
+                        else "The request you have made requires authentication.", "image" if glance else "identity",
+                        headers={"WWW-Authenticate": f'Keystone uri="{sim.auth_url}"'})
                     await resp(scope, receive, send)
                     return
                 scope.setdefault("state", {})["token"] = info
