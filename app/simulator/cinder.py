@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.simulator.core import ServiceDef, SimHTTPError, Simulator, iso_micro, json_body, new_id, paginate, read_json
+from app.simulator.core import (
+    ServiceDef, SimHTTPError, Simulator, error_response, iso_micro, json_body, new_id, paginate, read_json,
+)
 from app.simulator.releases import fmt, parse_version
 
 VOLUME_FIELDS = (
@@ -354,7 +356,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         return reply(sim, request, None, 202)
 
     p = "/v3/{project_id}"
-    return [
+    return [_versioned(sim, r) for r in [
         Route("/", root), Route("/v3", v3_root), Route("/v3/", v3_root),
         Route(p, v3_root), Route(p + "/", v3_root),
         Route(p + "/volumes", list_volumes, methods=["GET"]),
@@ -365,7 +367,28 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         Route(p + "/volumes/{volume_id}", delete_volume, methods=["DELETE"]),
         Route(p + "/volumes/{volume_id}/action", volume_action, methods=["POST"]),
         *cinder_extra.routes(sim),
-    ]
+    ]]
+
+
+def _versioned(sim: Simulator, route: Route) -> Route:
+    """Every Cinder answer carries ``OpenStack-API-Version`` (errors and version documents too)."""
+    fn = route.endpoint
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            mv = microversion(sim, request)
+        except SimHTTPError:
+            mv = sim.release.volume_min
+        headers = {"OpenStack-API-Version": f"volume {fmt(mv)}", "Vary": "OpenStack-API-Version"}
+        try:
+            resp = await fn(request)
+        except SimHTTPError as e:
+            return error_response(e.status, e.message, "volume", {**headers, **(e.headers or {})})
+        for k, v in headers.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
+    return Route(route.path, endpoint, methods=list(route.methods or ()) or None)
 
 
 def _gone(sim: Simulator, rec: dict[str, Any]) -> None:

@@ -179,7 +179,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
             start = pos + 1
         limit = int(q["limit"]) if q.get("limit") else None
         page = items[start:start + limit] if limit is not None else items[start:]
-        body: dict[str, Any] = {"stacks": [render_list(request, s, glob) for s in page]}
+        body: dict[str, Any] = {"stacks": [render_list(request, s, glob or admin(request)) for s in page]}
         if limit is not None and page and len(page) == limit and start + limit < len(items):
             body["links"] = [{"href": str(request.url.include_query_params(marker=page[-1]["id"])), "rel": "next"}]
         return json_body(body)
@@ -199,6 +199,8 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         params = body.get("parameters") or {}
         tpl = parse_template(body.get("template"), params)
         s = new_stack(sim, pid, name, tpl, params, status="CREATE_IN_PROGRESS", reason="Stack CREATE started")
+        user = sim.state.get("users", tok(request).user_id) if tok(request) else None
+        s["stack_owner"] = user["name"] if user else None
         s["_disable_rollback"] = bool(body.get("disable_rollback", True))
         s["_timeout"] = body.get("timeout_mins")
         s["tags"] = body.get("tags").split(",") if isinstance(body.get("tags"), str) else body.get("tags")
@@ -331,9 +333,9 @@ def new_stack(sim: Simulator, project: str, name: str, tpl: dict[str, Any], para
     res = {n: {**_new_res(rt, t, action), "resource_status": status if done or status.endswith("FAILED")
                else f"{action}_IN_PROGRESS", "physical_resource_id": new_id(rng) if done else ""}
            for n, rt in _resources_of(tpl).items()}
-    s = {"id": new_id(rng), "stack_name": name, "description": tpl.get("description", "No description"),
+    s = {"id": new_id(rng), "stack_name": name, "description": tpl.get("description", ""),
          "stack_status": status, "stack_status_reason": reason, "creation_time": t, "updated_time": None,
-         "deletion_time": None, "parent": None, "stack_owner": None, "tags": None,
+         "deletion_time": None, "parent": None, "stack_owner": sim.username, "tags": None,
          "stack_user_project_id": user_project or new_id(rng).replace("-", ""), "_project": project,
          "_template": tpl, "_params": params, "_resources": res, "_disable_rollback": True, "_timeout": None}
     return sim.state.add("stacks", s)

@@ -76,6 +76,7 @@ class NeutronIndex:
         self.public_net: str | None = None
         self.router_by_subnet: dict[str, str] = {}          # subnet id -> router with an interface on it
         self.mac_counter = 0
+        self.standard_attr = 0                                # Neutron's standard attribute ids (rules show it)
 
 
 def idx(sim: Simulator) -> NeutronIndex:

@@ -196,7 +196,7 @@ def new_network(sim: Simulator, project_id: str, name: str, *, external: bool = 
         "status": "ACTIVE", "subnets": [], "shared": shared, "availability_zone_hints": [],
         "availability_zones": ["nova"], "ipv4_address_scope": None, "ipv6_address_scope": None,
         "router:external": external, "description": "", "port_security_enabled": True, "qos_policy_id": None,
-        "l2_adjacency": True, "is_default": external, "dns_domain": "", "tags": [],
+        "l2_adjacency": True, "is_default": external, "qinq": False, "vlan_transparent": False, "dns_domain": "", "tags": [],
         "created_at": t, "updated_at": t, "revision_number": 2,
         "provider:network_type": "flat" if external else "vxlan",
         "provider:physical_network": "public" if external else None,
@@ -246,7 +246,13 @@ def _network_routes(sim: Simulator) -> list[BaseRoute]:
 
     nets = Spec("networks", "network", render_plain, "Network",
                 shared_visible=lambda r: bool(r.get("shared") or r.get("router:external")))
-    subs = Spec("subnets", "subnet", render_plain, "Subnet",
+    def render_subnet(s: Simulator, rec: dict[str, Any]) -> dict[str, Any]:
+        out = render_plain(s, rec)
+        net = s.state.get("networks", rec["network_id"])
+        out["router:external"] = bool(net and net.get("router:external"))
+        return out
+
+    subs = Spec("subnets", "subnet", render_subnet, "Subnet",
                 shared_visible=lambda r: bool((n := sim.state.get("networks", r["network_id"]))
                                               and (n.get("shared") or n.get("router:external"))))
 
@@ -313,14 +319,14 @@ def _network_routes(sim: Simulator) -> list[BaseRoute]:
                          pools=body.get("allocation_pools"), enable_dhcp=body.get("enable_dhcp", True),
                          dns=body.get("dns_nameservers"), project_id=req_project(request, body))
         touch(sim, net)
-        return json_body({"subnet": render_plain(sim, rec)}, 201)
+        return json_body({"subnet": render_subnet(sim, rec)}, 201)
 
     async def update_subnet(request: Request) -> Response:
         rec = get_or_404(sim, request, subs, request.path_params["id"])
         body = await body_of(request, "subnet")
         apply_update(sim, rec, body, ("name", "description", "enable_dhcp", "dns_nameservers", "host_routes",
                                       "gateway_ip", "allocation_pools"))
-        return json_body({"subnet": render_plain(sim, rec)})
+        return json_body({"subnet": render_subnet(sim, rec)})
 
     async def delete_subnet(request: Request) -> Response:
         rec = get_or_404(sim, request, subs, request.path_params["id"])

@@ -20,6 +20,10 @@ RULE_KEYS = ("direction", "ethertype", "protocol", "port_range_min", "port_range
 
 
 def new_rule(sim: Simulator, sg: dict[str, Any], rng: random.Random | None, ts: str, **kw: Any) -> dict[str, Any]:
+    from app.simulator.neutron import idx
+
+    ix = idx(sim)
+    ix.standard_attr += 1
     rec = {
         "id": new_id(rng), "project_id": sg["project_id"], "security_group_id": sg["id"],
         "direction": kw.get("direction", "ingress"), "ethertype": kw.get("ethertype", "IPv4"),
@@ -27,7 +31,7 @@ def new_rule(sim: Simulator, sg: dict[str, Any], rng: random.Random | None, ts: 
         "port_range_max": kw.get("port_range_max"), "remote_ip_prefix": kw.get("remote_ip_prefix"),
         "remote_group_id": kw.get("remote_group_id"), "remote_address_group_id": None,
         "normalized_cidr": kw.get("remote_ip_prefix"), "description": kw.get("description", ""),
-        "belongs_to_default_sg": sg["name"] == "default", "tags": [],
+        "belongs_to_default_sg": sg["name"] == "default", "_std": ix.standard_attr, "tags": [],
         "created_at": ts, "updated_at": ts, "revision_number": 0,
     }
     sim.state.add("security_group_rules", rec)
@@ -67,7 +71,7 @@ def render_sg(sim: Simulator, sg: dict[str, Any]) -> dict[str, Any]:
     for rid in sg["_rules"]:
         r = sim.state.get("security_group_rules", rid)
         if r is not None:
-            rules.append(render_plain(sim, r))
+            rules.append({**render_plain(sim, r), "standard_attr_id": r["_std"]})
     out["security_group_rules"] = rules
     return out
 
