@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from tests.tools.conftest import call, call_error, make_settings, mcp_client, sync_everything
 
 # tool -> (items field, simulator kind)
