@@ -53,7 +53,8 @@ def _version(request: Request) -> dict[str, Any]:
 
 
 async def versions(request: Request) -> Response:
-    return json_body({"versions": {"values": [_version(request)]}}, status=300)
+    return json_body({"versions": {"values": [_version(request)]}}, status=300,
+                     headers={"Location": base(request) + "/v3/"})
 
 
 async def v3_root(request: Request) -> Response:

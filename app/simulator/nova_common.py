@@ -143,10 +143,10 @@ def version_routes(sim: Simulator) -> list[Any]:
         doc["links"] = doc["links"][:1]
         return json_body({"versions": [v2, doc]})
 
-    async def v21(request: Request) -> Response:
-        return json_body({"version": v2_1_doc(sim, request)})
+    async def v21(sim_: Simulator, request: Request, mv: MV) -> Response:
+        return json_body({"version": v2_1_doc(sim_, request)})
 
-    return [Route("/", root), Route("/v2.1", v21), Route("/v2.1/", v21)]
+    return [Route("/", root), Route("/v2.1", cbind(sim, v21)), Route("/v2.1/", cbind(sim, v21))]
 
 
 # ----------------------------------------------------------------------------------------------

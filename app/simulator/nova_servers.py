@@ -290,6 +290,7 @@ ALLOW_REBOOT_TASK = {None, "rebooting", "reboot_pending", "reboot_started", "sus
 
 
 def _conflict(action: str, s: dict[str, Any], attr: str) -> SimHTTPError:
+    action = action.removeprefix("os-")  # Nova names the compute API method: 'stop', 'start', ...
     state = s["OS-EXT-STS:vm_state"] if attr == "vm_state" else s["OS-EXT-STS:task_state"]
     return SimHTTPError(409, f"Cannot '{action}' instance {s['id']} while it is in {attr} {state}")
 

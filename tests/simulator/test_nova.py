@@ -103,7 +103,7 @@ def test_stop_start_and_conflict(sim: Any, conn: Any) -> None:
     assert (s.status, s.vm_state, s.task_state, s.power_state) == ("SHUTOFF", "stopped", None, 4)
     with pytest.raises(exceptions.ConflictException) as ei:
         conn.compute.stop_server(server)
-    assert f"Cannot 'os-stop' instance {server.id} while it is in vm_state stopped" in str(ei.value)
+    assert f"Cannot 'stop' instance {server.id} while it is in vm_state stopped" in str(ei.value)
     conn.compute.start_server(server)
     assert conn.compute.get_server(server.id).task_state == "powering-on"
     wait(sim)
