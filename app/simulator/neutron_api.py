@@ -126,7 +126,8 @@ def list_handler(sim: Simulator, spec: Spec) -> Callable[[Request], Awaitable[Re
                 rev = (dirs[i] if i < len(dirs) else "asc").lower() == "desc"
                 items.sort(key=lambda r, k=k: (field_value(spec, r, k) is None, str(field_value(spec, r, k))),
                            reverse=rev)
-        page, links = paginate(request, items, spec.kind)
+        # Neutron has no page-size cap by default (pagination_max_limit = -1): no limit, everything.
+        page, links = paginate(request, items, spec.kind, max_limit=max(1, len(items)))
         fields = [f for v in q.getlist("fields") for f in v.split(",") if f]
         out = [spec.render(sim, r) for r in page]
         if fields:

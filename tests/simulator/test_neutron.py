@@ -159,3 +159,18 @@ def test_agents_one_dead_and_error_body(conn: Any) -> None:
     resp = conn.network.get("/networks/nope")
     assert resp.status_code == 404 and resp.json()["NeutronError"]["type"] == "NotFound"
     assert conn.network.get("/networks", params={"tenant_id": agents[0].id}).json() == {"networks": []}
+
+
+def test_no_limit_returns_everything_at_scale(make_sim: Any) -> None:
+    import openstack
+
+    sim = make_sim(servers=1200)
+    conn = openstack.connect(**sim.connect_kwargs())
+    body = conn.network.get("/ports", params={"fields": "id"}).json()
+    assert len(body["ports"]) == sim.state.count("ports") > 1200 and "ports_links" not in body
+    assert all(set(p) == {"id"} for p in body["ports"])
+    page = conn.network.get("/ports", params={"limit": 500}).json()
+    assert len(page["ports"]) == 500 and page["ports_links"][0]["rel"] == "next"
+    fips = list(conn.network.ips())
+    assert len(fips) == sim.state.count("floatingips") > 100
+    conn.close()
