@@ -8,7 +8,9 @@ microversion, body) to the simulator through openstacksdk's service adapters and
 * the status code (must be equal);
 * the headers the real response carried among :data:`CHECKED_HEADERS` (must be present; the
   ``OpenStack-API-Version`` value and the content type's media type must be equal);
-* the body's shape, with :func:`shape_diff` (same keys and value types, recursively).
+* the body's shape, with :func:`shape_diff` (same keys and value types, recursively); a top-level
+  list that is non-empty in the real body must be non-empty in the simulator's too (an empty list
+  would match any element shape).
 
 Ids differ between the clouds, so request paths/bodies use ``{placeholders}`` resolved against
 the simulator by :data:`RESOLVERS` (an ACTIVE server, a network with ports, ...).
@@ -494,6 +496,11 @@ def compare(fixture: dict[str, Any], resp: Any, kind: str) -> list[str]:
         sim_body = resp.json() if resp.content else None
     except ValueError:
         sim_body = resp.text
+    if isinstance(fixture["body"], dict) and isinstance(sim_body, dict):
+        # an empty list would pass any shape check: top-level collections must show elements
+        for k, v in fixture["body"].items():
+            if isinstance(v, list) and v and isinstance(sim_body.get(k), list) and not sim_body[k]:
+                diffs.append(f"{k}: empty in simulator (element shape not compared)")
     diffs += shape_diff(fixture["body"], sim_body, also=also_samples(kind), open_objects=OPEN_OBJECTS.get(kind),
                         optional=EXTENSION_KEYS)
     return diffs
