@@ -506,6 +506,25 @@ def compare(fixture: dict[str, Any], resp: Any, kind: str) -> list[str]:
     return diffs
 
 
+def _delete_a_server(conn: Any, sim: Any) -> None:
+    """So that a changes-since listing has a deleted server to show, as the real one did."""
+    import time
+
+    sid = RESOLVERS["server_active"](conn, sim)
+    conn.compute.delete(f"/servers/{sid}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if conn.compute.get(f"/servers/{sid}", raise_exc=False).status_code == 404:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"deleted server {sid} still visible after 10 s")
+
+
+#: Steps run against the simulator before replaying a fixture, and statuses its top-level list must
+#: then show (the recorded real list showed them: a changes-since listing includes DELETED servers).
+PREPARE: dict[str, Callable[[Any, Any], None]] = {"compute_servers_detail_changes_since": _delete_a_server}
+EXPECT_STATUSES: dict[str, tuple[str, str]] = {"compute_servers_detail_changes_since": ("servers", "DELETED")}
+
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
 
 
@@ -518,8 +537,14 @@ def test_fixtures_recorded() -> None:
 def test_fidelity(path: Path, conn: Any, sim: Any) -> None:
     fixture = json.loads(path.read_text())
     req = fixture["request"]
+    if path.stem in PREPARE:
+        PREPARE[path.stem](conn, sim)
     resp = replay(conn, sim, req)
     diffs = compare(fixture, resp, path.stem)
+    if path.stem in EXPECT_STATUSES and resp.status_code == 200:
+        key, status = EXPECT_STATUSES[path.stem]
+        if not any(item.get("status") == status for item in resp.json().get(key, [])):
+            diffs.append(f"{key}: no item with status {status} (the real response had one)")
     assert not diffs, (
         f"{path.stem}: {req['method']} {req['service']} {req['path_template']} (microversion {req.get('microversion')})"
         f" differs from the real service:\n  " + "\n  ".join(diffs)
