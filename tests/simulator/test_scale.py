@@ -16,6 +16,7 @@ from app.simulator.runner import SimulatorServer
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")  # openstacksdk warns once per Resource built; 50k warnings cost minutes
 def test_fifty_thousand_instances() -> None:
     t0 = time.perf_counter()
     sim = Simulator(servers=50000)
