@@ -120,8 +120,8 @@ def orphan_exists(cloud: str) -> Any:
 
 async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minutes: int, crit: float,
                        max_evidence: int, instances_total: int | None) -> list[Finding]:
-    """Run every SQL rule whose kinds are in the snapshot: one GROUP BY count and one capped, windowed
-    sample query per rule."""
+    """Run every SQL rule whose kinds are in the snapshot: one query per rule returning, per group, the
+    first ``max_evidence`` items (ROW_NUMBER) and the group's count (COUNT(*) OVER)."""
     stuck_before = utcnow() - timedelta(minutes=stuck_minutes)
     out: list[Finding] = []
     for code, src, where, group, id_col, name_col, detail, label in _sources(cloud, stuck_before, crit):
@@ -129,14 +129,13 @@ async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minut
         if not set(rule.kinds) <= ok_kinds:
             continue
         g = group if group is not None else literal("")
-        counts = dict((await conn.execute(select(g, func.count()).select_from(src).where(where).group_by(g))).all())
-        if not counts:
-            continue
         rn = func.row_number().over(partition_by=g, order_by=(name_col, id_col)).label("rn")
-        sample = select(g.label("g"), id_col.label("id"), name_col.label("name"), detail.label("detail"), rn) \
-            .select_from(src).where(where).subquery("sample")
+        n_in_group = func.count().over(partition_by=g).label("n")
+        sample = select(g.label("g"), id_col.label("id"), name_col.label("name"), detail.label("detail"), rn,
+                        n_in_group).select_from(src).where(where).subquery("sample")
         rows = (await conn.execute(select(sample).where(sample.c.rn <= max_evidence)
                                    .order_by(sample.c.g, sample.c.rn))).mappings().all()
+        counts = {r["g"]: r["n"] for r in rows}
         for key in sorted(counts, key=lambda k: (k is None, k or "")):
             items = [IssueItem(id=r["id"], name=r["name"], detail=r["detail"]) for r in rows if r["g"] == key]
             n = int(counts[key])
