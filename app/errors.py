@@ -9,6 +9,7 @@ them into MCP ``ToolError`` with the same message (see ``app.tools``).
     ├── QuotaExceeded            OpenStack 413 / over-limit bodies
     ├── UpstreamError            any other OpenStack failure (``status``, ``request_id``)
     │   └── UpstreamUnavailable  timeouts, connection errors, 5xx after retries
+    ├── ServiceNotOffered        the cloud's catalog has no endpoint for a service (e.g. no Placement)
     └── StaleSnapshot            the snapshot cannot answer (kind never synced, or unavailable)
 
 ``translate_sdk_error`` is the one place that maps openstacksdk/keystoneauth exceptions into it.
@@ -64,6 +65,10 @@ class UpstreamUnavailable(UpstreamError):
     pass
 
 
+class ServiceNotOffered(OpsError):
+    pass
+
+
 class StaleSnapshot(OpsError):
     pass
 
@@ -89,6 +94,10 @@ def translate_sdk_error(exc: BaseException, doing: str) -> OpsError:
     rid = _request_id(exc)
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
     detail = getattr(exc, "details", None) or getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, (os_exc.ServiceDisabledException, ks_exc.EndpointNotFound)):
+        return ServiceNotOffered(
+            f"The cloud does not offer the service needed for {doing} (no usable endpoint in its catalog): {exc}."
+        )
     if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.ConnectionError)):
         return UpstreamUnavailable(
             f"OpenStack could not be reached while {doing}: {exc}. Check the endpoint and network, then retry.",

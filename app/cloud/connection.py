@@ -72,9 +72,13 @@ def sdk_max_microversion(proxy_module: str) -> str | None:
     """Highest ``_max_microversion`` among openstacksdk's resources of the proxy's package."""
     from openstack import resource
 
+    if not proxy_module.endswith("._proxy"):
+        return None  # not a service proxy (e.g. the placeholder of a service missing from the catalog)
     package = importlib.import_module(proxy_module.rsplit(".", 1)[0])
     best: tuple[int, int] | None = None
     for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") and info.name != "_proxy":
+            continue
         mod = importlib.import_module(f"{package.__name__}.{info.name}")
         for _, cls in inspect.getmembers(mod, inspect.isclass):
             v = getattr(cls, "_max_microversion", None) if issubclass(cls, resource.Resource) else None

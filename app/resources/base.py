@@ -125,7 +125,9 @@ class Listing:
     orchestration, placement). The list is under ``collection`` in the body. Pagination follows the
     service's links (``<collection>_links`` rel=next, Glance's ``next``) when ``paginated``.
     ``microversion``: None for the service default, ``"max"`` for the highest both sides support, or an
-    explicit ``"2.87"``. ``enrich``: per-object sub-requests, e.g. ``{"inventories":
+    explicit ``"2.87"``. ``forbidden_fallback``: params to list with instead when the cloud refuses
+    ``params`` with 403 (e.g. Heat's ``global_tenant``, denied by default policy): the kind is then
+    synced in the credentials' own scope, and the run's details say so. ``enrich``: per-object sub-requests, e.g. ``{"inventories":
     "/resource_providers/{id}/inventories"}`` stores that GET's body under ``raw["inventories"]``.
     """
 
@@ -136,6 +138,7 @@ class Listing:
     paginated: bool = True
     microversion: str | None = None
     enrich: Mapping[str, str] = field(default_factory=dict)
+    forbidden_fallback: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

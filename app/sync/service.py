@@ -12,6 +12,7 @@ mode while one is in progress returns that run's result instead of starting anot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -24,8 +25,8 @@ from app.cloud.pager import get_one, iter_pages
 from app.config import Settings
 from app.db.engine import Database, utcnow
 from app.db.writer import PageCounts, SnapshotWriter
-from app.errors import OpsError
-from app.resources.base import ResourceSpec
+from app.errors import NotPermitted, OpsError, ServiceNotOffered
+from app.resources.base import Listing, ResourceSpec
 from app.resources.registry import all_specs
 from app.sync.runs import FAILED, FULL, INCREMENTAL, SUCCEEDED, TARGETED, UNAVAILABLE, RunLog, SyncResult
 
@@ -166,7 +167,7 @@ class SyncService:
 
     def _failed(self, result: SyncResult, err: BaseException) -> None:
         status = http_status(err)
-        result.status = UNAVAILABLE if status == 403 else FAILED
+        result.status = UNAVAILABLE if status == 403 or isinstance(err, ServiceNotOffered) else FAILED
         result.error = str(err)
         result.request_id = request_id_of(err)
         log.warning("%s %s sync %s: %s", result.kind, result.mode, result.status, err)
@@ -197,10 +198,22 @@ class SyncService:
         async def body() -> None:
             mv = await self.cloud.microversion(spec.listing.service, spec.listing.microversion)
             result.details = {"pages": 0, "microversion": mv, "page_size": self.settings.page_size}
-            async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
-                                         id_key=spec.id_key):
-                self._add(result, await self.writer.upsert_page(spec, self.cloud_name, page.items, run_id, utcnow()))
-                result.details["pages"] = page.number
+
+            async def consume(listing: Listing) -> None:
+                async for page in iter_pages(self.cloud, listing, page_size=self.settings.page_size,
+                                             id_key=spec.id_key):
+                    self._add(result, await self.writer.upsert_page(spec, self.cloud_name, page.items, run_id,
+                                                                    utcnow()))
+                    result.details["pages"] = page.number
+            listing = spec.listing
+            try:
+                await consume(listing)
+            except NotPermitted as e:
+                if listing.forbidden_fallback is None or result.details["pages"] or http_status(e) != 403:
+                    raise
+                listing = dataclasses.replace(listing, params=dict(listing.forbidden_fallback))
+                result.details["scope"] = f"own scope only: the cloud refused {dict(spec.listing.params)} ({e})"
+                await consume(listing)
             result.tombstoned = await self.writer.tombstone_missing(spec, self.cloud_name, run_id, utcnow())
 
         return await self._recorded(result, body)

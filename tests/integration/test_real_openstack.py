@@ -300,7 +300,7 @@ def test_stacks_field_by_field(synced: Synced, conn: Any, fleet: Fleet) -> None:
     s = conn.orchestration.get_stack(fleet.stack)
     assert synced.results["stacks"].status == "succeeded", synced.results["stacks"].error
     assert one(synced, "SELECT name, status, action, project_id FROM stacks WHERE id = ?", s.id) == \
-        (s.name, s.status, "CREATE", s.project_id)
+        (s.name, s.status, "CREATE", s.location.project.id)
 
 
 # ------------------------------------------------------------------------------------------------
