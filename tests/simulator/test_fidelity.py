@@ -549,3 +549,32 @@ def test_fidelity(path: Path, conn: Any, sim: Any) -> None:
         f"{path.stem}: {req['method']} {req['service']} {req['path_template']} (microversion {req.get('microversion')})"
         f" differs from the real service:\n  " + "\n  ".join(diffs)
     )
+
+
+#: Nova's hypervisor view changes at 2.28 (cpu_info object), 2.53 (UUID ids) and 2.88 (capacity fields
+#: and statistics removed, uptime added); between those it is stable, so a release whose newest
+#: microversion is below 2.88 must answer like the 2.87 recording, and one at 2.88+ like the latest.
+@pytest.mark.parametrize("release", ["train", "wallaby", "yoga", "epoxy"])
+def test_fidelity_hypervisors_at_release_max(release: str, make_sim: Callable[..., Any]) -> None:
+    import openstack
+
+    from app.simulator.releases import fmt, get_release
+
+    rel = get_release(release)
+    sim = make_sim(release=release)
+    conn = openstack.connect(**sim.connect_kwargs())
+    try:
+        mv = fmt(rel.compute_max)
+        kind = "compute_hypervisors_detail_v2_87" if rel.compute_max < (2, 88) else "compute_hypervisors_detail"
+        fixture = json.loads((FIXTURES / f"{kind}.json").read_text())
+        fixture["request"]["microversion"] = mv
+        fixture["headers"]["openstack-api-version"] = f"compute {mv}"
+        resp = replay(conn, sim, fixture["request"])
+        diffs = compare(fixture, resp, kind)
+        stats = conn.compute.get("/os-hypervisors/statistics", microversion=mv, raise_exc=False)
+        want = 200 if rel.compute_max < (2, 88) else 404
+        if stats.status_code != want:
+            diffs.append(f"/os-hypervisors/statistics at {mv}: status {stats.status_code}, real Nova answers {want}")
+    finally:
+        conn.close()
+    assert not diffs, f"{release} (compute max {mv}) hypervisors vs {kind}:\n  " + "\n  ".join(diffs)
