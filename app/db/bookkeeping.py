@@ -37,3 +37,14 @@ poller_lease = Table(
     Column("acquired_at", DateTime, nullable=False, doc="When the current holder took the lease (UTC)."),
     Column("expires_at", DateTime, nullable=False, doc="Holder must renew before this (UTC); others may take it after."),
 )
+
+snapshot_versions = Table(
+    "snapshot_versions",
+    metadata,
+    Column("cloud", String(64), primary_key=True, doc="Cloud label."),
+    Column("kind", String(64), primary_key=True, doc="Resource kind."),
+    Column("version", Integer, nullable=False, doc="Bumped in the same transaction as every write that changes "
+                                                     "this kind's rows (adds, changes, tombstones, purges)."),
+    Column("changed_at", DateTime, nullable=False, doc="When the version last changed (UTC)."),
+    comment="Data version per kind: lets derived reports be cached until the data they read changes.",
+)
