@@ -35,6 +35,14 @@ SEEN_DOCS = {
 }
 
 
+def live_keyed(table: Table, cloud: str) -> ColumnElement[bool]:
+    """:func:`live` for lookups by a selective key (``id IN (...)``, ``network_id IN (...)``). The
+    tombstone test is wrapped so that SQLite's planner, which has no statistics on a fresh file, uses
+    the key's index instead of ``(cloud, deleted_at)``, which matches nearly every row (measured at
+    50,000 instances: 67 ms -> 0.4 ms for 50 server names)."""
+    return (table.c.cloud == cloud) & func.coalesce(table.c.deleted_at, table.c.deleted_at).is_(None)
+
+
 @dataclass
 class Page:
     """What an ``enrich`` coroutine gets: the open reader connection, the cloud, the page's rows
@@ -62,7 +70,7 @@ class Page:
             return {}
         col = table.c[column]
         rows = (await self.conn.execute(
-            select(col, func.count()).where(live(table, self.cloud), col.in_(list(keys)), *where).group_by(col)
+            select(col, func.count()).where(live_keyed(table, self.cloud), col.in_(list(keys)), *where).group_by(col)
         )).all()
         counts: dict[Any, int | None] = {k: 0 for k in keys}
         counts.update({k: int(n) for k, n in rows})
@@ -146,15 +154,18 @@ class View:
 
 
 def eq_ci(column: Any, value: str) -> ColumnElement[bool]:
-    """Case-insensitive equality (statuses: Cinder says 'available', Nova/Neutron 'ACTIVE')."""
-    return func.lower(column) == value.strip().lower()
+    """Case-insensitive equality for statuses, which OpenStack spells in one case per service
+    (Cinder/Glance 'available', Nova/Neutron/Heat 'ACTIVE'): an ``IN`` of the given, lower and upper
+    spellings, so the status index still serves it."""
+    v = value.strip()
+    return column.in_(sorted({v, v.lower(), v.upper()}))
 
 
 def id_or_name(column: Any, value: str, kind: str, cloud: str, label: str = "name") -> ColumnElement[bool]:
     """``column`` holds ``value`` itself (an id) or the id of a live ``kind`` row whose ``label`` is
     ``value`` (a name): filters like project='web' or project='<uuid>' in one SQL condition."""
     target = get_spec(kind).table
-    sub = select(target.c.id).where(live(target, cloud), target.c[label] == value)
+    sub = select(target.c.id).where(live_keyed(target, cloud), target.c[label] == value)
     return or_(column == value, column.in_(sub))
 
 
@@ -167,7 +178,7 @@ async def _resolve_refs(conn: AsyncConnection, cloud: str, view: View, rows: lis
         if ids:
             t = get_spec(ref.kind).table
             names = dict((await conn.execute(
-                select(t.c.id, t.c[ref.label]).where(live(t, cloud), t.c.id.in_(ids)))).all())
+                select(t.c.id, t.c[ref.label]).where(live_keyed(t, cloud), t.c.id.in_(ids)))).all())
         for d, r in zip(out, rows):
             d[ref.field_name] = names.get(getattr(r, ref.column))
     return out

@@ -18,7 +18,7 @@ from app.resources.security_groups import rules
 from app.resources.security_groups import table as security_groups
 from app.resources.servers import table as servers
 from app.resources.subnets import table as subnets
-from app.services.inventory import Page, Ref, View, eq_ci, grouped, id_or_name, list_view, raw_of
+from app.services.inventory import Page, Ref, View, eq_ci, grouped, id_or_name, list_view, live_keyed, raw_of
 from app.services.query import close_matches, live
 
 PROJECT = Ref("project_id", "projects")
@@ -55,7 +55,7 @@ class AttachedRouter(BaseModel):
 async def _network_extras(page: Page) -> list[dict[str, Any]]:
     ids, c = page.ids, page.cloud
     sub_rows = (await page.conn.execute(
-        select(subnets).where(live(subnets, c), subnets.c.network_id.in_(ids))
+        select(subnets).where(live_keyed(subnets, c), subnets.c.network_id.in_(ids))
         .order_by(subnets.c.name, subnets.c.id))).all()
     subs = grouped((s.network_id, SubnetOut(
         id=s.id, name=s.name, cidr=s.cidr, ip_version=s.ip_version, gateway_ip=s.gateway_ip,
@@ -75,7 +75,7 @@ async def _network_extras(page: Page) -> list[dict[str, Any]]:
         .order_by(rt.c.name, ri.c.router_id, ri.c.ip_address))).all()
     gw_rows = (await page.conn.execute(
         select(rt.c.external_network_id, rt.c.id, rt.c.name, rt.c.external_ip)
-        .where(live(rt, c), rt.c.external_network_id.in_(ids)).order_by(rt.c.name, rt.c.id))).all()
+        .where(live_keyed(rt, c), rt.c.external_network_id.in_(ids)).order_by(rt.c.name, rt.c.id))).all()
     attached: dict[str, dict[tuple[str, str], AttachedRouter]] = {}
     for role, rows in (("interface", iface_rows), ("gateway", gw_rows)):
         for net_id, router_id, name, ip in rows:
@@ -133,7 +133,7 @@ async def _fip_extras(page: Page) -> list[dict[str, Any]]:
     port_ids = page.values("port_id")
     port_rows = {p.id: p for p in (await page.conn.execute(
         select(ports.c.id, ports.c.device_id, ports.c.device_owner, ports.c.name)
-        .where(live(ports, page.cloud), ports.c.id.in_(port_ids)))).all()} if port_ids else {}
+        .where(live_keyed(ports, page.cloud), ports.c.id.in_(port_ids)))).all()} if port_ids else {}
 
     def server_of(fip: Any) -> str | None:
         port = port_rows.get(fip.port_id)
@@ -143,7 +143,7 @@ async def _fip_extras(page: Page) -> list[dict[str, Any]]:
 
     server_ids = sorted({s for s in map(server_of, page.rows) if s})
     names = dict((await page.conn.execute(
-        select(servers.c.id, servers.c.name).where(live(servers, page.cloud), servers.c.id.in_(server_ids))
+        select(servers.c.id, servers.c.name).where(live_keyed(servers, page.cloud), servers.c.id.in_(server_ids))
     )).all()) if server_ids else {}
     out = []
     for fip in page.rows:
