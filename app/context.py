@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db.engine import Database, prepare_database
 from app.metrics import Metrics, gauge_lines
 from app.resources.registry import all_specs
+from app.services.cache import ReportCache
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo
 from app.sync import freshness as fresh
@@ -36,6 +37,7 @@ class AppContext:
     sync: SyncService
     poller: Poller | None
     metrics: Metrics
+    reports: ReportCache = field(default_factory=ReportCache)
 
     @property
     def cloud_name(self) -> str:

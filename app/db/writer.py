@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import Table, Text, and_, delete, select, type_coerce, update
 
-from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert
+from app.db.bookkeeping import snapshot_versions
+from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert, utcnow
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
@@ -72,6 +73,16 @@ def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, tu
 class SnapshotWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def _bump(self, conn: Any, spec: ResourceSpec, cloud: str, now: datetime) -> None:
+        """Advance the kind's data version in the same transaction as a write that changed its rows."""
+        stmt = dialect_insert(self.db.dialect_name, snapshot_versions).values(
+            cloud=cloud, kind=spec.kind, version=1, changed_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[snapshot_versions.c.cloud, snapshot_versions.c.kind],
+            set_={"version": snapshot_versions.c.version + 1, "changed_at": now},
+        )
+        await conn.execute(stmt)
 
     async def upsert_page(
         self, spec: ResourceSpec, cloud: str, raws: Sequence[dict[str, Any]], sync_id: int, now: datetime
@@ -125,6 +136,7 @@ class SnapshotWriter:
                 )
                 await conn.execute(stmt, upserts)
                 await self._replace_children(conn, spec, cloud, [(r["id"], prepared[r["id"]][0]) for r in upserts])
+                await self._bump(conn, spec, cloud, now)
             for chunk in _chunks(unchanged):
                 await conn.execute(
                     update(table)
@@ -169,6 +181,8 @@ class SnapshotWriter:
             if spec.children:
                 await self._drop_children(conn, spec, cloud, select(table.c.id).where(missing).scalar_subquery())
             result = await conn.execute(update(table).where(missing).values(deleted_at=now))
+            if result.rowcount:
+                await self._bump(conn, spec, cloud, now)
             return int(result.rowcount or 0)
 
     async def mark_deleted(
@@ -192,6 +206,8 @@ class SnapshotWriter:
                     .values(**values)
                 )
                 total += int(result.rowcount or 0)
+            if total:
+                await self._bump(conn, spec, cloud, now)
         return total
 
     async def purge_tombstones(self, spec: ResourceSpec, cloud: str, older_than: datetime) -> int:
@@ -208,4 +224,6 @@ class SnapshotWriter:
                     table.c.cloud == cloud, table.c.deleted_at.is_not(None), table.c.deleted_at < older_than
                 )
             )
+            if result.rowcount:
+                await self._bump(conn, spec, cloud, utcnow())
             return int(result.rowcount or 0)

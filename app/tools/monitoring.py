@@ -7,8 +7,11 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.services.cluster_status import KINDS as CLUSTER_KINDS
 from app.services.cluster_status import ClusterStatus, cluster_status
-from app.services.resources_monitor import ResourceMonitor, monitor_resources as monitor_service
+from app.services.resources_monitor import KINDS as MONITOR_KINDS
+from app.services.resources_monitor import ResourceMonitor
+from app.services.resources_monitor import monitor_resources as monitor_service
 from app.services.service_status import ServiceStatus, service_status
 from app.tools.base import app_context, register_tool
 
@@ -25,8 +28,13 @@ async def get_cluster_status(
     Heat stacks, service health, a 0-100 `health_score` and `issues` with evidence (names/ids), most
     severe first. Start here; drill down with get_service_status, monitor_resources or search_instances.
     Counts of kinds never synced are null (listed in `unknown_kinds`), not zero."""
-    return await cluster_status(app_context(ctx), stuck_after_minutes=stuck_after_minutes,
-                                max_evidence=max_evidence, threshold_crit=threshold_crit)
+    app = app_context(ctx)
+    return await app.reports.get_or_compute(
+        app, "cluster_status", (stuck_after_minutes, max_evidence, threshold_crit), CLUSTER_KINDS,
+        lambda: cluster_status(app, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
+                               threshold_crit=threshold_crit),
+        time_bucket=60,  # the "stuck in a task state" rule depends on the clock
+    )
 
 
 async def get_service_status(
@@ -57,8 +65,12 @@ async def monitor_resources(
     matching resource provider, from the hypervisor's own fields (`capacity_source` says which; null means
     unknown, never guessed). Also: allocation ratios, RAM committed vs physical RAM, hypervisors over the
     warning/critical thresholds, the most loaded hypervisors and the projects allocating the most vCPUs/RAM."""
-    return await monitor_service(app_context(ctx), threshold_warn=threshold_warn, threshold_crit=threshold_crit,
-                                 limit=limit, offset=offset)
+    app = app_context(ctx)
+    return await app.reports.get_or_compute(
+        app, "monitor_resources", (threshold_warn, threshold_crit, limit, offset), MONITOR_KINDS,
+        lambda: monitor_service(app, threshold_warn=threshold_warn, threshold_crit=threshold_crit,
+                                limit=limit, offset=offset),
+    )
 
 
 def register(mcp: MCPServer[Any]) -> None:
