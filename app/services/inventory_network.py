@@ -47,9 +47,7 @@ class SubnetOut(BaseModel):
 class AttachedRouter(BaseModel):
     id: str = Field(description="Router id.")
     name: str | None = Field(description="Router name (null if the router is not in the snapshot).")
-    role: str = Field(description="interface (the router has a port on one of this network's subnets) or "
-                                  "gateway (this external network is the router's gateway).")
-    ip_addresses: list[str] = Field(description="The router's addresses on this network.")
+    ip_addresses: list[str] = Field(description="The router's interface addresses on this network's subnets.")
 
 
 async def _network_extras(page: Page) -> list[dict[str, Any]]:
@@ -65,26 +63,23 @@ async def _network_extras(page: Page) -> list[dict[str, Any]]:
         dns_nameservers=[str(d) for d in raw_of(s).get("dns_nameservers") or []],
     )) for s in sub_rows)
     port_counts = await page.count_by(ports, "network_id", ids, "ports")
-    ri = router_interfaces
-    rt = routers
+    gateway_counts = await page.count_by(routers, "external_network_id", ids, "routers")
+    ri, rt = router_interfaces, routers
     iface_rows = (await page.conn.execute(
         select(ri.c.network_id, ri.c.router_id, rt.c.name, ri.c.ip_address)
         .select_from(ri.outerjoin(rt, and_(rt.c.cloud == ri.c.cloud, rt.c.id == ri.c.router_id,
                                            rt.c.deleted_at.is_(None))))
         .where(ri.c.cloud == c, ri.c.network_id.in_(ids))
         .order_by(rt.c.name, ri.c.router_id, ri.c.ip_address))).all()
-    gw_rows = (await page.conn.execute(
-        select(rt.c.external_network_id, rt.c.id, rt.c.name, rt.c.external_ip)
-        .where(live_keyed(rt, c), rt.c.external_network_id.in_(ids)).order_by(rt.c.name, rt.c.id))).all()
-    attached: dict[str, dict[tuple[str, str], AttachedRouter]] = {}
-    for role, rows in (("interface", iface_rows), ("gateway", gw_rows)):
-        for net_id, router_id, name, ip in rows:
-            entry = attached.setdefault(net_id, {}).setdefault(
-                (router_id, role), AttachedRouter(id=router_id, name=name, role=role, ip_addresses=[]))
-            if ip and ip not in entry.ip_addresses:
-                entry.ip_addresses.append(ip)
+    attached: dict[str, dict[str, AttachedRouter]] = {}
+    for net_id, router_id, name, ip in iface_rows:
+        entry = attached.setdefault(net_id, {}).setdefault(
+            router_id, AttachedRouter(id=router_id, name=name, ip_addresses=[]))
+        if ip and ip not in entry.ip_addresses:
+            entry.ip_addresses.append(ip)
     return [{"subnets": subs.get(i, []), "port_count": port_counts.get(i),
-             "routers": list(attached.get(i, {}).values())} for i in ids]
+             "routers": list(attached.get(i, {}).values()), "gateway_router_count": gateway_counts.get(i)}
+            for i in ids]
 
 
 NETWORKS = View(
@@ -94,8 +89,9 @@ NETWORKS = View(
     extras={
         "subnets": (list[SubnetOut], Field(description="Subnets of the network, by name.")),
         "port_count": (int | None, Field(description="Live ports on the network (null if ports never synced).")),
-        "routers": (list[AttachedRouter], Field(description="Routers with an interface on the network, or using "
-                                                            "it as their external gateway.")),
+        "routers": (list[AttachedRouter], Field(description="Routers with an interface on the network's subnets.")),
+        "gateway_router_count": (int | None, Field(description="Routers using this (external) network as their "
+                                                               "gateway; list them with get_routers.")),
     },
     enrich=_network_extras,
     uses=("subnets", "ports", "routers"),

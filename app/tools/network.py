@@ -25,7 +25,7 @@ async def get_network_details(
     project: ProjectFilter = None,
 ) -> NetworkList:  # type: ignore[valid-type]
     """Networks with their subnets (CIDR, gateway, DHCP, allocation pools, DNS), live port count,
-    attached routers (interfaces on its subnets, or using it as external gateway), shared/external
+    routers with an interface on its subnets, how many routers use it as gateway, shared/external
     flags, provider details, MTU and project. network_name='all' pages through every network (ordered
     by name, then ID); a name or ID returns that network, and an unknown one is an error suggesting
     close names."""

@@ -101,11 +101,11 @@ async def test_networks_subnets_ports_routers_and_lookup(synced: Any) -> None:
                 assert [p["start"] for p in s["allocation_pools"]] == [p["start"] for p in want["allocation_pools"]]
         interfaces = {(p["device_id"], p["network_id"]) for p in sim(synced, "ports")
                       if p["device_owner"].startswith("network:router_interface")}
-        got_ifaces = {(r["id"], n["id"]) for n in rows.values() for r in n["routers"] if r["role"] == "interface"}
+        got_ifaces = {(r["id"], n["id"]) for n in rows.values() for r in n["routers"]}
         assert got_ifaces == interfaces and interfaces
         public = next(n for n in networks if n["router:external"])
-        assert {r["id"] for r in rows[public["id"]]["routers"] if r["role"] == "gateway"} == {
-            r["id"] for r in sim(synced, "routers") if (r["external_gateway_info"] or {}).get("network_id") == public["id"]}
+        assert rows[public["id"]]["gateway_router_count"] == sum(
+            (r["external_gateway_info"] or {}).get("network_id") == public["id"] for r in sim(synced, "routers")) > 0
 
         by_name = await call(client, "get_network_details", network_name=public["name"])
         assert [n["id"] for n in by_name["networks"]] == [public["id"]]
