@@ -1,30 +1,29 @@
-"""SQL conditions for ``search_instances``: one partial-match condition per searchable field, all
-compiled to parameterised SQL (nothing is filtered in Python).
+"""Index-only server selection for the instance reads: conditions compiled to parameterised SQL whose
+every test is answered from one narrow ``(cloud, column)`` index, never from the wide server rows.
 
-How each field stays fast at 50,000 instances (figures in ``tests/bench/test_instance_search.py``):
+Why: a server row carries its raw JSON (kilobytes, in overflow pages) *before* ``deleted_at``, so any
+plan that visits table rows to test a condition reads the whole fleet (~0.5 s at 50,000 instances).
+On SQLite each condition therefore becomes ``servers.rowid IN (SELECT rowid FROM servers WHERE cloud=?
+AND <test on one indexed column>)`` (a covering index scan), tombstones are excluded through the
+``(cloud, deleted_at)`` index, and the page is ordered by walking ``(cloud, name)``; only the page's
+rows are read in full. Measured figures: ``tests/bench/test_instance_search.py``. Other databases get
+the same conditions applied directly (PostgreSQL plans them itself).
 
-* **name** (high cardinality): on SQLite the candidates come from a scan of the narrow covering
-  index ``(cloud, search_text)`` (``search_text`` is the lowercased ``name id ips``), selected by
-  ``rowid`` so the wide rows (raw JSON) are never read for non-matches; the exact name condition is
-  then checked on the few candidates only. Elsewhere a plain condition on ``name``.
-* **status, host, flavor, availability_zone** (low cardinality): the matching *distinct values* are
-  found first (a covering scan of the ``(cloud, column)`` index), then servers are fetched with
-  ``column IN (...)`` through the same index.
-* **ip**: ``server_addresses`` rows whose ``ip_address`` matches (scan of the ``(cloud, ip_address)``
-  index), joined back by server id.
-* **image / project**: the image/project ids whose id or name matches, then ``IN`` on the indexed
-  ``image_id`` / ``project_id`` column.
-* **all**: the OR of every field's condition (each one index-driven as above).
+Substring tests use :func:`app.services.query.contains` (LIKE, ASCII case folding, when
+case-insensitive; exact ``instr`` when case-sensitive). Per field:
 
-Case-insensitive matching uses LIKE (ASCII case folding in SQLite); case-sensitive uses exact
-substring tests (see :func:`app.services.query.contains`).
+* name, status, availability_zone: that column; host: ``host`` or ``hypervisor_hostname``;
+  flavor: ``flavor_name`` (compute 2.47+), or ``flavor_id`` of flavors whose name/id matches;
+* image / project: the server's ``image_id`` / ``project_id``, or ids of images / projects whose name
+  matches; ip: ``server_addresses.ip_address`` (its own index), joined back by server id;
+* all: the union of every field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Table, literal_column, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, Table, false, literal_column, or_, select, union
 
 from app.resources.flavors import table as flavors
 from app.resources.images import table as images
@@ -35,77 +34,77 @@ from app.services.query import contains
 
 SEARCH_FIELDS = ("name", "status", "host", "flavor", "image", "availability_zone", "ip", "project", "all")
 
+# A test on one column of a servers alias.
+Test = Callable[[FromClause], ColumnElement[bool]]
 
-class Matcher:
-    """Builds the WHERE condition on ``servers`` for one search."""
+
+def rowid(t: FromClause) -> ColumnElement[int]:
+    return literal_column(f"{t.name}.rowid")  # type: ignore[attr-defined]
+
+
+class Selector:
+    """Turns per-column tests into a WHERE clause on ``servers`` suited to the dialect."""
+
+    def __init__(self, cloud: str, dialect: str) -> None:
+        self.cloud = cloud
+        self.sqlite = dialect == "sqlite"
+        self._n = 0
+
+    def any_of(self, tests: list[Test]) -> ColumnElement[bool]:
+        if not tests:
+            return false()
+        if not self.sqlite:
+            return or_(*(t(servers) for t in tests))
+        sets = []
+        for test in tests:
+            self._n += 1
+            x = servers.alias(f"sx{self._n}")
+            sets.append(select(rowid(x)).where(x.c.cloud == self.cloud, test(x)))
+        # One materialised set of matching rowids (each member a covering index scan).
+        return rowid(servers).in_(sets[0] if len(sets) == 1 else union(*sets))
+
+    def ids_of(self, other: Table, test: Callable[[FromClause], ColumnElement[bool]]) -> Select[tuple[str]]:
+        """ids of ``other`` (images, projects, flavors) passing ``test``, via an index scan on SQLite."""
+        if not self.sqlite:
+            return select(other.c.id).where(other.c.cloud == self.cloud, test(other))
+        self._n += 1
+        x = other.alias(f"ox{self._n}")
+        inner = select(rowid(x)).where(x.c.cloud == self.cloud, test(x))
+        return select(other.c.id).where(other.c.cloud == self.cloud, rowid(other).in_(inner))
+
+
+class Matcher(Selector):
+    """The ``search_instances`` condition for one term."""
 
     def __init__(self, cloud: str, term: str, case_sensitive: bool, dialect: str) -> None:
-        self.cloud = cloud
+        super().__init__(cloud, dialect)
         self.term = term
         self.cs = case_sensitive
-        self.sqlite = dialect == "sqlite"
 
-    def _c(self, column: object) -> ColumnElement[bool]:
-        return contains(column, self.term, self.cs)
+    def _col(self, col: str) -> Test:
+        return lambda t: contains(t.c[col], self.term, self.cs)
 
-    def _values(self, *columns: str) -> ColumnElement[bool]:
-        """``col IN (distinct matching values of col)`` for low-cardinality columns."""
-        conds = []
-        for col in columns:
-            c = servers.c[col]
-            sub = select(c).where(servers.c.cloud == self.cloud, c.is_not(None), self._c(c)).distinct()
-            conds.append(c.in_(sub))
-        return or_(*conds)
+    def _named(self, other: Table) -> Select[tuple[str]]:
+        return self.ids_of(other, lambda t: contains(t.c.name, self.term, self.cs))
 
-    def _ids_in(self, other: Table, column: str) -> ColumnElement[bool]:
-        """servers.<column> IN ids of ``other`` (images, projects) whose id or name matches."""
-        sub = select(other.c.id).where(other.c.cloud == self.cloud, or_(self._c(other.c.id), self._c(other.c.name)))
-        return servers.c[column].in_(sub)
-
-    def name(self) -> ColumnElement[bool]:
-        exact = self._c(servers.c.name)
-        if not self.sqlite:
-            return exact
-        # Candidates from the covering (cloud, search_text) index; search_text is lowercased, so the
-        # lowercased term is a superset test for both modes (exact check on candidates follows).
-        from app.services.query import like_escape
-
-        pattern = f"%{like_escape(self.term.lower())}%"
-        rowid = literal_column("servers.rowid")
-        inner = servers.alias("st")
-        sub = select(literal_column("st.rowid")).select_from(inner).where(
-            inner.c.cloud == self.cloud, inner.c.search_text.like(pattern, escape="\\")
-        )
-        return rowid.in_(sub) & exact
-
-    def status(self) -> ColumnElement[bool]:
-        return self._values("status")
-
-    def host(self) -> ColumnElement[bool]:
-        return self._values("host", "hypervisor_hostname")
-
-    def availability_zone(self) -> ColumnElement[bool]:
-        return self._values("availability_zone")
-
-    def flavor(self) -> ColumnElement[bool]:
-        by_id = servers.c.flavor_id.in_(
-            select(flavors.c.id).where(flavors.c.cloud == self.cloud, or_(self._c(flavors.c.id), self._c(flavors.c.name)))
-        )
-        return or_(self._values("flavor_name"), by_id)
-
-    def image(self) -> ColumnElement[bool]:
-        return self._ids_in(images, "image_id") | self._values("image_id")
-
-    def project(self) -> ColumnElement[bool]:
-        return self._ids_in(projects, "project_id") | self._values("project_id")
-
-    def ip(self) -> ColumnElement[bool]:
-        sub = select(addresses.c.server_id).where(addresses.c.cloud == self.cloud, self._c(addresses.c.ip_address))
-        return servers.c.id.in_(sub)
-
-    def all(self) -> ColumnElement[bool]:
-        return or_(*(getattr(self, f)() for f in SEARCH_FIELDS if f != "all"))
+    def tests(self, field: str) -> list[Test]:
+        if field == "all":
+            return [t for f in SEARCH_FIELDS if f != "all" for t in self.tests(f)]
+        if field in ("name", "status", "availability_zone"):
+            return [self._col(field)]
+        if field == "host":
+            return [self._col("host"), self._col("hypervisor_hostname")]
+        if field == "flavor":
+            return [self._col("flavor_name"), lambda t: t.c.flavor_id.in_(self._named(flavors))]
+        if field == "image":
+            return [self._col("image_id"), lambda t: t.c.image_id.in_(self._named(images))]
+        if field == "project":
+            return [self._col("project_id"), lambda t: t.c.project_id.in_(self._named(projects))]
+        if field == "ip":
+            a = addresses
+            owners = select(a.c.server_id).where(a.c.cloud == self.cloud, contains(a.c.ip_address, self.term, self.cs))
+            return [lambda t: t.c.id.in_(owners)]
+        raise ValueError(field)
 
     def condition(self, field: str) -> ColumnElement[bool]:
-        builder: Callable[[], ColumnElement[bool]] = getattr(self, field)
-        return builder()
+        return self.any_of(self.tests(field))

@@ -21,9 +21,9 @@ from app.resources.servers import addresses, server_security_groups, server_volu
 from app.resources.servers import table as servers
 from app.resources.users import table as users
 from app.resources.volumes import table as volumes
-from app.services.instance_search import SEARCH_FIELDS, Matcher
+from app.services.instance_search import SEARCH_FIELDS, Matcher, Selector, rowid
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, close_matches, fetch_page, like_escape, live, split_csv
+from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
 
 NOVA_STATUSES = (
     "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD", "PAUSED", "REBOOT",
@@ -175,12 +175,34 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     return out
 
 
-async def _page(app: Any, where: ColumnElement[bool], limit: int, offset: int,
+async def _page(app: Any, where: ColumnElement[bool] | None, limit: int, offset: int,
                 include_all: bool) -> tuple[int, list[Instance]]:
-    stmt = _base().where(live(servers, app.cloud_name), where).order_by(servers.c.name, servers.c.id)
+    """Count and window the live servers matching ``where`` (ordered by name; ties by rowid on SQLite,
+    by id elsewhere), then read only the window's rows with their names and link rows."""
+    cloud = app.cloud_name
+    s = servers
     async with app.db.reader() as conn:
-        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        kids = await _children(conn, app.cloud_name, [r.id for r in rows], include_all)
+        if app.db.dialect_name == "sqlite":
+            t = s.alias("tomb")
+            live_here = [s.c.cloud == cloud,
+                         rowid(s).not_in(select(rowid(t)).where(t.c.cloud == cloud, t.c.deleted_at.is_not(None)))]
+            if where is not None:
+                live_here.append(where)
+            # One pass: walk (cloud, name) in order, probing the materialised match set; the total
+            # rides along as a window count (a separate COUNT would scan the indexes again).
+            window = (select(rowid(s), func.count().over()).where(*live_here).order_by(s.c.name, rowid(s))
+                      .limit(limit).offset(offset).with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite"))
+            got = (await conn.execute(window)).all()
+            order = [r for r, _ in got]
+            total = got[0][1] if got else (await conn.execute(
+                select(func.count()).select_from(s).where(*live_here))).scalar_one() if offset else 0
+            fetched = {r.rid: r for r in await conn.execute(
+                _base().add_columns(rowid(s).label("rid")).where(rowid(s).in_(order)))} if order else {}
+            rows = [fetched[r] for r in order if r in fetched]
+        else:
+            stmt = _base().where(live(s, cloud), where if where is not None else true()).order_by(s.c.name, s.c.id)
+            total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
+        kids = await _children(conn, cloud, [r.id for r in rows], include_all)
     result = []
     for r in rows:
         k = kids.get(r.id, {})
@@ -188,22 +210,33 @@ async def _page(app: Any, where: ColumnElement[bool], limit: int, offset: int,
         if include_all:
             extra.update(volumes=k.get("volumes", []), security_groups=k.get("security_groups", []))
         result.append(Instance(**_to_instance(r), **extra))
-    return total, result
+    return int(total), result
 
 
 async def _suggest(app: Any, term: str) -> list[str]:
-    """Close matches for ``term`` among live server names, from SQL-selected candidates only (names
-    sharing a prefix or a 3-character piece), never the whole fleet."""
+    """Close matches for ``term`` among live server names, from SQL-selected candidates only: names
+    sharing a prefix (index range scans, longest prefix first), then names containing 3-character
+    pieces of it; never the whole fleet."""
     t = term.strip()
     if not t:
         return []
-    pieces = {t[:3]} | {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
-    conds = [servers.c.search_text.like(f"%{like_escape(p.lower())}%", escape="\\") for p in pieces if p]
-    stmt = (select(servers.c.name).distinct()
-            .where(live(servers, app.cloud_name), or_(*conds)).limit(2000))
+    s = servers
+    names: set[str] = set()
     async with app.db.reader() as conn:
-        names = [n for (n,) in await conn.execute(stmt) if n]
-    return close_matches(t, names)
+        for n in sorted({len(t) - 1, (2 * len(t)) // 3, len(t) // 2, 3}, reverse=True):
+            if n < 2 or len(names) >= 20:
+                continue
+            prefix = t[:n]
+            stmt = (select(s.c.name).where(live(s, app.cloud_name), s.c.name >= prefix,
+                                           s.c.name < prefix + "\U0010ffff").limit(200))
+            names.update(x for (x,) in await conn.execute(stmt) if x)
+        if len(names) < 5:
+            pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
+            where = Selector(app.cloud_name, app.db.dialect_name).any_of(
+                [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
+            names.update(x for (x,) in await conn.execute(
+                select(s.c.name).where(live(s, app.cloud_name), where).limit(1000)) if x)
+    return close_matches(t, sorted(names))
 
 
 async def instance_details(app: Any, instance_names: str, instance_ids: str, all_instances: bool,
@@ -215,15 +248,11 @@ async def instance_details(app: Any, instance_names: str, instance_ids: str, all
             "Say which instances: pass instance_names and/or instance_ids (comma-separated), or "
             "all_instances=true to page through every instance (use search_instances for partial matches).")
     snap = await app.snapshot(DETAIL_KINDS if include_all else KINDS)
-    where: ColumnElement[bool] = true()
+    where: ColumnElement[bool] | None = None
     not_found: list[str] = []
     if names or ids:
-        conds = []
-        if names:
-            conds.append(servers.c.name.in_(names))
-        if ids:
-            conds.append(servers.c.id.in_(ids))
-        where = or_(*conds)
+        tests = ([lambda t: t.c.name.in_(names)] if names else []) + ([lambda t: t.c.id.in_(ids)] if ids else [])
+        where = Selector(app.cloud_name, app.db.dialect_name).any_of(tests)
         async with app.db.reader() as conn:
             found = (await conn.execute(
                 select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), where))).all()
@@ -288,6 +317,7 @@ async def by_status(app: Any, status: str, limit: int, offset: int) -> InstanceL
     if st not in NOVA_STATUSES:
         raise InvalidArgument(f"Unknown instance status {status!r}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
     snap = await app.snapshot(KINDS)
-    total, items = await _page(app, servers.c.status == st, limit, offset, include_all=False)
+    where = Selector(app.cloud_name, app.db.dialect_name).any_of([lambda t: t.c.status == st])
+    total, items = await _page(app, where, limit, offset, include_all=False)
     return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
                         snapshot=snap)
