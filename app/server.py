@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.snapshot",
+    "app.tools.compute",
     "app.tools.monitoring",
     "app.tools.network",
     "app.tools.storage",
