@@ -17,6 +17,7 @@ from app.db.engine import Database, prepare_database
 from app.metrics import Metrics, gauge_lines
 from app.resources.registry import all_specs
 from app.services.cache import ReportCache
+from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo
 from app.sync import freshness as fresh
@@ -38,6 +39,8 @@ class AppContext:
     poller: Poller | None
     metrics: Metrics
     reports: ReportCache = field(default_factory=ReportCache)
+    # Follow-up refreshes after writes (app.services.operations), cancelled at shutdown.
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @property
     def cloud_name(self) -> str:
@@ -124,6 +127,7 @@ async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIt
     try:
         yield ctx
     finally:
+        await ctx.tasks.cancel_all()
         if poller is not None:
             await poller.stop()
         await cloud.close()

@@ -25,6 +25,7 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.storage",
     "app.tools.identity",
     "app.tools.catalog",
+    "app.tools.operations_log",
 )
 WRITE_TOOL_MODULES: tuple[str, ...] = ()
 

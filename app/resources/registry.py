@@ -46,3 +46,4 @@ def load_all_tables() -> None:
     """Make sure every table (snapshot, link and bookkeeping) is defined on the metadata."""
     all_specs()
     importlib.import_module("app.db.bookkeeping")
+    importlib.import_module("app.services.operations.tables")

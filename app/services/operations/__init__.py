@@ -1,0 +1,65 @@
+"""Management operations: the safe write path shared by every ``manage_*`` tool.
+
+A tool declares what differs and calls one flow::
+
+    from app.services.operations import Action, Call, ManagedTool
+
+    INSTANCE = ManagedTool(
+        name="manage_instance", what="instance", target_param="instance_name",
+        actions={"stop": Action(
+            name="stop", kind="servers", confirm=True, goal={"status": ("SHUTOFF",)},
+            call=lambda c: c.conn.compute.stop_server(c.target.id),          # blocking, runs on the SDK pool
+            describe=lambda t, a: f"Power off instance {t.label()}, now {t.status}.")},
+        read_actions=("list",))
+
+    result = await INSTANCE.run(ctx, action, {"instance_name": instance_name, ...},
+                                confirmation_token=confirmation_token, wait=wait, timeout=timeout)
+
+API
+---
+``ManagedTool(name, what, target_param, actions, read_actions=())``
+    ``await .run(ctx, action, arguments, *, confirmation_token=None, wait=False, timeout=300.0) -> OperationResult``
+    validates the action (unknown -> InvalidArgument listing the actions) and ``Action.requires``,
+    resolves ``arguments[target_param]`` (unless ``Action.target is None``), runs ``Action.check``; for
+    ``Action.confirm`` returns a preview + token first (status ``confirmation_required``) and executes
+    only with a valid token; then runs ``Action.call(Call(conn, target, args))`` through
+    ``app.cloud.run`` (errors -> ``app.errors``; request ids collected), refreshes the affected rows
+    (``app.sync.refresh``), with ``wait`` polls (targeted refresh + ``ctx.report_progress``) until
+    ``Action.goal``/``gone`` or ``timeout``, else schedules one follow-up refresh
+    (``FOLLOWUP_DELAY_S`` later, a task in ``app.tasks``); reports the refreshed rows. Audits every call.
+    ``.audited(ctx, action, arguments)``: async context manager auditing a call the tool answers
+    itself (``list``); ``.unknown(action)``: the InvalidArgument for an unknown action.
+``Action(name, kind, call, describe, target="same", creates=False, created_id=..., confirm=False,
+requires=(), check=None, goal={}, gone=False, error_states=ERROR_STATES, output=None, also=None)``
+    see :class:`app.services.operations.flow.Action`. ``output(result)`` values are returned once in
+    ``OperationResult.output`` and never stored or audited (private keys).
+``await resolve(app, kind, ref, *, what=None, param="name") -> Target``
+    exact ID or exact name among live rows; Conflict (ambiguous, lists id/status/project), NotFound
+    (close matches). ``Target(kind, id, name, row)``; ``.status``, ``.project_id``, ``.label()``.
+``await load_rows(app, kind, ids) -> {id: row | None}``; ``state_of(kind, id, row) -> ResourceState``.
+``ConfirmationStore(db, cloud, ttl_seconds)``: ``await .issue(tool, action, args, target_ids, principal)
+-> (token, expires_at)``, ``await .consume(token, tool, action, args, target_ids, principal)`` (raises
+NotPermitted: unknown, reused, expired, other tool/action/arguments/targets; single use is atomic).
+``AuditLog(db, cloud)``: ``.audited(principal, tool, action, arguments)``, ``await .page(limit, offset,
+tool) -> (total, rows)``; ``redact(arguments)``.
+``await call_sdk(cloud, fn, *args, doing=..., request_ids=list)``: one blocking SDK call collecting
+OpenStack request ids.
+
+Results: :class:`OperationResult` (status confirmation_required | accepted | completed | timed_out,
+message, preview, targets: [ResourceState], confirmation_token, confirmation_expires_at, request_ids,
+operation_id, waited_seconds, output). Tables (``tables.py``, migration 0004): ``operations``,
+``confirmation_tokens``.
+"""
+
+from app.services.operations.audit import AuditEntry, AuditLog, redact
+from app.services.operations.confirm import ConfirmationStore
+from app.services.operations.flow import ERROR_STATES, Action, Call, ManagedTool, state_of
+from app.services.operations.models import OperationEntry, OperationLog, OperationResult, ResourceState
+from app.services.operations.sdkcall import call_sdk
+from app.services.operations.targets import Target, load_rows, resolve
+
+__all__ = [
+    "ERROR_STATES", "Action", "AuditEntry", "AuditLog", "Call", "ConfirmationStore", "ManagedTool",
+    "OperationEntry", "OperationLog", "OperationResult", "ResourceState", "Target", "call_sdk", "load_rows",
+    "redact", "resolve", "state_of",
+]

@@ -1,0 +1,272 @@
+"""The one management flow every ``manage_*`` tool runs; tools only declare what differs
+(:class:`Action` per action, grouped in a :class:`ManagedTool`).
+
+    validate action and required arguments -> resolve the target in the snapshot
+    -> (destructive) preview + token, or consume the token -> blocking SDK call on the pool
+    -> targeted refresh of the affected rows -> optional wait (poll + progress) or a scheduled
+    follow-up refresh -> result from the refreshed rows; an audit row in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+
+from app.errors import InvalidArgument, OpsError, UpstreamError
+from app.services.operations.audit import AuditEntry, AuditLog
+from app.services.operations.confirm import ConfirmationStore
+from app.services.operations.models import OperationResult, ResourceState
+from app.services.operations.sdkcall import call_sdk
+from app.services.operations.targets import Target, load_rows, resolve
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+
+log = logging.getLogger(__name__)
+
+FOLLOWUP_DELAY_S = 5.0          # one refresh this long after an un-waited write (module attribute: tests shorten it)
+POLL_MIN_S, POLL_MAX_S = 0.25, 3.0
+MAX_TIMEOUT_S = 1800.0
+ERROR_STATES = frozenset({"ERROR", "error", "error_deleting", "error_extending", "error_restoring",
+                          "CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "killed"})
+NOT_BOUND = ("confirmation_token", "wait", "timeout")   # arguments that do not change *what* is done
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an action's blocking ``call`` receives: the SDK connection, the resolved target (None for
+    actions without one, e.g. create) and the tool arguments."""
+
+    conn: Any
+    target: Target | None
+    args: Mapping[str, Any]
+
+
+def default_created_id(result: Any) -> str:
+    rid = result.get("id") if isinstance(result, Mapping) else getattr(result, "id", None)
+    if not rid:
+        raise UpstreamError("OpenStack accepted the request but returned no ID for the new resource.")
+    return str(rid)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a management tool.
+
+    * ``kind``: snapshot kind of the affected rows (refreshed and reported).
+    * ``call(Call) -> Any``: the blocking openstacksdk call (runs on the SDK pool).
+    * ``describe(target, args) -> str``: one preview sentence ("Power off instance web-1 (id)").
+    * ``target``: kind to resolve the tool's target parameter against (default ``kind``); None: no target.
+    * ``creates``: the affected id is the new resource's (``created_id(result)``), not the target's.
+    * ``confirm``: destructive, needs the two-step confirmation.
+    * ``requires``: argument names that must be given; ``check(target, args)`` may raise InvalidArgument.
+    * ``goal``: column -> accepted values of the final state (``wait=True``), or ``gone=True``.
+    * ``output(result) -> dict``: values returned once in the result and never stored or audited.
+    * ``also(call, result) -> {kind: [ids]}``: other rows to refresh (e.g. the server of a floating IP).
+    """
+
+    name: str
+    kind: str
+    call: Callable[[Call], Any]
+    describe: Callable[[Target | None, Mapping[str, Any]], str]
+    target: str | None = "same"
+    creates: bool = False
+    created_id: Callable[[Any], str] = default_created_id
+    confirm: bool = False
+    requires: tuple[str, ...] = ()
+    check: Callable[[Target | None, Mapping[str, Any]], None] | None = None
+    goal: Mapping[str, Collection[Any]] = field(default_factory=dict)
+    gone: bool = False
+    error_states: frozenset[str] = ERROR_STATES
+    output: Callable[[Any], dict[str, Any]] | None = None
+    also: Callable[[Call, Any], Mapping[str, list[str]]] | None = None
+
+    @property
+    def target_kind(self) -> str | None:
+        return self.kind if self.target == "same" else self.target
+
+    def reached(self, row: Mapping[str, Any] | None) -> bool:
+        if self.gone:
+            return row is None or row.get("deleted_at") is not None
+        if row is None or row.get("deleted_at") is not None:
+            return False
+        return all(row.get(col) in accepted for col, accepted in self.goal.items())
+
+    def errored(self, row: Mapping[str, Any] | None) -> bool:
+        return row is not None and row.get("status") in self.error_states
+
+
+@dataclass(frozen=True)
+class ManagedTool:
+    """A management tool: its name, what its target is called, the parameter that names it, its
+    write actions, and read-only actions the tool answers itself (e.g. ``list``)."""
+
+    name: str
+    what: str
+    target_param: str
+    actions: Mapping[str, Action]
+    read_actions: tuple[str, ...] = ()
+
+    @property
+    def action_names(self) -> list[str]:
+        return [*self.actions, *self.read_actions]
+
+    def unknown(self, action: str) -> InvalidArgument:
+        return InvalidArgument(f"Unknown action '{action}' for {self.name}; use one of: "
+                               f"{', '.join(self.action_names)}.")
+
+    def audited(self, ctx: Context, action: str, arguments: Mapping[str, Any]) -> Any:
+        """Audit context for calls the tool answers itself (read actions)."""
+        from app.tools.base import app_context, principal
+
+        app = app_context(ctx)
+        return AuditLog(app.db, app.cloud_name).audited(principal(ctx), self.name, action, arguments)
+
+    async def run(self, ctx: Context, action: str, arguments: Mapping[str, Any], *,
+                  confirmation_token: str | None = None, wait: bool = False, timeout: float = 300.0) -> OperationResult:
+        """Execute (or preview) ``action`` with the tool's ``arguments`` (target parameter included)."""
+        from app.tools.base import app_context, principal
+
+        app = app_context(ctx)
+        who = principal(ctx)
+        audit_args = {**arguments, "wait": wait, "timeout": timeout, "confirmed": bool(confirmation_token)}
+        async with AuditLog(app.db, app.cloud_name).audited(who, self.name, action, audit_args) as entry:
+            act = self.actions.get(action)
+            if act is None:
+                raise self.unknown(action)
+            if wait and not 1 <= timeout <= MAX_TIMEOUT_S:
+                raise InvalidArgument(f"timeout must be between 1 and {MAX_TIMEOUT_S:g} seconds (got {timeout}).")
+            missing = [p for p in act.requires if arguments.get(p) in (None, "")]
+            if missing:
+                raise InvalidArgument(f"Action '{action}' of {self.name} needs {', '.join(missing)}.")
+            target = None
+            if act.target_kind is not None:
+                target = await resolve(app, act.target_kind, arguments.get(self.target_param),
+                                       what=self.what if act.target_kind == act.kind else None,
+                                       param=self.target_param)
+                entry.targets = [{"kind": target.kind, "id": target.id, "name": target.name}]
+            if act.check is not None:
+                act.check(target, arguments)
+            bound = {k: v for k, v in arguments.items() if k not in NOT_BOUND}
+            ids = [target.id] if target else []
+            if act.confirm:
+                store = ConfirmationStore(app.db, app.cloud_name, app.settings.confirmation_ttl)
+                if not confirmation_token:
+                    return await self._preview(store, entry, act, target, bound, ids, who)
+                await store.consume(confirmation_token, self.name, action, bound, ids, who)
+                entry.confirmed = True
+            return await self._execute(ctx, app, entry, act, target, arguments, wait, timeout)
+
+    async def _preview(self, store: ConfirmationStore, entry: AuditEntry, act: Action, target: Target | None,
+                       bound: Mapping[str, Any], ids: list[str], who: str) -> OperationResult:
+        token, expires = await store.issue(self.name, act.name, bound, ids, who)
+        entry.outcome = "preview"
+        op_id = await entry.commit()
+        ttl = int(store.ttl.total_seconds())
+        return OperationResult(
+            tool=self.name, action=act.name, status="confirmation_required",
+            preview=[act.describe(target, bound)],
+            targets=[state_of(target.kind, target.id, target.row)] if target else [],
+            message=(f"Nothing was changed. '{act.name}' is destructive: show the preview to the user and, only with "
+                     f"their consent, call {self.name} again with the same arguments and confirmation_token within "
+                     f"{ttl} s (single use)."),
+            confirmation_token=token, confirmation_expires_at=expires, operation_id=op_id)
+
+    async def _execute(self, ctx: Context, app: AppContext, entry: AuditEntry, act: Action, target: Target | None,
+                       arguments: Mapping[str, Any], wait: bool, timeout: float) -> OperationResult:
+        call = Call(conn=app.cloud.conn, target=target, args=arguments)
+        sentence = act.describe(target, arguments)
+        entry.submitted = True
+        result = await call_sdk(app.cloud, act.call, call, doing=f"{act.name} ({sentence})",
+                                request_ids=entry.request_ids)
+        ids = [act.created_id(result)] if act.creates else ([target.id] if target else [])
+        if act.creates:
+            entry.targets = [{"kind": act.kind, "id": ids[0], "name": arguments.get(self.target_param)}]
+        extra = {k: v for k, v in (act.also(call, result) if act.also else {}).items() if v}
+        notes: list[str] = []
+        await _refresh(app, {act.kind: ids, **extra}, notes)
+        status, waited = "accepted", None
+        if wait and ids:
+            t0 = time.monotonic()
+            reached = await _wait(ctx, app, act, ids, timeout, notes)
+            waited = round(time.monotonic() - t0, 2)
+            status = "completed" if reached else "timed_out"
+        elif ids:
+            _schedule_followup(app, {act.kind: ids, **extra})
+        rows = await load_rows(app, act.kind, ids)
+        bad = [i for i in ids if act.errored(rows[i])]
+        if bad:
+            raise UpstreamError(f"OpenStack accepted '{act.name}' but {', '.join(bad)} went to "
+                                f"{rows[bad[0]].get('status')}; check the resource's fault and the OpenStack logs.")
+        entry.outcome = "timed_out" if status == "timed_out" else "succeeded"
+        op_id = await entry.commit()
+        msg = {"accepted": "OpenStack accepted the request; the state below is the refreshed snapshot (it may still "
+                           "be transitioning; a follow-up refresh is scheduled, or pass wait=true).",
+               "completed": "Done: the target state was reached.",
+               "timed_out": f"OpenStack accepted the request but the target state was not reached within {timeout:g} s; "
+                            "check again later."}[status]
+        return OperationResult(
+            tool=self.name, action=act.name, status=status, message=" ".join([msg, *dict.fromkeys(notes)]), preview=[sentence],
+            targets=[state_of(act.kind, i, rows[i]) for i in ids], request_ids=list(entry.request_ids),
+            operation_id=op_id, waited_seconds=waited, output=act.output(result) if act.output else {})
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, (datetime, date)) else v
+
+
+def state_of(kind: str, rid: str, row: Mapping[str, Any] | None) -> ResourceState:
+    if row is None:
+        return ResourceState(kind=kind, id=rid, deleted=True)
+    name = row.get("name") or row.get("floating_ip_address")
+    return ResourceState(kind=kind, id=rid, name=name, status=row.get("status"),
+                         deleted=row.get("deleted_at") is not None,
+                         fields={k: _jsonable(v) for k, v in row.items() if k not in ("id", "name", "deleted_at")})
+
+
+async def _refresh(app: AppContext, affected: Mapping[str, list[str]], notes: list[str]) -> None:
+    for kind, ids in affected.items():
+        try:
+            await app.sync.refresh(kind, ids)
+        except OpsError as e:  # the write itself succeeded: say the snapshot lags, do not fail the call
+            notes.append(f"(Refreshing the snapshot of {kind} failed: {e.message}; the poller will catch up.)")
+
+
+async def _wait(ctx: Context, app: AppContext, act: Action, ids: list[str], timeout: float,
+                notes: list[str]) -> bool:
+    """Targeted refresh in a loop until every id reached the goal (or an error state), or timeout."""
+    t0 = time.monotonic()
+    delay = POLL_MIN_S
+    while True:
+        rows = await load_rows(app, act.kind, ids)
+        done = [i for i in ids if act.reached(rows[i])]
+        elapsed = time.monotonic() - t0
+        states = ", ".join(f"{i[:8]}: {(rows[i] or {}).get('status') or 'gone'}" for i in ids)
+        await ctx.report_progress(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")
+        if len(done) == len(ids) or any(act.errored(rows[i]) for i in ids):
+            return len(done) == len(ids)
+        if elapsed >= timeout:
+            return False
+        await asyncio.sleep(min(delay, max(0.0, timeout - elapsed)))
+        delay = min(delay * 1.5, POLL_MAX_S)
+        await _refresh(app, {act.kind: ids}, notes)
+
+
+def _schedule_followup(app: AppContext, affected: Mapping[str, list[str]]) -> None:
+    async def followup() -> None:
+        await asyncio.sleep(FOLLOWUP_DELAY_S)
+        notes: list[str] = []
+        await _refresh(app, affected, notes)
+        for n in notes:
+            log.info("follow-up refresh: %s", n)
+
+    tasks = getattr(app, "tasks", None)
+    if tasks is not None:
+        tasks.spawn(followup(), name=f"followup:{','.join(affected)}")
