@@ -533,9 +533,7 @@ def build_app(sim: Simulator) -> Starlette:
                     await Response("<html>502 Bad Gateway</html> not json", 200,
                                    media_type="application/json")(scope, receive, send)
                     return
-                if rule.action == "truncate":
-                    await _truncated(self.app, scope, receive, send)
-                    return
+            truncate = rule is not None and rule.action == "truncate"
             if not any(p.match(path) for p in public_patterns):
                 headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
                 info = sim.check_token(headers.get("x-auth-token"))
@@ -552,7 +550,11 @@ def build_app(sim: Simulator) -> Starlette:
                     return
                 scope.setdefault("state", {})["token"] = info
             try:
-                await self.app(scope, receive, send)
+                if truncate:
+                    # after the token check: the handler needs ``state.token`` like any other request
+                    await _truncated(self.app, scope, receive, send)
+                else:
+                    await self.app(scope, receive, send)
             except SimHTTPError as e:
                 await error_response(e.status, e.message, _style_for(path), e.headers)(scope, receive, send)
 
