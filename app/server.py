@@ -27,7 +27,10 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.catalog",
     "app.tools.operations_log",
 )
-WRITE_TOOL_MODULES: tuple[str, ...] = ()
+WRITE_TOOL_MODULES: tuple[str, ...] = (
+    "app.tools.manage_instance",
+    "app.tools.manage_storage",
+)
 
 INSTRUCTIONS = """\
 Operate an OpenStack cloud. Read tools answer from a snapshot kept fresh by a background poller:

@@ -27,10 +27,12 @@ API
     (``app.sync.refresh``), with ``wait`` polls (targeted refresh + ``ctx.report_progress``) until
     ``Action.goal``/``gone`` or ``timeout``, else schedules one follow-up refresh
     (``FOLLOWUP_DELAY_S`` later, a task in ``app.tasks``); reports the refreshed rows. Audits every call.
-    ``.audited(ctx, action, arguments)``: async context manager auditing a call the tool answers
-    itself (``list``); ``.unknown(action)``: the InvalidArgument for an unknown action.
-``Action(name, kind, call, describe, target="same", creates=False, created_id=..., confirm=False,
-requires=(), check=None, goal={}, gone=False, error_states=ERROR_STATES, output=None, also=None)``
+    ``await .read(ctx, action, arguments, fetch)``: a read action (``list``) answered by
+    ``await fetch(app)`` (a pydantic page, returned in ``OperationResult.listing``), audited;
+    ``.audited(ctx, action, arguments)``: the bare audit context; ``.unknown(action)``: the
+    InvalidArgument for an unknown action.
+``Action(name, kind, call, describe, target="same", target_param=None, creates=False, created_id=..., confirm=False | fn(args),
+requires=(), check=None, goal={} | fn(args), gone=False, error_states=ERROR_STATES, output=None, also=None)``
     see :class:`app.services.operations.flow.Action`. ``output(result)`` values are returned once in
     ``OperationResult.output`` and never stored or audited (private keys).
 ``await resolve(app, kind, ref, *, what=None, param="name") -> Target``
@@ -47,7 +49,7 @@ OpenStack request ids.
 
 Results: :class:`OperationResult` (status confirmation_required | accepted | completed | timed_out,
 message, preview, targets: [ResourceState], confirmation_token, confirmation_expires_at, request_ids,
-operation_id, waited_seconds, output). Tables (``tables.py``, migration 0004): ``operations``,
+operation_id, waited_seconds, output, listing: a page for tools' read actions). Tables (``tables.py``, migration 0004): ``operations``,
 ``confirmation_tokens``.
 """
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -64,10 +64,13 @@ class Action:
     * ``call(Call) -> Any``: the blocking openstacksdk call (runs on the SDK pool).
     * ``describe(target, args) -> str``: one preview sentence ("Power off instance web-1 (id)").
     * ``target``: kind to resolve the tool's target parameter against (default ``kind``); None: no target.
+      ``target_param``: read the target from this argument instead of the tool's (snapshot create: volume).
     * ``creates``: the affected id is the new resource's (``created_id(result)``), not the target's.
-    * ``confirm``: destructive, needs the two-step confirmation.
+    * ``confirm``: destructive, needs the two-step confirmation (a bool, or a function of the arguments,
+      e.g. only for ``reboot_type=HARD``).
     * ``requires``: argument names that must be given; ``check(target, args)`` may raise InvalidArgument.
-    * ``goal``: column -> accepted values of the final state (``wait=True``), or ``gone=True``.
+    * ``goal``: column -> accepted values of the final state (``wait=True``), or a function of the
+      arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True``.
     * ``output(result) -> dict``: values returned once in the result and never stored or audited.
     * ``also(call, result) -> {kind: [ids]}``: other rows to refresh (e.g. the server of a floating IP).
     """
@@ -77,12 +80,14 @@ class Action:
     call: Callable[[Call], Any]
     describe: Callable[[Target | None, Mapping[str, Any]], str]
     target: str | None = "same"
+    target_param: str | None = None
     creates: bool = False
     created_id: Callable[[Any], str] = default_created_id
-    confirm: bool = False
+    confirm: bool | Callable[[Mapping[str, Any]], bool] = False
     requires: tuple[str, ...] = ()
     check: Callable[[Target | None, Mapping[str, Any]], None] | None = None
-    goal: Mapping[str, Collection[Any]] = field(default_factory=dict)
+    goal: Mapping[str, Collection[Any]] | Callable[[Mapping[str, Any]], Mapping[str, Collection[Any]]] = \
+        field(default_factory=dict)
     gone: bool = False
     error_states: frozenset[str] = ERROR_STATES
     output: Callable[[Any], dict[str, Any]] | None = None
@@ -92,12 +97,18 @@ class Action:
     def target_kind(self) -> str | None:
         return self.kind if self.target == "same" else self.target
 
-    def reached(self, row: Mapping[str, Any] | None) -> bool:
+    def needs_confirmation(self, args: Mapping[str, Any]) -> bool:
+        return bool(self.confirm(args)) if callable(self.confirm) else self.confirm
+
+    def goal_for(self, args: Mapping[str, Any]) -> Mapping[str, Collection[Any]]:
+        return self.goal(args) if callable(self.goal) else self.goal
+
+    def reached(self, row: Mapping[str, Any] | None, args: Mapping[str, Any]) -> bool:
         if self.gone:
             return row is None or row.get("deleted_at") is not None
         if row is None or row.get("deleted_at") is not None:
             return False
-        return all(row.get(col) in accepted for col, accepted in self.goal.items())
+        return all(row.get(col) in accepted for col, accepted in self.goal_for(args).items())
 
     def errored(self, row: Mapping[str, Any] | None) -> bool:
         return row is not None and row.get("status") in self.error_states
@@ -129,6 +140,19 @@ class ManagedTool:
         app = app_context(ctx)
         return AuditLog(app.db, app.cloud_name).audited(principal(ctx), self.name, action, arguments)
 
+    async def read(self, ctx: Context, action: str, arguments: Mapping[str, Any],
+                   fetch: Callable[[AppContext], Awaitable[Any]]) -> OperationResult:
+        """Answer a read action (``list``) from the snapshot with ``fetch(app)`` (a pydantic page), audited."""
+        from app.tools.base import app_context
+
+        async with self.audited(ctx, action, arguments) as entry:
+            page = await fetch(app_context(ctx))
+            entry.outcome = "succeeded"
+            op_id = await entry.commit()
+        return OperationResult(tool=self.name, action=action, status="completed", operation_id=op_id,
+                               message="Answered from the snapshot (see listing.snapshot for its freshness).",
+                               listing=page.model_dump(mode="json"))
+
     async def run(self, ctx: Context, action: str, arguments: Mapping[str, Any], *,
                   confirmation_token: str | None = None, wait: bool = False, timeout: float = 300.0) -> OperationResult:
         """Execute (or preview) ``action`` with the tool's ``arguments`` (target parameter included)."""
@@ -148,15 +172,15 @@ class ManagedTool:
                 raise InvalidArgument(f"Action '{action}' of {self.name} needs {', '.join(missing)}.")
             target = None
             if act.target_kind is not None:
-                target = await resolve(app, act.target_kind, arguments.get(self.target_param),
-                                       what=self.what if act.target_kind == act.kind else None,
-                                       param=self.target_param)
+                param = act.target_param or self.target_param
+                target = await resolve(app, act.target_kind, arguments.get(param),
+                                       what=self.what if act.target_kind == act.kind else None, param=param)
                 entry.targets = [{"kind": target.kind, "id": target.id, "name": target.name}]
             if act.check is not None:
                 act.check(target, arguments)
             bound = {k: v for k, v in arguments.items() if k not in NOT_BOUND}
             ids = [target.id] if target else []
-            if act.confirm:
+            if act.needs_confirmation(arguments):
                 store = ConfirmationStore(app.db, app.cloud_name, app.settings.confirmation_ttl)
                 if not confirmation_token:
                     return await self._preview(store, entry, act, target, bound, ids, who)
@@ -195,7 +219,7 @@ class ManagedTool:
         status, waited = "accepted", None
         if wait and ids:
             t0 = time.monotonic()
-            reached = await _wait(ctx, app, act, ids, timeout, notes)
+            reached = await _wait(ctx, app, act, arguments, ids, timeout, notes)
             waited = round(time.monotonic() - t0, 2)
             status = "completed" if reached else "timed_out"
         elif ids:
@@ -239,14 +263,14 @@ async def _refresh(app: AppContext, affected: Mapping[str, list[str]], notes: li
             notes.append(f"(Refreshing the snapshot of {kind} failed: {e.message}; the poller will catch up.)")
 
 
-async def _wait(ctx: Context, app: AppContext, act: Action, ids: list[str], timeout: float,
-                notes: list[str]) -> bool:
+async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, Any], ids: list[str],
+                timeout: float, notes: list[str]) -> bool:
     """Targeted refresh in a loop until every id reached the goal (or an error state), or timeout."""
     t0 = time.monotonic()
     delay = POLL_MIN_S
     while True:
         rows = await load_rows(app, act.kind, ids)
-        done = [i for i in ids if act.reached(rows[i])]
+        done = [i for i in ids if act.reached(rows[i], args)]
         elapsed = time.monotonic() - t0
         states = ", ".join(f"{i[:8]}: {(rows[i] or {}).get('status') or 'gone'}" for i in ids)
         await ctx.report_progress(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")

@@ -38,6 +38,8 @@ class OperationResult(BaseModel):
     request_ids: list[str] = Field(default_factory=list, description="OpenStack request ids of the write calls.")
     operation_id: int | None = Field(default=None, description="Row id in the operations audit log (get_operation_log).")
     waited_seconds: float | None = Field(default=None, description="How long the call waited for the target state (wait=True).")
+    listing: dict[str, Any] | None = Field(default=None,
+                                           description="For action 'list': the page of resources from the snapshot (same shape as the matching get_* read tool).")
     output: dict[str, Any] = Field(default_factory=dict,
                                    description="Action-specific values returned once and never stored (e.g. a generated private key).")
 

@@ -1,5 +1,5 @@
 """Run one blocking openstacksdk write on the cloud client's pool and collect the OpenStack request
-ids of every HTTP response it produced (a response hook on the connection's ``requests`` session,
+ids of the write requests it sent (POST/PUT/PATCH/DELETE, not authentication) (a response hook on the connection's ``requests`` session,
 scoped to the calling worker thread), even when the call fails."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from app.cloud.connection import CloudClient
 
 T = TypeVar("T")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # reads (discovery, GETs) are not recorded
 REQUEST_ID_HEADERS = ("x-openstack-request-id", "x-compute-request-id", "openstack-request-id")
 
 _local = threading.local()
@@ -20,7 +21,9 @@ _HOOK_MARK = "_ops_request_id_hook"
 
 def _hook(response: Any, *args: Any, **kwargs: Any) -> Any:
     sink = getattr(_local, "sink", None)
-    if sink is not None:
+    request = getattr(response, "request", None)
+    method = str(getattr(request, "method", "") or "").upper()
+    if method in WRITE_METHODS and "/auth/tokens" not in str(getattr(request, "url", "")) and sink is not None:
         for h in REQUEST_ID_HEADERS:
             rid = response.headers.get(h)
             if rid and rid not in sink:
