@@ -208,8 +208,8 @@ class ManagedTool:
         call = Call(conn=app.cloud.conn, target=target, args=arguments)
         sentence = act.describe(target, arguments)
         entry.submitted = True
-        result = await call_sdk(app.cloud, act.call, call, doing=f"{act.name} ({sentence})",
-                                request_ids=entry.request_ids)
+        doing = f"'{act.name}' of {self.what} {target.label() if target else arguments.get(self.target_param) or ''}"
+        result = await call_sdk(app.cloud, act.call, call, doing=doing.rstrip(), request_ids=entry.request_ids)
         ids = [act.created_id(result)] if act.creates else ([target.id] if target else [])
         if act.creates:
             entry.targets = [{"kind": act.kind, "id": ids[0], "name": arguments.get(self.target_param)}]

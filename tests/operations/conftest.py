@@ -1,0 +1,1 @@
+from tests.operations.helpers import fleet  # noqa: F401  (fixture)
