@@ -93,7 +93,7 @@ def translate_sdk_error(exc: BaseException, doing: str) -> OpsError:
         return exc
     rid = _request_id(exc)
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
-    detail = getattr(exc, "details", None) or getattr(exc, "message", None) or str(exc)
+    detail = str(getattr(exc, "details", None) or getattr(exc, "message", None) or exc).rstrip(". ")
     if isinstance(exc, (os_exc.ServiceDisabledException, ks_exc.EndpointNotFound)):
         return ServiceNotOffered(
             f"The cloud does not offer the service needed for {doing} (no usable endpoint in its catalog): {exc}."
