@@ -210,6 +210,15 @@ class SnapshotWriter:
                 await self._bump(conn, spec, cloud, now)
         return total
 
+    async def analyze(self, spec: ResourceSpec) -> None:
+        """Update planner statistics of a kind's table and link tables (sampled on SQLite: cheap)."""
+        names = [spec.table.name, *(c.table.name for c in spec.children)]
+        async with self.db.writer() as conn:
+            if self.db.is_sqlite:
+                await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            for name in names:
+                await conn.exec_driver_sql(f'ANALYZE "{name}"')
+
     async def purge_tombstones(self, spec: ResourceSpec, cloud: str, older_than: datetime) -> int:
         """Retention: delete rows tombstoned before ``older_than`` (their link rows went at tombstoning)."""
         table = spec.table

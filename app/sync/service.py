@@ -64,6 +64,7 @@ class SyncService:
         self.runs = RunLog(db, settings.cloud_name)
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Task[SyncResult]] = {}
+        self._analyzed_at_size: dict[str, int] = {}
 
     # --- public API ----------------------------------------------------------------------------
     def spec(self, kind: str) -> ResourceSpec:
@@ -125,6 +126,16 @@ class SyncService:
         out = {k: await self.writer.purge_tombstones(s, self.cloud_name, cutoff) for k, s in self.specs.items()}
         out["sync_runs"] = await self.runs.purge(now - timedelta(days=self.settings.sync_run_retention_days))
         return out
+
+    async def _maybe_analyze(self, spec: ResourceSpec, size: int) -> None:
+        """Refresh the query planner's statistics for a kind whose size moved a lot since this process
+        last did (or never did): without them SQLite picks the (cloud, deleted_at) index for keyed
+        lookups and reads every row (67 ms instead of 0.4 ms at 50k servers)."""
+        before = self._analyzed_at_size.get(spec.kind)
+        if before is not None and abs(size - before) <= max(100, before // 5):
+            return
+        await self.writer.analyze(spec)
+        self._analyzed_at_size[spec.kind] = size
 
     def running(self) -> list[tuple[str, str]]:
         """(kind, mode) of runs in progress in this process."""
@@ -215,6 +226,7 @@ class SyncService:
                 result.details["scope"] = f"own scope only: the cloud refused {dict(spec.listing.params)} ({e})"
                 await consume(listing)
             result.tombstoned = await self.writer.tombstone_missing(spec, self.cloud_name, run_id, utcnow())
+            await self._maybe_analyze(spec, result.seen)
 
         return await self._recorded(result, body)
 
