@@ -12,8 +12,9 @@ Per live hypervisor and per resource (vCPU, RAM MiB, disk GiB):
 * neither: every number is null and ``capacity_source`` is null (capacity unknown, never invented).
 
 ``pressure_pct`` is the highest of the percentages that mean "this host is filling up": vCPU, RAM and
-disk against capacity, and RAM against physical RAM (``memory_physical_pct``: overcommitting memory
-risks OOM, unlike CPU time sharing). vCPU is left out for the hypervisor source, whose allocation ratio
+disk against capacity. RAM against physical RAM (``memory_physical_pct``) is reported but is not
+pressure: committing more than physical RAM is what a RAM allocation ratio above 1 is for, and the
+operator chose it. vCPU is left out for the hypervisor source, whose allocation ratio
 is unknown (vCPUs above the physical core count are normal there).
 """
 
@@ -109,7 +110,7 @@ def capacity_query(cloud: str) -> Select[Any]:
         if key == "memory_mb":
             phys_pct = _pct(used, phys)
             cols.append(phys_pct.label("memory_physical_pct"))
-            pressure_parts += [func.coalesce(pct, -1.0), func.coalesce(phys_pct, -1.0)]
+            pressure_parts.append(func.coalesce(pct, -1.0))
         elif key == "vcpus":
             pressure_parts.append(case((placement, func.coalesce(pct, -1.0)), else_=-1.0))
         else:
@@ -181,8 +182,6 @@ def hot_resources(row: Any, threshold: float) -> list[str]:
         hot.append(f"vCPU {row['vcpus_pct']}% of capacity")
     if (row["memory_mb_pct"] or -1) >= threshold:
         hot.append(f"RAM {row['memory_mb_pct']}% of capacity")
-    if row["capacity_source"] == "placement" and (row["memory_physical_pct"] or -1) >= threshold:
-        hot.append(f"RAM {row['memory_physical_pct']}% of physical")
     if (row["disk_gb_pct"] or -1) >= threshold:
         hot.append(f"disk {row['disk_gb_pct']}% of capacity")
     return hot

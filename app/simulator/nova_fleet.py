@@ -39,7 +39,7 @@ CPU_MODELS = [
       "threads": 2}, "features": ["avx2", "aes", "svm", "sse4.2", "sha-ni", "pdpe1gb", "topoext", "x2apic"]}, 96),
 ]
 MEMORY_MB = [257761, 385823, 515537, 772659]
-DISK_GB = [893, 1786, 3575]
+DISK_GB = [3575, 7150, 14300]
 ROLES = ["app", "api", "db", "worker", "cache", "batch", "lb", "etl", "web", "queue"]
 TAGS = [[], [], [], ["prod"], ["staging"], ["prod", "pci"], ["dev"]]
 # status mix: (weight, vm_state, task_state, power_state)
@@ -125,7 +125,9 @@ def populate_servers(sim: Simulator, n: int, rng: random.Random) -> None:
     span = 180 * 86400.0
     start = now - span - 3600
     step = span / max(n, 1)
+    # Placement capacity as the scheduler sees it: (total - reserved) * allocation_ratio (placement.py)
     free_ram = {h["host"]: (h["memory_mb"] - 512) * 1.5 for h in hyps}
+    free_disk = {h["host"]: float(h["local_gb"]) for h in hyps}
     mix_w = [m[0] for m in MIX]
     chosen_f = rng.choices(flavors, weights=fweights, k=n)
     chosen_p = rng.choices(projects, weights=pweights, k=n)
@@ -142,12 +144,13 @@ def populate_servers(sim: Simulator, n: int, rng: random.Random) -> None:
             hi = rng.randrange(nh)
             for t in range(nh):
                 cand = hyps[(hi + t) % nh]
-                if free_ram[cand["host"]] >= f["ram"]:
+                if free_ram[cand["host"]] >= f["ram"] and free_disk[cand["host"]] >= f["disk"]:
                     hyp = cand
                     break
             hyp = hyp or hyps[hi]
             host = hyp["host"]
             free_ram[host] -= f["ram"]
+            free_disk[host] -= f["disk"]
         users = members.get(p["id"]) or [admin_id]
         uid = users[i % len(users)]
         keys = keys_by_user.get(uid)
@@ -182,9 +185,10 @@ def populate_servers(sim: Simulator, n: int, rng: random.Random) -> None:
         if host or vm == "shelved_offloaded":
             neutron.attach_server_port(sim, rec)
     sim._nova_seq = n  # type: ignore[attr-defined]
-    # the nearly-full hypervisor: shrink its RAM so that what it hosts uses > 90 % of it
+    # the nearly-full hypervisor: shrink its RAM so that what it hosts uses 92-97 % of its Placement
+    # capacity ((memory_mb - reserved 512) * ratio 1.5), the figure the scheduler and operators watch
     if hyps:
         used = sum(fl["ram"] for s in st.values("servers") if s["OS-EXT-SRV-ATTR:host"] == hyps[0]["host"]
                    and s["OS-EXT-STS:vm_state"] != "shelved_offloaded" for fl in [st.get("flavors", s["_flavor"])])
         if used:
-            hyps[0]["memory_mb"] = int((used + 512) / (0.92 + rng.random() * 0.05))
+            hyps[0]["memory_mb"] = int(used / (1.5 * (0.92 + rng.random() * 0.05))) + 512
