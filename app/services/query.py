@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidArgument
 
 MAX_LIMIT = 200
+# SQL binds OFFSET as a signed 64-bit integer: a larger one fails in the driver (OverflowError).
+MAX_OFFSET = 2**63 - 1
 
 
 def check_window(limit: int, offset: int, max_limit: int = MAX_LIMIT) -> None:
@@ -20,8 +22,8 @@ def check_window(limit: int, offset: int, max_limit: int = MAX_LIMIT) -> None:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= max_limit:
         raise InvalidArgument(f"limit must be an integer between 1 and {max_limit} (got {limit!r}); "
                               "page through larger results with offset.")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidArgument(f"offset must be a non-negative integer (got {offset!r}).")
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidArgument(f"offset must be a non-negative integer, at most {MAX_OFFSET} (got {offset!r}).")
 
 
 def live(table: Table, cloud: str) -> ColumnElement[bool]:
