@@ -38,13 +38,13 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real"
 # shape_diff
 
 #: Dicts whose keys are data, not schema (server addresses by network name, metadata, extra specs,
-#: AZ hosts by host name then service name, port binding details, ...): their values are compared
+#: AZ hosts by host name then service name, Heat parameters, ...): their values are compared
 #: against the merged shape of all real values, and key names are not compared. Matched against
 #: the normalised path (see :func:`shape_diff`) of the dict itself.
 MAP_KEYS = (
     "addresses", "metadata", "extra_specs", "properties", "volume_image_metadata", "hosts",
-    "binding:profile", "binding:vif_details", "scheduler_hints", "parameters", "configurations",
-    "resource_versions", "options", "capabilities", "qos_specs", "resource_counters",
+    "scheduler_hints", "parameters", "resource_versions", "options", "capabilities", "qos_specs",
+    "resource_counters",
 )
 #: Dicts whose contents are driver- or deployment-specific (hypervisor ``cpu_info`` differs between
 #: libvirt and the fake driver, port binding details between ML2 drivers): only the fact that the
