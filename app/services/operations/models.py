@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.services.models import PageInfo
+
+
+def aware(v: datetime | None) -> datetime | None:
+    """Naive UTC (as stored) -> timezone-aware UTC, so JSON carries an offset (RFC 3339 date-time)."""
+    return v.replace(tzinfo=timezone.utc) if v is not None and v.tzinfo is None else v
 
 
 class ResourceState(BaseModel):
@@ -43,6 +48,11 @@ class OperationResult(BaseModel):
     output: dict[str, Any] = Field(default_factory=dict,
                                    description="Action-specific values returned once and never stored (e.g. a generated private key).")
 
+    @field_validator("confirmation_expires_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return aware(v)
+
 
 class OperationEntry(BaseModel):
     id: int = Field(description="Operation id.")
@@ -57,6 +67,11 @@ class OperationEntry(BaseModel):
     error: str | None = Field(default=None, description="Why it was refused or failed.")
     request_ids: list[str] = Field(default_factory=list, description="OpenStack request ids.")
     duration_s: float | None = Field(default=None, description="Wall time in seconds.")
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return aware(v)
 
 
 class OperationLog(PageInfo):
