@@ -164,3 +164,23 @@ async def test_writes_disabled_hides_tools(fleet: Fleet) -> None:
         assert ann.read_only_hint is False and ann.destructive_hint is True and ann.open_world_hint is True
         assert ann.idempotent_hint is False
     assert "start, stop, restart" in tools["manage_instance"].description
+
+
+async def test_error_state_while_waiting_is_a_failure(fleet: Fleet) -> None:
+    from app.simulator.nova_servers import fail_server
+
+    fleet.sim.transition_seconds = 5
+    s = fleet.server("active")
+
+    async def break_it() -> None:
+        while s["OS-EXT-STS:task_state"] != "suspending":
+            await asyncio.sleep(0.02)
+        fail_server(fleet.sim, s, "hypervisor lost the guest")
+
+    async with mcp_client(fleet.settings, fleet.sim) as client:
+        err, _ = await asyncio.gather(
+            call_error(client, "manage_instance", instance_name=s["name"], action="suspend", wait=True, timeout=20),
+            break_it())
+    assert "accepted 'suspend'" in err and "went to ERROR" in err
+    assert fleet.row("servers", s["id"])["status"] == "ERROR"
+    assert fleet.audit()[-1]["outcome"] == "failed"

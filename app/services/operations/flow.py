@@ -110,8 +110,11 @@ class Action:
             return False
         return all(row.get(col) in accepted for col, accepted in self.goal_for(args).items())
 
-    def errored(self, row: Mapping[str, Any] | None) -> bool:
-        return row is not None and row.get("status") in self.error_states
+    def errored(self, row: Mapping[str, Any] | None, before: Mapping[str, str | None] | None = None) -> bool:
+        """The row is in an error state it was not already in before the call."""
+        if row is None or row.get("status") not in self.error_states:
+            return False
+        return before is None or (before.get(row["id"]) != row.get("status"))
 
 
 @dataclass(frozen=True)
@@ -215,17 +218,19 @@ class ManagedTool:
             entry.targets = [{"kind": act.kind, "id": ids[0], "name": arguments.get(self.target_param)}]
         extra = {k: v for k, v in (act.also(call, result) if act.also else {}).items() if v}
         notes: list[str] = []
+        # an error state the target was already in is not this call's failure (e.g. hard reboot of an ERROR server)
+        before = {target.id: target.status} if target else {}
         await _refresh(app, {act.kind: ids, **extra}, notes)
         status, waited = "accepted", None
         if wait and ids:
             t0 = time.monotonic()
-            reached = await _wait(ctx, app, act, arguments, ids, timeout, notes)
+            reached = await _wait(ctx, app, act, arguments, ids, before, timeout, notes)
             waited = round(time.monotonic() - t0, 2)
             status = "completed" if reached else "timed_out"
         elif ids:
             _schedule_followup(app, {act.kind: ids, **extra})
         rows = await load_rows(app, act.kind, ids)
-        bad = [i for i in ids if act.errored(rows[i])]
+        bad = [i for i in ids if act.errored(rows[i], before)]
         if bad:
             raise UpstreamError(f"OpenStack accepted '{act.name}' but {', '.join(bad)} went to "
                                 f"{rows[bad[0]].get('status')}; check the resource's fault and the OpenStack logs.")
@@ -264,7 +269,7 @@ async def _refresh(app: AppContext, affected: Mapping[str, list[str]], notes: li
 
 
 async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, Any], ids: list[str],
-                timeout: float, notes: list[str]) -> bool:
+                before: Mapping[str, str | None], timeout: float, notes: list[str]) -> bool:
     """Targeted refresh in a loop until every id reached the goal (or an error state), or timeout."""
     t0 = time.monotonic()
     delay = POLL_MIN_S
@@ -274,7 +279,7 @@ async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, A
         elapsed = time.monotonic() - t0
         states = ", ".join(f"{i[:8]}: {(rows[i] or {}).get('status') or 'gone'}" for i in ids)
         await ctx.report_progress(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")
-        if len(done) == len(ids) or any(act.errored(rows[i]) for i in ids):
+        if len(done) == len(ids) or any(act.errored(rows[i], before) for i in ids):
             return len(done) == len(ids)
         if elapsed >= timeout:
             return False
