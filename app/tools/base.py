@@ -7,12 +7,15 @@ import functools
 import hashlib
 import logging
 import time
+import typing
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
+from pydantic import BaseModel
 
 from app.errors import OpsError
 
@@ -45,6 +48,60 @@ def principal(ctx: Context) -> str:
     return "http-anonymous"
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _may_hold_datetime(tp: Any, seen: set[type]) -> bool:
+    if tp is datetime or tp is Any or tp is object or tp in (dict, list, tuple, set):
+        return True
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return True
+        seen.add(tp)
+        return any(_may_hold_datetime(f.annotation, seen) for f in tp.model_fields.values())
+    return any(_may_hold_datetime(a, seen) for a in typing.get_args(tp))
+
+
+@functools.cache
+def _datetime_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """Fields of ``cls`` whose type can hold a datetime somewhere (the rest are never walked)."""
+    return tuple(name for name, f in cls.model_fields.items() if _may_hold_datetime(f.annotation, {cls}))
+
+
+def utc_aware(value: Any) -> Any:
+    """``value`` with every naive datetime (the snapshot stores naive UTC) made timezone-aware UTC,
+    copying only what changes (cached results are never mutated).
+
+    Output schemas publish datetimes as ``format: date-time``, which RFC 3339 defines with an offset:
+    without it strict clients (the MCP Inspector validates with ajv) reject the whole result."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    if isinstance(value, BaseModel):
+        update: dict[str, Any] = {}
+        fields = value.__dict__
+        for name in _datetime_fields(type(value)):
+            old = fields.get(name)
+            new = utc_aware(old)
+            if new is not old:
+                update[name] = new
+        if not update:
+            return value
+        copy = value.model_copy()
+        copy.__dict__.update(update)
+        return copy
+    if isinstance(value, (list, tuple)):
+        items = [utc_aware(v) for v in value]
+        if any(a is not b for a, b in zip(items, value)):
+            return tuple(items) if isinstance(value, tuple) else items
+        return value
+    if isinstance(value, dict):
+        changed = {k: utc_aware(v) for k, v in value.items()}
+        return changed if any(changed[k] is not v for k, v in value.items()) else value
+    return value
+
+
 def register_tool(
     mcp: MCPServer[Any],
     fn: F,
@@ -66,7 +123,7 @@ def register_tool(
         t0 = time.perf_counter()
         outcome = "ok"
         try:
-            return await fn(*args, **kwargs)
+            return utc_aware(await fn(*args, **kwargs))
         except OpsError as e:
             outcome = type(e).__name__
             raise ToolError(e.message) from e

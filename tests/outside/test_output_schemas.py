@@ -1,0 +1,58 @@
+"""What strict outside clients check, without Node: every read tool's ``structuredContent`` validates
+against the tool's own published ``outputSchema``, formats included (the MCP Inspector validates with
+ajv and its formats, and rejected every result while datetimes went out without a UTC offset)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from mcp import Client
+
+from app.simulator.core import Simulator
+from app.simulator.runner import SimulatorServer
+from tests.tools.conftest import make_settings, server_for, sync_everything
+
+# RFC 3339 (what JSON Schema's `format: date-time` means): the offset (Z or +hh:mm) is mandatory.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
+FORMATS = FormatChecker()
+FORMATS.checks("date-time")(lambda v: not isinstance(v, str) or bool(RFC3339.match(v)))
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Simulator]]:
+    server = SimulatorServer(Simulator(servers=60, transition_seconds=0.2))
+    sim = server.start()
+    try:
+        settings = make_settings(tmp_path_factory.mktemp("schemas") / "snapshot.db")
+        asyncio.run(sync_everything(settings, sim))
+        yield settings, sim
+    finally:
+        server.stop()
+
+
+async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simulator]) -> None:
+    settings, sim = cloud
+    async with Client(server_for(settings, sim)) as client:
+        tools = (await client.list_tools()).tools
+        some = (await client.call_tool("search_instances", {"search_term": "a", "limit": 1})).structured_content
+        name = some["instances"][0]["name"]
+        required = {"search_instances": {"search_term": "a"}, "get_instance_by_name": {"instance_name": name},
+                    "get_instances_by_status": {"status": "ACTIVE"},
+                    "get_instance_details": {"instance_names": name}}
+        checked = []
+        for tool in tools:
+            if not tool.output_schema or not (tool.annotations and tool.annotations.read_only_hint):
+                continue
+            result = await client.call_tool(tool.name, required.get(tool.name, {}))
+            assert not result.is_error, (tool.name, result.content)
+            errors = sorted(Draft202012Validator(tool.output_schema, format_checker=FORMATS)
+                            .iter_errors(result.structured_content), key=lambda e: list(e.absolute_path))
+            assert not errors, (tool.name, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
+            checked.append(tool.name)
+    assert {"get_cluster_status", "search_instances", "get_sync_status", "get_user_list"} <= set(checked)
