@@ -16,7 +16,7 @@ from sqlalchemy import Engine, engine_from_config, event, pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from app.db.meta import metadata
+from app.db.meta import include_name, metadata
 from app.resources.registry import load_all_tables
 
 load_all_tables()
@@ -42,6 +42,7 @@ def _configure(connection: Connection | None = None, **kw: Any) -> None:
         render_as_batch=True,
         compare_type=True,
         compare_server_default=True,
+        include_name=include_name,
         **kw,
     )
 

@@ -14,3 +14,19 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Tables the database holds that no MetaData table declares: SQLite FTS5 virtual tables created by
+# migrations (0005: ``servers_fts``) and the shadow tables FTS5 creates for them
+# (``servers_fts_data``, ``_idx``, ``_content``, ``_docsize``, ``_config``).
+UNMANAGED_TABLES = ("servers_fts",)
+
+
+def is_unmanaged(name: str | None) -> bool:
+    """True for an FTS table (or one of its shadow tables) that schema comparison must skip."""
+    return bool(name) and any(name == t or name.startswith(t + "_") for t in UNMANAGED_TABLES)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: compare everything but the unmanaged FTS tables."""
+    return not (type_ == "table" and is_unmanaged(name))

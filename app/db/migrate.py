@@ -77,10 +77,16 @@ def regenerate_initial() -> Path:
     from app.resources.registry import load_all_tables
 
     load_all_tables()
+    later = _tables_of_later_revisions()
+
+    def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table not in later
+
     engine = create_engine("sqlite://")
     with engine.connect() as conn:
         mc = MigrationContext.configure(conn, opts={"render_as_batch": True, "compare_type": True,
-                                                   "target_metadata": metadata})
+                                                   "target_metadata": metadata, "include_object": include_object})
         script = produce_migrations(mc, metadata)
     opts = {"render_as_batch": True, "alembic_module_prefix": "op.", "sqlalchemy_module_prefix": "sa."}
     up = render_python_code(script.upgrade_ops, migration_context=mc, **opts)
@@ -88,6 +94,17 @@ def regenerate_initial() -> Path:
     path = migrations_dir() / "versions" / "0001_initial.py"
     path.write_text(_INITIAL_TEMPLATE.format(upgrade=_indent(up), downgrade=_indent(down)))
     return path
+
+
+def _tables_of_later_revisions() -> set[str]:
+    """Tables that revisions after 0001 create (``op.create_table("name"``): they stay there."""
+    import re
+
+    names: set[str] = set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        if path.name != "0001_initial.py":
+            names.update(re.findall(r"create_table\(\s*['\"](\w+)['\"]", path.read_text()))
+    return names
 
 
 def _indent(code: str) -> str:

@@ -143,8 +143,10 @@ def lowered(*sources: str | Source) -> Source:
 
 def cloud_indexes(table: str, *columns: str) -> list[Index]:
     """One ``(cloud, <column>)`` index per column: the shape every filter/sort/group/join query uses
-    (every query is scoped to one cloud label)."""
-    return [Index(f"ix_{table}_cloud_{c}", "cloud", c) for c in columns]
+    (every query is scoped to one cloud label). In a snapshot table they become partial indexes over
+    live rows (``WHERE deleted_at IS NULL``, see :func:`app.resources.base.snapshot_table`); in a link
+    table (no tombstones) they are plain."""
+    return [Index(f"ix_{table}_cloud_{c}", "cloud", c, info={"cloud_columns": ("cloud", c)}) for c in columns]
 
 
 def stable_id(*parts: Any) -> str:

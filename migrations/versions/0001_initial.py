@@ -28,19 +28,19 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=255), nullable=True),
     sa.Column('available', sa.Boolean(), nullable=True),
     sa.Column('host_count', sa.Integer(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_availability_zones')),
     comment='Nova availability zones (compute). Host -> service detail in raw.hosts.',
     info={'doc': 'Nova availability zones (compute). Host -> service detail in raw.hosts.', 'snapshot': True}
     )
     with op.batch_alter_table('availability_zones', schema=None) as batch_op:
-        batch_op.create_index('ix_availability_zones_cloud_available', ['cloud', 'available'], unique=False)
-        batch_op.create_index('ix_availability_zones_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_availability_zones_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_availability_zones_cloud_available', ['cloud', 'available'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_availability_zones_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_availability_zones_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_availability_zones_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('compute_services',
@@ -54,22 +54,22 @@ def upgrade() -> None:
     sa.Column('disabled_reason', sa.String(length=255), nullable=True),
     sa.Column('forced_down', sa.Boolean(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_compute_services')),
     comment='Nova services and their health.',
     info={'doc': 'Nova services and their health.', 'snapshot': True}
     )
     with op.batch_alter_table('compute_services', schema=None) as batch_op:
-        batch_op.create_index('ix_compute_services_cloud_binary', ['cloud', 'binary'], unique=False)
-        batch_op.create_index('ix_compute_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_compute_services_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_compute_services_cloud_state', ['cloud', 'state'], unique=False)
-        batch_op.create_index('ix_compute_services_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_compute_services_cloud_zone', ['cloud', 'zone'], unique=False)
+        batch_op.create_index('ix_compute_services_cloud_binary', ['cloud', 'binary'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_compute_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_compute_services_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_compute_services_cloud_state', ['cloud', 'state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_compute_services_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_compute_services_cloud_zone', ['cloud', 'zone'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_compute_services_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('flavors',
@@ -84,21 +84,21 @@ def upgrade() -> None:
     sa.Column('rxtx_factor', sa.Float(), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=True),
     sa.Column('is_disabled', sa.Boolean(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_flavors')),
     comment='Nova flavors (instance sizes). Extra specs are in raw.extra_specs (microversion 2.61+).',
     info={'doc': 'Nova flavors (instance sizes). Extra specs are in raw.extra_specs (microversion 2.61+).', 'snapshot': True}
     )
     with op.batch_alter_table('flavors', schema=None) as batch_op:
-        batch_op.create_index('ix_flavors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_flavors_cloud_is_public', ['cloud', 'is_public'], unique=False)
-        batch_op.create_index('ix_flavors_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_flavors_cloud_ram_mb', ['cloud', 'ram_mb'], unique=False)
-        batch_op.create_index('ix_flavors_cloud_vcpus', ['cloud', 'vcpus'], unique=False)
+        batch_op.create_index('ix_flavors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_flavors_cloud_is_public', ['cloud', 'is_public'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_flavors_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_flavors_cloud_ram_mb', ['cloud', 'ram_mb'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_flavors_cloud_vcpus', ['cloud', 'vcpus'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_flavors_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('floating_ips',
@@ -115,25 +115,25 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_floating_ips')),
     comment='Neutron floating IPs.',
     info={'doc': 'Neutron floating IPs.', 'snapshot': True}
     )
     with op.batch_alter_table('floating_ips', schema=None) as batch_op:
-        batch_op.create_index('ix_floating_ips_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_fixed_ip_address', ['cloud', 'fixed_ip_address'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_floating_ip_address', ['cloud', 'floating_ip_address'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_floating_network_id', ['cloud', 'floating_network_id'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_port_id', ['cloud', 'port_id'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_router_id', ['cloud', 'router_id'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_server_id', ['cloud', 'server_id'], unique=False)
-        batch_op.create_index('ix_floating_ips_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_floating_ips_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_fixed_ip_address', ['cloud', 'fixed_ip_address'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_floating_ip_address', ['cloud', 'floating_ip_address'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_floating_network_id', ['cloud', 'floating_network_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_port_id', ['cloud', 'port_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_router_id', ['cloud', 'router_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_server_id', ['cloud', 'server_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_floating_ips_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_floating_ips_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('hypervisors',
@@ -155,22 +155,22 @@ def upgrade() -> None:
     sa.Column('running_vms', sa.Integer(), nullable=True),
     sa.Column('disk_available_least', sa.Integer(), nullable=True),
     sa.Column('service_disabled_reason', sa.String(length=255), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_hypervisors')),
     comment='Nova hypervisors (compute nodes). Capacity fields are NULL at compute microversion 2.88+; see v_hypervisor_capacity.',
     info={'doc': 'Nova hypervisors (compute nodes). Capacity fields are NULL at compute microversion 2.88+; see v_hypervisor_capacity.', 'snapshot': True}
     )
     with op.batch_alter_table('hypervisors', schema=None) as batch_op:
-        batch_op.create_index('ix_hypervisors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_hypervisors_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_hypervisors_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False)
-        batch_op.create_index('ix_hypervisors_cloud_hypervisor_type', ['cloud', 'hypervisor_type'], unique=False)
-        batch_op.create_index('ix_hypervisors_cloud_state', ['cloud', 'state'], unique=False)
-        batch_op.create_index('ix_hypervisors_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_hypervisors_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_hypervisors_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_hypervisors_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_hypervisors_cloud_hypervisor_type', ['cloud', 'hypervisor_type'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_hypervisors_cloud_state', ['cloud', 'state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_hypervisors_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_hypervisors_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('images',
@@ -191,23 +191,23 @@ def upgrade() -> None:
     sa.Column('os_distro', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_images')),
     comment='Glance images. Custom properties and tags in raw.',
     info={'doc': 'Glance images. Custom properties and tags in raw.', 'snapshot': True}
     )
     with op.batch_alter_table('images', schema=None) as batch_op:
-        batch_op.create_index('ix_images_cloud_created_at', ['cloud', 'created_at'], unique=False)
-        batch_op.create_index('ix_images_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_images_cloud_disk_format', ['cloud', 'disk_format'], unique=False)
-        batch_op.create_index('ix_images_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_images_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_images_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_images_cloud_visibility', ['cloud', 'visibility'], unique=False)
+        batch_op.create_index('ix_images_cloud_created_at', ['cloud', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_images_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_images_cloud_disk_format', ['cloud', 'disk_format'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_images_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_images_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_images_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_images_cloud_visibility', ['cloud', 'visibility'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_images_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('keypairs',
@@ -218,19 +218,19 @@ def upgrade() -> None:
     sa.Column('type', sa.String(length=16), nullable=True),
     sa.Column('user_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_keypairs')),
     comment='Nova SSH keypairs of the polling user. The public key is in raw.keypair.public_key.',
     info={'doc': 'Nova SSH keypairs of the polling user. The public key is in raw.keypair.public_key.', 'snapshot': True}
     )
     with op.batch_alter_table('keypairs', schema=None) as batch_op:
-        batch_op.create_index('ix_keypairs_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_keypairs_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_keypairs_cloud_user_id', ['cloud', 'user_id'], unique=False)
+        batch_op.create_index('ix_keypairs_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_keypairs_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_keypairs_cloud_user_id', ['cloud', 'user_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_keypairs_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('network_agents',
@@ -245,23 +245,23 @@ def upgrade() -> None:
     sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_network_agents')),
     comment='Neutron agents and their health. Configuration in raw.configurations.',
     info={'doc': 'Neutron agents and their health. Configuration in raw.configurations.', 'snapshot': True}
     )
     with op.batch_alter_table('network_agents', schema=None) as batch_op:
-        batch_op.create_index('ix_network_agents_cloud_admin_state_up', ['cloud', 'admin_state_up'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_agent_type', ['cloud', 'agent_type'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_alive', ['cloud', 'alive'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_binary', ['cloud', 'binary'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_network_agents_cloud_host', ['cloud', 'host'], unique=False)
+        batch_op.create_index('ix_network_agents_cloud_admin_state_up', ['cloud', 'admin_state_up'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_network_agents_cloud_agent_type', ['cloud', 'agent_type'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_network_agents_cloud_alive', ['cloud', 'alive'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_network_agents_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_network_agents_cloud_binary', ['cloud', 'binary'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_network_agents_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_network_agents_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_network_agents_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('networks',
@@ -279,24 +279,24 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_networks')),
     comment='Neutron networks. Subnet ids in raw.subnets.',
     info={'doc': 'Neutron networks. Subnet ids in raw.subnets.', 'snapshot': True}
     )
     with op.batch_alter_table('networks', schema=None) as batch_op:
-        batch_op.create_index('ix_networks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_networks_cloud_is_external', ['cloud', 'is_external'], unique=False)
-        batch_op.create_index('ix_networks_cloud_is_shared', ['cloud', 'is_shared'], unique=False)
-        batch_op.create_index('ix_networks_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_networks_cloud_network_type', ['cloud', 'network_type'], unique=False)
-        batch_op.create_index('ix_networks_cloud_physical_network', ['cloud', 'physical_network'], unique=False)
-        batch_op.create_index('ix_networks_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_networks_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_networks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_networks_cloud_is_external', ['cloud', 'is_external'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_is_shared', ['cloud', 'is_shared'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_network_type', ['cloud', 'network_type'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_physical_network', ['cloud', 'physical_network'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_networks_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_networks_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('poller_lease',
@@ -337,26 +337,26 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_ports')),
     comment='Neutron ports. Security group ids in raw.security_groups.',
     info={'doc': 'Neutron ports. Security group ids in raw.security_groups.', 'snapshot': True}
     )
     with op.batch_alter_table('ports', schema=None) as batch_op:
-        batch_op.create_index('ix_ports_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_ports_cloud_device_id', ['cloud', 'device_id'], unique=False)
-        batch_op.create_index('ix_ports_cloud_device_owner', ['cloud', 'device_owner'], unique=False)
-        batch_op.create_index('ix_ports_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_ports_cloud_mac_address', ['cloud', 'mac_address'], unique=False)
-        batch_op.create_index('ix_ports_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_ports_cloud_network_id', ['cloud', 'network_id'], unique=False)
-        batch_op.create_index('ix_ports_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_ports_cloud_search_text', ['cloud', 'search_text'], unique=False)
-        batch_op.create_index('ix_ports_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_ports_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_ports_cloud_device_id', ['cloud', 'device_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_device_owner', ['cloud', 'device_owner'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_mac_address', ['cloud', 'mac_address'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_network_id', ['cloud', 'network_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_search_text', ['cloud', 'search_text'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_ports_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_ports_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('projects',
@@ -368,21 +368,21 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=True),
     sa.Column('is_domain', sa.Boolean(), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_projects')),
     comment='Keystone projects. Tags in raw.tags.',
     info={'doc': 'Keystone projects. Tags in raw.tags.', 'snapshot': True}
     )
     with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.create_index('ix_projects_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_projects_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
-        batch_op.create_index('ix_projects_cloud_enabled', ['cloud', 'enabled'], unique=False)
-        batch_op.create_index('ix_projects_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_projects_cloud_parent_id', ['cloud', 'parent_id'], unique=False)
+        batch_op.create_index('ix_projects_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_projects_cloud_domain_id', ['cloud', 'domain_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_projects_cloud_enabled', ['cloud', 'enabled'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_projects_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_projects_cloud_parent_id', ['cloud', 'parent_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_projects_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('resource_provider_inventories',
@@ -421,19 +421,19 @@ def upgrade() -> None:
     sa.Column('generation', sa.Integer(), nullable=True),
     sa.Column('parent_provider_id', sa.String(length=64), nullable=True),
     sa.Column('root_provider_id', sa.String(length=64), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_resource_providers')),
     comment='Placement resource providers (compute nodes and nested providers). id = uuid.',
     info={'doc': 'Placement resource providers (compute nodes and nested providers). id = uuid.', 'snapshot': True}
     )
     with op.batch_alter_table('resource_providers', schema=None) as batch_op:
-        batch_op.create_index('ix_resource_providers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_resource_providers_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_resource_providers_cloud_root_provider_id', ['cloud', 'root_provider_id'], unique=False)
+        batch_op.create_index('ix_resource_providers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_resource_providers_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_resource_providers_cloud_root_provider_id', ['cloud', 'root_provider_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_resource_providers_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('role_assignments',
@@ -452,26 +452,26 @@ def upgrade() -> None:
     sa.Column('domain_id', sa.String(length=64), nullable=True),
     sa.Column('domain_name', sa.String(length=255), nullable=True),
     sa.Column('inherited', sa.Boolean(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_role_assignments')),
     comment='Keystone role assignments (who has which role where). id = sha1(role, actor, scope, inherited).',
     info={'doc': 'Keystone role assignments (who has which role where). id = sha1(role, actor, scope, inherited).', 'snapshot': True}
     )
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
-        batch_op.create_index('ix_role_assignments_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_group_id', ['cloud', 'group_id'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_project_name', ['cloud', 'project_name'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_role_id', ['cloud', 'role_id'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_role_name', ['cloud', 'role_name'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_scope_type', ['cloud', 'scope_type'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_user_id', ['cloud', 'user_id'], unique=False)
-        batch_op.create_index('ix_role_assignments_cloud_user_name', ['cloud', 'user_name'], unique=False)
+        batch_op.create_index('ix_role_assignments_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_domain_id', ['cloud', 'domain_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_group_id', ['cloud', 'group_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_project_name', ['cloud', 'project_name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_role_id', ['cloud', 'role_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_role_name', ['cloud', 'role_name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_scope_type', ['cloud', 'scope_type'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_user_id', ['cloud', 'user_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_role_assignments_cloud_user_name', ['cloud', 'user_name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_role_assignments_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('router_interfaces',
@@ -504,21 +504,21 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_routers')),
     comment='Neutron routers. Static routes in raw.routes.',
     info={'doc': 'Neutron routers. Static routes in raw.routes.', 'snapshot': True}
     )
     with op.batch_alter_table('routers', schema=None) as batch_op:
-        batch_op.create_index('ix_routers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_routers_cloud_external_network_id', ['cloud', 'external_network_id'], unique=False)
-        batch_op.create_index('ix_routers_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_routers_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_routers_cloud_status', ['cloud', 'status'], unique=False)
+        batch_op.create_index('ix_routers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_routers_cloud_external_network_id', ['cloud', 'external_network_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_routers_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_routers_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_routers_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_routers_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('security_group_rules',
@@ -552,19 +552,19 @@ def upgrade() -> None:
     sa.Column('rule_count', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_security_groups')),
     comment='Neutron security groups.',
     info={'doc': 'Neutron security groups.', 'snapshot': True}
     )
     with op.batch_alter_table('security_groups', schema=None) as batch_op:
-        batch_op.create_index('ix_security_groups_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_security_groups_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_security_groups_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_security_groups_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_security_groups_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_security_groups_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_security_groups_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('server_addresses',
@@ -635,35 +635,35 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.Column('launched_at', sa.DateTime(), nullable=True),
     sa.Column('terminated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_servers')),
     comment='Nova servers (instances), all projects.',
     info={'doc': 'Nova servers (instances), all projects.', 'snapshot': True}
     )
     with op.batch_alter_table('servers', schema=None) as batch_op:
-        batch_op.create_index('ix_servers_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
-        batch_op.create_index('ix_servers_cloud_created_at', ['cloud', 'created_at'], unique=False)
-        batch_op.create_index('ix_servers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_servers_cloud_flavor_id', ['cloud', 'flavor_id'], unique=False)
-        batch_op.create_index('ix_servers_cloud_flavor_name', ['cloud', 'flavor_name'], unique=False)
-        batch_op.create_index('ix_servers_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_servers_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False)
-        batch_op.create_index('ix_servers_cloud_image_id', ['cloud', 'image_id'], unique=False)
-        batch_op.create_index('ix_servers_cloud_key_name', ['cloud', 'key_name'], unique=False)
-        batch_op.create_index('ix_servers_cloud_launched_at', ['cloud', 'launched_at'], unique=False)
-        batch_op.create_index('ix_servers_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_servers_cloud_power_state', ['cloud', 'power_state'], unique=False)
-        batch_op.create_index('ix_servers_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_servers_cloud_search_text', ['cloud', 'search_text'], unique=False)
-        batch_op.create_index('ix_servers_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_servers_cloud_task_state', ['cloud', 'task_state'], unique=False)
-        batch_op.create_index('ix_servers_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
-        batch_op.create_index('ix_servers_cloud_user_id', ['cloud', 'user_id'], unique=False)
-        batch_op.create_index('ix_servers_cloud_vm_state', ['cloud', 'vm_state'], unique=False)
+        batch_op.create_index('ix_servers_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_created_at', ['cloud', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_servers_cloud_flavor_id', ['cloud', 'flavor_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_flavor_name', ['cloud', 'flavor_name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_hypervisor_hostname', ['cloud', 'hypervisor_hostname'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_image_id', ['cloud', 'image_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_key_name', ['cloud', 'key_name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_launched_at', ['cloud', 'launched_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_power_state', ['cloud', 'power_state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_search_text', ['cloud', 'search_text'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_task_state', ['cloud', 'task_state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_updated_at', ['cloud', 'updated_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_user_id', ['cloud', 'user_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_servers_cloud_vm_state', ['cloud', 'vm_state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_servers_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('stacks',
@@ -678,24 +678,24 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_stacks')),
     comment='Heat stacks of every project. Tags in raw.tags.',
     info={'doc': 'Heat stacks of every project. Tags in raw.tags.', 'snapshot': True}
     )
     with op.batch_alter_table('stacks', schema=None) as batch_op:
-        batch_op.create_index('ix_stacks_cloud_action', ['cloud', 'action'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_created_at', ['cloud', 'created_at'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_parent_id', ['cloud', 'parent_id'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_stacks_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
+        batch_op.create_index('ix_stacks_cloud_action', ['cloud', 'action'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_created_at', ['cloud', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_stacks_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_parent_id', ['cloud', 'parent_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_stacks_cloud_updated_at', ['cloud', 'updated_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_stacks_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('subnets',
@@ -712,22 +712,22 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_subnets')),
     comment='Neutron subnets. Allocation pools, DNS servers and host routes in raw.',
     info={'doc': 'Neutron subnets. Allocation pools, DNS servers and host routes in raw.', 'snapshot': True}
     )
     with op.batch_alter_table('subnets', schema=None) as batch_op:
-        batch_op.create_index('ix_subnets_cloud_cidr', ['cloud', 'cidr'], unique=False)
-        batch_op.create_index('ix_subnets_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_subnets_cloud_ip_version', ['cloud', 'ip_version'], unique=False)
-        batch_op.create_index('ix_subnets_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_subnets_cloud_network_id', ['cloud', 'network_id'], unique=False)
-        batch_op.create_index('ix_subnets_cloud_project_id', ['cloud', 'project_id'], unique=False)
+        batch_op.create_index('ix_subnets_cloud_cidr', ['cloud', 'cidr'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_subnets_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_subnets_cloud_ip_version', ['cloud', 'ip_version'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_subnets_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_subnets_cloud_network_id', ['cloud', 'network_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_subnets_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_subnets_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('sync_runs',
@@ -761,21 +761,21 @@ def upgrade() -> None:
     sa.Column('default_project_id', sa.String(length=64), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('password_expires_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_users')),
     comment='Keystone users (no e-mails or password data).',
     info={'doc': 'Keystone users (no e-mails or password data).', 'snapshot': True}
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('ix_users_cloud_default_project_id', ['cloud', 'default_project_id'], unique=False)
-        batch_op.create_index('ix_users_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_users_cloud_domain_id', ['cloud', 'domain_id'], unique=False)
-        batch_op.create_index('ix_users_cloud_enabled', ['cloud', 'enabled'], unique=False)
-        batch_op.create_index('ix_users_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_users_cloud_default_project_id', ['cloud', 'default_project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_users_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_users_cloud_domain_id', ['cloud', 'domain_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_users_cloud_enabled', ['cloud', 'enabled'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_users_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_users_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('volume_attachments',
@@ -805,22 +805,22 @@ def upgrade() -> None:
     sa.Column('frozen', sa.Boolean(), nullable=True),
     sa.Column('cluster', sa.String(length=255), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_services')),
     comment='Cinder services and their health. id = sha1(binary, host).',
     info={'doc': 'Cinder services and their health. id = sha1(binary, host).', 'snapshot': True}
     )
     with op.batch_alter_table('volume_services', schema=None) as batch_op:
-        batch_op.create_index('ix_volume_services_cloud_binary', ['cloud', 'binary'], unique=False)
-        batch_op.create_index('ix_volume_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_volume_services_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_volume_services_cloud_state', ['cloud', 'state'], unique=False)
-        batch_op.create_index('ix_volume_services_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_volume_services_cloud_zone', ['cloud', 'zone'], unique=False)
+        batch_op.create_index('ix_volume_services_cloud_binary', ['cloud', 'binary'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_services_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_volume_services_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_services_cloud_state', ['cloud', 'state'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_services_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_services_cloud_zone', ['cloud', 'zone'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_volume_services_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('volume_snapshots',
@@ -835,22 +835,22 @@ def upgrade() -> None:
     sa.Column('progress', sa.String(length=16), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_snapshots')),
     comment='Cinder volume snapshots, all projects.',
     info={'doc': 'Cinder volume snapshots, all projects.', 'snapshot': True}
     )
     with op.batch_alter_table('volume_snapshots', schema=None) as batch_op:
-        batch_op.create_index('ix_volume_snapshots_cloud_created_at', ['cloud', 'created_at'], unique=False)
-        batch_op.create_index('ix_volume_snapshots_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_volume_snapshots_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_volume_snapshots_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_volume_snapshots_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_volume_snapshots_cloud_volume_id', ['cloud', 'volume_id'], unique=False)
+        batch_op.create_index('ix_volume_snapshots_cloud_created_at', ['cloud', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_snapshots_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_volume_snapshots_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_snapshots_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_snapshots_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_snapshots_cloud_volume_id', ['cloud', 'volume_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_volume_snapshots_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('volume_types',
@@ -861,19 +861,19 @@ def upgrade() -> None:
     sa.Column('is_public', sa.Boolean(), nullable=True),
     sa.Column('backend_name', sa.String(length=255), nullable=True),
     sa.Column('qos_specs_id', sa.String(length=64), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volume_types')),
     comment='Cinder volume types. Extra specs in raw.extra_specs.',
     info={'doc': 'Cinder volume types. Extra specs in raw.extra_specs.', 'snapshot': True}
     )
     with op.batch_alter_table('volume_types', schema=None) as batch_op:
-        batch_op.create_index('ix_volume_types_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_volume_types_cloud_is_public', ['cloud', 'is_public'], unique=False)
-        batch_op.create_index('ix_volume_types_cloud_name', ['cloud', 'name'], unique=False)
+        batch_op.create_index('ix_volume_types_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_volume_types_cloud_is_public', ['cloud', 'is_public'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volume_types_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_volume_types_last_sync_id', ['last_sync_id'], unique=False)
 
     op.create_table('volumes',
@@ -897,73 +897,73 @@ def upgrade() -> None:
     sa.Column('migration_status', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.Column('raw', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(), nullable=False),
     sa.Column('last_sync_id', sa.Integer(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('raw', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cloud', 'id', name=op.f('pk_volumes')),
     comment='Cinder volumes, all projects.',
     info={'doc': 'Cinder volumes, all projects.', 'snapshot': True}
     )
     with op.batch_alter_table('volumes', schema=None) as batch_op:
-        batch_op.create_index('ix_volumes_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_bootable', ['cloud', 'bootable'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_created_at', ['cloud', 'created_at'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_host', ['cloud', 'host'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_name', ['cloud', 'name'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_project_id', ['cloud', 'project_id'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_snapshot_id', ['cloud', 'snapshot_id'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_status', ['cloud', 'status'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_updated_at', ['cloud', 'updated_at'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_user_id', ['cloud', 'user_id'], unique=False)
-        batch_op.create_index('ix_volumes_cloud_volume_type', ['cloud', 'volume_type'], unique=False)
+        batch_op.create_index('ix_volumes_cloud_availability_zone', ['cloud', 'availability_zone'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_bootable', ['cloud', 'bootable'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_created_at', ['cloud', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_deleted_at', ['cloud', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_volumes_cloud_host', ['cloud', 'host'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_name', ['cloud', 'name'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_project_id', ['cloud', 'project_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_snapshot_id', ['cloud', 'snapshot_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_status', ['cloud', 'status'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_updated_at', ['cloud', 'updated_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_user_id', ['cloud', 'user_id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_volumes_cloud_volume_type', ['cloud', 'volume_type'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_volumes_last_sync_id', ['last_sync_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('volumes', schema=None) as batch_op:
         batch_op.drop_index('ix_volumes_last_sync_id')
-        batch_op.drop_index('ix_volumes_cloud_volume_type')
-        batch_op.drop_index('ix_volumes_cloud_user_id')
-        batch_op.drop_index('ix_volumes_cloud_updated_at')
-        batch_op.drop_index('ix_volumes_cloud_status')
-        batch_op.drop_index('ix_volumes_cloud_snapshot_id')
-        batch_op.drop_index('ix_volumes_cloud_project_id')
-        batch_op.drop_index('ix_volumes_cloud_name')
-        batch_op.drop_index('ix_volumes_cloud_host')
-        batch_op.drop_index('ix_volumes_cloud_deleted_at')
-        batch_op.drop_index('ix_volumes_cloud_created_at')
-        batch_op.drop_index('ix_volumes_cloud_bootable')
-        batch_op.drop_index('ix_volumes_cloud_availability_zone')
+        batch_op.drop_index('ix_volumes_cloud_volume_type', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_user_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_updated_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_snapshot_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_volumes_cloud_created_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_bootable', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volumes_cloud_availability_zone', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('volumes')
     with op.batch_alter_table('volume_types', schema=None) as batch_op:
         batch_op.drop_index('ix_volume_types_last_sync_id')
-        batch_op.drop_index('ix_volume_types_cloud_name')
-        batch_op.drop_index('ix_volume_types_cloud_is_public')
-        batch_op.drop_index('ix_volume_types_cloud_deleted_at')
+        batch_op.drop_index('ix_volume_types_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_types_cloud_is_public', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_types_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('volume_types')
     with op.batch_alter_table('volume_snapshots', schema=None) as batch_op:
         batch_op.drop_index('ix_volume_snapshots_last_sync_id')
-        batch_op.drop_index('ix_volume_snapshots_cloud_volume_id')
-        batch_op.drop_index('ix_volume_snapshots_cloud_status')
-        batch_op.drop_index('ix_volume_snapshots_cloud_project_id')
-        batch_op.drop_index('ix_volume_snapshots_cloud_name')
-        batch_op.drop_index('ix_volume_snapshots_cloud_deleted_at')
-        batch_op.drop_index('ix_volume_snapshots_cloud_created_at')
+        batch_op.drop_index('ix_volume_snapshots_cloud_volume_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_snapshots_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_snapshots_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_snapshots_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_snapshots_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_volume_snapshots_cloud_created_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('volume_snapshots')
     with op.batch_alter_table('volume_services', schema=None) as batch_op:
         batch_op.drop_index('ix_volume_services_last_sync_id')
-        batch_op.drop_index('ix_volume_services_cloud_zone')
-        batch_op.drop_index('ix_volume_services_cloud_status')
-        batch_op.drop_index('ix_volume_services_cloud_state')
-        batch_op.drop_index('ix_volume_services_cloud_host')
-        batch_op.drop_index('ix_volume_services_cloud_deleted_at')
-        batch_op.drop_index('ix_volume_services_cloud_binary')
+        batch_op.drop_index('ix_volume_services_cloud_zone', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_services_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_services_cloud_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_services_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_volume_services_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_volume_services_cloud_binary', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('volume_services')
     with op.batch_alter_table('volume_attachments', schema=None) as batch_op:
@@ -973,11 +973,11 @@ def downgrade() -> None:
     op.drop_table('volume_attachments')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index('ix_users_last_sync_id')
-        batch_op.drop_index('ix_users_cloud_name')
-        batch_op.drop_index('ix_users_cloud_enabled')
-        batch_op.drop_index('ix_users_cloud_domain_id')
-        batch_op.drop_index('ix_users_cloud_deleted_at')
-        batch_op.drop_index('ix_users_cloud_default_project_id')
+        batch_op.drop_index('ix_users_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_users_cloud_enabled', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_users_cloud_domain_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_users_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_users_cloud_default_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('users')
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
@@ -987,47 +987,47 @@ def downgrade() -> None:
     op.drop_table('sync_runs')
     with op.batch_alter_table('subnets', schema=None) as batch_op:
         batch_op.drop_index('ix_subnets_last_sync_id')
-        batch_op.drop_index('ix_subnets_cloud_project_id')
-        batch_op.drop_index('ix_subnets_cloud_network_id')
-        batch_op.drop_index('ix_subnets_cloud_name')
-        batch_op.drop_index('ix_subnets_cloud_ip_version')
-        batch_op.drop_index('ix_subnets_cloud_deleted_at')
-        batch_op.drop_index('ix_subnets_cloud_cidr')
+        batch_op.drop_index('ix_subnets_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_subnets_cloud_network_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_subnets_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_subnets_cloud_ip_version', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_subnets_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_subnets_cloud_cidr', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('subnets')
     with op.batch_alter_table('stacks', schema=None) as batch_op:
         batch_op.drop_index('ix_stacks_last_sync_id')
-        batch_op.drop_index('ix_stacks_cloud_updated_at')
-        batch_op.drop_index('ix_stacks_cloud_status')
-        batch_op.drop_index('ix_stacks_cloud_project_id')
-        batch_op.drop_index('ix_stacks_cloud_parent_id')
-        batch_op.drop_index('ix_stacks_cloud_name')
-        batch_op.drop_index('ix_stacks_cloud_deleted_at')
-        batch_op.drop_index('ix_stacks_cloud_created_at')
-        batch_op.drop_index('ix_stacks_cloud_action')
+        batch_op.drop_index('ix_stacks_cloud_updated_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_parent_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_stacks_cloud_created_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_stacks_cloud_action', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('stacks')
     with op.batch_alter_table('servers', schema=None) as batch_op:
         batch_op.drop_index('ix_servers_last_sync_id')
-        batch_op.drop_index('ix_servers_cloud_vm_state')
-        batch_op.drop_index('ix_servers_cloud_user_id')
-        batch_op.drop_index('ix_servers_cloud_updated_at')
-        batch_op.drop_index('ix_servers_cloud_task_state')
-        batch_op.drop_index('ix_servers_cloud_status')
-        batch_op.drop_index('ix_servers_cloud_search_text')
-        batch_op.drop_index('ix_servers_cloud_project_id')
-        batch_op.drop_index('ix_servers_cloud_power_state')
-        batch_op.drop_index('ix_servers_cloud_name')
-        batch_op.drop_index('ix_servers_cloud_launched_at')
-        batch_op.drop_index('ix_servers_cloud_key_name')
-        batch_op.drop_index('ix_servers_cloud_image_id')
-        batch_op.drop_index('ix_servers_cloud_hypervisor_hostname')
-        batch_op.drop_index('ix_servers_cloud_host')
-        batch_op.drop_index('ix_servers_cloud_flavor_name')
-        batch_op.drop_index('ix_servers_cloud_flavor_id')
-        batch_op.drop_index('ix_servers_cloud_deleted_at')
-        batch_op.drop_index('ix_servers_cloud_created_at')
-        batch_op.drop_index('ix_servers_cloud_availability_zone')
+        batch_op.drop_index('ix_servers_cloud_vm_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_user_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_updated_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_task_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_search_text', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_power_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_launched_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_key_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_image_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_hypervisor_hostname', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_flavor_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_flavor_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_servers_cloud_created_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_servers_cloud_availability_zone', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('servers')
     with op.batch_alter_table('server_volumes', schema=None) as batch_op:
@@ -1048,9 +1048,9 @@ def downgrade() -> None:
     op.drop_table('server_addresses')
     with op.batch_alter_table('security_groups', schema=None) as batch_op:
         batch_op.drop_index('ix_security_groups_last_sync_id')
-        batch_op.drop_index('ix_security_groups_cloud_project_id')
-        batch_op.drop_index('ix_security_groups_cloud_name')
-        batch_op.drop_index('ix_security_groups_cloud_deleted_at')
+        batch_op.drop_index('ix_security_groups_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_security_groups_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_security_groups_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('security_groups')
     with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
@@ -1062,11 +1062,11 @@ def downgrade() -> None:
     op.drop_table('security_group_rules')
     with op.batch_alter_table('routers', schema=None) as batch_op:
         batch_op.drop_index('ix_routers_last_sync_id')
-        batch_op.drop_index('ix_routers_cloud_status')
-        batch_op.drop_index('ix_routers_cloud_project_id')
-        batch_op.drop_index('ix_routers_cloud_name')
-        batch_op.drop_index('ix_routers_cloud_external_network_id')
-        batch_op.drop_index('ix_routers_cloud_deleted_at')
+        batch_op.drop_index('ix_routers_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_routers_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_routers_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_routers_cloud_external_network_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_routers_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('routers')
     with op.batch_alter_table('router_interfaces', schema=None) as batch_op:
@@ -1077,23 +1077,23 @@ def downgrade() -> None:
     op.drop_table('router_interfaces')
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_role_assignments_last_sync_id')
-        batch_op.drop_index('ix_role_assignments_cloud_user_name')
-        batch_op.drop_index('ix_role_assignments_cloud_user_id')
-        batch_op.drop_index('ix_role_assignments_cloud_scope_type')
-        batch_op.drop_index('ix_role_assignments_cloud_role_name')
-        batch_op.drop_index('ix_role_assignments_cloud_role_id')
-        batch_op.drop_index('ix_role_assignments_cloud_project_name')
-        batch_op.drop_index('ix_role_assignments_cloud_project_id')
-        batch_op.drop_index('ix_role_assignments_cloud_group_id')
-        batch_op.drop_index('ix_role_assignments_cloud_domain_id')
-        batch_op.drop_index('ix_role_assignments_cloud_deleted_at')
+        batch_op.drop_index('ix_role_assignments_cloud_user_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_user_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_scope_type', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_role_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_role_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_project_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_group_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_domain_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_role_assignments_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('role_assignments')
     with op.batch_alter_table('resource_providers', schema=None) as batch_op:
         batch_op.drop_index('ix_resource_providers_last_sync_id')
-        batch_op.drop_index('ix_resource_providers_cloud_root_provider_id')
-        batch_op.drop_index('ix_resource_providers_cloud_name')
-        batch_op.drop_index('ix_resource_providers_cloud_deleted_at')
+        batch_op.drop_index('ix_resource_providers_cloud_root_provider_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_resource_providers_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_resource_providers_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('resource_providers')
     with op.batch_alter_table('resource_provider_usages', schema=None) as batch_op:
@@ -1108,25 +1108,25 @@ def downgrade() -> None:
     op.drop_table('resource_provider_inventories')
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.drop_index('ix_projects_last_sync_id')
-        batch_op.drop_index('ix_projects_cloud_parent_id')
-        batch_op.drop_index('ix_projects_cloud_name')
-        batch_op.drop_index('ix_projects_cloud_enabled')
-        batch_op.drop_index('ix_projects_cloud_domain_id')
-        batch_op.drop_index('ix_projects_cloud_deleted_at')
+        batch_op.drop_index('ix_projects_cloud_parent_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_projects_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_projects_cloud_enabled', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_projects_cloud_domain_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_projects_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('projects')
     with op.batch_alter_table('ports', schema=None) as batch_op:
         batch_op.drop_index('ix_ports_last_sync_id')
-        batch_op.drop_index('ix_ports_cloud_status')
-        batch_op.drop_index('ix_ports_cloud_search_text')
-        batch_op.drop_index('ix_ports_cloud_project_id')
-        batch_op.drop_index('ix_ports_cloud_network_id')
-        batch_op.drop_index('ix_ports_cloud_name')
-        batch_op.drop_index('ix_ports_cloud_mac_address')
-        batch_op.drop_index('ix_ports_cloud_host')
-        batch_op.drop_index('ix_ports_cloud_device_owner')
-        batch_op.drop_index('ix_ports_cloud_device_id')
-        batch_op.drop_index('ix_ports_cloud_deleted_at')
+        batch_op.drop_index('ix_ports_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_search_text', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_network_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_mac_address', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_device_owner', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_device_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_ports_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('ports')
     with op.batch_alter_table('port_fixed_ips', schema=None) as batch_op:
@@ -1138,91 +1138,91 @@ def downgrade() -> None:
     op.drop_table('poller_lease')
     with op.batch_alter_table('networks', schema=None) as batch_op:
         batch_op.drop_index('ix_networks_last_sync_id')
-        batch_op.drop_index('ix_networks_cloud_status')
-        batch_op.drop_index('ix_networks_cloud_project_id')
-        batch_op.drop_index('ix_networks_cloud_physical_network')
-        batch_op.drop_index('ix_networks_cloud_network_type')
-        batch_op.drop_index('ix_networks_cloud_name')
-        batch_op.drop_index('ix_networks_cloud_is_shared')
-        batch_op.drop_index('ix_networks_cloud_is_external')
-        batch_op.drop_index('ix_networks_cloud_deleted_at')
+        batch_op.drop_index('ix_networks_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_physical_network', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_network_type', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_is_shared', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_is_external', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_networks_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('networks')
     with op.batch_alter_table('network_agents', schema=None) as batch_op:
         batch_op.drop_index('ix_network_agents_last_sync_id')
-        batch_op.drop_index('ix_network_agents_cloud_host')
-        batch_op.drop_index('ix_network_agents_cloud_deleted_at')
-        batch_op.drop_index('ix_network_agents_cloud_binary')
-        batch_op.drop_index('ix_network_agents_cloud_availability_zone')
-        batch_op.drop_index('ix_network_agents_cloud_alive')
-        batch_op.drop_index('ix_network_agents_cloud_agent_type')
-        batch_op.drop_index('ix_network_agents_cloud_admin_state_up')
+        batch_op.drop_index('ix_network_agents_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_binary', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_availability_zone', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_alive', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_agent_type', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_network_agents_cloud_admin_state_up', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('network_agents')
     with op.batch_alter_table('keypairs', schema=None) as batch_op:
         batch_op.drop_index('ix_keypairs_last_sync_id')
-        batch_op.drop_index('ix_keypairs_cloud_user_id')
-        batch_op.drop_index('ix_keypairs_cloud_name')
-        batch_op.drop_index('ix_keypairs_cloud_deleted_at')
+        batch_op.drop_index('ix_keypairs_cloud_user_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_keypairs_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_keypairs_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('keypairs')
     with op.batch_alter_table('images', schema=None) as batch_op:
         batch_op.drop_index('ix_images_last_sync_id')
-        batch_op.drop_index('ix_images_cloud_visibility')
-        batch_op.drop_index('ix_images_cloud_status')
-        batch_op.drop_index('ix_images_cloud_project_id')
-        batch_op.drop_index('ix_images_cloud_name')
-        batch_op.drop_index('ix_images_cloud_disk_format')
-        batch_op.drop_index('ix_images_cloud_deleted_at')
-        batch_op.drop_index('ix_images_cloud_created_at')
+        batch_op.drop_index('ix_images_cloud_visibility', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_images_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_images_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_images_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_images_cloud_disk_format', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_images_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_images_cloud_created_at', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('images')
     with op.batch_alter_table('hypervisors', schema=None) as batch_op:
         batch_op.drop_index('ix_hypervisors_last_sync_id')
-        batch_op.drop_index('ix_hypervisors_cloud_status')
-        batch_op.drop_index('ix_hypervisors_cloud_state')
-        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_type')
-        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_hostname')
-        batch_op.drop_index('ix_hypervisors_cloud_host')
-        batch_op.drop_index('ix_hypervisors_cloud_deleted_at')
+        batch_op.drop_index('ix_hypervisors_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_hypervisors_cloud_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_type', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_hypervisors_cloud_hypervisor_hostname', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_hypervisors_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_hypervisors_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('hypervisors')
     with op.batch_alter_table('floating_ips', schema=None) as batch_op:
         batch_op.drop_index('ix_floating_ips_last_sync_id')
-        batch_op.drop_index('ix_floating_ips_cloud_status')
-        batch_op.drop_index('ix_floating_ips_cloud_server_id')
-        batch_op.drop_index('ix_floating_ips_cloud_router_id')
-        batch_op.drop_index('ix_floating_ips_cloud_project_id')
-        batch_op.drop_index('ix_floating_ips_cloud_port_id')
-        batch_op.drop_index('ix_floating_ips_cloud_floating_network_id')
-        batch_op.drop_index('ix_floating_ips_cloud_floating_ip_address')
-        batch_op.drop_index('ix_floating_ips_cloud_fixed_ip_address')
-        batch_op.drop_index('ix_floating_ips_cloud_deleted_at')
+        batch_op.drop_index('ix_floating_ips_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_server_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_router_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_project_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_port_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_floating_network_id', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_floating_ip_address', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_fixed_ip_address', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_floating_ips_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('floating_ips')
     with op.batch_alter_table('flavors', schema=None) as batch_op:
         batch_op.drop_index('ix_flavors_last_sync_id')
-        batch_op.drop_index('ix_flavors_cloud_vcpus')
-        batch_op.drop_index('ix_flavors_cloud_ram_mb')
-        batch_op.drop_index('ix_flavors_cloud_name')
-        batch_op.drop_index('ix_flavors_cloud_is_public')
-        batch_op.drop_index('ix_flavors_cloud_deleted_at')
+        batch_op.drop_index('ix_flavors_cloud_vcpus', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_flavors_cloud_ram_mb', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_flavors_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_flavors_cloud_is_public', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_flavors_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
 
     op.drop_table('flavors')
     with op.batch_alter_table('compute_services', schema=None) as batch_op:
         batch_op.drop_index('ix_compute_services_last_sync_id')
-        batch_op.drop_index('ix_compute_services_cloud_zone')
-        batch_op.drop_index('ix_compute_services_cloud_status')
-        batch_op.drop_index('ix_compute_services_cloud_state')
-        batch_op.drop_index('ix_compute_services_cloud_host')
-        batch_op.drop_index('ix_compute_services_cloud_deleted_at')
-        batch_op.drop_index('ix_compute_services_cloud_binary')
+        batch_op.drop_index('ix_compute_services_cloud_zone', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_compute_services_cloud_status', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_compute_services_cloud_state', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_compute_services_cloud_host', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_compute_services_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_compute_services_cloud_binary', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('compute_services')
     with op.batch_alter_table('availability_zones', schema=None) as batch_op:
         batch_op.drop_index('ix_availability_zones_last_sync_id')
-        batch_op.drop_index('ix_availability_zones_cloud_name')
-        batch_op.drop_index('ix_availability_zones_cloud_deleted_at')
-        batch_op.drop_index('ix_availability_zones_cloud_available')
+        batch_op.drop_index('ix_availability_zones_cloud_name', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('ix_availability_zones_cloud_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.drop_index('ix_availability_zones_cloud_available', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.drop_table('availability_zones')
