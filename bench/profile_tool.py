@@ -1,0 +1,57 @@
+"""Profile one read tool against a synced database with pyinstrument (through the in-process MCP client):
+
+    python -m bench.profile_tool --db /tmp/benchrun/50000/snapshot.db get_cluster_status [--args JSON] [-n 50]
+
+Keep a database with ``python -m bench --keep --workdir DIR``. The cloud connection is never used
+(poller off), so no simulator is needed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from bench.tool_args import TOOL_ARGS, _fill
+from bench.worker import samples, settings_for
+
+
+async def run(a: argparse.Namespace) -> None:
+    from mcp import Client
+    from pyinstrument import Profiler
+
+    from app.context import open_app_context
+    from app.server import build_server
+
+    args = json.loads(a.args) if a.args else _fill(TOOL_ARGS.get(a.tool, {}), samples(a.db))
+    kw = {"auth_url": "http://127.0.0.1:9/identity/v3", "username": "x", "password": "x", "project_name": "x",
+          "user_domain_name": "Default", "project_domain_name": "Default"}
+    mcp, _ = build_server(settings_for(a.db), context_factory=lambda s: open_app_context(s, **kw))
+    async with Client(mcp) as client:
+        for _ in range(3):
+            r = await client.call_tool(a.tool, args)
+        if r.is_error:
+            print("tool error:", r.content[0].text if r.content else r, file=sys.stderr)
+        prof = Profiler(interval=0.0005, async_mode="enabled")
+        t0 = time.perf_counter()
+        with prof:
+            for _ in range(a.n):
+                await client.call_tool(a.tool, args)
+        print(f"{a.tool} {args}: {(time.perf_counter() - t0) * 1000 / a.n:.2f} ms per call over {a.n} calls")
+    print(prof.output_text(unicode=False, color=False, show_all=a.all))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile_tool", description=__doc__)
+    p.add_argument("tool")
+    p.add_argument("--db", required=True)
+    p.add_argument("--args", default="")
+    p.add_argument("-n", type=int, default=50)
+    p.add_argument("--all", action="store_true", help="show library frames too")
+    asyncio.run(run(p.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Orchestrator of ``python -m bench``: per fleet size, simulator -> full sync -> 1% change ->
+incremental sync -> read tools in-process and over streamable-http -> concurrent HTTP load during a full
+sync -> live-API baseline at 0 and 20 ms simulated latency; then the Markdown report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Procs
+from bench.report import render
+
+LOAD_MIX = ("search_instances", "get_instance_details", "get_instances_by_status", "get_hypervisor_list",
+            "get_service_status", "get_floating_ips", "get_volume_list", "monitor_resources", "get_cluster_status")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--sizes", default="1000,10000,50000", help="comma-separated fleet sizes (instances)")
+    p.add_argument("--quick", action="store_true", help="few iterations, short load (smoke runs)")
+    p.add_argument("--out", default="docs/benchmarks.md", help="Markdown report ('-' for stdout only)")
+    p.add_argument("--workdir", default=None, help="databases and logs (default: a temporary directory)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs, results.json)")
+    p.add_argument("--iterations", type=int, default=None, help="in-process calls per tool (default 200, quick 20)")
+    p.add_argument("--http-iterations", type=int, default=None, help="HTTP calls per tool (default 50, quick 5)")
+    p.add_argument("--clients", type=int, default=None, help="concurrent HTTP clients (default 50, quick 10)")
+    p.add_argument("--load-seconds", type=float, default=None, help="load duration (default 20, quick 4; max 30)")
+    p.add_argument("--live-reps", type=int, default=None, help="live baseline repetitions (default 3, quick 1)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds per tool in-process before it stops early (default 10, quick 3; HTTP: half)")
+    p.add_argument("--live-cap", type=float, default=None,
+                   help="seconds per live question before its repetitions stop (default 90, quick 20)")
+    p.add_argument("--render", metavar="RESULTS_JSON", help="only re-render the report of an earlier run's results.json")
+    p.add_argument("--live-max-size", type=int, default=10000,
+                   help="largest fleet with a live baseline (larger: skipped with a note)")
+    p.add_argument("--live-latency", type=float, default=0.02, help="simulated per-request latency (s)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    if a.render:
+        md = render(json.loads(Path(a.render).read_text()))
+        if a.out != "-":
+            Path(a.out).write_text(md)
+        print(md)
+        return 0
+    q = a.quick
+    opts = {
+        "iterations": a.iterations or (20 if q else 200),
+        "http_iterations": a.http_iterations or (5 if q else 50),
+        "budget": a.budget or (3.0 if q else 10.0),
+        "clients": a.clients or (10 if q else 50),
+        "load_seconds": min(30.0, a.load_seconds or (4.0 if q else 20.0)),
+        "live_reps": a.live_reps or (1 if q else 3),
+        "live_cap": a.live_cap or (20.0 if q else 90.0),
+        "live_max_size": a.live_max_size,
+        "live_latency": a.live_latency,
+    }
+    sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
+    work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    command = "python -m bench " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
+    results: dict[str, Any] = {"command": command.strip(), "opts": opts, "sizes": {}, "started": time.time(),
+                               "loadavg_start": os.getloadavg()}
+    print(f"bench: sizes {sizes}, work dir {work}", file=sys.stderr)
+    with Procs(work / "logs") as procs:
+        for n in sizes:
+            t0 = time.perf_counter()
+            try:
+                results["sizes"][str(n)] = bench_size(procs, n, work / str(n), opts)
+            except Exception as e:  # noqa: BLE001 - the report says which size failed and why
+                results["sizes"][str(n)] = {"servers": n, "failed": str(e)}
+                print(f"bench: size {n} failed: {e}", file=sys.stderr)
+            results["sizes"][str(n)]["wall_s"] = time.perf_counter() - t0
+            print(f"bench: size {n} done in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            (work / "results.json").write_text(json.dumps(results, indent=1))  # partial results survive
+            if not a.keep:
+                shutil.rmtree(work / str(n), ignore_errors=True)
+    results["finished"] = time.time()
+    results["loadavg_end"] = os.getloadavg()
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    md = render(results)
+    print(md)
+    if a.out != "-":
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(md)
+        print(f"bench: wrote {a.out}; raw results in {work / 'results.json'}", file=sys.stderr)
+    if not a.keep and not a.workdir:
+        shutil.rmtree(work / "logs", ignore_errors=True)
+    failed = [n for n, r in results["sizes"].items() if "failed" in r]
+    return 1 if failed else 0
+
+
+def _step(msg: str) -> None:
+    print(f"bench:   {msg}", file=sys.stderr, flush=True)
+
+
+def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any]) -> dict[str, Any]:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    db = str(work / "snapshot.db")
+    res: dict[str, Any] = {"servers": n}
+    _step(f"[{n}] starting simulator")
+    sim = procs.start_simulator(n)
+    res["sim_startup_s"] = sim.startup_s
+    base_args = ["--db", db, "--auth-url", sim.auth_url]
+
+    _step(f"[{n}] full sync into a fresh database")
+    res["sync"] = procs.worker(["sync", *base_args], f"sync-{n}", timeout=1200)
+    _step(f"[{n}] full sync {res['sync']['total_s']:.1f}s; changing 1% of servers through the API")
+    res["change"] = procs.worker(["change", *base_args], f"change-{n}", timeout=600)
+    res["incremental"] = procs.worker(["incremental", *base_args], f"incremental-{n}", timeout=600)
+    _step(f"[{n}] incremental {res['incremental']['total_s']:.2f}s; read tools in-process")
+
+    res["tools"] = procs.worker(["tools", *base_args, "--iterations", str(o["iterations"]),
+                                 "--budget", str(o["budget"])], f"tools-{n}", timeout=3600)
+    registered = res["tools"]["registered"]
+
+    _step(f"[{n}] read tools over streamable-http")
+    http, base = procs.start_http_server(Path(db), sim, "bench")
+    try:
+        res["tools_http"] = procs.worker(["tools", *base_args, "--url", base, "--iterations", str(o["http_iterations"]),
+                                          "--budget", str(o["budget"] / 2)], f"tools-http-{n}", timeout=3600)
+        mix = [t for t in LOAD_MIX if t in registered] or [t for t in registered if t.startswith("get_")][:5]
+        _step(f"[{n}] {o['clients']} concurrent HTTP clients for {o['load_seconds']:.0f}s during a full sync")
+        load = procs.start_worker(["load", *base_args, "--url", base, "--clients", str(o["clients"]),
+                                   "--duration", str(o["load_seconds"]), "--tools", ",".join(mix)], f"load-{n}")
+        time.sleep(1.0)  # sessions initialized before the sync starts
+        sync2 = procs.start_worker(["sync", *base_args], f"sync-under-load-{n}")
+        res["load"] = procs.finish_worker(load, timeout=o["load_seconds"] + 300)
+        res["sync_under_load"] = procs.finish_worker(sync2, timeout=1200)
+    finally:
+        procs.stop(http)
+
+    if n > o["live_max_size"]:
+        res["live"] = {"skipped": f"live baseline skipped above {o['live_max_size']} instances (one live call "
+                                  "lists the whole fleet; minutes per question)"}
+        procs.stop(sim.proc)
+        return res
+    res["live"] = {}
+    for latency in (0.0, o["live_latency"]):
+        if latency:
+            procs.stop(sim.proc)
+            _step(f"[{n}] simulator with {latency * 1000:.0f} ms per request")
+            sim = procs.start_simulator(n, latency)
+        _step(f"[{n}] live baseline at {latency * 1000:.0f} ms")
+        res["live"][str(latency)] = procs.worker(
+            ["live", "--db", db, "--auth-url", sim.auth_url, "--reps", str(o["live_reps"]), "--cap", str(o["live_cap"])],
+            f"live-{n}-{latency}", timeout=3600)
+    procs.stop(sim.proc)
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""One measuring step per process (started by :mod:`bench.run`); prints one JSON line on stdout, logs
+to stderr.
+
+    python -m bench.worker sync        --db F --auth-url U            full sync of every kind
+    python -m bench.worker change      --db F --auth-url U --fraction  stop ~1% of ACTIVE servers (API)
+    python -m bench.worker incremental --db F --auth-url U            incremental servers sync
+    python -m bench.worker tools       --db F --auth-url U [--url H]  every read tool, N iterations
+    python -m bench.worker live        --auth-url U --reps R           live-API baseline questions
+    python -m bench.worker load        --url H --clients C --duration S  concurrent JSON-RPC load
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import sqlite3
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.stats import summary
+
+CLOUD = "bench"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def connect_kwargs(auth_url: str) -> dict[str, Any]:
+    return {"auth_url": auth_url, "username": "admin", "password": "secret", "project_name": "admin",
+            "user_domain_name": "Default", "project_domain_name": "Default", "region_name": "RegionOne",
+            "identity_api_version": "3"}
+
+
+def settings_for(db: str) -> Any:
+    from app.config import load_settings
+
+    return load_settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", poller_enabled=False,
+                         cloud_name=CLOUD, cold_start_wait=0.0, log_level="WARNING")
+
+
+def db_bytes(db: str) -> int:
+    return sum(os.path.getsize(p) for p in (db, db + "-wal", db + "-shm") if os.path.exists(p))
+
+
+def emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data) + "\n")
+    sys.stdout.flush()
+
+
+# --- sync -----------------------------------------------------------------------------------------
+async def do_sync(a: argparse.Namespace, incremental: bool = False) -> dict[str, Any]:
+    from app.context import open_app_context
+
+    async with open_app_context(settings_for(a.db), **connect_kwargs(a.auth_url)) as ctx:
+        t0 = time.perf_counter()
+        if incremental:
+            results = {"servers": await ctx.sync.incremental_sync("servers")}
+        else:
+            results = await ctx.sync.sync_all()
+        total = time.perf_counter() - t0
+    kinds = {k: {"status": r.status, "mode": r.mode, "seen": r.seen, "added": r.added, "changed": r.changed,
+                 "tombstoned": r.tombstoned, "duration_s": r.duration_s, "error": r.error}
+             for k, r in results.items()}
+    return {"total_s": total, "kinds": kinds, "peak_rss_mb": peak_rss_mb(), "db_bytes": db_bytes(a.db)}
+
+
+def do_change(a: argparse.Namespace) -> dict[str, Any]:
+    """Stop ~``fraction`` of the ACTIVE servers through the compute API (openstacksdk), then wait for
+    the simulator's transition (1 s) so that the next incremental sync sees SHUTOFF."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openstack
+
+    with sqlite3.connect(f"file:{a.db}?mode=ro", uri=True) as c:
+        total = c.execute("SELECT count(*) FROM servers WHERE cloud=? AND deleted_at IS NULL", (CLOUD,)).fetchone()[0]
+        k = max(1, round(total * a.fraction))
+        ids = [r[0] for r in c.execute("SELECT id FROM servers WHERE cloud=? AND deleted_at IS NULL AND status='ACTIVE' "
+                                       "ORDER BY id LIMIT ?", (CLOUD, k))]
+    conn = openstack.connect(**connect_kwargs(a.auth_url))
+    errors: list[str] = []
+
+    def stop(sid: str) -> None:
+        try:
+            conn.compute.stop_server(sid)
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            errors.append(f"{type(e).__name__}: {e}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(stop, ids))
+    elapsed = time.perf_counter() - t0
+    time.sleep(1.5)
+    return {"servers": total, "changed": len(ids) - len(errors), "errors": len(errors), "first_error": errors[:1],
+            "seconds": elapsed}
+
+
+# --- read tools -----------------------------------------------------------------------------------
+def samples(db: str) -> dict[str, str]:
+    """Real values for the argument placeholders of :mod:`bench.tool_args`."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        def one(sql: str) -> str:
+            row = c.execute(sql, (CLOUD,)).fetchone()
+            return str(row[0]) if row else "none"
+        return {
+            "server_name": one("SELECT name FROM servers WHERE cloud=? AND deleted_at IS NULL GROUP BY name "
+                               "HAVING count(*) = 1 ORDER BY name LIMIT 1 OFFSET 7"),
+            "server_id": one("SELECT id FROM servers WHERE cloud=? AND deleted_at IS NULL ORDER BY id LIMIT 1"),
+            "network_name": one("SELECT name FROM networks WHERE cloud=? AND deleted_at IS NULL ORDER BY name LIMIT 1"),
+        }
+
+
+@asynccontextmanager
+async def _recording_context(settings: Any, auth_url: str, handler_ms: dict[str, list[float]]) -> AsyncIterator[Any]:
+    """open_app_context whose tool-latency histogram also records raw samples (the time spent in the
+    tool function itself, measured by app.tools.base)."""
+    from app.context import open_app_context
+
+    async with open_app_context(settings, **connect_kwargs(auth_url)) as ctx:
+        hist = ctx.metrics.tool_latency
+        orig = hist.observe
+
+        def observe(value: float, *labels: str) -> None:
+            handler_ms[labels[0] if labels else "?"].append(value * 1000)
+            orig(value, *labels)
+
+        hist.observe = observe
+        yield ctx
+
+
+async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
+    from mcp import Client
+
+    from bench.tool_args import cases
+
+    handler_ms: dict[str, list[float]] = defaultdict(list)
+    if a.url:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        http = httpx2.AsyncClient(timeout=60)
+        target: Any = streamable_http_client(a.url.rstrip("/") + "/mcp", http_client=http)
+    else:
+        from app.server import build_server
+
+        settings = settings_for(a.db)
+        target, _ = build_server(settings, context_factory=lambda s: _recording_context(s, a.auth_url, handler_ms))
+    results: dict[str, Any] = {}
+    async with Client(target, read_timeout_seconds=120) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        for label, tool, args in cases(tools, samples(a.db)):
+            handler_ms.pop(tool, None)
+            ms: list[float] = []
+            errors = 0
+            first_error = None
+            deadline = time.perf_counter() + a.budget
+            for i in range(a.iterations + a.warmup):
+                t0 = time.perf_counter()
+                r = await client.call_tool(tool, args)
+                dt = (time.perf_counter() - t0) * 1000
+                if r.is_error:
+                    errors += 1
+                    first_error = first_error or (r.content[0].text if r.content else "error")[:300]
+                if i >= a.warmup:
+                    ms.append(dt)
+                if i >= a.warmup + 10 and time.perf_counter() > deadline:
+                    break
+            handler = handler_ms.pop(tool, [])[a.warmup:]
+            results[label] = {"tool": tool, "args": args, "client": summary(ms), "handler": summary(handler),
+                              "errors": errors, "first_error": first_error}
+    return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb()}
+
+
+# --- live baseline --------------------------------------------------------------------------------
+def warm_up(conn: Any) -> None:
+    """Authenticate and run every service's version discovery once, as a long-running live server
+    would have done before the timed questions."""
+    conn.authorize()
+    list(conn.compute.flavors())
+    list(conn.network.agents())
+    list(conn.block_storage.types())
+    list(conn.image.images())
+    list(conn.identity.services())
+    list(conn.orchestration.stacks())
+    list(conn.placement.resource_providers())
+
+
+async def do_live(a: argparse.Namespace) -> dict[str, Any]:
+    import openstack
+
+    from bench.live import BASELINES
+
+    conn = openstack.connect(**connect_kwargs(a.auth_url))
+    warm_up(conn)
+    fill = samples(a.db)
+    only = set(a.only.split(",")) if a.only else None
+    out: dict[str, Any] = {}
+    for name, fn in BASELINES.items():
+        if only and name not in only:
+            continue
+        ms: list[float] = []
+        note = None
+        t_start = time.perf_counter()
+        for _ in range(a.reps):
+            t0 = time.perf_counter()
+            try:
+                answer = fn(conn, fill)
+            except Exception as e:  # noqa: BLE001 - reported, the run goes on
+                note = f"{type(e).__name__}: {e}"[:300]
+                break
+            ms.append((time.perf_counter() - t0) * 1000)
+            if time.perf_counter() - t_start > a.cap:
+                note = f"stopped after {len(ms)} repetition(s): over the {a.cap:.0f}s cap"
+                break
+        out[name] = {"ms": summary(ms), "answer": answer if note is None or ms else None, "note": note}
+    return {"baselines": out, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- concurrent load ------------------------------------------------------------------------------
+async def do_load(a: argparse.Namespace) -> dict[str, Any]:
+    from bench.load import run_load
+
+    return await run_load(a.url, clients=a.clients, duration=a.duration, tools=a.tools.split(","), fill=samples(a.db))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.worker")
+    p.add_argument("step", choices=["sync", "change", "incremental", "tools", "live", "load"])
+    p.add_argument("--db", required=True)
+    p.add_argument("--auth-url", default="")
+    p.add_argument("--url", default="", help="streamable-http base URL (tools over HTTP, load)")
+    p.add_argument("--fraction", type=float, default=0.01)
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--budget", type=float, default=20.0, help="seconds per tool before stopping early")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--cap", type=float, default=60.0, help="live: seconds per question before stopping")
+    p.add_argument("--only", default="")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--tools", default="")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    Path(a.db).parent.mkdir(parents=True, exist_ok=True)
+    if a.step == "sync":
+        out = asyncio.run(do_sync(a))
+    elif a.step == "incremental":
+        out = asyncio.run(do_sync(a, incremental=True))
+    elif a.step == "change":
+        out = do_change(a)
+    elif a.step == "tools":
+        out = asyncio.run(do_tools(a))
+    elif a.step == "live":
+        out = asyncio.run(do_live(a))
+    else:
+        out = asyncio.run(do_load(a))
+    emit(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
