@@ -15,6 +15,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+def configure_logging(level: str) -> None:
+    """The settings' level (MCP_LOG_LEVEL / --log-level) for our loggers and the libraries' alike."""
+    from app.cli import configure_logging as configure
+
+    configure(level)
+
+
 def _bool_flag(p: argparse.ArgumentParser, name: str, help_: str) -> None:
     p.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=help_)
 
@@ -76,6 +83,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit(args)
     if settings is None:
         return 2
+    configure_logging(settings.log_level)
     try:
         asyncio.run(_serve(settings))
     except OpsError as e:
@@ -87,8 +95,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Any) -> None:
+    from app.cloud.connection import build_connection
     from app.http import check_bind_policy, serve_http
     from app.server import build_server
+
+    build_connection(settings).close()  # fail fast, with a clear message, on missing credentials
 
     mcp, state = build_server(settings)
     if settings.transport == "stdio":
@@ -118,6 +129,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if settings is None:
         server.stop()
         return 2
+    configure_logging(settings.log_level)
     if settings.transport == "streamable-http":
         url = f"http://{settings.host}:{settings.port}/mcp"
         snippet = {"mcpServers": {"openstack-ops-demo": {"type": "http", "url": url}}}

@@ -30,7 +30,7 @@ from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
 from app.config import Settings
-from app.errors import OpsError, translate_sdk_error
+from app.errors import InvalidArgument, OpsError, translate_sdk_error
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,18 @@ def build_connection(settings: Settings, **connect_kwargs: Any) -> Any:
     import openstack
 
     opts = connection_options(settings)
-    if connect_kwargs:
-        return openstack.connect(**{**opts, **connect_kwargs})
-    return openstack.connect(cloud=settings.os_cloud, **opts)
+    try:
+        if connect_kwargs:
+            return openstack.connect(**{**opts, **connect_kwargs})
+        return openstack.connect(cloud=settings.os_cloud, **opts)
+    except (os_exc.ConfigException, ks_exc.auth_plugins.MissingRequiredOptions,
+            ks_exc.auth_plugins.NoMatchingPlugin) as e:
+        where = f"cloud {settings.os_cloud!r} in clouds.yaml" if settings.os_cloud else "the OS_* environment"
+        raise InvalidArgument(
+            f"No usable OpenStack credentials in {where}: {e}. Set OS_CLOUD to an entry of clouds.yaml, or "
+            "OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME (or application credentials); "
+            "or try the built-in demo cloud: mcp-openstack-ops demo."
+        ) from e
 
 
 @functools.lru_cache(maxsize=None)
