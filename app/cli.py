@@ -32,6 +32,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    # Library chatter that says nothing to an operator at INFO.
+    for noisy in ("alembic.runtime.plugins", "apscheduler.scheduler", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def build_parser() -> argparse.ArgumentParser:
