@@ -31,7 +31,10 @@ with the cloud. Conventions:
   data, private keys, tokens, e-mails) removed. `first_seen_at`, `last_seen_at` and `deleted_at` are UTC.
 - **Live rows have `deleted_at IS NULL`.** A row is tombstoned only after a complete, error-free listing
   no longer contained it. Link tables hold rows of live parents only.
-- Every filter/sort column has a `(cloud, column)` index. For substring search, `servers.search_text`
+- Every filter/sort column has a `(cloud, column)` index; in snapshot tables it is partial over live rows
+  (`WHERE deleted_at IS NULL`: put that predicate in the query to use it), and `raw` is the last column.
+  `servers_fts` (SQLite FTS5 trigram, migration 0005, not listed below) indexes the live servers'
+  searchable fields for substring search. For substring search, `servers.search_text`
   and `ports.search_text` hold lowercased names, ids, MACs and IPs: query with
   `search_text LIKE '%' || lower(:term) || '%'` (the narrow index is scanned instead of the wide table).
 - Freshness: `sync_runs` records every poll (kind, mode, status, counts, errors).

@@ -1,29 +1,32 @@
-"""Index-only server selection for the instance reads: conditions compiled to parameterised SQL whose
-every test is answered from one narrow ``(cloud, column)`` index, never from the wide server rows.
+"""Server selection for the instance reads: conditions compiled to sets of server rowids that
+indexes answer, never a scan of the wide server rows.
 
-Why: a server row carries its raw JSON (kilobytes, in overflow pages) *before* ``deleted_at``, so any
-plan that visits table rows to test a condition reads the whole fleet (~0.5 s at 50,000 instances).
-On SQLite each condition therefore becomes ``servers.rowid IN (SELECT rowid FROM servers WHERE cloud=?
-AND <test on one indexed column>)`` (a covering index scan), tombstones are excluded through the
-``(cloud, deleted_at)`` index, and the page is ordered by walking ``(cloud, name)``; only the page's
-rows are read in full. Measured figures: ``tests/bench/test_instance_search.py``. Other databases get
-the same conditions applied directly (PostgreSQL plans them itself).
+* Live-row partial indexes ``(cloud, col) WHERE deleted_at IS NULL`` (every ``servers`` filter
+  column) answer equality tests (status, names, ids) index-only.
+* Substring search (``search_instances``) on SQLite uses the FTS5 ``trigram`` table ``servers_fts``
+  (migration 0005: one document per live server, one column per field, IPs newline-joined, kept
+  current by triggers): ``servers_fts MATCH '{col ...}: "term"'`` gives candidates through the
+  index for terms of 3+ characters, and the exact predicate (:func:`app.services.query.contains`:
+  LIKE with ASCII case folding, or exact ``instr`` when case-sensitive) is re-checked on the FTS
+  table's own narrow copy of the text, so results are exactly those of a scan. The term is always
+  one quoted FTS phrase (``"`` doubled): ``*``, ``-``, ``NEAR``, ``AND``, ``:``... are literal.
+  ``search_in="all"`` is one MATCH over every column. Shorter terms (no trigram), terms with NUL, and
+  databases without the FTS table (PostgreSQL, old SQLite) fall back to LIKE/instr over the narrow
+  partial indexes (index scans, not table scans).
 
-Substring tests use :func:`app.services.query.contains` (LIKE, ASCII case folding, when
-case-insensitive; exact ``instr`` when case-sensitive). Per field:
-
-* name, status, availability_zone: that column; host: ``host`` or ``hypervisor_hostname``;
-  flavor: ``flavor_name`` (compute 2.47+), or ``flavor_id`` of flavors whose name/id matches;
-* image / project: the server's ``image_id`` / ``project_id``, or ids of images / projects whose name
-  matches; ip: ``server_addresses.ip_address`` (its own index), joined back by server id;
-* all: the union of every field.
+Per field: name, status, availability_zone: that column; host: ``host`` or ``hypervisor_hostname``;
+flavor: ``flavor_name`` (compute 2.47+), or ``flavor_id`` of flavors whose name matches; image /
+project: the server's ``image_id`` / ``project_id``, or ids of images / projects whose name matches;
+ip: the server's addresses (``server_addresses.ip_address``); all: the union of every field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, false, literal_column, or_, select, union
+from sqlalchemy import (ColumnElement, FromClause, Select, Table, column, false, literal, literal_column, or_,
+                        select, table, union)
 
 from app.resources.flavors import table as flavors
 from app.resources.images import table as images
@@ -34,12 +37,45 @@ from app.services.query import contains
 
 SEARCH_FIELDS = ("name", "status", "host", "flavor", "image", "availability_zone", "ip", "project", "all")
 
+# The FTS table of migration 0005 (SQLite only): rowid = servers.rowid, live rows only.
+FTS_NAME = "servers_fts"
+FTS_COLUMNS = ("name", "status", "host", "hypervisor_hostname", "availability_zone", "flavor_name", "image_id",
+               "project_id", "ips")
+IP_SEPARATOR = "\n"
+fts = table(FTS_NAME, column("rowid"), column("cloud"), *(column(c) for c in FTS_COLUMNS))
+# FTS columns per search field (``all``: every one).
+FIELD_COLUMNS = {
+    "name": ("name",), "status": ("status",), "availability_zone": ("availability_zone",),
+    "host": ("host", "hypervisor_hostname"), "flavor": ("flavor_name",), "image": ("image_id",),
+    "project": ("project_id",), "ip": ("ips",), "all": FTS_COLUMNS,
+}
+# Fields also matched through another kind's name.
+FIELD_NAMED = {"flavor": ("flavor_id", flavors), "image": ("image_id", images), "project": ("project_id", projects)}
+TRIGRAM = 3
+
+class RowidSet:
+    """Distinct rowids of live servers of one cloud (SQLite): its size is the exact match count."""
+
+    def __init__(self, select_: Select[tuple[int]] | Any) -> None:
+        self.select = select_
+
+    def condition(self) -> ColumnElement[bool]:
+        return rowid(servers).in_(self.select)
+
+
+Where = ColumnElement[bool] | RowidSet
+
 # A test on one column of a servers alias.
 Test = Callable[[FromClause], ColumnElement[bool]]
 
 
 def rowid(t: FromClause) -> ColumnElement[int]:
     return literal_column(f"{t.name}.rowid")  # type: ignore[attr-defined]
+
+
+def fts_query(columns: tuple[str, ...], term: str) -> str:
+    """An FTS5 query matching ``term`` literally as one phrase in ``columns``."""
+    return "{" + " ".join(columns) + "}: \"" + term.replace('"', '""') + "\""
 
 
 class Selector:
@@ -50,61 +86,83 @@ class Selector:
         self.sqlite = dialect == "sqlite"
         self._n = 0
 
-    def any_of(self, tests: list[Test]) -> ColumnElement[bool]:
-        if not tests:
+    def rowids(self, test: Test) -> Select[tuple[int]]:
+        """Rowids of live servers passing ``test`` (a covering scan of a live-row partial index)."""
+        self._n += 1
+        x = servers.alias(f"sx{self._n}")
+        return select(rowid(x)).where(x.c.cloud == self.cloud, x.c.deleted_at.is_(None), test(x))
+
+    def any_of(self, tests: list[Test], extra: list[Select[tuple[int]]] | None = None) -> Where:
+        """Live servers passing any of ``tests`` (or whose rowid is in one of the ``extra`` sets): on
+        SQLite a :class:`RowidSet` (one materialised set of distinct rowids, each member an index
+        scan), elsewhere a plain condition."""
+        extra = extra or []
+        if not tests and not extra:
             return false()
         if not self.sqlite:
             return or_(*(t(servers) for t in tests))
-        sets = []
-        for test in tests:
-            self._n += 1
-            x = servers.alias(f"sx{self._n}")
-            sets.append(select(rowid(x)).where(x.c.cloud == self.cloud, test(x)))
-        # One materialised set of matching rowids (each member a covering index scan).
-        return rowid(servers).in_(sets[0] if len(sets) == 1 else union(*sets))
-
-    def ids_of(self, other: Table, test: Callable[[FromClause], ColumnElement[bool]]) -> Select[tuple[str]]:
-        """ids of ``other`` (images, projects, flavors) passing ``test``, via an index scan on SQLite."""
-        if not self.sqlite:
-            return select(other.c.id).where(other.c.cloud == self.cloud, test(other))
-        self._n += 1
-        x = other.alias(f"ox{self._n}")
-        inner = select(rowid(x)).where(x.c.cloud == self.cloud, test(x))
-        return select(other.c.id).where(other.c.cloud == self.cloud, rowid(other).in_(inner))
+        sets = [self.rowids(t) for t in tests] + extra
+        return RowidSet(sets[0] if len(sets) == 1 else union(*sets))
 
 
 class Matcher(Selector):
-    """The ``search_instances`` condition for one term."""
+    """The ``search_instances`` condition for one term. ``use_fts``: the FTS table exists."""
 
-    def __init__(self, cloud: str, term: str, case_sensitive: bool, dialect: str) -> None:
+    def __init__(self, cloud: str, term: str, case_sensitive: bool, dialect: str, use_fts: bool = False) -> None:
         super().__init__(cloud, dialect)
         self.term = term
         self.cs = case_sensitive
+        self.fts = use_fts and self.sqlite and len(term) >= TRIGRAM and "\x00" not in term
 
     def _col(self, col: str) -> Test:
         return lambda t: contains(t.c[col], self.term, self.cs)
 
     def _named(self, other: Table) -> Select[tuple[str]]:
-        return self.ids_of(other, lambda t: contains(t.c.name, self.term, self.cs))
+        """ids of ``other`` (tombstoned rows included, as the link may be) whose name matches; these
+        kinds are small (flavors, images, projects)."""
+        return select(other.c.id).where(other.c.cloud == self.cloud, contains(other.c.name, self.term, self.cs))
+
+    def _ip_owners(self) -> Select[tuple[str]]:
+        a = addresses
+        return select(a.c.server_id).where(a.c.cloud == self.cloud, contains(a.c.ip_address, self.term, self.cs))
 
     def tests(self, field: str) -> list[Test]:
+        """Per-column tests for the fallback (no FTS) path."""
         if field == "all":
             return [t for f in SEARCH_FIELDS if f != "all" for t in self.tests(f)]
-        if field in ("name", "status", "availability_zone"):
-            return [self._col(field)]
-        if field == "host":
-            return [self._col("host"), self._col("hypervisor_hostname")]
-        if field == "flavor":
-            return [self._col("flavor_name"), lambda t: t.c.flavor_id.in_(self._named(flavors))]
-        if field == "image":
-            return [self._col("image_id"), lambda t: t.c.image_id.in_(self._named(images))]
-        if field == "project":
-            return [self._col("project_id"), lambda t: t.c.project_id.in_(self._named(projects))]
         if field == "ip":
-            a = addresses
-            owners = select(a.c.server_id).where(a.c.cloud == self.cloud, contains(a.c.ip_address, self.term, self.cs))
-            return [lambda t: t.c.id.in_(owners)]
-        raise ValueError(field)
+            return [lambda t: t.c.id.in_(self._ip_owners())]
+        tests = [self._col(c) for c in FIELD_COLUMNS[field]]
+        if field in FIELD_NAMED:
+            col, other = FIELD_NAMED[field]
+            tests.append(lambda t, col=col, other=other: t.c[col].in_(self._named(other)))
+        return tests
 
-    def condition(self, field: str) -> ColumnElement[bool]:
-        return self.any_of(self.tests(field))
+    def _fts_set(self, field: str) -> Select[tuple[int]] | None:
+        """Rowids of live servers whose FTS document matches ``term`` in the field's columns, re-checked
+        exactly per column (an IP test also refuses terms spanning two newline-joined addresses)."""
+        cols = FIELD_COLUMNS[field]
+        checks = [contains(fts.c[c], self.term, self.cs) for c in cols if c != "ips" or IP_SEPARATOR not in self.term]
+        if not checks:
+            return None
+        return select(fts.c.rowid).where(literal_column(FTS_NAME).op("MATCH")(literal(fts_query(cols, self.term))),
+                                         fts.c.cloud == self.cloud, or_(*checks))
+
+    def condition(self, field: str) -> Where:
+        if not self.fts:
+            return self.any_of(self.tests(field))
+        extra = [s for s in [self._fts_set(field)] if s is not None]
+        tests: list[Test] = []
+        for f, (col, other) in FIELD_NAMED.items():
+            if field in (f, "all"):
+                tests.append(lambda t, col=col, other=other: t.c[col].in_(self._named(other)))
+        return self.any_of(tests, extra)
+
+
+async def has_fts(conn: object) -> bool:
+    """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram)."""
+    from sqlalchemy import text
+
+    row = (await conn.execute(  # type: ignore[attr-defined]
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME})).first()
+    return row is not None

@@ -21,7 +21,7 @@ from app.resources.servers import addresses, server_security_groups, server_volu
 from app.resources.servers import table as servers
 from app.resources.users import table as users
 from app.resources.volumes import table as volumes
-from app.services.instance_search import SEARCH_FIELDS, Matcher, Selector, rowid
+from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selector, Where, has_fts, rowid
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
 
@@ -175,7 +175,12 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     return out
 
 
-async def _page(app: Any, where: ColumnElement[bool] | None, limit: int, offset: int,
+# Up to this many matches, a page is sorted from the matches themselves (rowid lookups); above it,
+# the live (cloud, name) index is walked in order, probing the match set, until the window is full.
+SORT_MATCHES_MAX = 3000
+
+
+async def _page(app: Any, where: Where | None, limit: int, offset: int,
                 include_all: bool) -> tuple[int, list[Instance]]:
     """Count and window the live servers matching ``where`` (ordered by name; ties by rowid on SQLite,
     by id elsewhere), then read only the window's rows with their names and link rows."""
@@ -183,24 +188,28 @@ async def _page(app: Any, where: ColumnElement[bool] | None, limit: int, offset:
     s = servers
     async with app.db.reader() as conn:
         if app.db.dialect_name == "sqlite":
-            t = s.alias("tomb")
-            live_here = [s.c.cloud == cloud,
-                         rowid(s).not_in(select(rowid(t)).where(t.c.cloud == cloud, t.c.deleted_at.is_not(None)))]
-            if where is not None:
-                live_here.append(where)
-            # One pass: walk (cloud, name) in order, probing the materialised match set; the total
-            # rides along as a window count (a separate COUNT would scan the indexes again).
-            window = (select(rowid(s), func.count().over()).where(*live_here).order_by(s.c.name, rowid(s))
-                      .limit(limit).offset(offset).with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite"))
-            got = (await conn.execute(window)).all()
-            order = [r for r, _ in got]
-            total = got[0][1] if got else (await conn.execute(
-                select(func.count()).select_from(s).where(*live_here))).scalar_one() if offset else 0
+            conds = [live(s, cloud)]
+            if isinstance(where, RowidSet):
+                # The set holds distinct live rowids of this cloud: its size is the total.
+                total = (await conn.execute(select(func.count()).select_from(where.select.subquery()))).scalar_one()
+                conds.append(where.condition())
+            else:
+                if where is not None:
+                    conds.append(where)
+                count = select(func.count()).select_from(s).where(*conds)
+                if where is None:  # index-only over the live (cloud, name) partial index
+                    count = count.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
+                total = (await conn.execute(count)).scalar_one()
+            window = select(rowid(s)).where(*conds).order_by(s.c.name, rowid(s)).limit(limit).offset(offset)
+            if where is None or (isinstance(where, RowidSet) and total > SORT_MATCHES_MAX):
+                window = window.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
+            order = [r for (r,) in await conn.execute(window)] if offset < total else []
             fetched = {r.rid: r for r in await conn.execute(
                 _base().add_columns(rowid(s).label("rid")).where(rowid(s).in_(order)))} if order else {}
             rows = [fetched[r] for r in order if r in fetched]
         else:
-            stmt = _base().where(live(s, cloud), where if where is not None else true()).order_by(s.c.name, s.c.id)
+            cond = where.condition() if isinstance(where, RowidSet) else where
+            stmt = _base().where(live(s, cloud), cond if cond is not None else true()).order_by(s.c.name, s.c.id)
             total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
         kids = await _children(conn, cloud, [r.id for r in rows], include_all)
     result = []
@@ -234,8 +243,9 @@ async def _suggest(app: Any, term: str) -> list[str]:
             pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
             where = Selector(app.cloud_name, app.db.dialect_name).any_of(
                 [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
+            cond = where.condition() if isinstance(where, RowidSet) else where
             names.update(x for (x,) in await conn.execute(
-                select(s.c.name).where(live(s, app.cloud_name), where).limit(1000)) if x)
+                select(s.c.name).where(live(s, app.cloud_name), cond).limit(1000)) if x)
     return close_matches(t, sorted(names))
 
 
@@ -253,9 +263,10 @@ async def instance_details(app: Any, instance_names: str, instance_ids: str, all
     if names or ids:
         tests = ([lambda t: t.c.name.in_(names)] if names else []) + ([lambda t: t.c.id.in_(ids)] if ids else [])
         where = Selector(app.cloud_name, app.db.dialect_name).any_of(tests)
+        cond = where.condition() if isinstance(where, RowidSet) else where
         async with app.db.reader() as conn:
             found = (await conn.execute(
-                select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), where))).all()
+                select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), cond))).all()
         found_names = {n for n, _ in found}
         found_ids = {i for _, i in found}
         not_found = [n for n in names if n not in found_names] + [i for i in ids if i not in found_ids]
@@ -281,7 +292,11 @@ async def search(app: Any, search_term: str, search_in: str, limit: int, offset:
     if field not in SEARCH_FIELDS:
         raise InvalidArgument(f"search_in must be one of {', '.join(SEARCH_FIELDS)} (got {search_in!r}).")
     snap = await app.snapshot(KINDS)
-    cond = Matcher(app.cloud_name, term, case_sensitive, app.db.dialect_name).condition(field)
+    use_fts = False
+    if app.db.dialect_name == "sqlite":
+        async with app.db.reader() as conn:
+            use_fts = await has_fts(conn)
+    cond = Matcher(app.cloud_name, term, case_sensitive, app.db.dialect_name, use_fts).condition(field)
     total, items = await _page(app, cond, limit, offset, include_all=False)
     return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
                                 search_term=term, search_in=field, case_sensitive=case_sensitive, snapshot=snap)
@@ -292,11 +307,15 @@ async def by_name(app: Any, instance_name: str) -> InstanceResult:
     if not name:
         raise InvalidArgument("instance_name must not be empty.")
     snap = await app.snapshot(DETAIL_KINDS)
-    where = or_(servers.c.name == name, servers.c.id == name)
     async with app.db.reader() as conn:
-        rows = (await conn.execute(
-            select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
-            .where(live(servers, app.cloud_name), where).order_by(servers.c.id))).all()
+        # Two keyed lookups (the live name index, the primary key): an OR of both lets SQLite's
+        # planner fall back to scanning the fat rows.
+        rows = []
+        for where in (servers.c.name == name, servers.c.id == name):
+            rows += (await conn.execute(
+                select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
+                .where(live(servers, app.cloud_name), where))).all()
+        rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)
     by_id = [r for r in rows if r.id == name]
     if by_id:
         rows = by_id

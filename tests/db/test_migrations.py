@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from app.db.meta import metadata
+from app.db.meta import include_name, is_unmanaged, metadata
 from app.db.migrate import current, downgrade, head, upgrade
 from app.resources.registry import load_all_tables
 
@@ -25,10 +25,16 @@ def test_upgrade_head_matches_models(tmp_path: Path) -> None:
     load_all_tables()
     engine = create_engine(f"sqlite:///{tmp_path / 'snap.db'}")
     with engine.connect() as conn:
-        mc = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
+        mc = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True,
+                                                    "include_name": include_name})
         diff = compare_metadata(mc, metadata)
+        fts = {n for (n,) in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'servers_fts%'"))}
     engine.dispose()
     assert diff == []
+    # The FTS table and its shadow tables exist, and only they are skipped by the comparison.
+    assert {"servers_fts", "servers_fts_data", "servers_fts_idx", "servers_fts_content"} <= fts
+    assert all(is_unmanaged(n) for n in fts)
+    assert not is_unmanaged("servers") and not is_unmanaged("server_addresses")
 
 
 def test_downgrade_base_leaves_no_tables_or_views(tmp_path: Path) -> None:
@@ -59,3 +65,61 @@ def test_upgrade_creates_missing_parent_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'snap.db'}"
     upgrade(url)
     assert current(url) == head()
+
+
+def _server_row(rowid_name: str, **kw: object) -> dict[str, object]:
+    row = {"cloud": "c", "id": rowid_name, "name": rowid_name, "status": "ACTIVE", "host": "compute-01",
+           "raw": '{"addresses": {"net": [{"addr": "10.1.2.3"}, {"addr": "fd00::7"}]}}',
+           "first_seen_at": "2024-01-01 00:00:00", "last_seen_at": "2024-01-01 00:00:00", "last_sync_id": 1,
+           "deleted_at": None}
+    row.update(kw)
+    return row
+
+
+def test_fts_table_follows_servers_through_triggers_and_downgrades_cleanly(tmp_path: Path) -> None:
+    url = _url(tmp_path, "sqlite")
+    upgrade(url)
+    engine = create_engine(url)
+    ins = text("INSERT INTO servers (cloud, id, name, status, host, raw, first_seen_at, last_seen_at, last_sync_id,"
+               " deleted_at) VALUES (:cloud, :id, :name, :status, :host, :raw, :first_seen_at, :last_seen_at,"
+               " :last_sync_id, :deleted_at)")
+
+    def docs(conn: object) -> dict[str, tuple[object, ...]]:
+        return {r[0]: tuple(r[1:]) for r in conn.execute(  # type: ignore[attr-defined]
+            text("SELECT s.id, f.name, f.status, f.ips FROM servers_fts f JOIN servers s ON s.rowid = f.rowid"))}
+
+    def match(conn: object, q: str) -> set[str]:
+        return {r[0] for r in conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT s.id FROM servers_fts f JOIN servers s ON s.rowid = f.rowid WHERE servers_fts MATCH :q"), {"q": q})}
+
+    with engine.begin() as conn:
+        conn.execute(ins, [_server_row("web-1"), _server_row("db-1"), _server_row("old", deleted_at="2024-01-02")])
+        assert docs(conn) == {"web-1": ("web-1", "ACTIVE", "10.1.2.3\nfd00::7"),
+                              "db-1": ("db-1", "ACTIVE", "10.1.2.3\nfd00::7")}
+        assert match(conn, '{name}: "web"') == {"web-1"} and match(conn, '{ips}: "fd00"') == {"web-1", "db-1"}
+        # A change of a searched column re-indexes; a bookkeeping-only update does not touch the index.
+        conn.execute(text("UPDATE servers SET name = 'api-1', raw = '{}' WHERE id = 'web-1'"))
+        conn.execute(text("UPDATE servers SET last_seen_at = '2024-02-01 00:00:00'"))
+        assert docs(conn)["web-1"] == ("api-1", "ACTIVE", None)
+        assert match(conn, '{name}: "web"') == set()
+        # Tombstoning removes the document, a resurrection (upsert with deleted_at NULL) adds it back.
+        conn.execute(text("UPDATE servers SET deleted_at = '2024-03-01 00:00:00' WHERE id = 'db-1'"))
+        assert set(docs(conn)) == {"web-1"}
+        conn.execute(text("UPDATE servers SET deleted_at = NULL WHERE id IN ('db-1', 'old')"))
+        assert set(docs(conn)) == {"web-1", "db-1", "old"}
+        conn.execute(text("DELETE FROM servers WHERE id = 'old'"))
+        assert set(docs(conn)) == {"web-1", "db-1"}
+        assert conn.execute(text("INSERT INTO servers_fts(servers_fts) VALUES ('integrity-check')")) is not None
+    engine.dispose()
+    downgrade(url, "0004_operations")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT type, name FROM sqlite_master WHERE name LIKE 'servers_fts%'")).all()
+        assert conn.execute(text("SELECT count(*) FROM servers")).scalar_one() == 2
+    engine.dispose()
+    assert left == []
+    upgrade(url)  # and back: the backfill indexes the live rows already there
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM servers_fts")).scalar_one() == 2
+    engine.dispose()
