@@ -142,7 +142,7 @@ def render(results: dict[str, Any]) -> str:
     o = results["opts"]
     L: list[str] = ["# Benchmarks", "",
                     "Produced by the benchmark harness (`bench/`); do not edit by hand. Rerun with the command below "
-                    "(about 15 minutes for 1,000 + 10,000 + 50,000 on the machine below).", "",
+                    "(the run below took the time it states; 50,000 adds a ~2-minute sync and its tool runs).", "",
                     "## Machine and command", "", *machine(),
                     f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(results['started']))}, "
                     f"{(results.get('finished', results['started']) - results['started']) / 60:.1f} min; load average "
