@@ -44,7 +44,11 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncedCloud]:
     server = SimulatorServer(Simulator(servers=400, seed=7, transition_seconds=0.2))
     sim = server.start()
     db_path = tmp_path_factory.mktemp("snapshot") / "snapshot.db"
-    settings = make_settings(db_path)
+    # Nothing polls this fleet during the session: long intervals keep its freshness "ok" for the
+    # session's whole length (staleness is tested with fleets of their own).
+    from app.resources.registry import all_specs
+
+    settings = make_settings(db_path, poll_intervals={kind: 86400.0 for kind in all_specs()})
     results = asyncio.run(sync_everything(settings, sim))
     failed = {k: r for k, r in results.items() if getattr(r, "status", "succeeded") != "succeeded"}
     assert not failed, f"initial sync failed: {failed}"
