@@ -12,3 +12,5 @@ ConfirmationToken = Annotated[str | None, Field(
 Wait = Annotated[bool, Field(
     description="Wait until the resource reaches its target state (progress notifications are sent).")]
 Timeout = Annotated[float, Field(description="Maximum seconds to wait when wait=true (1..1800).")]
+ListLimit = Annotated[int, Field(description="For list: rows per page (1..200).")]
+ListOffset = Annotated[int, Field(description="For list: rows to skip.")]

@@ -69,8 +69,13 @@ class Action:
     * ``confirm``: destructive, needs the two-step confirmation (a bool, or a function of the arguments,
       e.g. only for ``reboot_type=HARD``).
     * ``requires``: argument names that must be given; ``check(target, args)`` may raise InvalidArgument.
+    * ``prepare(app, target, args) -> {name: value}`` (async, before ``check``): resolves what else the call
+      needs (an instance's port, an external network, a file under an allowed directory) or refuses; the
+      values are added to the arguments seen by ``check``, ``describe``, ``call``, the confirmation binding
+      and the audit row.
     * ``goal``: column -> accepted values of the final state (``wait=True``), or a function of the
-      arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True``.
+      arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True`` (with a ``goal`` too:
+      gone *or* that state, e.g. a Heat stack still shown as DELETE_COMPLETE).
     * ``output(result) -> dict``: values returned once in the result and never stored or audited.
     * ``also(call, result) -> {kind: [ids]}``: other rows to refresh (e.g. the server of a floating IP).
     """
@@ -86,6 +91,7 @@ class Action:
     confirm: bool | Callable[[Mapping[str, Any]], bool] = False
     requires: tuple[str, ...] = ()
     check: Callable[[Target | None, Mapping[str, Any]], None] | None = None
+    prepare: Callable[[AppContext, Target | None, Mapping[str, Any]], Awaitable[Mapping[str, Any]]] | None = None
     goal: Mapping[str, Collection[Any]] | Callable[[Mapping[str, Any]], Mapping[str, Collection[Any]]] = \
         field(default_factory=dict)
     gone: bool = False
@@ -105,7 +111,9 @@ class Action:
 
     def reached(self, row: Mapping[str, Any] | None, args: Mapping[str, Any]) -> bool:
         if self.gone:
-            return row is None or row.get("deleted_at") is not None
+            goal = self.goal_for(args)
+            return (row is None or row.get("deleted_at") is not None
+                    or (bool(goal) and all(row.get(col) in accepted for col, accepted in goal.items())))
         if row is None or row.get("deleted_at") is not None:
             return False
         return all(row.get(col) in accepted for col, accepted in self.goal_for(args).items())
@@ -179,6 +187,10 @@ class ManagedTool:
                 target = await resolve(app, act.target_kind, arguments.get(param),
                                        what=self.what if act.target_kind == act.kind else None, param=param)
                 entry.targets = [{"kind": target.kind, "id": target.id, "name": target.name}]
+            if act.prepare is not None:
+                extra = dict(await act.prepare(app, target, arguments))
+                arguments = {**arguments, **extra}
+                entry.arguments.update(extra)
             if act.check is not None:
                 act.check(target, arguments)
             bound = {k: v for k, v in arguments.items() if k not in NOT_BOUND}
@@ -226,6 +238,8 @@ class ManagedTool:
             t0 = time.monotonic()
             reached = await _wait(ctx, app, act, arguments, ids, before, timeout, notes)
             waited = round(time.monotonic() - t0, 2)
+            if extra:  # rows that follow the target (a server's addresses) may lag behind it
+                await _refresh(app, extra, notes)
             status = "completed" if reached else "timed_out"
         elif ids:
             _schedule_followup(app, {act.kind: ids, **extra})
