@@ -64,6 +64,10 @@ class Histogram:
         c = self._counts.get(tuple(labels))
         return c[-1] if c else 0
 
+    def total(self, *labels: str) -> float:
+        """Sum of the observed values (the delta around one call is that call's value)."""
+        return self._sums.get(tuple(labels), 0.0)
+
     def render(self) -> Iterable[str]:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} histogram"

