@@ -104,8 +104,14 @@ class Settings(BaseSettings):
     image_upload_dirs: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_alias("OPS_IMAGE_UPLOAD_DIRS")
     )
+    image_upload_max_bytes: int = Field(
+        10 * 1024**3, ge=1, validation_alias=_alias("OPS_IMAGE_UPLOAD_MAX_BYTES")
+    )
+    stack_template_dirs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_alias("OPS_STACK_TEMPLATE_DIRS")
+    )
 
-    @field_validator("allowed_hosts", "image_upload_dirs", mode="before")
+    @field_validator("allowed_hosts", "image_upload_dirs", "stack_template_dirs", mode="before")
     @classmethod
     def _csv_or_json_list(cls, v: Any) -> Any:
         """Accept a JSON list (``["a", "b"]``) or a comma-separated string (``a,b``)."""
