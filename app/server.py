@@ -30,6 +30,10 @@ READ_TOOL_MODULES: tuple[str, ...] = (
 WRITE_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.manage_instance",
     "app.tools.manage_storage",
+    "app.tools.manage_network",
+    "app.tools.manage_keypair",
+    "app.tools.manage_image",
+    "app.tools.manage_stack",
 )
 
 INSTRUCTIONS = """\
