@@ -32,7 +32,8 @@ API
     ``.audited(ctx, action, arguments)``: the bare audit context; ``.unknown(action)``: the
     InvalidArgument for an unknown action.
 ``Action(name, kind, call, describe, target="same", target_param=None, creates=False, created_id=..., confirm=False | fn(args),
-requires=(), check=None, goal={} | fn(args), gone=False, error_states=ERROR_STATES, output=None, also=None)``
+requires=(), check=None, prepare=None, goal={} | fn(args), gone=False, error_states=ERROR_STATES, output=None,
+also=None)``
     see :class:`app.services.operations.flow.Action`. ``output(result)`` values are returned once in
     ``OperationResult.output`` and never stored or audited (private keys).
 ``await resolve(app, kind, ref, *, what=None, param="name") -> Target``
@@ -46,6 +47,8 @@ NotPermitted: unknown, reused, expired, other tool/action/arguments/targets; sin
 tool) -> (total, rows)``; ``redact(arguments)``.
 ``await call_sdk(cloud, fn, *args, doing=..., request_ids=list)``: one blocking SDK call collecting
 OpenStack request ids.
+``check_allowed_file(path, dirs, setting=..., max_bytes=...) -> AllowedFile`` and ``open_allowed(f)``
+(``paths.py``): local files an action may read, only under operator-allowed directories.
 
 Results: :class:`OperationResult` (status confirmation_required | accepted | completed | timed_out,
 message, preview, targets: [ResourceState], confirmation_token, confirmation_expires_at, request_ids,
