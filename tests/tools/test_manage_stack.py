@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.operations.helpers import Fleet, fleet  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
@@ -166,7 +168,7 @@ async def test_unconfirmed_update_and_delete_change_nothing(fleet: Fleet) -> Non
     assert fleet.row("stacks", s["id"]) == before
 
 
-async def test_failed_stack_is_an_error(fleet: Fleet) -> None:
+async def test_failed_stack_is_an_error(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.simulator import heat
 
     real = heat._resources_done
@@ -175,14 +177,9 @@ async def test_failed_stack_is_an_error(fleet: Fleet) -> None:
         real(stack, action)
         stack.update(stack_status=f"{action}_FAILED", stack_status_reason="Resource CREATE failed: quota")
 
-    import pytest
-    mp = pytest.MonkeyPatch()
-    mp.setattr(heat, "_resources_done", fail)
-    try:
-        async with mcp_client(fleet.settings, fleet.sim) as client:
-            err = await call_error(client, "manage_stack", stack_name="doomed", action="create", template=TEMPLATE,
-                                   parameters={"size": 1}, wait=True, timeout=20)
-    finally:
-        mp.undo()
+    monkeypatch.setattr(heat, "_resources_done", fail)
+    async with mcp_client(fleet.settings, fleet.sim) as client:
+        err = await call_error(client, "manage_stack", stack_name="doomed", action="create", template=TEMPLATE,
+                               parameters={"size": 1}, wait=True, timeout=20)
     assert "went to CREATE_FAILED" in err
     assert fleet.audit()[-1]["outcome"] == "failed"

@@ -60,7 +60,7 @@ def validate_public_key(text: str, key_type: str) -> None:
         if len(text.strip().splitlines()) != 1:
             raise ValueError("several lines")
         serialization.load_ssh_public_key(text.strip().encode())
-    except (ValueError, TypeError, Exception) as e:  # cryptography raises ValueError/UnsupportedAlgorithm
+    except Exception as e:  # noqa: BLE001 (cryptography raises ValueError, UnsupportedAlgorithm, ...)
         kind = "PEM X.509 certificate" if key_type == "x509" else (
             "OpenSSH public key line ('ssh-ed25519 AAAA... comment', 'ssh-rsa ...', 'ecdsa-sha2-nistp256 ...')")
         raise InvalidArgument(f"public_key is not a valid {kind}: {type(e).__name__}: {e}".rstrip(": ")) from None
