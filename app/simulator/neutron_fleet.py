@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from app.simulator.core import Simulator, iso, new_id
+from app.simulator.core import SimHTTPError, Simulator, iso, new_id
 from app.simulator.neutron import add_port, allocate_ip, idx, new_mac
 from app.simulator.neutron_api import new_network, new_subnet
 from app.simulator.neutron_l3 import add_interface, associate, new_fip, new_router
@@ -159,7 +159,7 @@ def populate_fips(sim: Simulator, n: int, rng: random.Random) -> None:
         f = new_fip(sim, port["project_id"], public, rng=rng, ts=t0 + rng.random() * 150 * DAY)
         try:
             associate(sim, f, port, None, schedule=False)
-        except Exception:  # no router on that subnet: keep it as an unassociated address
+        except SimHTTPError:  # no router on that subnet: keep it as an unassociated address
             pass
     _, tenants = _project_ids(sim)
     for i in range(max(3, n // 200)):

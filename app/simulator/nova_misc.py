@@ -168,7 +168,7 @@ async def create_keypair(sim: Simulator, request: Request, mv: MV) -> Response:
         private, public = generate_rsa()
     try:
         fp = fingerprint(public)
-    except Exception as e:
+    except (IndexError, ValueError) as e:  # not 'type base64 [comment]', or bad base64
         raise SimHTTPError(400, "Keypair data is invalid: failed to generate fingerprint") from e
     n = getattr(sim, "_keypair_seq", 1000) + 1
     sim._keypair_seq = n  # type: ignore[attr-defined]
