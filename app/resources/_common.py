@@ -4,7 +4,7 @@ declarations and small raw-JSON utilities. Kind modules stay declarative; logic 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,12 +141,21 @@ def lowered(*sources: str | Source) -> Source:
     return get
 
 
-def cloud_indexes(table: str, *columns: str) -> list[Index]:
+def cloud_indexes(table: str, *columns: str, then: Mapping[str, tuple[str, ...]] | None = None) -> list[Index]:
     """One ``(cloud, <column>)`` index per column: the shape every filter/sort/group/join query uses
     (every query is scoped to one cloud label). In a snapshot table they become partial indexes over
     live rows (``WHERE deleted_at IS NULL``, see :func:`app.resources.base.snapshot_table`); in a link
-    table (no tombstones) they are plain."""
-    return [Index(f"ix_{table}_cloud_{c}", "cloud", c, info={"cloud_columns": ("cloud", c)}) for c in columns]
+    table (no tombstones) they are plain.
+
+    ``then``: trailing columns for some of these indexes (same index name), so a filter on the column
+    plus the hot query's ORDER BY or second test is one index range walk, index-only: e.g.
+    ``{"status": ("name",)}`` serves "status = X ORDER BY name" and counts per status."""
+    then = then or {}
+    out = []
+    for c in columns:
+        cols = ("cloud", c, *then.get(c, ()))
+        out.append(Index(f"ix_{table}_cloud_{c}", *cols, info={"cloud_columns": cols}))
+    return out
 
 
 def stable_id(*parts: Any) -> str:

@@ -33,7 +33,8 @@ table = snapshot_table(
     Column("migration_status", String(32), doc="os-vol-mig-status-attr:migstat."),
     Column("created_at", DateTime, doc="Creation time (UTC)."),
     Column("updated_at", DateTime, doc="Last update (UTC)."),
-    *cloud_indexes("volumes", *FILTERABLE),
+    # name + id: the list order (name, id) is the index order, so a deep page is an index-only walk.
+    *cloud_indexes("volumes", *FILTERABLE, then={"name": ("id",)}),
     doc="Cinder volumes, all projects.",
 )
 
