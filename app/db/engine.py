@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+import app.db.sqlite_hints  # noqa: F401  (SQLite renders INDEXED BY hints)
 from app.config import Settings
 
 log = logging.getLogger(__name__)
