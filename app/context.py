@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db.engine import Database, prepare_database
 from app.metrics import Metrics, gauge_lines
 from app.resources.registry import all_specs
-from app.services.cache import ReportCache
+from app.services.cache import OrderCache, ReportCache
 from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo
@@ -39,6 +39,8 @@ class AppContext:
     poller: Poller | None
     metrics: Metrics
     reports: ReportCache = field(default_factory=ReportCache)
+    # Ordered ids of large instance match sets, per data version (app.services.instances).
+    orders: OrderCache = field(default_factory=OrderCache)
     # Follow-up refreshes after writes (app.services.operations), cancelled at shutdown.
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
