@@ -55,13 +55,20 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_connection(settings: Settings, **connect_kwargs: Any) -> Any:
+def write_options(settings: Settings) -> dict[str, Any]:
+    """The policy for writes: no automatic retry. A POST retried after a 503 or a dropped connection
+    may already have been carried out (a second volume, a second image); a write that fails is
+    reported as failed, and the caller decides."""
+    return {**connection_options(settings), "status_code_retries": 0, "connect_retries": 0}
+
+
+def build_connection(settings: Settings, *, for_writes: bool = False, **connect_kwargs: Any) -> Any:
     """An ``openstack.connection.Connection`` (lazy: nothing is sent until the first request).
 
     Without ``connect_kwargs`` the cloud comes from ``settings.os_cloud`` (clouds.yaml) or ``OS_*``."""
     import openstack
 
-    opts = connection_options(settings)
+    opts = write_options(settings) if for_writes else connection_options(settings)
     try:
         if connect_kwargs:
             return openstack.connect(**{**opts, **connect_kwargs})
@@ -125,9 +132,12 @@ class CloudClient:
 
     Use :meth:`from_settings` in the server; tests pass the simulator's ``connect_kwargs()``."""
 
-    def __init__(self, conn: Any, settings: Settings) -> None:
+    def __init__(self, conn: Any, settings: Settings, write_conn: Any = None) -> None:
         self.conn = conn
         self.settings = settings
+        # Writes go through a connection that never retries by itself (see write_options); reads
+        # (listings, GETs) keep the retrying one.
+        self.write_conn = write_conn if write_conn is not None else conn
         self._sem = asyncio.Semaphore(settings.sdk_concurrency)
         self._executor = ThreadPoolExecutor(
             max_workers=settings.sdk_concurrency, thread_name_prefix="openstacksdk"
@@ -136,7 +146,8 @@ class CloudClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **connect_kwargs: Any) -> CloudClient:
-        return cls(build_connection(settings, **connect_kwargs), settings)
+        return cls(build_connection(settings, **connect_kwargs), settings,
+                   build_connection(settings, for_writes=True, **connect_kwargs))
 
     async def run(self, fn: Callable[..., T], *args: Any, doing: str, **kwargs: Any) -> T:
         """Run a blocking SDK call on the pool (bounded); failures become OpsError."""
@@ -206,4 +217,6 @@ class CloudClient:
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.conn.close)
+        if self.write_conn is not self.conn:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.write_conn.close)
         self._executor.shutdown(wait=False)

@@ -220,7 +220,7 @@ class ManagedTool:
 
     async def _execute(self, ctx: Context, app: AppContext, entry: AuditEntry, act: Action, target: Target | None,
                        arguments: Mapping[str, Any], wait: bool, timeout: float) -> OperationResult:
-        call = Call(conn=app.cloud.conn, target=target, args=arguments)
+        call = Call(conn=app.cloud.write_conn, target=target, args=arguments)
         sentence = act.describe(target, arguments)
         entry.submitted = True
         doing = f"'{act.name}' of {self.what} {target.label() if target else arguments.get(self.target_param) or ''}"

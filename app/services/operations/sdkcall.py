@@ -54,5 +54,5 @@ async def call_sdk(cloud: CloudClient, fn: Callable[..., T], *args: Any, doing: 
     """``await call_sdk(app.cloud, conn.compute.stop_server, sid, doing="stopping web-1", request_ids=ids)``:
     runs ``fn(*args)`` via ``cloud.run`` (errors translated to ``app.errors``); ``request_ids`` receives the
     request ids seen, also on failure."""
-    install_hook(cloud.conn)
+    install_hook(cloud.write_conn)
     return await cloud.run(_collecting, fn, request_ids, args, doing=doing)
