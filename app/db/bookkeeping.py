@@ -48,3 +48,17 @@ snapshot_versions = Table(
     Column("changed_at", DateTime, nullable=False, doc="When the version last changed (UTC)."),
     comment="Data version per kind: lets derived reports be cached until the data they read changes.",
 )
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("cloud", String(64), primary_key=True, doc="Cloud label."),
+    Column("kind", String(64), primary_key=True, doc="Resource kind."),
+    Column("last_success_at", DateTime, doc="finished_at of the newest succeeded full/incremental run (freshness as_of)."),
+    Column("last_status", String(16), doc="Status of the newest finished full/incremental run."),
+    Column("last_error", Text, doc="Its error, when it did not succeed."),
+    Column("last_finished_at", DateTime, doc="When that run finished (UTC)."),
+    Column("last_run_id", Integer, doc="sync_runs.id of that run."),
+    comment="Latest full/incremental outcome per kind, kept by the run log in the same transaction as the "
+            "run's finish: freshness is one primary-key read, however long sync_runs grows.",
+)

@@ -15,14 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.config import Settings
-from app.db.bookkeeping import sync_runs
+from app.db.bookkeeping import sync_state
 from app.db.engine import Database, utcnow
 from app.resources.base import ResourceSpec
 from app.resources.registry import all_specs
-from app.sync.runs import FULL, INCREMENTAL, RUNNING, SUCCEEDED, UNAVAILABLE
+from app.sync.runs import SUCCEEDED, UNAVAILABLE
 
 STALE_FACTOR = 2.0
 
@@ -63,20 +63,17 @@ async def kinds_freshness(
     db: Database, settings: Settings, kinds: Iterable[str], now: datetime | None = None,
     specs: Mapping[str, ResourceSpec] | None = None,
 ) -> dict[str, KindFreshness]:
-    """Per-kind freshness in two indexed queries."""
+    """Per-kind freshness in one primary-key read of ``sync_state``."""
     names = list(dict.fromkeys(kinds))
     specs = specs if specs is not None else all_specs()
     now = now or utcnow()
-    base = (sync_runs.c.cloud == settings.cloud_name, sync_runs.c.kind.in_(names),
-            sync_runs.c.mode.in_([FULL, INCREMENTAL]))
-    ok_q = select(sync_runs.c.kind, func.max(sync_runs.c.finished_at)).where(
-        *base, sync_runs.c.status == SUCCEEDED).group_by(sync_runs.c.kind)
-    newest = select(func.max(sync_runs.c.id)).where(*base, sync_runs.c.status != RUNNING).group_by(sync_runs.c.kind)
-    last_q = select(sync_runs.c.kind, sync_runs.c.status, sync_runs.c.error, sync_runs.c.finished_at).where(
-        sync_runs.c.id.in_(newest))
+    q = select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
+               sync_state.c.last_error, sync_state.c.last_finished_at).where(
+        sync_state.c.cloud == settings.cloud_name, sync_state.c.kind.in_(names))
     async with db.reader() as conn:
-        as_of = {k: v for k, v in (await conn.execute(ok_q)).all()}
-        last = {k: (s, e, f) for k, s, e, f in (await conn.execute(last_q)).all()}
+        rows = (await conn.execute(q)).all()
+    as_of = {k: ok for k, ok, _s, _e, _f in rows if ok is not None}
+    last = {k: (st, err, fin) for k, _ok, st, err, fin in rows if st is not None}
     out: dict[str, KindFreshness] = {}
     for kind in names:
         interval = _interval(settings, specs.get(kind), kind)

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from app.db.bookkeeping import sync_runs
-from app.db.engine import Database, utcnow
+from app.db.bookkeeping import sync_runs, sync_state
+from app.db.engine import Database, dialect_insert, utcnow
 
 RUNNING, SUCCEEDED, FAILED, PARTIAL, UNAVAILABLE = "running", "succeeded", "failed", "partial", "unavailable"
 FULL, INCREMENTAL, TARGETED = "full", "incremental", "targeted"
@@ -88,6 +88,20 @@ class RunLog:
                     error=result.error, request_id=result.request_id, details=result.details or None,
                 )
             )
+            if result.mode in (FULL, INCREMENTAL):
+                await self._record_state(conn, result.kind, result.status, result.error, result.finished_at,
+                                         result.run_id)
+
+    async def _record_state(self, conn: Any, kind: str, status: str, error: str | None, finished_at: datetime,
+                            run_id: int | None) -> None:
+        """Keep ``sync_state`` (what freshness reads) in step with the run just finished."""
+        values: dict[str, Any] = {"last_status": status, "last_error": None if status == SUCCEEDED else error,
+                                  "last_finished_at": finished_at, "last_run_id": run_id}
+        if status == SUCCEEDED:
+            values["last_success_at"] = finished_at
+        stmt = dialect_insert(self.db.dialect_name, sync_state).values(cloud=self.cloud, kind=kind, **values)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[sync_state.c.cloud, sync_state.c.kind], set_=values))
 
     async def last_success(self, kind: str, modes: Sequence[str]) -> datetime | None:
         """``started_at`` of the newest succeeded run of ``kind`` in one of ``modes``."""
@@ -101,11 +115,19 @@ class RunLog:
 
     async def abandon_running(self, reason: str = "abandoned: the poller process stopped mid-run") -> int:
         """Mark this cloud's ``running`` rows failed (called by a new lease holder: nobody runs them)."""
+        now = utcnow()
         async with self.db.writer() as conn:
+            running = (await conn.execute(
+                select(sync_runs.c.id, sync_runs.c.kind, sync_runs.c.mode).where(
+                    sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING).order_by(sync_runs.c.id)
+            )).all()
             res = await conn.execute(
                 update(sync_runs).where(sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING)
-                .values(status=FAILED, finished_at=utcnow(), error=reason)
+                .values(status=FAILED, finished_at=now, error=reason)
             )
+            for run_id, kind, mode in running:
+                if mode in (FULL, INCREMENTAL):
+                    await self._record_state(conn, kind, FAILED, reason, now, run_id)
             return int(res.rowcount or 0)
 
     async def purge(self, older_than: datetime) -> int:
