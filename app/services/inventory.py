@@ -168,6 +168,17 @@ def id_or_name(column: Any, value: str, kind: str, cloud: str, label: str = "nam
     return or_(column == value, column.in_(sub))
 
 
+def status_project_filters(app: Any, table: Any, status: str | None = None,
+                           project: str | None = None) -> list[ColumnElement[bool]]:
+    """The filters most listings share: case-insensitive ``status``, ``project`` by id or name."""
+    where: list[ColumnElement[bool]] = []
+    if status:
+        where.append(eq_ci(table.c.status, status))
+    if project:
+        where.append(id_or_name(table.c.project_id, project.strip(), "projects", app.cloud_name))
+    return where
+
+
 async def _resolve_refs(conn: AsyncConnection, cloud: str, view: View, rows: list[Any]) -> list[dict[str, Any]]:
     """One query per reference: ids on the page -> names."""
     out: list[dict[str, Any]] = [{} for _ in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.inventory import Ref, View, eq_ci, id_or_name, list_view
+from app.services.inventory import Ref, View, eq_ci, list_view, status_project_filters
 from app.services.query import like_escape
 
 PROJECT = Ref("project_id", "projects")
@@ -20,13 +20,9 @@ IMAGES = View(
 async def image_list(app: Any, *, limit: int, offset: int, status: str | None, visibility: str | None,
                      project: str | None, name: str | None) -> Any:
     c = IMAGES.table.c
-    where = []
-    if status:
-        where.append(eq_ci(c.status, status))
+    where = status_project_filters(app, IMAGES.table, status, project)
     if visibility:
         where.append(eq_ci(c.visibility, visibility))
-    if project:
-        where.append(id_or_name(c.project_id, project.strip(), "projects", app.cloud_name))
     return await list_view(app, IMAGES, limit=limit, offset=offset, where=where, name=name)
 
 
@@ -47,8 +43,7 @@ async def stack_list(app: Any, *, limit: int, offset: int, status: str | None, p
         # matches any action with that outcome.
         where.append(eq_ci(c.status, st) if "_" in st and st.upper() != "IN_PROGRESS"
                      else c.status.ilike(f"%\\_{like_escape(st)}", escape="\\"))
-    if project:
-        where.append(id_or_name(c.project_id, project.strip(), "projects", app.cloud_name))
+    where += status_project_filters(app, STACKS.table, project=project)
     return await list_view(app, STACKS, limit=limit, offset=offset, where=where, name=name)
 
 

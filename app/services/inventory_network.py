@@ -18,7 +18,9 @@ from app.resources.security_groups import rules
 from app.resources.security_groups import table as security_groups
 from app.resources.servers import table as servers
 from app.resources.subnets import table as subnets
-from app.services.inventory import Page, Ref, View, eq_ci, grouped, id_or_name, list_view, live_keyed, raw_of
+from app.services.inventory import (
+    Page, Ref, View, grouped, id_or_name, list_view, live_keyed, raw_of, status_project_filters,
+)
 from app.services.query import close_matches, live
 
 PROJECT = Ref("project_id", "projects")
@@ -171,13 +173,9 @@ FLOATING_IPS = View(
 async def floating_ip_list(app: Any, *, limit: int, offset: int, status: str | None, associated: bool | None,
                            project: str | None, address: str | None) -> Any:
     f = FLOATING_IPS.table.c
-    where = []
-    if status:
-        where.append(eq_ci(f.status, status))
+    where = status_project_filters(app, FLOATING_IPS.table, status, project)
     if associated is not None:
         where.append(f.port_id.is_not(None) if associated else f.port_id.is_(None))
-    if project:
-        where.append(id_or_name(f.project_id, project.strip(), "projects", app.cloud_name))
     return await list_view(app, FLOATING_IPS, limit=limit, offset=offset, where=where, name=address)
 
 
@@ -220,12 +218,7 @@ ROUTERS = View(
 
 async def router_list(app: Any, *, limit: int, offset: int, status: str | None, project: str | None,
                       name: str | None) -> Any:
-    r = ROUTERS.table.c
-    where = []
-    if status:
-        where.append(eq_ci(r.status, status))
-    if project:
-        where.append(id_or_name(r.project_id, project.strip(), "projects", app.cloud_name))
+    where = status_project_filters(app, ROUTERS.table, status, project)
     return await list_view(app, ROUTERS, limit=limit, offset=offset, where=where, name=name)
 
 

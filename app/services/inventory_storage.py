@@ -12,7 +12,9 @@ from sqlalchemy import and_, exists, select
 from app.resources.servers import table as servers
 from app.resources.volumes import attachments
 from app.resources.volumes import table as volumes
-from app.services.inventory import Page, Ref, View, eq_ci, grouped, id_or_name, list_view, raw_of
+from app.services.inventory import (
+    Page, Ref, View, grouped, id_or_name, list_view, raw_of, status_project_filters,
+)
 
 PROJECT = Ref("project_id", "projects")
 
@@ -60,11 +62,7 @@ VOLUME_SNAPSHOTS = View(
 async def snapshot_list(app: Any, *, limit: int, offset: int, status: str | None, project: str | None,
                         volume: str | None, name: str | None) -> Any:
     c = VOLUME_SNAPSHOTS.table.c
-    where = []
-    if status:
-        where.append(eq_ci(c.status, status))
-    if project:
-        where.append(id_or_name(c.project_id, project.strip(), "projects", app.cloud_name))
+    where = status_project_filters(app, VOLUME_SNAPSHOTS.table, status, project)
     if volume:
         where.append(id_or_name(c.volume_id, volume.strip(), "volumes", app.cloud_name))
     return await list_view(app, VOLUME_SNAPSHOTS, limit=limit, offset=offset, where=where, name=name)
@@ -115,13 +113,9 @@ async def volume_list(app: Any, *, limit: int, offset: int, status: str | None, 
                       project: str | None, volume_type: str | None, availability_zone: str | None,
                       name: str | None) -> Any:
     c = volumes.c
-    where = []
-    if status:
-        where.append(eq_ci(c.status, status))
+    where = status_project_filters(app, volumes, status, project)
     if orphaned is not None:
         where.append(orphaned_condition() if orphaned else ~orphaned_condition())
-    if project:
-        where.append(id_or_name(c.project_id, project.strip(), "projects", app.cloud_name))
     if volume_type:
         vt = volume_type.strip()
         where.append((c.volume_type == vt) | (c.volume_type_id == vt))
