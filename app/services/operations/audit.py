@@ -4,7 +4,11 @@
 :class:`AuditEntry` (targets, confirmed, request ids, outcome) and may ``await entry.commit()`` to write
 the row early (to return its id); otherwise the row is written on exit. An ``OpsError`` escaping the
 body is recorded as ``refused`` (nothing was sent to OpenStack yet) or ``failed`` (after
-``entry.submitted = True``) with its message, then re-raised. Arguments are redacted by key."""
+``entry.submitted = True``) with its message, then re-raised. Arguments are redacted by key.
+
+Before OpenStack is called the row is written ahead as ``in_progress`` (``entry.begin()``) and updated
+with the outcome afterwards: a row left ``in_progress`` means the process died while the request was in
+flight, so whether OpenStack carried it out is unknown (check the resource)."""
 
 from __future__ import annotations
 
@@ -46,6 +50,9 @@ def _secret(key: str) -> bool:
     return key.lower() in SECRET_KEYS or bool(SECRET_ARG.search(key))
 
 
+IN_PROGRESS = "in_progress"
+
+
 @dataclass
 class AuditEntry:
     log: AuditLog
@@ -61,12 +68,26 @@ class AuditEntry:
     error: str | None = None
     request_ids: list[str] = field(default_factory=list)
     id: int | None = None
+    final: bool = False
     _t0: float = field(default_factory=time.perf_counter)
 
-    async def commit(self) -> int:
-        """Write the row now (once) and return its id."""
+    async def begin(self) -> int:
+        """Write the row as ``in_progress`` before OpenStack is called (write-ahead): if the process dies
+        mid-call, the log still shows the call, and that its outcome is unknown."""
         if self.id is None:
+            self.outcome = IN_PROGRESS
             self.id = await self.log.record(self)
+        return self.id
+
+    async def commit(self) -> int:
+        """Write the final row now (once: insert, or update the write-ahead row) and return its id."""
+        if not self.final:
+            if self.id is None:
+                self.id = await self.log.record(self)
+            else:
+                await self.log.update(self)
+            self.final = True
+        assert self.id is not None
         return self.id
 
 
@@ -82,6 +103,12 @@ class AuditLog:
         async with self.db.writer() as conn:
             res = await conn.execute(operations.insert().values(**values))
             return int(res.inserted_primary_key[0])
+
+    async def update(self, e: AuditEntry) -> None:
+        values = dict(targets=e.targets, confirmed=e.confirmed, outcome=e.outcome, error=e.error,
+                      request_ids=e.request_ids, duration_s=round(time.perf_counter() - e._t0, 3))
+        async with self.db.writer() as conn:
+            await conn.execute(operations.update().where(operations.c.id == e.id).values(**values))
 
     async def page(self, limit: int, offset: int, tool: str | None = None) -> tuple[int, list[dict[str, Any]]]:
         t = operations
@@ -101,14 +128,14 @@ class AuditLog:
         except OpsError as e:
             entry.outcome = "failed" if entry.submitted else "refused"
             entry.error = e.message
-            if entry.id is None:
+            if not entry.final:
                 await asyncio.shield(entry.commit())
             raise
         except BaseException as e:
             entry.outcome = "failed"
             entry.error = f"{type(e).__name__}: {e}"[:1000]
-            if entry.id is None:
+            if not entry.final:
                 await asyncio.shield(entry.commit())
             raise
-        if entry.id is None:
+        if not entry.final:
             await entry.commit()

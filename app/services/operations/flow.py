@@ -223,6 +223,7 @@ class ManagedTool:
         call = Call(conn=app.cloud.write_conn, target=target, args=arguments)
         sentence = act.describe(target, arguments)
         entry.submitted = True
+        await entry.begin()
         doing = f"'{act.name}' of {self.what} {target.label() if target else arguments.get(self.target_param) or ''}"
         result = await call_sdk(app.cloud, act.call, call, doing=doing.rstrip(), request_ids=entry.request_ids)
         ids = [act.created_id(result)] if act.creates else ([target.id] if target else [])

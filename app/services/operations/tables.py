@@ -25,7 +25,9 @@ operations = Table(
     Column("outcome", String(16), nullable=False,
            doc="preview (token issued, nothing changed), succeeded (OpenStack accepted; target state reached when "
                "waited), timed_out (accepted, target state not reached in time), refused (rejected before any "
-               "OpenStack call), failed (OpenStack refused or failed, or the resource went to an error state)."),
+               "OpenStack call), failed (OpenStack refused or failed, or the resource went to an error state), "
+               "in_progress (written before the OpenStack call; left so only if the process died mid-call: "
+               "the outcome is unknown, check the resource)."),
     Column("error", Text, doc="Error message of a refused/failed call."),
     Column("request_ids", JSON, doc="OpenStack request ids of the write calls (x-openstack-request-id)."),
     Column("duration_s", Float, doc="Wall time of the call in seconds."),
