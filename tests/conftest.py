@@ -42,3 +42,39 @@ def conn(sim: Simulator) -> Any:
     c = openstack.connect(**sim.connect_kwargs())
     yield c
     c.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# After the whole run: no secret in any snapshot database a test left behind.
+
+SECRET_MARKERS = (
+    b"PRIVATE KEY-----",             # generated keypairs (Nova returns them once)
+    b'"adminPass"',                  # server create responses
+    b'"OS-EXT-SRV-ATTR:user_data"',  # server bodies at 2.3+
+    b'"private_key"',
+    b'"password"',
+    b'"email"',
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Scan every database file (and WAL) under this run's temporary directory: a secret from the
+    simulator's bodies or a management call anywhere fails the run, whichever test wrote it."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or exitstatus not in (0, 1):
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    leaks: list[str] = []
+    for path in base.rglob("*.db*"):
+        if not path.is_file() or path.stat().st_size > 512 * 1024 * 1024:
+            continue
+        data = path.read_bytes()
+        leaks += [f"{path}: {m.decode()}" for m in SECRET_MARKERS if m in data]
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("SECRETS FOUND IN TEST DATABASES:\n  " + "\n  ".join(leaks[:50]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
