@@ -179,19 +179,18 @@ def status_project_filters(app: Any, table: Any, status: str | None = None,
     return where
 
 
-async def _resolve_refs(conn: AsyncConnection, cloud: str, view: View, rows: list[Any]) -> list[dict[str, Any]]:
-    """One query per reference: ids on the page -> names."""
-    out: list[dict[str, Any]] = [{} for _ in rows]
+def _ref_columns(cloud: str, view: View, t: Any) -> list[Any]:
+    """Each reference as a correlated scalar subquery labelled with its field name: SQLite evaluates
+    them for the page's rows only, in the page query itself (no extra round trip per reference)."""
+    cols = []
     for ref in view.refs:
-        ids = sorted({getattr(r, ref.column) for r in rows if getattr(r, ref.column)})
-        names: dict[str, Any] = {}
-        if ids:
-            t = get_spec(ref.kind).table
-            names = dict((await conn.execute(
-                select(t.c.id, t.c[ref.label]).where(live_keyed(t, cloud), t.c.id.in_(ids)))).all())
-        for d, r in zip(out, rows):
-            d[ref.field_name] = names.get(getattr(r, ref.column))
-    return out
+        target = get_spec(ref.kind).table.alias(f"ref_{ref.field_name}")
+        cols.append(
+            select(target.c[ref.label]).where(target.c.cloud == cloud, target.c.deleted_at.is_(None),
+                                              target.c.id == t.c[ref.column])
+            .limit(1).scalar_subquery().label(ref.field_name)
+        )
+    return cols
 
 
 async def list_view(
@@ -223,16 +222,18 @@ async def list_view(
         if view.name_column is None:
             raise InvalidArgument(f"{view.kind} have no name to match.")
         conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
-    stmt = select(t).where(*conds).order_by(*(t.c[c] for c in view.order_by))
+    stmt = select(t, *_ref_columns(app.cloud_name, view, t)).where(*conds).order_by(
+        *(t.c[c] for c in view.order_by))
     snap = await app.snapshot(view.kinds)
     async with app.db.reader() as conn:
         total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        refs = await _resolve_refs(conn, app.cloud_name, view, rows)
         page = Page(conn=conn, cloud=app.cloud_name, rows=rows, missing=frozenset(snap.missing))
         extras = await view.enrich(page) if view.enrich and rows else [{} for _ in rows]
     cols = view.columns
-    items = [view.item_model(**{**{c: getattr(r, c) for c in cols}, **ref, **extra})
-             for r, ref, extra in zip(rows, refs, extras)]
+    ref_fields = [ref.field_name for ref in view.refs]
+    items = [view.item_model(**{**{c: getattr(r, c) for c in cols}, **{f: getattr(r, f) for f in ref_fields},
+                                **extra})
+             for r, extra in zip(rows, extras)]
     return view.list_model(**PageInfo.of(total, len(items), offset, limit).model_dump(),
                            **{view.items_field: items}, snapshot=snap)
 
