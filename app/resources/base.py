@@ -190,6 +190,9 @@ class ResourceSpec:
     admin_only: bool = False
     incremental: bool = False
     extra_secret_keys: frozenset[str] = frozenset()
+    # Top-level keys not stored because OpenStack reports them inconsistently between the listings we
+    # use (storing them would flip rows between full and incremental syncs); see the kind's module.
+    unstable_keys: frozenset[str] = frozenset()
 
     def row_id(self, raw: dict[str, Any]) -> str:
         if callable(self.id_key):
@@ -204,4 +207,7 @@ class ResourceSpec:
         return out
 
     def clean_raw(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return strip_secrets(raw, self.extra_secret_keys)
+        clean = strip_secrets(raw, self.extra_secret_keys)
+        for key in self.unstable_keys:
+            clean.pop(key, None)
+        return clean

@@ -173,4 +173,8 @@ SPEC = ResourceSpec(
     poll_interval=30.0,
     admin_only=True,
     incremental=True,
+    # Real Nova (2.16+) fills host_status ("UP", "DOWN", ...) in plain listings but leaves it "" in a
+    # changes-since listing: every incremental sync would "change" every server it returns. Host
+    # health comes from compute_services instead.
+    unstable_keys=frozenset({"host_status"}),
 )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -55,6 +56,25 @@ class Freshness:
     kinds: Mapping[str, KindFreshness] = field(default_factory=dict)
 
 
+STATE_CACHE_SECONDS = 0.5
+
+
+async def _state_rows(db: Database, cloud: str) -> list[tuple[Any, ...]]:
+    """Every kind's ``sync_state`` row of ``cloud``, read at most every STATE_CACHE_SECONDS per process.
+    Runs finished in this process invalidate it once committed (``RunLog._forget_state``); another process's
+    runs show up within half a second. Ages are always computed from the current time."""
+    cache: dict[str, tuple[float, list[tuple[Any, ...]]]] = db.__dict__.setdefault("_sync_state_cache", {})
+    hit = cache.get(cloud)
+    if hit is not None and time.monotonic() - hit[0] < STATE_CACHE_SECONDS:
+        return hit[1]
+    q = select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
+               sync_state.c.last_error, sync_state.c.last_finished_at).where(sync_state.c.cloud == cloud)
+    async with db.reader() as conn:
+        rows = [tuple(r) for r in (await conn.execute(q)).all()]
+    cache[cloud] = (time.monotonic(), rows)
+    return rows
+
+
 def _interval(settings: Settings, spec: ResourceSpec | None, kind: str) -> float:
     return settings.poll_interval(kind, spec.poll_interval if spec else None)
 
@@ -67,11 +87,7 @@ async def kinds_freshness(
     names = list(dict.fromkeys(kinds))
     specs = specs if specs is not None else all_specs()
     now = now or utcnow()
-    q = select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
-               sync_state.c.last_error, sync_state.c.last_finished_at).where(
-        sync_state.c.cloud == settings.cloud_name, sync_state.c.kind.in_(names))
-    async with db.reader() as conn:
-        rows = (await conn.execute(q)).all()
+    rows = [r for r in await _state_rows(db, settings.cloud_name) if r[0] in names]
     as_of = {k: ok for k, ok, _s, _e, _f in rows if ok is not None}
     last = {k: (st, err, fin) for k, _ok, st, err, fin in rows if st is not None}
     out: dict[str, KindFreshness] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -64,18 +65,42 @@ class RunLog:
     def __init__(self, db: Database, cloud: str) -> None:
         self.db = db
         self.cloud = cloud
+        # Runs this process started and has not finished, and starts still being written: on shutdown
+        # close_open() records them failed, so no row is left 'running' by a cancelled task.
+        self._open: dict[int, SyncResult] = {}
+        self._starting: set[asyncio.Future[SyncResult]] = set()
 
     async def start(self, kind: str, mode: str, now: datetime | None = None) -> SyncResult:
-        now = now or utcnow()
+        # Shielded: a cancellation arriving mid-insert still lets the row be registered in _open.
+        fut = asyncio.ensure_future(self._start(kind, mode, now or utcnow()))
+        self._starting.add(fut)
+        fut.add_done_callback(self._starting.discard)
+        return await asyncio.shield(fut)
+
+    async def _start(self, kind: str, mode: str, now: datetime) -> SyncResult:
         async with self.db.writer() as conn:
             res = await conn.execute(
                 insert(sync_runs).values(cloud=self.cloud, kind=kind, mode=mode, status=RUNNING, started_at=now,
                                          seen=0, added=0, changed=0, tombstoned=0)
             )
             run_id = int(res.inserted_primary_key[0])
-        return SyncResult(kind=kind, mode=mode, run_id=run_id, started_at=now)
+        result = SyncResult(kind=kind, mode=mode, run_id=run_id, started_at=now)
+        self._open[run_id] = result
+        return result
+
+    async def close_open(self, reason: str) -> int:
+        """Record every run this process started and did not finish as failed (after cancellation)."""
+        if self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
+        left = list(self._open.values())
+        for result in left:
+            result.status, result.error = FAILED, reason
+            await self.finish(result)
+        return len(left)
 
     async def finish(self, result: SyncResult) -> None:
+        if result.run_id is not None:
+            self._open.pop(result.run_id, None)
         result.finished_at = result.finished_at or utcnow()
         if result.started_at is not None:
             result.duration_s = (result.finished_at - result.started_at).total_seconds()
@@ -91,10 +116,16 @@ class RunLog:
             if result.mode in (FULL, INCREMENTAL):
                 await self._record_state(conn, result.kind, result.status, result.error, result.finished_at,
                                          result.run_id)
+        self._forget_state()
+
+    def _forget_state(self) -> None:
+        """Drop this process's cached sync_state rows (app.sync.freshness) once a change is committed."""
+        self.db.__dict__.pop("_sync_state_cache", None)
 
     async def _record_state(self, conn: Any, kind: str, status: str, error: str | None, finished_at: datetime,
                             run_id: int | None) -> None:
-        """Keep ``sync_state`` (what freshness reads) in step with the run just finished."""
+        """Keep ``sync_state`` (what freshness reads) in step with the run just finished. Callers drop
+        the process's freshness cache after their transaction commits (``_forget_state``)."""
         values: dict[str, Any] = {"last_status": status, "last_error": None if status == SUCCEEDED else error,
                                   "last_finished_at": finished_at, "last_run_id": run_id}
         if status == SUCCEEDED:
@@ -128,7 +159,9 @@ class RunLog:
             for run_id, kind, mode in running:
                 if mode in (FULL, INCREMENTAL):
                     await self._record_state(conn, kind, FAILED, reason, now, run_id)
-            return int(res.rowcount or 0)
+            count = int(res.rowcount or 0)
+        self._forget_state()
+        return count
 
     async def purge(self, older_than: datetime) -> int:
         """Retention: delete finished runs started before ``older_than``, keeping each kind's newest

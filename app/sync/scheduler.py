@@ -98,6 +98,7 @@ class Poller:
             abandoned = await self.service.runs.abandon_running()
             if abandoned:
                 log.info("marked %d runs of a previous poller as failed", abandoned)
+            self.service.reopen()
             self._schedule_syncs()
             self._set_leader(True)
         elif not held and self.is_leader:

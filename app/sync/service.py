@@ -65,6 +65,7 @@ class SyncService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Task[SyncResult]] = {}
         self._analyzed_at_size: dict[str, int] = {}
+        self._closed = False
 
     # --- public API ----------------------------------------------------------------------------
     def spec(self, kind: str) -> ResourceSpec:
@@ -143,14 +144,23 @@ class SyncService:
 
     async def cancel_all(self) -> None:
         """Cancel runs in progress (shutdown); their rows are recorded as failed."""
-        tasks = list(self._inflight.values())
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._closed = True  # no new runs from jobs still unwinding
+        while self._inflight:
+            tasks = list(self._inflight.values())
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.runs.close_open("cancelled: this process stopped polling mid-run")
+
+    def reopen(self) -> None:
+        """Allow runs again after cancel_all (a poller that regains the lease)."""
+        self._closed = False
 
     # --- internals ----------------------------------------------------------------------------
     async def _exclusive(self, kind: str, mode: str, fn: Callable[[str], Awaitable[SyncResult]]) -> SyncResult:
         self.spec(kind)
+        if self._closed:  # polling stopped (targeted refreshes do not come through here)
+            raise asyncio.CancelledError(f"sync of {kind} refused: this process stopped polling")
         key = (kind, mode)
         task = self._inflight.get(key)
         if task is None:
