@@ -13,6 +13,7 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from app.cloud.connection import SDK_ERRORS
 from app.errors import InvalidArgument, NotPermitted
 from app.services.manage import _raw
 from app.services.operations import Action, Call, ManagedTool, Target
@@ -113,7 +114,7 @@ def _create(c: Call) -> Any:
     except BaseException:
         try:  # do not leave a half-made (queued) image behind
             _raw.request(c.conn.image, "DELETE", f"/images/{img['id']}")
-        except Exception:  # noqa: BLE001 (the upload error is the one to report)
+        except SDK_ERRORS:  # the upload error is the one to report; a queued image is visible to list
             pass
         raise
     return img

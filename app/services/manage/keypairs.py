@@ -48,6 +48,7 @@ def _check_name(_t: Target | None, a: Mapping[str, Any]) -> None:
 def validate_public_key(text: str, key_type: str) -> None:
     """Raise InvalidArgument unless ``text`` is one OpenSSH public key line (or a PEM X.509 certificate)."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     if text == PRIVATE_WITHHELD:
@@ -60,7 +61,7 @@ def validate_public_key(text: str, key_type: str) -> None:
         if len(text.strip().splitlines()) != 1:
             raise ValueError("several lines")
         serialization.load_ssh_public_key(text.strip().encode())
-    except Exception as e:  # noqa: BLE001 (cryptography raises ValueError, UnsupportedAlgorithm, ...)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # what cryptography raises for bad key text
         kind = "PEM X.509 certificate" if key_type == "x509" else (
             "OpenSSH public key line ('ssh-ed25519 AAAA... comment', 'ssh-rsa ...', 'ecdsa-sha2-nistp256 ...')")
         raise InvalidArgument(f"public_key is not a valid {kind}: {type(e).__name__}: {e}".rstrip(": ")) from None
