@@ -1,4 +1,4 @@
-"""``mcp-openstack-ops db upgrade|downgrade|current``: manage the snapshot schema (Alembic)."""
+"""``mcp-openstack-ops db upgrade|downgrade|current|regenerate-initial``: manage the snapshot schema (Alembic)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     down.set_defaults(func=_downgrade)
     cur = dsub.add_parser("current", help="print the database's revision and the code's head revision")
     cur.set_defaults(func=_current)
+    regen = dsub.add_parser("regenerate-initial",
+                            help="(development) rewrite 0001_initial from the table definitions; review the diff: index changes made by later revisions get folded in")
+    regen.set_defaults(func=_regenerate_initial)
     for sp in (up, down, cur):
         sp.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -53,3 +56,10 @@ def _current(args: argparse.Namespace) -> int:
     print(f"current: {rev or 'none'}")
     print(f"head:    {head()}")
     return 0 if rev == head() else 1
+
+
+def _regenerate_initial(_args: argparse.Namespace) -> int:
+    from app.db.migrate import regenerate_initial
+
+    print(f"rewrote {regenerate_initial()}", file=sys.stderr)
+    return 0
