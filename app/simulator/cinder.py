@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from app.simulator.core import (
     ServiceDef, SimHTTPError, Simulator, error_response, iso_micro, json_body, new_id, paginate, read_json,
 )
+from app.simulator.cinder_access import check_project, is_admin, owned, truthy  # noqa: F401 (re-exported)
 from app.simulator.releases import fmt, parse_version
 
 VOLUME_FIELDS = (
@@ -123,23 +124,6 @@ def version_doc(sim: Simulator, base: str) -> dict[str, Any]:
     }
 
 
-def check_project(request: Request) -> str:
-    pid = request.path_params["project_id"]
-    tok = request.scope.get("state", {}).get("token")
-    if tok is not None and tok.project_id and tok.project_id != pid and not is_admin(request):
-        raise SimHTTPError(403, f"Project {pid} does not match the token's project.")
-    return pid
-
-
-def is_admin(request: Request) -> bool:
-    tok = request.scope.get("state", {}).get("token")
-    return tok is None or any(r.get("name") == "admin" for r in tok.roles)
-
-
-def truthy(v: str | None) -> bool:
-    return str(v).lower() in ("1", "true", "yes", "on")
-
-
 # ----------------------------------------------------------------------------------------------
 # Volumes
 
@@ -239,14 +223,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         return reply(sim, request, body)
 
     def get_vol(request: Request) -> dict[str, Any]:
-        pid = check_project(request)
-        v = sim.state.get("volumes", request.path_params["volume_id"])
-        if v is not None:
-            sim.settle(v)
-        if v is None or v["status"] == "deleted" or (
-                v["os-vol-tenant-attr:tenant_id"] != pid and not is_admin(request)):
-            raise SimHTTPError(404, f"Volume {request.path_params['volume_id']} could not be found.")
-        return v
+        return owned(sim, request, "volumes", "volume_id", "os-vol-tenant-attr:tenant_id", "Volume")
 
     async def show_volume(request: Request) -> Response:
         v = get_vol(request)

@@ -78,7 +78,7 @@ def render_service(sim: Simulator, s: dict[str, Any], mv: tuple[int, int]) -> di
 
 
 def routes(sim: Simulator) -> list[BaseRoute]:
-    from app.simulator.cinder import check_project, is_admin, microversion, reply, truthy
+    from app.simulator.cinder import check_project, is_admin, microversion, owned, reply, truthy
 
     def snaps_for(request: Request, pid: str) -> list[dict[str, Any]]:
         q = request.query_params
@@ -114,14 +114,8 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         return reply(sim, request, body)
 
     def get_snap(request: Request) -> dict[str, Any]:
-        pid = check_project(request)
-        s = sim.state.get("snapshots", request.path_params["snapshot_id"])
-        if s is not None:
-            sim.settle(s)
-        if s is None or s["status"] == "deleted" or (
-                s["os-extended-snapshot-attributes:project_id"] != pid and not is_admin(request)):
-            raise SimHTTPError(404, f"Snapshot {request.path_params['snapshot_id']} could not be found.")
-        return s
+        return owned(sim, request, "snapshots", "snapshot_id", "os-extended-snapshot-attributes:project_id",
+                     "Snapshot")
 
     async def show_snapshot(request: Request) -> Response:
         return reply(sim, request, {"snapshot": render_snapshot(sim, get_snap(request), microversion(sim, request))})
