@@ -54,6 +54,7 @@ SECRET_MARKERS = (
     b'"private_key"',
     b'"password"',
     b'"email"',
+    b"sim-stack-param-secret",       # the simulator fleet's unhidden Heat parameter (heat_fleet.py)
 )
 
 

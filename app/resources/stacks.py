@@ -1,7 +1,13 @@
 """Heat stacks (``/stacks?global_tenant=True``; the orchestration endpoint already ends in
-``/v1/<project>``). Heat lists without next links, so the listing is not paginated."""
+``/v1/<project>``). Heat lists without next links, so the listing is not paginated.
+
+Parameters: Heat masks only the values of parameters the template marks ``hidden``; any other value
+(an ``api_secret`` the author forgot to hide) comes back in clear from ``GET /stacks/{id}``. The
+snapshot keeps parameter *names* only (``raw.parameter_names``), never values."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Column, DateTime, String, Text
 
@@ -31,7 +37,24 @@ def _action(raw: dict) -> str | None:
     return status.split("_", 1)[0] if "_" in status else None
 
 
-SPEC = ResourceSpec(
+def parameter_names(raw: dict[str, Any]) -> list[str]:
+    """Names of the stack's parameters (values are never kept: see the module docstring)."""
+    params = raw.get("parameters")
+    return sorted(str(k) for k in params) if isinstance(params, dict) else []
+
+
+class StackSpec(ResourceSpec):
+    """The stacks spec: ``parameters`` (name -> value) is stored as ``parameter_names``."""
+
+    def clean_raw(self, raw: dict[str, Any]) -> dict[str, Any]:
+        clean = super().clean_raw(raw)
+        if "parameters" in raw:
+            clean.pop("parameters", None)
+            clean["parameter_names"] = parameter_names(raw)
+        return clean
+
+
+SPEC = StackSpec(
     kind="stacks",
     table=table,
     description="Heat stacks of every project",
@@ -57,4 +80,6 @@ SPEC = ResourceSpec(
     filterable=FILTERABLE,
     poll_interval=300.0,
     admin_only=True,
+    # Heat's GET by id still answers for a deleted stack (its list does not): that stack is gone.
+    gone=lambda raw: raw.get("stack_status") == "DELETE_COMPLETE",
 )

@@ -1,4 +1,7 @@
-"""Heat part of the fleet: ~n/100 stacks from a few realistic templates, one ``CREATE_FAILED``."""
+"""Heat part of the fleet: ~n/100 stacks from a few realistic templates, one ``CREATE_FAILED``.
+
+The web template carries a parameter that is a secret but not marked hidden (``STACK_PARAM_SECRET``):
+the test session's secrets scan fails if that value ever reaches a database."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from app.simulator.heat import new_stack
 
 DAY = 86400.0
 
+STACK_PARAM_SECRET = "sim-stack-param-secret-4e1f"
+
 TEMPLATES = {
     "web": """
 heat_template_version: 2018-08-31
@@ -20,6 +25,8 @@ parameters:
   flavor: {type: string, default: m1.small}
   key_name: {type: string, default: ops}
   network: {type: string, default: private}
+  # not marked hidden: Heat returns its value in clear (the snapshot must keep the name only)
+  api_secret: {type: string, default: sim-stack-param-secret-4e1f}
 resources:
   port:
     type: OS::Neutron::Port
