@@ -22,7 +22,7 @@ from app.resources.servers import table as servers
 from app.resources.users import table as users
 from app.resources.volumes import table as volumes
 from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selector, Where, has_fts, rowid
-from app.services.models import PageInfo, SnapshotInfo
+from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
 
 NOVA_STATUSES = (
@@ -33,6 +33,8 @@ NOVA_STATUSES = (
 # Kinds an instance answer is built from (for the snapshot freshness block).
 KINDS = ("servers", "flavors", "images", "projects")
 DETAIL_KINDS = KINDS + ("volumes",)
+# An answer repeats at most this much of the search term it was asked.
+ECHO_MAX = 100
 
 
 class FlavorRef(BaseModel):
@@ -98,7 +100,7 @@ class InstanceList(PageInfo):
 
 
 class InstanceSearchResult(InstanceList):
-    search_term: str = Field(description="The term searched for (partial match).")
+    search_term: str = Field(description=f"The term searched for (partial match; its first {ECHO_MAX} characters).")
     search_in: str = Field(description="The field(s) searched.")
     case_sensitive: bool = Field(description="Whether the match was case-sensitive.")
 
@@ -326,7 +328,7 @@ async def search(app: Any, search_term: str, search_in: str, limit: int, offset:
                               "to list every instance).")
     field = (search_in or "name").strip().lower()
     if field not in SEARCH_FIELDS:
-        raise InvalidArgument(f"search_in must be one of {', '.join(SEARCH_FIELDS)} (got {search_in!r}).")
+        raise InvalidArgument(f"search_in must be one of {', '.join(SEARCH_FIELDS)} (got {clip(search_in)}).")
     snap = await app.snapshot(KINDS)
     use_fts = False
     if app.db.dialect_name == "sqlite":
@@ -336,7 +338,7 @@ async def search(app: Any, search_term: str, search_in: str, limit: int, offset:
     total, items = await _page(app, cond, limit, offset, include_all=False,
                                cache_key=("search", field, term, case_sensitive, use_fts))
     return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
-                                search_term=term, search_in=field, case_sensitive=case_sensitive, snapshot=snap)
+                                search_term=term[:ECHO_MAX], search_in=field, case_sensitive=case_sensitive, snapshot=snap)
 
 
 async def by_name(app: Any, instance_name: str) -> InstanceResult:
@@ -357,12 +359,12 @@ async def by_name(app: Any, instance_name: str) -> InstanceResult:
     if by_id:
         rows = by_id
     if not rows:
-        raise NotFound(f"No instance named (or with ID) {name!r} in the snapshot (as of {snap.as_of}); names "
+        raise NotFound(f"No instance named (or with ID) {clip(name)} in the snapshot (as of {snap.as_of}); names "
                        "match exactly (use search_instances for partial matches).",
                        candidates=await _suggest(app, name))
     if len(rows) > 1:
         listed = "; ".join(f"{r.id} (status {r.status}, host {r.host})" for r in rows)
-        raise Conflict(f"{len(rows)} instances are named {name!r}: {listed}. Ask again with one of these IDs.")
+        raise Conflict(f"{len(rows)} instances are named {clip(name)}: {listed}. Ask again with one of these IDs.")
     _, items = await _page(app, servers.c.id == rows[0].id, 1, 0, include_all=True)
     return InstanceResult(instance=items[0], snapshot=snap)
 
@@ -371,7 +373,7 @@ async def by_status(app: Any, status: str, limit: int, offset: int) -> InstanceL
     check_window(limit, offset)
     st = (status or "").strip().upper()
     if st not in NOVA_STATUSES:
-        raise InvalidArgument(f"Unknown instance status {status!r}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
+        raise InvalidArgument(f"Unknown instance status {clip(status)}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
     snap = await app.snapshot(KINDS)
     # A plain condition: the live (cloud, status, name) index serves the count and the name order.
     total, items = await _page(app, servers.c.status == st, limit, offset, include_all=False,

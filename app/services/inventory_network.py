@@ -21,6 +21,7 @@ from app.resources.subnets import table as subnets
 from app.services.inventory import (
     Page, Ref, View, grouped, id_or_name, list_view, live_keyed, raw_of, status_project_filters,
 )
+from app.services.models import clip
 from app.services.query import close_matches, live
 
 PROJECT = Ref("project_id", "projects")
@@ -117,7 +118,7 @@ async def network_details(app: Any, network_name: str, *, limit: int, offset: in
                                         .where(live(networks, app.cloud_name)))).all()
         if any(wanted in row for row in names):
             return result  # it exists, the other filters exclude it
-        raise NotFound(f"No network named (or with id) {wanted!r} in the snapshot; call get_network_details "
+        raise NotFound(f"No network named (or with id) {clip(wanted)} in the snapshot; call get_network_details "
                        "with network_name='all' to list them.",
                        close_matches(wanted, [n for n, _ in names if n]))
     return result

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+CLIP = 60
+
+
+def clip(value: Any, n: int = CLIP) -> str:
+    """``repr`` of user input cut to a short prefix, for messages and answers that quote it (a term
+    of any length must not make an answer long)."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:n]) + (f"... ({len(text)} characters)" if len(text) > n else "")
 
 
 class KindFreshness(BaseModel):

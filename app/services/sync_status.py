@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.db.bookkeeping import sync_runs
 from app.errors import InvalidArgument
 from app.resources.registry import all_specs
-from app.services.models import SnapshotInfo
+from app.services.models import SnapshotInfo, clip
 
 
 class SyncRunOut(BaseModel):
@@ -43,7 +43,7 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     assert isinstance(app, AppContext)
     specs = all_specs()
     if kind is not None and kind not in specs:
-        raise InvalidArgument(f"Unknown kind {kind!r}. Known kinds: {', '.join(specs)}.")
+        raise InvalidArgument(f"Unknown kind {clip(kind)}. Known kinds: {', '.join(specs)}.")
     if not 1 <= runs <= 200:
         raise InvalidArgument("runs must be between 1 and 200.")
     kinds = [kind] if kind else list(specs)

@@ -1,21 +1,34 @@
-"""What every tool shares: registration with honest annotations, metrics, and the one translation of
-domain errors (:mod:`app.errors`) into MCP ``ToolError`` with the same actionable message."""
+"""What every tool shares: registration with honest annotations, metrics, the one translation of
+domain errors (:mod:`app.errors`) into MCP ``ToolError`` with the same actionable message, and the
+bounds on every string argument.
+
+String arguments are checked once, here, for every tool (read and manage): :func:`register_tool`
+gives each ``str`` parameter a ``maxLength`` (published in the tool's input schema) and a validator
+that refuses longer text and control characters (NUL matched everything in SQLite; ``\\n`` joins
+addresses in the search index) with a message saying what to send instead. Bounds come from a
+:class:`TextBounds` in the parameter's ``Annotated`` metadata, else from ``DOCUMENT_BOUNDS`` by
+parameter name (templates, keys: multi-line, larger), else ``DEFAULT_BOUNDS``. Error messages quote
+at most a short prefix of what was sent (:func:`clip`)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
+import re
 import time
+import types
 import typing
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, Field
 
 from app.errors import OpsError
 
@@ -46,6 +59,90 @@ def principal(ctx: Context) -> str:
         digest = hashlib.sha256(auth[7:].strip().encode()).hexdigest()[:12]
         return f"bearer:{digest}"
     return "http-anonymous"
+
+
+# ---------------------------------------------------------------------------------------------
+# string arguments
+
+
+@dataclass(frozen=True)
+class TextBounds:
+    """Put in a parameter's ``Annotated[...]`` metadata to bound it: at most ``max_length`` characters;
+    ``multiline`` allows tab, CR and LF (documents such as templates), never other control characters."""
+
+    max_length: int
+    multiline: bool = False
+
+
+NAME_MAX = 255  # OpenStack names, ids, statuses: 255 characters at most in every service
+DEFAULT_BOUNDS = TextBounds(1024)
+NAME_BOUNDS = TextBounds(NAME_MAX)
+LIST_BOUNDS = TextBounds(16 * 1024)  # comma-separated names or ids
+PATH_BOUNDS = TextBounds(4096)
+# Management tools' documents, by parameter name (Heat's default max_template_size is 512 KiB).
+DOCUMENT_BOUNDS = {
+    "template": TextBounds(512 * 1024, multiline=True),
+    "parameters": TextBounds(64 * 1024, multiline=True),
+    "public_key": TextBounds(16 * 1024, multiline=True),
+    "description": TextBounds(DEFAULT_BOUNDS.max_length, multiline=True),
+    "file_path": PATH_BOUNDS,
+    "template_path": PATH_BOUNDS,
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _text_validator(name: str, bounds: TextBounds) -> Callable[[Any], Any]:
+    pattern = _CONTROL_MULTILINE if bounds.multiline else _CONTROL
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # other types fail the type check with pydantic's own message
+        if len(value) > bounds.max_length:
+            raise ValueError(f"{name} is too long ({len(value)} characters; at most {bounds.max_length}): "
+                             "send a shorter value (a name, ID or a distinctive part of one).")
+        bad = pattern.search(value)
+        if bad is not None:
+            what = "an unpaired surrogate" if 0xD800 <= ord(bad.group()) <= 0xDFFF else "a control character"
+            allowed = "tab and newline are allowed, nothing else" if bounds.multiline else \
+                "no NUL, tab, newline or other control characters"
+            raise ValueError(f"{name} contains {what} (U+{ord(bad.group()):04X} at position {bad.start()}): "
+                             f"send plain printable text ({allowed}).")
+        return value
+
+    return check
+
+
+def _bounds_of(name: str, metadata: tuple[Any, ...], default: TextBounds) -> TextBounds:
+    for m in metadata:
+        if isinstance(m, TextBounds):
+            return m
+    return DOCUMENT_BOUNDS.get(name, default)
+
+
+def _bounded(tp: Any, name: str, bounds: TextBounds) -> Any:
+    """``tp`` with every ``str`` in it (alone, in a union, under Annotated) bounded."""
+    if tp is str:
+        return Annotated[str, BeforeValidator(_text_validator(name, bounds)), Field(max_length=bounds.max_length)]
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        inner, *meta = typing.get_args(tp)
+        meta = [m for m in meta if not isinstance(m, TextBounds)]
+        return Annotated[(_bounded(inner, name, bounds), *meta)]  # type: ignore[return-value]
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_bounded(a, name, bounds) for a in typing.get_args(tp))]  # type: ignore[return-value]
+    return tp
+
+
+def bounded_signature(fn: Callable[..., Any], default: TextBounds = DEFAULT_BOUNDS) -> inspect.Signature:
+    """``fn``'s signature with every string parameter bounded (see the module docstring)."""
+    sig = inspect.signature(fn, eval_str=True)
+    params = []
+    for p in sig.parameters.values():
+        meta = typing.get_args(p.annotation)[1:] if typing.get_origin(p.annotation) is Annotated else ()
+        bounds = _bounds_of(p.name, tuple(meta), default)
+        params.append(p.replace(annotation=_bounded(p.annotation, p.name, bounds)))
+    return sig.replace(parameters=params)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -135,6 +232,9 @@ def register_tool(
                 metrics.tool_calls.inc(name, outcome)
                 metrics.tool_latency.observe(time.perf_counter() - t0, name)
 
+    wrapper.__signature__ = bounded_signature(fn, NAME_BOUNDS if read_only else DEFAULT_BOUNDS)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    wrapper.__annotations__["return"] = wrapper.__signature__.return_annotation  # type: ignore[attr-defined]
     annotations = ToolAnnotations(
         title=title,
         readOnlyHint=read_only,

@@ -10,7 +10,7 @@ from pydantic import Field
 from app.services import compute_catalog, instances
 from app.services.compute_catalog import FlavorList, HypervisorList
 from app.services.instances import InstanceList, InstanceResult, InstanceSearchResult
-from app.tools.base import app_context, register_tool
+from app.tools.base import LIST_BOUNDS, app_context, register_tool
 
 Limit = Annotated[int, Field(description="Rows per page, 1..200 (out-of-range values are rejected).")]
 Offset = Annotated[int, Field(description="Rows to skip; next page = offset + returned.")]
@@ -18,8 +18,8 @@ Offset = Annotated[int, Field(description="Rows to skip; next page = offset + re
 
 async def get_instance_details(
     ctx: Context,
-    instance_names: Annotated[str, Field(description="Comma-separated exact instance names.")] = "",
-    instance_ids: Annotated[str, Field(description="Comma-separated instance IDs.")] = "",
+    instance_names: Annotated[str, Field(description="Comma-separated exact instance names."), LIST_BOUNDS] = "",
+    instance_ids: Annotated[str, Field(description="Comma-separated instance IDs."), LIST_BOUNDS] = "",
     all_instances: Annotated[bool, Field(description="Page through every instance (when no names/IDs are given).")] = False,
     limit: Limit = 50,
     offset: Offset = 0,

@@ -27,6 +27,7 @@ strings = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=["Cs"]), max_size=15),
     st.integers(1_000, 100_000).map(lambda n: "A" * n),  # huge, up to ~100 KB
     st.integers(1, 2_000).map(lambda n: "%_'\\\x00" * n),
+    st.integers(200, 300).map(lambda n: "%_'\\" * (n // 4)),  # around the 255-character name bound
 )
 integers = st.one_of(
     st.sampled_from([0, -1, 1, 200, 201, 10_080, 10_081, -2**31, 2**31, 2**63 - 1, 2**63, -2**63 - 1, 10**30]),
