@@ -23,6 +23,7 @@ import pkgutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import requests
@@ -125,6 +126,9 @@ class Response:
     body: Any
     request_id: str | None
     status: int
+    # When the request was sent (naive UTC, taken on the worker thread just before it): the
+    # observation time the snapshot writer orders writes by.
+    sent_at: datetime | None = None
 
 
 class CloudClient:
@@ -192,10 +196,12 @@ class CloudClient:
         kwargs: dict[str, Any] = {"params": params or None, "headers": {"Accept": "application/json"}}
         if mv:
             kwargs["microversion"] = mv
+        sent_at = datetime.now(timezone.utc).replace(tzinfo=None)
         resp = proxy.get(path, **kwargs)
         os_exc.raise_from_response(resp)
         rid = resp.headers.get("x-openstack-request-id") or resp.headers.get("x-compute-request-id")
-        return Response(body=resp.json() if resp.content else None, request_id=rid, status=resp.status_code)
+        return Response(body=resp.json() if resp.content else None, request_id=rid, status=resp.status_code,
+                        sent_at=sent_at)
 
     async def get_json(
         self,

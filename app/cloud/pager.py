@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,6 +30,8 @@ class Page:
     items: list[dict[str, Any]]
     request_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # When the page's request was sent (naive UTC): its objects' observation time.
+    observed_at: datetime | None = None
 
 
 def next_query(body: Mapping[str, Any], collection: str) -> list[tuple[str, str]] | None:
@@ -96,7 +99,7 @@ async def iter_pages(
                 request_id=resp.request_id,
             )
         await enrich(client, listing, items, id_key)
-        yield Page(number=number, items=items, request_id=resp.request_id)
+        yield Page(number=number, items=items, request_id=resp.request_id, observed_at=resp.sent_at)
         params = next_query(body, listing.collection) if listing.paginated and items else None
         if params is not None:
             key = tuple(params)
@@ -107,17 +110,23 @@ async def iter_pages(
 
 async def get_one(client: CloudClient, spec: ResourceSpec, rid: str) -> dict[str, Any] | None:
     """The raw object ``rid`` (enriched like a listed one), or None when OpenStack says 404."""
+    return (await get_observed(client, spec, rid))[0]
+
+
+async def get_observed(client: CloudClient, spec: ResourceSpec, rid: str) -> tuple[dict[str, Any] | None, datetime]:
+    """``(raw object or None on 404, when the GET was sent)``: a 404's time orders its tombstone."""
     if not spec.get_path:
         raise UpstreamError(f"Kind {spec.kind} has no get_path; it cannot be refreshed by id.")
     path = spec.get_path.format(id=rid)
+    asked = datetime.now(timezone.utc).replace(tzinfo=None)
     try:
         resp = await client.get_json(spec.listing.service, path, microversion=spec.listing.microversion,
                                      doing=f"reading {spec.kind} {rid}")
     except NotFound:
-        return None
+        return None, asked
     body = resp.body if isinstance(resp.body, dict) else {}
     raw = body.get(spec.get_key) if spec.get_key else body
     if not isinstance(raw, dict):
         raise UpstreamError(f"Unexpected response reading {spec.kind} {rid}.", request_id=resp.request_id)
     await enrich(client, spec.listing, [raw], spec.id_key)
-    return raw
+    return raw, resp.sent_at or asked

@@ -36,6 +36,25 @@ poller_lease = Table(
     Column("owner", String(128), nullable=False, doc="host:pid:random of the holder."),
     Column("acquired_at", DateTime, nullable=False, doc="When the current holder took the lease (UTC)."),
     Column("expires_at", DateTime, nullable=False, doc="Holder must renew before this (UTC); others may take it after."),
+    Column("epoch", Integer, nullable=False, server_default="0",
+           doc="Fencing token: incremented whenever the lease changes hands; every write of a poller run checks "
+               "that its owner and epoch still hold the lease."),
+)
+
+cloud_identities = Table(
+    "cloud_identities",
+    metadata,
+    Column("cloud", String(64), primary_key=True, doc="Cloud label."),
+    Column("fingerprint", String(64), nullable=False,
+           doc="sha256 of the cloud's auth URL, region and project: a server for another cloud under this label "
+               "is refused."),
+    Column("auth_url", String(512), doc="Keystone URL the label was first served from (no credentials)."),
+    Column("region", String(128), doc="Region name."),
+    Column("project", String(256), doc="Project (name or id, with its domain) the poller authenticates in."),
+    Column("first_seen_at", DateTime, nullable=False, doc="When a server first recorded this label (UTC)."),
+    Column("last_seen_at", DateTime, nullable=False, doc="When a server last started with it (UTC)."),
+    comment="Which cloud each label's rows come from: a fingerprint of auth URL, region and project, checked at "
+            "start-up so two clouds never share a label.",
 )
 
 snapshot_versions = Table(

@@ -1,11 +1,17 @@
 """Engine and sessions: one :class:`Database` per process, built from Settings.
 
 * SQLite (``sqlite+aiosqlite:///path``): WAL journal, ``busy_timeout``, ``foreign_keys=ON`` and
-  ``synchronous=NORMAL`` on every connection. Two engines share the file: a **writer** (one pooled
+  ``synchronous=NORMAL`` on every connection. Engines sharing the file: a **writer** (one pooled
   connection, transactions opened with ``BEGIN IMMEDIATE`` and serialised by an in-process lock, so
-  the poller never meets ``SQLITE_BUSY`` from itself) and **readers** (``query_only``), which WAL
-  keeps unblocked while the poller writes. Write transactions are short: one per page.
-* PostgreSQL (``postgresql+asyncpg://...``): one ordinary engine serves both roles.
+  the poller never meets ``SQLITE_BUSY`` from itself), **readers** (``query_only``), which WAL
+  keeps unblocked while the poller writes, and a **lease** connection for the poller lease, which
+  never queues behind the writer's lock (a renewal waits at most for one short write transaction).
+  Write transactions are short and bounded: at most ``WRITE_BATCH`` rows each (app/db/writer.py).
+* PostgreSQL (``postgresql+asyncpg://...``): one ordinary engine serves every role.
+
+A write that times out waiting for the database's write lock (another process holds it, e.g. one
+stopped with SIGSTOP mid-transaction) sets :attr:`Database.writer_blocked_since` until a write
+succeeds again; readiness and ``get_sync_status`` report it.
 
 JSON is serialised canonically (sorted keys, compact), so the writer can compare a row's stored raw
 text with a freshly listed object without decoding it.
@@ -24,10 +30,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 import app.db.sqlite_hints  # noqa: F401  (SQLite renders INDEXED BY hints)
 from app.config import Settings
+from app.db.fence import Fence
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,11 @@ def _sqlite_pragmas(read_only: bool) -> Any:
     return on_connect
 
 
+def is_lock_timeout(err: BaseException) -> bool:
+    """SQLite's busy timeout ran out: another connection holds the write lock."""
+    return isinstance(err, OperationalError) and "database is locked" in str(err.orig or err)
+
+
 def _begin(statement: str) -> Any:
     def on_begin(conn: Any) -> None:
         conn.exec_driver_sql(statement)
@@ -102,6 +115,7 @@ class Database:
         self.url = url
         self.is_sqlite = is_sqlite_url(url)
         self._write_lock = asyncio.Lock()
+        self.writer_blocked_since: datetime | None = None
         common: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
         if self.is_sqlite:
             self.write_engine: AsyncEngine = create_async_engine(
@@ -112,9 +126,15 @@ class Database:
             event.listen(self.write_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
             event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas(read_only=True))
             event.listen(self.read_engine.sync_engine, "begin", _begin("BEGIN"))
+            self.lease_engine: AsyncEngine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, **common
+            )
+            event.listen(self.lease_engine.sync_engine, "connect", _sqlite_pragmas(read_only=False))
+            event.listen(self.lease_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
         else:
             self.write_engine = create_async_engine(url, pool_pre_ping=True, **common)
             self.read_engine = self.write_engine
+            self.lease_engine = self.write_engine
         self._sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @classmethod
@@ -126,11 +146,34 @@ class Database:
         return self.write_engine.dialect.name
 
     @asynccontextmanager
-    async def writer(self) -> AsyncIterator[AsyncConnection]:
-        """One short write transaction (committed on exit, rolled back on error)."""
+    async def writer(self, fence: Fence | None = None) -> AsyncIterator[AsyncConnection]:
+        """One short write transaction (committed on exit, rolled back on error).
+
+        With a ``fence`` (a poller run's lease), the transaction first checks and extends the lease and
+        raises :class:`~app.db.fence.LeaseLost` (writing nothing) when another process holds it."""
         async with self._write_lock:
-            async with self.write_engine.begin() as conn:
-                yield conn
+            asked = utcnow()
+            try:
+                async with self.write_engine.begin() as conn:
+                    if fence is not None:
+                        await fence.check(conn, utcnow())
+                    yield conn
+            except OperationalError as e:
+                if is_lock_timeout(e) and self.writer_blocked_since is None:
+                    self.writer_blocked_since = asked
+                    log.warning("database write lock not obtained within %.0f s (another process holds it)",
+                                BUSY_TIMEOUT_MS / 1000)
+                raise
+            if self.writer_blocked_since is not None:
+                log.info("database writes go through again (blocked since %s)", self.writer_blocked_since)
+                self.writer_blocked_since = None
+
+    @asynccontextmanager
+    async def lease_writer(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for the poller lease only: its own connection, never queued behind the
+        snapshot writer's in-process lock, so renewal cannot starve behind sync writes."""
+        async with self.lease_engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
@@ -146,6 +189,8 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.lease_engine is not self.write_engine:
+            await self.lease_engine.dispose()
 
 
 def prepare_database_sync(url: str) -> None:

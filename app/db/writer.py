@@ -1,16 +1,28 @@
 """The snapshot writer: the only code that writes snapshot (and link) tables, generic over ResourceSpec.
 
-Per page of raw API objects, :meth:`SnapshotWriter.upsert_page` runs one short write transaction:
+**Observation order.** Every write carries ``observed_at``: when OpenStack was asked (taken just
+before the HTTP request of the page or GET that returned the objects). A row remembers the newest
+observation in ``last_seen_at`` (alive) or ``deleted_at`` (gone), and a write whose observation is
+older than that changes nothing: a slow full listing cannot undo a newer targeted refresh, revive a
+row a newer GET found gone, or the other way round, whatever order their transactions commit in.
+
+Per page of raw API objects, :meth:`SnapshotWriter.upsert_page` runs short write transactions of at
+most ``WRITE_BATCH`` objects each:
 
 1. clean (secrets stripped) and serialise each object canonically; map its typed columns;
-2. one ``SELECT id, raw, deleted_at ... WHERE id IN (page)`` (chunked) to classify every object as
-   *added* (new, or a revived tombstone), *changed* (stored raw text differs) or *unchanged*;
-3. one bulk ``INSERT ... ON CONFLICT (cloud, id) DO UPDATE`` (executemany) for added + changed rows;
-   one bulk ``UPDATE ... SET last_seen_at, last_sync_id`` for unchanged rows;
+2. one ``SELECT id, raw, deleted_at, last_seen_at ... WHERE id IN (batch)`` to classify every object
+   as *added* (new, or a revived tombstone), *changed* (stored raw text differs), *unchanged*,
+   *stale* (an older observation than the row's) or *gone* (the kind's ``gone`` predicate: Heat's
+   DELETE_COMPLETE, Nova's DELETED in changes-since), which is tombstoned;
+3. one bulk ``INSERT ... ON CONFLICT (cloud, id) DO UPDATE ... WHERE`` the stored observation is not
+   newer, for added + changed rows; one bulk ``UPDATE ... SET last_seen_at, last_sync_id`` for
+   unchanged rows;
 4. link rows of added/changed parents are replaced wholesale (bulk delete + bulk insert).
 
-:meth:`tombstone_missing` (after a complete listing only), :meth:`mark_deleted` (changes-since
-DELETED entries, targeted 404s) and :meth:`purge_tombstones` (retention) complete the set.
+:meth:`tombstone_missing` (after a complete listing only: live rows neither written by the listing's
+run nor observed since the listing began), :meth:`mark_deleted` (targeted 404s) and
+:meth:`purge_tombstones` (retention) complete the set. Writes of a poller run pass the run's
+:class:`~app.db.fence.Fence`: a run whose process lost the poller lease writes nothing.
 """
 
 from __future__ import annotations
@@ -21,30 +33,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, delete, select, type_coerce, update
+from sqlalchemy import Table, Text, and_, cast, delete, or_, select, update
 
 from app.db.bookkeeping import snapshot_versions
 from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert, utcnow
+from app.db.fence import Fence
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
+# Objects per write transaction: bounds how long the database write lock is held (milliseconds),
+# so lease renewals, write-through refreshes and other processes get in between.
+WRITE_BATCH = 250
 THREAD_PREPARE_MIN = 200
 
 
 @dataclass
 class PageCounts:
-    """What one write did: objects ``seen``; rows ``added`` (new or revived), ``changed``, ``unchanged``."""
+    """What one write did: objects ``seen``; rows ``added`` (new or revived), ``changed``, ``unchanged``,
+    ``tombstoned`` (objects whose status means gone) and ``stale`` (older observations than stored)."""
 
     seen: int = 0
     added: int = 0
     changed: int = 0
     unchanged: int = 0
+    tombstoned: int = 0
+    stale: int = 0
 
     def __iadd__(self, other: PageCounts) -> PageCounts:
         self.seen += other.seen
         self.added += other.added
         self.changed += other.changed
         self.unchanged += other.unchanged
+        self.tombstoned += other.tombstoned
+        self.stale += other.stale
         return self
 
 
@@ -57,17 +78,30 @@ def _parent_column(child: Table) -> str:
     return f"{child.info['parent']}_id"
 
 
-def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
-    """id -> (cleaned raw, canonical JSON text); later duplicates of an id win; objects without id are skipped."""
-    prepared: dict[str, tuple[dict[str, Any], str]] = {}
+@dataclass
+class Prepared:
+    clean: dict[str, Any]
+    text: str
+    gone: bool
+
+
+def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, Prepared]:
+    """id -> cleaned raw, canonical JSON text, gone?; later duplicates of an id win; objects without id
+    are skipped."""
+    prepared: dict[str, Prepared] = {}
     for raw in raws:
         try:
             rid = spec.row_id(raw)
         except KeyError:
             continue
         clean = spec.clean_raw(raw)
-        prepared[rid] = (clean, canonical_json(clean))
+        prepared[rid] = Prepared(clean, canonical_json(clean), spec.is_gone(raw))
     return prepared
+
+
+def not_newer_than(table: Table, observed: Any) -> Any:
+    """The stored row holds no observation newer than ``observed`` (alive or gone)."""
+    return and_(table.c.last_seen_at <= observed, or_(table.c.deleted_at.is_(None), table.c.deleted_at <= observed))
 
 
 class SnapshotWriter:
@@ -85,10 +119,11 @@ class SnapshotWriter:
         await conn.execute(stmt)
 
     async def upsert_page(
-        self, spec: ResourceSpec, cloud: str, raws: Sequence[dict[str, Any]], sync_id: int, now: datetime
+        self, spec: ResourceSpec, cloud: str, raws: Sequence[dict[str, Any]], sync_id: int, now: datetime,
+        *, observed_at: datetime | None = None, fence: Fence | None = None,
     ) -> PageCounts:
-        """Write one page of listed objects (see the module docstring). Objects without an id are skipped."""
-        table = spec.table
+        """Write one page of objects OpenStack returned at ``observed_at`` (default ``now``); see the
+        module docstring. Objects without an id are skipped."""
         # Cleaning + serialising is CPU work (~0.1 ms per server): big pages do it on a worker thread
         # so the event loop (read tools in the same process) stays responsive.
         if len(raws) >= THREAD_PREPARE_MIN:
@@ -96,54 +131,94 @@ class SnapshotWriter:
         else:
             prepared = _prepare(spec, raws)
         counts = PageCounts(seen=len(prepared))
-        if not prepared:
-            return counts
+        seen_at = observed_at or now
         ids = list(prepared)
-        async with self.db.writer() as conn:
-            existing: dict[str, tuple[str, datetime | None]] = {}
-            for chunk in _chunks(ids):
-                rows = await conn.execute(
-                    select(table.c.id, type_coerce(table.c.raw, Text), table.c.deleted_at).where(
-                        table.c.cloud == cloud, table.c.id.in_(chunk)
-                    )
+        for batch in _chunks(ids, WRITE_BATCH):
+            counts += await self._write_batch(spec, cloud, {i: prepared[i] for i in batch}, sync_id, seen_at, fence)
+        counts.seen = len(prepared)
+        return counts
+
+    async def _write_batch(
+        self, spec: ResourceSpec, cloud: str, prepared: dict[str, Prepared], sync_id: int, seen_at: datetime,
+        fence: Fence | None,
+    ) -> PageCounts:
+        table = spec.table
+        counts = PageCounts()
+        async with self.db.writer(fence) as conn:
+            existing: dict[str, tuple[str, datetime | None, datetime]] = {}
+            rows = await conn.execute(
+                select(table.c.id, cast(table.c.raw, Text), table.c.deleted_at, table.c.last_seen_at).where(
+                    table.c.cloud == cloud, table.c.id.in_(list(prepared))
                 )
-                for rid, raw_text, deleted_at in rows:
-                    existing[rid] = (raw_text, deleted_at)
+            )
+            for rid, raw_text, deleted_at, last_seen in rows:
+                existing[rid] = (raw_text, deleted_at, last_seen)
 
             upserts: list[dict[str, Any]] = []
             unchanged: list[str] = []
-            for rid, (clean, text) in prepared.items():
+            gone: list[str] = []
+            for rid, p in prepared.items():
                 old = existing.get(rid)
+                if old is not None and seen_at < (old[1] or old[2]):
+                    counts.stale += 1  # a newer observation is stored already
+                    continue
+                if p.gone:
+                    if old is not None and old[1] is None:
+                        gone.append(rid)
+                    continue
                 if old is None or old[1] is not None:
                     counts.added += 1
-                elif old[0] != text:
+                elif old[0] != p.text:
                     counts.changed += 1
                 else:
                     unchanged.append(rid)
                     continue
-                row = spec.map_row(clean)
-                row.update(cloud=cloud, id=rid, raw=PreSerialized(text), first_seen_at=now, last_seen_at=now,
-                           last_sync_id=sync_id, deleted_at=None)
+                row = spec.map_row(p.clean)
+                row.update(cloud=cloud, id=rid, raw=PreSerialized(p.text), first_seen_at=seen_at,
+                           last_seen_at=seen_at, last_sync_id=sync_id, deleted_at=None)
                 upserts.append(row)
             counts.unchanged = len(unchanged)
 
+            changed = False
             if upserts:
                 stmt = dialect_insert(self.db.dialect_name, table)
                 keep_first_seen = {"cloud", "id", "first_seen_at"}
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[table.c.cloud, table.c.id],
                     set_={k: stmt.excluded[k] for k in upserts[0] if k not in keep_first_seen},
+                    where=not_newer_than(table, stmt.excluded.last_seen_at),
                 )
                 await conn.execute(stmt, upserts)
-                await self._replace_children(conn, spec, cloud, [(r["id"], prepared[r["id"]][0]) for r in upserts])
-                await self._bump(conn, spec, cloud, now)
-            for chunk in _chunks(unchanged):
+                await self._replace_children(conn, spec, cloud, [(r["id"], prepared[r["id"]].clean) for r in upserts])
+                changed = True
+            if unchanged:
                 await conn.execute(
                     update(table)
-                    .where(table.c.cloud == cloud, table.c.id.in_(chunk))
-                    .values(last_seen_at=now, last_sync_id=sync_id)
+                    .where(table.c.cloud == cloud, table.c.id.in_(unchanged), table.c.deleted_at.is_(None),
+                           table.c.last_seen_at <= seen_at)
+                    .values(last_seen_at=seen_at, last_sync_id=sync_id)
                 )
+            if gone:
+                counts.tombstoned = await self._tombstone(conn, spec, cloud, gone, seen_at, sync_id)
+                changed = changed or bool(counts.tombstoned)
+            if changed:
+                await self._bump(conn, spec, cloud, utcnow())
         return counts
+
+    async def _tombstone(
+        self, conn: Any, spec: ResourceSpec, cloud: str, ids: Sequence[str], observed: datetime, sync_id: int | None
+    ) -> int:
+        """Tombstone the live rows among ``ids`` whose newest observation is not newer than ``observed``."""
+        table = spec.table
+        eligible = and_(table.c.cloud == cloud, table.c.id.in_(list(ids)), table.c.deleted_at.is_(None),
+                        table.c.last_seen_at <= observed)
+        if spec.children:
+            await self._drop_children(conn, spec, cloud, select(table.c.id).where(eligible).scalar_subquery())
+        values: dict[str, Any] = {"deleted_at": observed}
+        if sync_id is not None:
+            values["last_sync_id"] = sync_id
+        result = await conn.execute(update(table).where(eligible).values(**values))
+        return int(result.rowcount or 0)
 
     async def _replace_children(
         self, conn: Any, spec: ResourceSpec, cloud: str, parents: Sequence[tuple[str, dict[str, Any]]]
@@ -170,44 +245,49 @@ class SnapshotWriter:
                 delete(child.table).where(child.table.c.cloud == cloud, child.table.c[pcol].in_(parent_ids))
             )
 
-    async def tombstone_missing(self, spec: ResourceSpec, cloud: str, sync_id: int, now: datetime) -> int:
-        """After a complete, error-free listing by run ``sync_id``: tombstone live rows it did not see.
+    async def tombstone_missing(
+        self, spec: ResourceSpec, cloud: str, sync_id: int, now: datetime,
+        *, listed_since: datetime | None = None, fence: Fence | None = None,
+    ) -> int:
+        """After a complete, error-free listing by run ``sync_id`` that began at ``listed_since``:
+        tombstone the live rows it did not see.
 
-        Rows written by later runs (a targeted refresh during the listing) have a higher
-        ``last_sync_id`` and are left alone."""
+        A row is left alone when it was written by this or a later run (``last_sync_id``), or observed
+        alive since the listing began (``last_seen_at``: a targeted refresh during the listing, even
+        one whose run started earlier). Candidates are found without the write lock; each chunk is
+        re-checked and tombstoned in its own short transaction."""
         table = spec.table
-        missing = and_(table.c.cloud == cloud, table.c.deleted_at.is_(None), table.c.last_sync_id < sync_id)
-        async with self.db.writer() as conn:
-            if spec.children:
-                await self._drop_children(conn, spec, cloud, select(table.c.id).where(missing).scalar_subquery())
-            result = await conn.execute(update(table).where(missing).values(deleted_at=now))
-            if result.rowcount:
-                await self._bump(conn, spec, cloud, now)
-            return int(result.rowcount or 0)
+        since = listed_since or now
+        missing = and_(table.c.cloud == cloud, table.c.deleted_at.is_(None), table.c.last_sync_id < sync_id,
+                       table.c.last_seen_at < since)
+        async with self.db.reader() as conn:
+            candidates = list((await conn.execute(select(table.c.id).where(missing))).scalars())
+        total = 0
+        for chunk in _chunks(candidates, WRITE_BATCH):
+            async with self.db.writer(fence) as conn:
+                eligible = and_(missing, table.c.id.in_(list(chunk)))
+                if spec.children:
+                    await self._drop_children(conn, spec, cloud, select(table.c.id).where(eligible).scalar_subquery())
+                result = await conn.execute(update(table).where(eligible).values(deleted_at=now))
+                if result.rowcount:
+                    total += int(result.rowcount)
+                    await self._bump(conn, spec, cloud, now)
+        return total
 
     async def mark_deleted(
-        self, spec: ResourceSpec, cloud: str, ids: Sequence[str], now: datetime, sync_id: int | None = None
+        self, spec: ResourceSpec, cloud: str, ids: Sequence[str], now: datetime, sync_id: int | None = None,
+        *, observed_at: datetime | None = None, fence: Fence | None = None,
     ) -> int:
-        """Tombstone the given live rows (OpenStack said they are gone). Returns how many were live."""
-        table = spec.table
+        """Tombstone the given live rows: OpenStack said at ``observed_at`` (default ``now``) that they
+        are gone. A row observed alive after that is left alone. Returns how many were tombstoned."""
         ids = list(dict.fromkeys(ids))
         total = 0
-        if not ids:
-            return 0
-        values: dict[str, Any] = {"deleted_at": now}
-        if sync_id is not None:
-            values["last_sync_id"] = sync_id
-        async with self.db.writer() as conn:
-            for chunk in _chunks(ids):
-                await self._drop_children(conn, spec, cloud, list(chunk))
-                result = await conn.execute(
-                    update(table)
-                    .where(table.c.cloud == cloud, table.c.id.in_(chunk), table.c.deleted_at.is_(None))
-                    .values(**values)
-                )
-                total += int(result.rowcount or 0)
-            if total:
-                await self._bump(conn, spec, cloud, now)
+        for chunk in _chunks(ids, WRITE_BATCH):
+            async with self.db.writer(fence) as conn:
+                n = await self._tombstone(conn, spec, cloud, chunk, observed_at or now, sync_id)
+                if n:
+                    total += n
+                    await self._bump(conn, spec, cloud, now)
         return total
 
     async def analyze(self, spec: ResourceSpec) -> None:
@@ -219,10 +299,12 @@ class SnapshotWriter:
             for name in names:
                 await conn.exec_driver_sql(f'ANALYZE "{name}"')
 
-    async def purge_tombstones(self, spec: ResourceSpec, cloud: str, older_than: datetime) -> int:
+    async def purge_tombstones(
+        self, spec: ResourceSpec, cloud: str, older_than: datetime, *, fence: Fence | None = None
+    ) -> int:
         """Retention: delete rows tombstoned before ``older_than`` (their link rows went at tombstoning)."""
         table = spec.table
-        async with self.db.writer() as conn:
+        async with self.db.writer(fence) as conn:
             if spec.children:
                 gone = select(table.c.id).where(
                     table.c.cloud == cloud, table.c.deleted_at.is_not(None), table.c.deleted_at < older_than

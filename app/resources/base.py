@@ -193,6 +193,12 @@ class ResourceSpec:
     # Top-level keys not stored because OpenStack reports them inconsistently between the listings we
     # use (storing them would flip rows between full and incremental syncs); see the kind's module.
     unstable_keys: frozenset[str] = frozenset()
+    # Objects OpenStack still returns although their status means they no longer exist (Heat's GET of
+    # a deleted stack, Nova's DELETED entries in changes-since): the writer tombstones them.
+    gone: Callable[[dict[str, Any]], bool] | None = None
+
+    def is_gone(self, raw: dict[str, Any]) -> bool:
+        return bool(self.gone is not None and self.gone(raw))
 
     def row_id(self, raw: dict[str, Any]) -> str:
         if callable(self.id_key):

@@ -177,4 +177,6 @@ SPEC = ResourceSpec(
     # changes-since listing: every incremental sync would "change" every server it returns. Host
     # health comes from compute_services instead.
     unstable_keys=frozenset({"host_status"}),
+    # Nova's changes-since listing reports a deleted server as an entry with status DELETED.
+    gone=lambda raw: str(raw.get("status", "")).upper() == "DELETED",
 )

@@ -6,16 +6,19 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from app.db.bookkeeping import sync_runs, sync_state
 from app.db.engine import Database, dialect_insert, utcnow
+from app.db.fence import Fence, LeaseLost
 
 RUNNING, SUCCEEDED, FAILED, PARTIAL, UNAVAILABLE = "running", "succeeded", "failed", "partial", "unavailable"
 FULL, INCREMENTAL, TARGETED = "full", "incremental", "targeted"
+# A targeted (write-through) run still 'running' after this long belongs to a process that died.
+TARGETED_ABANDON_AFTER = timedelta(minutes=10)
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(x-auth-token|x-subject-token|authorization)(\s*[:=]\s*)(\S+)"),
@@ -60,7 +63,12 @@ class SyncResult:
 
 
 class RunLog:
-    """Start/finish rows in ``sync_runs`` for one cloud label."""
+    """Start/finish rows in ``sync_runs`` for one cloud label.
+
+    A poller run is started with its lease :class:`~app.db.fence.Fence`: its row is written, and its
+    outcome recorded, only while that lease tenure holds. A run's row is finished once, by whoever
+    finishes it first: the run itself, or a new lease holder abandoning it (``abandon_running``); a
+    late finish of an abandoned run changes nothing."""
 
     def __init__(self, db: Database, cloud: str) -> None:
         self.db = db
@@ -68,17 +76,19 @@ class RunLog:
         # Runs this process started and has not finished, and starts still being written: on shutdown
         # close_open() records them failed, so no row is left 'running' by a cancelled task.
         self._open: dict[int, SyncResult] = {}
+        self._fences: dict[int, Fence | None] = {}
         self._starting: set[asyncio.Future[SyncResult]] = set()
 
-    async def start(self, kind: str, mode: str, now: datetime | None = None) -> SyncResult:
+    async def start(self, kind: str, mode: str, now: datetime | None = None, *,
+                    fence: Fence | None = None) -> SyncResult:
         # Shielded: a cancellation arriving mid-insert still lets the row be registered in _open.
-        fut = asyncio.ensure_future(self._start(kind, mode, now or utcnow()))
+        fut = asyncio.ensure_future(self._start(kind, mode, now or utcnow(), fence))
         self._starting.add(fut)
         fut.add_done_callback(self._starting.discard)
         return await asyncio.shield(fut)
 
-    async def _start(self, kind: str, mode: str, now: datetime) -> SyncResult:
-        async with self.db.writer() as conn:
+    async def _start(self, kind: str, mode: str, now: datetime, fence: Fence | None) -> SyncResult:
+        async with self.db.writer(fence) as conn:
             res = await conn.execute(
                 insert(sync_runs).values(cloud=self.cloud, kind=kind, mode=mode, status=RUNNING, started_at=now,
                                          seen=0, added=0, changed=0, tombstoned=0)
@@ -86,34 +96,46 @@ class RunLog:
             run_id = int(res.inserted_primary_key[0])
         result = SyncResult(kind=kind, mode=mode, run_id=run_id, started_at=now)
         self._open[run_id] = result
+        self._fences[run_id] = fence
         return result
 
     async def close_open(self, reason: str) -> int:
-        """Record every run this process started and did not finish as failed (after cancellation)."""
+        """Record every run this process started and did not finish as failed (after cancellation).
+        Runs of a lease tenure that has ended are left to the new holder (it abandons them)."""
         if self._starting:
             await asyncio.gather(*self._starting, return_exceptions=True)
         left = list(self._open.values())
         for result in left:
             result.status, result.error = FAILED, reason
-            await self.finish(result)
+            try:
+                await self.finish(result)
+            except LeaseLost:
+                pass
         return len(left)
 
-    async def finish(self, result: SyncResult) -> None:
+    def forget(self, result: SyncResult) -> None:
+        """Drop a run without recording it (its lease tenure ended: the new holder records it)."""
         if result.run_id is not None:
             self._open.pop(result.run_id, None)
+            self._fences.pop(result.run_id, None)
+
+    async def finish(self, result: SyncResult) -> None:
+        """Record the run's outcome (raises LeaseLost, recording nothing, if its lease tenure ended)."""
+        fence = self._fences.get(result.run_id) if result.run_id is not None else None
+        self.forget(result)
         result.finished_at = result.finished_at or utcnow()
         if result.started_at is not None:
             result.duration_s = (result.finished_at - result.started_at).total_seconds()
         result.error = redact(result.error)
-        async with self.db.writer() as conn:
-            await conn.execute(
-                update(sync_runs).where(sync_runs.c.id == result.run_id).values(
+        async with self.db.writer(fence) as conn:
+            res = await conn.execute(
+                update(sync_runs).where(sync_runs.c.id == result.run_id, sync_runs.c.status == RUNNING).values(
                     status=result.status, finished_at=result.finished_at, duration_s=result.duration_s,
                     seen=result.seen, added=result.added, changed=result.changed, tombstoned=result.tombstoned,
                     error=result.error, request_id=result.request_id, details=result.details or None,
                 )
             )
-            if result.mode in (FULL, INCREMENTAL):
+            if res.rowcount and result.mode in (FULL, INCREMENTAL):
                 await self._record_state(conn, result.kind, result.status, result.error, result.finished_at,
                                          result.run_id)
         self._forget_state()
@@ -144,16 +166,21 @@ class RunLog:
                 )
             )).scalar()
 
-    async def abandon_running(self, reason: str = "abandoned: the poller process stopped mid-run") -> int:
-        """Mark this cloud's ``running`` rows failed (called by a new lease holder: nobody runs them)."""
+    async def abandon_running(self, reason: str = "abandoned: the poller process stopped mid-run", *,
+                              fence: Fence | None = None) -> int:
+        """Mark this cloud's ``running`` full/incremental rows failed (called by a new lease holder under
+        its ``fence``: nobody runs them any more). Targeted runs (write-through refreshes of any
+        process) are not the poller's: only those running longer than ``TARGETED_ABANDON_AFTER`` (their
+        process died) are closed."""
         now = utcnow()
-        async with self.db.writer() as conn:
+        orphaned = or_(sync_runs.c.mode.in_([FULL, INCREMENTAL]), sync_runs.c.started_at < now - TARGETED_ABANDON_AFTER)
+        async with self.db.writer(fence) as conn:
             running = (await conn.execute(
                 select(sync_runs.c.id, sync_runs.c.kind, sync_runs.c.mode).where(
-                    sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING).order_by(sync_runs.c.id)
+                    sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING, orphaned).order_by(sync_runs.c.id)
             )).all()
             res = await conn.execute(
-                update(sync_runs).where(sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING)
+                update(sync_runs).where(sync_runs.c.cloud == self.cloud, sync_runs.c.status == RUNNING, orphaned)
                 .values(status=FAILED, finished_at=now, error=reason)
             )
             for run_id, kind, mode in running:

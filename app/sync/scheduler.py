@@ -21,7 +21,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.config import Settings
-from app.db.engine import Database
+from sqlalchemy.exc import OperationalError
+
+from app.db.engine import Database, is_lock_timeout
 from app.sync.lease import Lease
 from app.sync.service import SyncService
 
@@ -78,6 +80,7 @@ class Poller:
         await self.service.cancel_all()
         if self.is_leader:
             await self.lease.release()
+            self.service.fence = None
             self._set_leader(False)
 
     # --- jobs -------------------------------------------------------------------------------
@@ -92,17 +95,29 @@ class Poller:
             log.exception("poller job %s failed", name)
 
     async def _lease_tick(self) -> None:
-        held = await self.lease.acquire()
-        if held and not self.is_leader:
-            log.info("poller lease %s taken by %s", self.lease.name, self.owner)
-            abandoned = await self.service.runs.abandon_running()
+        try:
+            held = await self.lease.acquire()
+        except OperationalError as e:
+            if not is_lock_timeout(e):
+                raise
+            # Another process holds the database's write lock (e.g. stopped mid-transaction): nothing
+            # to do but try again next tick; our own writes are fenced if the lease moves meanwhile.
+            log.warning("poller lease %s not renewed: the database write lock is held elsewhere", self.lease.name)
+            return
+        fence = self.lease.fence()
+        tenure_changed = fence != self.service.fence
+        self.service.fence = fence
+        if held and (not self.is_leader or tenure_changed):
+            log.info("poller lease %s taken by %s (epoch %s)", self.lease.name, self.owner, self.lease.epoch)
+            abandoned = await self.service.runs.abandon_running(fence=fence)
             if abandoned:
                 log.info("marked %d runs of a previous poller as failed", abandoned)
-            self.service.reopen()
-            self._schedule_syncs()
-            self._set_leader(True)
+            if not self.is_leader:
+                self.service.reopen()
+                self._schedule_syncs()
+                self._set_leader(True)
         elif not held and self.is_leader:
-            log.warning("poller lease %s lost; this process stops polling", self.lease.name)
+            log.warning("poller lease %s lost to another process; this one stops polling", self.lease.name)
             self._unschedule_syncs()
             self._set_leader(False)
             await self.service.cancel_all()

@@ -7,6 +7,13 @@ real data), nothing is tombstoned and the run is ``failed``. A 403 makes the run
 
 One run per kind at a time: a per-kind lock serialises runs; asking for a run of the same kind and
 mode while one is in progress returns that run's result instead of starting another.
+
+**Races.** Full, incremental and targeted runs of one kind may overlap (a write-through refresh
+during a full listing, another process's refresh, a former lease holder still running): every write
+carries the time OpenStack was asked, and the writer never lets an older observation overwrite a
+newer one (app/db/writer.py); a full run tombstones only rows neither it nor anyone else observed
+since its listing began. Runs of the poller carry its lease :attr:`fence`: once another process
+holds the lease they write nothing more (one WARNING line, the run is left to the new holder).
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cloud.connection import CloudClient, http_status, request_id_of
-from app.cloud.pager import get_one, iter_pages
+from app.cloud.pager import get_observed, iter_pages
 from app.config import Settings
 from app.db.engine import Database, utcnow
+from app.db.fence import Fence, LeaseLost
 from app.db.writer import PageCounts, SnapshotWriter
 from app.errors import NotPermitted, OpsError, ServiceNotOffered
 from app.resources.base import Listing, ResourceSpec
@@ -35,11 +43,6 @@ log = logging.getLogger(__name__)
 # Nova's changes-since protocol: the filter parameter, and how a deleted server is reported.
 CHANGES_SINCE_PARAM = "changes-since"
 INCREMENTAL_MARGIN = timedelta(seconds=60)
-
-
-def reported_deleted(raw: Mapping[str, Any]) -> bool:
-    """A changes-since entry for an object that no longer exists."""
-    return str(raw.get("status", "")).upper() == "DELETED"
 
 
 def iso_z(ts: datetime) -> str:
@@ -66,6 +69,9 @@ class SyncService:
         self._inflight: dict[tuple[str, str], asyncio.Task[SyncResult]] = {}
         self._analyzed_at_size: dict[str, int] = {}
         self._closed = False
+        # The poller's lease tenure (set by app.sync.scheduler.Poller while it holds the lease): full
+        # and incremental runs write only while it holds. None: unfenced (sync-once, tests).
+        self.fence: Fence | None = None
 
     # --- public API ----------------------------------------------------------------------------
     def spec(self, kind: str) -> ResourceSpec:
@@ -105,13 +111,20 @@ class SyncService:
         ids = list(dict.fromkeys(ids))
         result.details = {"ids": ids[:50]}
         try:
-            raws = await asyncio.gather(*(get_one(self.cloud, spec, i) for i in ids))
-            found = [r for r in raws if r is not None]
-            gone = [i for i, r in zip(ids, raws) if r is None]
-            counts = await self.writer.upsert_page(spec, self.cloud_name, found, self._run_id(result), utcnow())
-            self._add(result, counts)
-            result.tombstoned = await self.writer.mark_deleted(
-                spec, self.cloud_name, gone, utcnow(), sync_id=self._run_id(result))
+            got = await asyncio.gather(*(get_observed(self.cloud, spec, i) for i in ids))
+            found = [raw for raw, _ in got if raw is not None]
+            gone = [i for i, (raw, _) in zip(ids, got) if raw is None]
+            run_id = self._run_id(result)
+            if found:
+                # One write: stamped with the earliest of its GETs (an older stamp only ever loses).
+                observed = min(at for raw, at in got if raw is not None)
+                counts = await self.writer.upsert_page(spec, self.cloud_name, found, run_id, utcnow(),
+                                                       observed_at=observed)
+                self._add(result, counts)
+            if gone:
+                result.tombstoned += await self.writer.mark_deleted(
+                    spec, self.cloud_name, gone, utcnow(), sync_id=run_id,
+                    observed_at=min(at for raw, at in got if raw is None))
             result.status = SUCCEEDED
         except OpsError as e:
             self._failed(result, e)
@@ -124,7 +137,8 @@ class SyncService:
         """Retention: drop tombstones and sync runs older than their retention periods."""
         now = now or utcnow()
         cutoff = now - timedelta(days=self.settings.tombstone_retention_days)
-        out = {k: await self.writer.purge_tombstones(s, self.cloud_name, cutoff) for k, s in self.specs.items()}
+        out = {k: await self.writer.purge_tombstones(s, self.cloud_name, cutoff, fence=self.fence)
+               for k, s in self.specs.items()}
         out["sync_runs"] = await self.runs.purge(now - timedelta(days=self.settings.sync_run_retention_days))
         return out
 
@@ -168,7 +182,10 @@ class SyncService:
 
             async def locked() -> SyncResult:
                 async with lock:
-                    return await fn(kind)
+                    try:
+                        return await fn(kind)
+                    except LeaseLost as e:  # the run could not even be recorded as started
+                        return self._lease_lost(SyncResult(kind=kind, mode=mode), e)
 
             task = asyncio.get_running_loop().create_task(locked(), name=f"sync:{kind}:{mode}")
             self._inflight[key] = task
@@ -185,6 +202,7 @@ class SyncService:
         result.seen += counts.seen
         result.added += counts.added
         result.changed += counts.changed
+        result.tombstoned += counts.tombstoned
 
     def _failed(self, result: SyncResult, err: BaseException) -> None:
         status = http_status(err)
@@ -201,30 +219,54 @@ class SyncService:
             result.status = SUCCEEDED
         except OpsError as e:
             self._failed(result, e)
+        except LeaseLost as e:
+            return self._lease_lost(result, e)
         except (SQLAlchemyError, asyncio.CancelledError) as e:
             result.status = FAILED
             result.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            await asyncio.shield(self.runs.finish(result))
+            try:
+                await asyncio.shield(self.runs.finish(result))
+            except LeaseLost:
+                pass
             raise
-        await self.runs.finish(result)
+        try:
+            await self.runs.finish(result)
+        except LeaseLost as e:
+            return self._lease_lost(result, e)
         log.info("%s %s sync %s: seen=%d added=%d changed=%d tombstoned=%d in %.2fs", result.kind, result.mode,
                  result.status, result.seen, result.added, result.changed, result.tombstoned, result.duration_s)
         return result
 
+    def _lease_lost(self, result: SyncResult, err: LeaseLost) -> SyncResult:
+        """A run whose process lost the poller lease: nothing more was written; its row is the new
+        holder's to close. One WARNING line, no traceback."""
+        self.runs.forget(result)
+        result.status = FAILED
+        result.error = f"lease lost: {err}"
+        log.warning("%s %s sync stopped: %s", result.kind, result.mode, err)
+        return result
+
+    async def _start_polled(self, kind: str, mode: str) -> tuple[SyncResult, Fence | None]:
+        """Start a poller run under the current lease tenure (LeaseLost: not started, see _exclusive)."""
+        fence = self.fence
+        return await self.runs.start(kind, mode, fence=fence), fence
+
     async def _full(self, kind: str) -> SyncResult:
         spec = self.spec(kind)
-        result = await self.runs.start(kind, FULL)
+        result, fence = await self._start_polled(kind, FULL)
         run_id = self._run_id(result)
 
         async def body() -> None:
             mv = await self.cloud.microversion(spec.listing.service, spec.listing.microversion)
             result.details = {"pages": 0, "microversion": mv, "page_size": self.settings.page_size}
+            listed_since = utcnow()
 
             async def consume(listing: Listing) -> None:
                 async for page in iter_pages(self.cloud, listing, page_size=self.settings.page_size,
                                              id_key=spec.id_key):
-                    self._add(result, await self.writer.upsert_page(spec, self.cloud_name, page.items, run_id,
-                                                                    utcnow()))
+                    self._add(result, await self.writer.upsert_page(
+                        spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
+                        fence=fence))
                     result.details["pages"] = page.number
             listing = spec.listing
             try:
@@ -235,7 +277,8 @@ class SyncService:
                 listing = dataclasses.replace(listing, params=dict(listing.forbidden_fallback))
                 result.details["scope"] = f"own scope only: the cloud refused {dict(spec.listing.params)} ({e})"
                 await consume(listing)
-            result.tombstoned = await self.writer.tombstone_missing(spec, self.cloud_name, run_id, utcnow())
+            result.tombstoned += await self.writer.tombstone_missing(
+                spec, self.cloud_name, run_id, utcnow(), listed_since=listed_since, fence=fence)
             await self._maybe_analyze(spec, result.seen)
 
         return await self._recorded(result, body)
@@ -251,19 +294,16 @@ class SyncService:
             return await self._full(kind)
         last = await self.runs.last_success(kind, [FULL, INCREMENTAL]) or last_full
         since = iso_z(last - INCREMENTAL_MARGIN)
-        result = await self.runs.start(kind, INCREMENTAL)
+        result, fence = await self._start_polled(kind, INCREMENTAL)
         run_id = self._run_id(result)
         result.details = {"since": since, "pages": 0}
 
         async def body() -> None:
+            # Deleted servers come back as DELETED entries: the kind's ``gone`` predicate tombstones them.
             async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
                                          extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key):
-                gone = [spec.row_id(r) for r in page.items if reported_deleted(r)]
-                live = [r for r in page.items if not reported_deleted(r)]
-                self._add(result, await self.writer.upsert_page(spec, self.cloud_name, live, run_id, utcnow()))
-                result.seen += len(gone)
-                result.tombstoned += await self.writer.mark_deleted(spec, self.cloud_name, gone, utcnow(),
-                                                                    sync_id=run_id)
+                self._add(result, await self.writer.upsert_page(
+                    spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at, fence=fence))
                 result.details["pages"] = page.number
 
         return await self._recorded(result, body)
