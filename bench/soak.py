@@ -401,6 +401,14 @@ class Chaos:
         self.rules: list[Any] = []
         self.timeline: list[dict[str, Any]] = []
         self.kind_down_cycle = 0
+        self.restarting: threading.Thread | None = None
+
+    def busy(self) -> bool:
+        return self.restarting is not None and self.restarting.is_alive()
+
+    def wait_restart(self) -> None:
+        if self.restarting is not None:
+            self.restarting.join(timeout=180)
 
     def note(self, what: str, **kw: Any) -> None:
         self.timeline.append({"t": time.time(), "what": what, **kw})
@@ -484,9 +492,16 @@ class Chaos:
         return ("cont", slot, time.monotonic() + self.a.lease_ttl + self.a.stop_extra)
 
     def undo(self, what: str, slot: Slot) -> None:
-        if what == "restart":
-            self.servers.restart(slot)
-            self.note("restarted", server=slot.n, pid=slot.proc.pid if slot.proc else None)
+        if what == "restart":  # on a thread: a start takes 10-30 s on a loaded machine; chaos goes on
+            def restart() -> None:
+                try:
+                    self.servers.restart(slot)
+                    self.note("restarted", server=slot.n, pid=slot.proc.pid if slot.proc else None)
+                except Exception as e:  # noqa: BLE001 - all_up() retries; the timeline says what happened
+                    self.note("restart failed", server=slot.n, error=str(e))
+
+            self.restarting = threading.Thread(target=restart, name="soak-restart", daemon=True)
+            self.restarting.start()
         else:
             self.servers.sigcont(slot)
             self.note("SIGCONT", server=slot.n, pid=slot.proc.pid if slot.proc else None)
@@ -531,8 +546,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--writers", type=int, default=2, help="how many of the clients also write (manage_*)")
     p.add_argument("--write-every", type=float, default=3.0, help="seconds between one writer's write steps")
     p.add_argument("--client-pause", type=float, default=0.1, help="seconds each client waits between calls")
-    p.add_argument("--poll-interval", type=float, default=10.0, help="poll interval of every kind (s)")
-    p.add_argument("--servers-poll-interval", type=float, default=5.0, help="servers (incremental) poll interval")
+    p.add_argument("--poll-interval", type=float, default=15.0, help="poll interval of every kind (s)")
+    p.add_argument("--servers-poll-interval", type=float, default=10.0, help="servers (incremental) poll interval")
     p.add_argument("--full-reconcile", type=float, default=30.0, help="servers full reconcile interval (s)")
     p.add_argument("--lease-ttl", type=float, default=8.0)
     p.add_argument("--lease-renew", type=float, default=2.0)
@@ -590,9 +605,9 @@ def run(a: argparse.Namespace, work: Path, command: str) -> dict[str, Any]:
     import logging  # noqa: PLC0415
 
     # the simulator's dropped connections are raised through uvicorn on purpose: one traceback each
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     host = SimHost(a.servers, a.seed, transition_seconds=1.0)
     host.start()
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # set after uvicorn configured it
     from app.resources.registry import all_specs  # noqa: PLC0415 - only to name every kind's interval
 
     kinds = list(all_specs())
@@ -613,6 +628,7 @@ def run(a: argparse.Namespace, work: Path, command: str) -> dict[str, Any]:
         chaos = Chaos(host, servers, db, a, rng)
         try:
             # --- start: first server (migrates), triggers, second server, first complete sync
+            t_warm = time.monotonic()
             servers.start(servers.slots[0])
             deadline = time.monotonic() + 120
             while not {"servers", "poller_lease", "sync_runs"} <= tables_in(db):
@@ -624,7 +640,6 @@ def run(a: argparse.Namespace, work: Path, command: str) -> dict[str, Any]:
             servers.start(servers.slots[1])
             observer = Observer(db, host, servers, a.lease_ttl, a.lease_renew)
             observer.start()
-            t_warm = time.monotonic()
             while not _all_synced(db, tables):
                 if time.monotonic() - t_warm > a.warmup_timeout:
                     raise RuntimeError(f"no complete sync of every compared kind within {a.warmup_timeout:.0f}s")
@@ -679,12 +694,13 @@ def run(a: argparse.Namespace, work: Path, command: str) -> dict[str, Any]:
                     chaos.undo(pending[0], pending[1])
                     pending = None
                     next_process = max(next_process, time.monotonic() + 5.0)
-                if pending is None and now >= next_process and now < end - 10:
+                if pending is None and now >= next_process and now < end - 10 and not chaos.busy():
                     pending = chaos.process_event(n_process)
                     n_process += 1
                     next_process = now + process_every
                 if clients.poll() is not None:
-                    raise RuntimeError(f"the clients process exited {clients.returncode}")
+                    raise RuntimeError(f"the clients process exited {clients.returncode} before the end; "
+                                       f"see {clients._bench_log.name}")  # type: ignore[attr-defined]
                 time.sleep(0.2)
             if pending is not None:
                 chaos.undo(pending[0], pending[1])
@@ -693,7 +709,11 @@ def run(a: argparse.Namespace, work: Path, command: str) -> dict[str, Any]:
             chaos.clear()
             (work / "no-writes").touch()
             chaos.note("faults off, churn and writes stopped")
+            t_off = time.monotonic()
+            chaos.wait_restart()
             servers.all_up()
+            res["all_up_s"] = time.monotonic() - t_off
+            chaos.note("every server up")
             t_quiet = time.monotonic()
             t_quiet_wall = time.time()
             converged_s = None
@@ -901,7 +921,8 @@ def render(r: dict[str, Any]) -> str:
     for k, v in by_kind.most_common():
         L.append(f"  {v:6d}  {k}")
     conv = r.get("converged_s")
-    L.append(f"convergence after faults stop: {('%.1f s' % conv) if conv is not None else 'NOT REACHED'} "
+    L.append(f"every server running again {r.get('all_up_s', 0):.1f} s after faults stopped (killed ones restarted)")
+    L.append(f"convergence after that: {('%.1f s' % conv) if conv is not None else 'NOT REACHED'} "
              f"(bound {r['bound_s']:.0f} s = 2 poll intervals)")
     L.append("missing / phantom after convergence (per kind):")
     for t, d in (r.get("diff") or {}).items():

@@ -96,7 +96,9 @@ def _ids_with_status(obj: Any, out: list[tuple[str, str]]) -> None:
 
 
 class Session:
-    """One MCP client bound to one server URL; reopened after a transport failure."""
+    """One MCP client bound to one server URL. The SDK ``Client`` lives in its own task (its task groups
+    cancel the task that entered them when the transport fails): calls are handed to it through a
+    queue, and a dead session is replaced on the next call."""
 
     def __init__(self, n: int, server: int, url: str, rec: Recorder, read_timeout: float) -> None:
         self.n = n
@@ -104,36 +106,46 @@ class Session:
         self.url = url
         self.rec = rec
         self.read_timeout = read_timeout
-        self.client: Any = None
-        self._cm: Any = None
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[Any]]] | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def open(self) -> None:
+    async def _run(self, queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[Any]]]) -> None:
         from mcp import Client
 
-        self._cm = Client(self.url, read_timeout_seconds=self.read_timeout)
-        async with asyncio.timeout(self.read_timeout):
-            self.client = await self._cm.__aenter__()
+        current: asyncio.Future[Any] | None = None
+        try:
+            async with Client(self.url, read_timeout_seconds=self.read_timeout) as client:
+                while True:
+                    tool, args, current = await queue.get()
+                    result = await client.call_tool(tool, args)
+                    if not current.done():
+                        current.set_result(result)
+                    current = None
+        except BaseException as e:  # noqa: BLE001 - any failure ends this session; the caller is told
+            err = e if isinstance(e, Exception) else ConnectionError(f"session cancelled ({type(e).__name__})")
+            for fut in [current] + [item[2] for item in _drain(queue)]:
+                if fut is not None and not fut.done():
+                    fut.set_exception(err)
 
     async def close(self) -> None:
-        cm, self._cm, self.client = self._cm, None, None
-        if cm is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await cm.__aexit__(None, None, None)
-            except BaseException:  # noqa: BLE001 - a dead session's teardown may fail in any way
-                pass
+        task, self._task, self._queue = self._task, None, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
 
     async def call(self, tool: str, args: dict[str, Any], action: str | None = None) -> dict[str, Any]:
         """The structured result; raises CallFailed (recorded) on any failure."""
         t0 = time.time()
         try:
-            if self.client is None:
-                await self.open()
-            async with asyncio.timeout(self.read_timeout + 5):
-                result = await self.client.call_tool(tool, args)
+            if self._task is None or self._task.done() or self._queue is None:
+                self._queue = asyncio.Queue()
+                self._task = asyncio.create_task(self._run(self._queue))
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._queue.put_nowait((tool, args, fut))
+            result = await asyncio.wait_for(fut, timeout=self.read_timeout + 5)
         except asyncio.CancelledError:
             raise
-        except BaseException as e:  # noqa: BLE001 - transport failures come as many types (and groups)
+        except Exception as e:  # noqa: BLE001 - transport failures come as many types (and groups)
             kind = "transport:" + _exc_name(e)
             msg = _exc_msg(e)
             await self.close()
@@ -145,6 +157,13 @@ class Session:
             raise CallFailed("tool_error", msg)
         self.rec.ok(self.n, self.server, tool, action, (time.time() - t0) * 1000, t0)
         return result.structured_content or {}
+
+
+def _drain(q: asyncio.Queue[Any]) -> list[Any]:
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
 
 
 def _exc_name(e: BaseException) -> str:
@@ -254,6 +273,9 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
                     if e.kind.startswith("transport:"):
                         failures += 1
                         await asyncio.sleep(min(5.0, 0.25 * 2 ** min(failures, 5)))
+                except Exception as e:  # noqa: BLE001 - a harness bug must show, not silently end a client
+                    rec.fail(n, server, "harness", None, "harness:" + type(e).__name__, repr(e), time.time())
+                    await asyncio.sleep(1.0)
                 if a.pause:
                     await asyncio.sleep(a.pause)
         finally:
