@@ -10,16 +10,18 @@ rebinding protection (Host/Origin checks) is on for loopback binds and for the h
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from app.errors import InvalidArgument
+from app.errors import InvalidArgument, OpsError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -53,6 +55,40 @@ def check_bind_policy(settings: Settings) -> None:
             "Enable bearer auth (--auth-enable --secret-key ...), bind 127.0.0.1, or pass "
             "--allow-unauthenticated-remote if a trusted proxy in front authenticates."
         )
+
+
+class CannotListen(OpsError):
+    """The HTTP address cannot be bound (port taken, address not local, no permission)."""
+
+
+def bind_socket(settings: Settings) -> socket.socket:
+    """A listening socket on ``settings.host:port``, bound before the server starts anything (database,
+    poller): a taken port is one clear error instead of a half-started server's tracebacks."""
+    host, port = settings.host, settings.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does; a LISTENing port stays taken
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        where = f"{host}:{port}"
+        if e.errno == errno.EADDRINUSE:
+            why = (f"cannot listen on {where}: the port is already in use (another server, or an earlier one "
+                   "still running). Stop it, or choose another port with --port / FASTMCP_PORT.")
+        elif e.errno in (errno.EACCES, errno.EPERM):
+            why = f"cannot listen on {where}: permission denied (ports below 1024 need privileges); use --port."
+        elif e.errno == errno.EADDRNOTAVAIL:
+            why = f"cannot listen on {where}: no local interface has that address; check --host / FASTMCP_HOST."
+        else:
+            why = f"cannot listen on {where}: {e.strerror or e}. Check --host and --port."
+        raise CannotListen(why) from None
+    except (socket.gaierror, OverflowError, ValueError) as e:
+        sock.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {e}. Check --host and --port.") from None
+    sock.setblocking(False)
+    return sock
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -133,13 +169,19 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings, state: ServerState) 
     return app
 
 
-async def serve_http(mcp: MCPServer[Any], settings: Settings, state: ServerState) -> None:
+async def serve_http(mcp: MCPServer[Any], settings: Settings, state: ServerState,
+                     sock: socket.socket | None = None) -> None:
+    """Serve on ``sock`` (from :func:`bind_socket`; bound here if not given)."""
     import uvicorn
 
     check_bind_policy(settings)
+    sock = sock if sock is not None else bind_socket(settings)
     app = build_http_app(mcp, settings, state)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                             access_log=False, log_config=None)
     server = uvicorn.Server(config)
     state.uvicorn = server
-    await server.serve()
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()

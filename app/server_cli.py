@@ -96,17 +96,24 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Any) -> None:
     from app.cloud.connection import build_connection
-    from app.http import check_bind_policy, serve_http
+    from app.http import bind_socket, check_bind_policy, serve_http
     from app.server import build_server
 
     build_connection(settings).close()  # fail fast, with a clear message, on missing credentials
 
-    mcp, state = build_server(settings)
-    if settings.transport == "stdio":
-        await mcp.run_stdio_async()
-    else:
+    sock = None
+    if settings.transport != "stdio":
         check_bind_policy(settings)
-        await serve_http(mcp, settings, state)
+        sock = bind_socket(settings)  # before the database and the poller start: a taken port is one line
+    try:
+        mcp, state = build_server(settings)
+        if sock is None:
+            await mcp.run_stdio_async()
+        else:
+            await serve_http(mcp, settings, state, sock)
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 def run_demo(args: argparse.Namespace) -> int:
