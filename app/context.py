@@ -61,11 +61,15 @@ class AppContext:
         per_kind = await fresh.kinds_freshness(self.db, self.settings, list(all_specs()))
         never = sorted(k for k, f in per_kind.items() if f.never_synced and not f.unavailable)
         stale_core = sorted(k for k in CORE_KINDS if k in per_kind and per_kind[k].stale)
-        ready = not never and not stale_core
+        blocked = self.db.writer_blocked_since
+        ready = not never and not stale_core and blocked is None
         return {
             "ready": ready,
             "never_synced": never,
             "stale_core_kinds": stale_core,
+            # Set when this process's snapshot writes time out on the database write lock (another
+            # process holds it, e.g. one stopped mid-transaction): the snapshot is not being updated.
+            "writer_blocked_since": None if blocked is None else blocked.isoformat() + "Z",
             "unavailable": sorted(k for k, f in per_kind.items() if f.unavailable),
             "poller_leader": bool(self.poller and self.poller.is_leader),
         }

@@ -58,13 +58,13 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _sqlite_pragmas(read_only: bool) -> Any:
+def _sqlite_pragmas(read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver: we emit BEGIN ourselves (see _on_begin).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         if read_only:
@@ -111,8 +111,9 @@ class Database:
     """The process's database handle: ``writer()`` for the one writer, ``reader()`` / ``session()``
     for reads. Build with :meth:`from_settings`; ``await db.dispose()`` at shutdown."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.url = url
+        self.busy_timeout_ms = busy_timeout_ms
         self.is_sqlite = is_sqlite_url(url)
         self._write_lock = asyncio.Lock()
         self.writer_blocked_since: datetime | None = None
@@ -122,14 +123,14 @@ class Database:
                 url, pool_size=1, max_overflow=0, pool_timeout=60, **common
             )
             self.read_engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8, **common)
-            event.listen(self.write_engine.sync_engine, "connect", _sqlite_pragmas(read_only=False))
+            event.listen(self.write_engine.sync_engine, "connect", _sqlite_pragmas(False, busy_timeout_ms))
             event.listen(self.write_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
-            event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas(read_only=True))
+            event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas(True, busy_timeout_ms))
             event.listen(self.read_engine.sync_engine, "begin", _begin("BEGIN"))
             self.lease_engine: AsyncEngine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=60, **common
             )
-            event.listen(self.lease_engine.sync_engine, "connect", _sqlite_pragmas(read_only=False))
+            event.listen(self.lease_engine.sync_engine, "connect", _sqlite_pragmas(False, busy_timeout_ms))
             event.listen(self.lease_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
         else:
             self.write_engine = create_async_engine(url, pool_pre_ping=True, **common)
@@ -161,8 +162,8 @@ class Database:
             except OperationalError as e:
                 if is_lock_timeout(e) and self.writer_blocked_since is None:
                     self.writer_blocked_since = asked
-                    log.warning("database write lock not obtained within %.0f s (another process holds it)",
-                                BUSY_TIMEOUT_MS / 1000)
+                    log.warning("database write lock not obtained within %.1f s (another process holds it)",
+                                self.busy_timeout_ms / 1000)
                 raise
             if self.writer_blocked_since is not None:
                 log.info("database writes go through again (blocked since %s)", self.writer_blocked_since)

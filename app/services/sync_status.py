@@ -7,7 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from app.db.bookkeeping import sync_runs
+from app.db.bookkeeping import poller_lease, sync_runs
+from app.sync.scheduler import lease_name
 from app.errors import InvalidArgument
 from app.resources.registry import all_specs
 from app.services.models import SnapshotInfo, clip
@@ -29,9 +30,20 @@ class SyncRunOut(BaseModel):
     request_id: str | None = None
 
 
+class LeaseOut(BaseModel):
+    owner: str = Field(description="host:pid:random of the process that polls.")
+    epoch: int = Field(description="Fencing token: goes up each time the lease changes hands.")
+    acquired_at: datetime
+    expires_at: datetime
+
+
 class SyncStatus(BaseModel):
     poller_running_here: bool = Field(description="This process runs a poller.")
     poller_leader: bool = Field(description="This process holds the poller lease (it is the one polling).")
+    lease: LeaseOut | None = Field(description="Who holds the poller lease of this cloud (None: nobody).")
+    writer_blocked_since: datetime | None = Field(
+        None, description="Set when this process's snapshot writes time out waiting for the database write lock "
+                          "(another process holds it): its writes are not landing since then.")
     poll_intervals: dict[str, float] = Field(description="Poll interval per kind, in seconds.")
     recent_runs: list[SyncRunOut] = Field(description="Most recent sync runs, newest first.")
     snapshot: SnapshotInfo
@@ -51,11 +63,17 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     if kind:
         stmt = stmt.where(sync_runs.c.kind == kind)
     stmt = stmt.order_by(sync_runs.c.id.desc()).limit(runs)
+    lease_stmt = select(poller_lease.c.owner, poller_lease.c.epoch, poller_lease.c.acquired_at,
+                        poller_lease.c.expires_at).where(poller_lease.c.name == lease_name(app.settings),
+                                                         poller_lease.c.owner != "")
     async with app.db.reader() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
+        holder = (await conn.execute(lease_stmt)).mappings().first()
     return SyncStatus(
         poller_running_here=app.poller is not None,
         poller_leader=bool(app.poller and app.poller.is_leader),
+        lease=LeaseOut.model_validate(dict(holder)) if holder else None,
+        writer_blocked_since=app.db.writer_blocked_since,
         poll_intervals={k: app.settings.poll_interval(k, specs[k].poll_interval) for k in kinds},
         recent_runs=[SyncRunOut.model_validate(dict(r)) for r in rows],
         snapshot=await app.snapshot(kinds, wait=False),

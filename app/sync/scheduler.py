@@ -91,6 +91,11 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: broad - the job wrapper: record, keep the poller alive
+            if is_lock_timeout(e):
+                # Database.writer_blocked_since already says so (readiness, get_sync_status): one line.
+                self.job_errors[name] = "database write lock held by another process"
+                log.warning("poller job %s: the database write lock is held by another process", name)
+                return
             self.job_errors[name] = f"{type(e).__name__}: {e}"
             log.exception("poller job %s failed", name)
 

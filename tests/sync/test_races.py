@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from app.db.engine import utcnow
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from app.context import open_app_context
+from app.db.engine import Database, utcnow
 from app.db.writer import SnapshotWriter
 from app.resources.registry import all_specs
 from app.sync.lease import Lease
-from tests.sync.helpers import count_rows, query
+from app.services.sync_status import sync_status
+from tests.backend import sqlite_only
+from tests.sync.helpers import count_rows, make_settings, query
 
 SERVERS = all_specs()["servers"]
 Hook = Callable[[str, int], Awaitable[None]]
@@ -217,3 +225,38 @@ async def test_writes_renew_the_lease_and_renewal_does_not_queue_behind_them(mak
     # The snapshot writer's in-process queue is busy: renewal goes around it.
     async with st.db._write_lock:
         assert await asyncio.wait_for(lease.renew(), timeout=60)
+
+
+@sqlite_only
+async def test_a_writer_blocked_by_another_process_says_since_when(make_sim: Any, db_url: str) -> None:
+    """Another connection holds the database's write lock (a process stopped mid-transaction): our
+    writes time out, readiness and get_sync_status say since when, and the first write that goes
+    through again clears it. Readers are not affected."""
+    sim = make_sim(servers=5)
+    settings = make_settings(db_url, poller_enabled=False)
+    async with open_app_context(settings, **sim.connect_kwargs()) as app:
+        assert (await app.sync.full_sync("flavors")).ok
+        blocked_db = Database(db_url, busy_timeout_ms=200)
+        original = app.db
+        app.db = app.sync.db = app.sync.writer.db = app.sync.runs.db = blocked_db
+        try:
+            other = sqlite3.connect(str(make_url(db_url).database), isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # held, as by a process stopped mid-transaction
+            try:
+                with pytest.raises(OperationalError, match="database is locked"):
+                    await app.sync.full_sync("flavors")
+                since = blocked_db.writer_blocked_since
+                assert since is not None
+                ready = await app.readiness()
+                assert not ready["ready"] and ready["writer_blocked_since"] == since.isoformat() + "Z"
+                status = await sync_status(app, "flavors", 5)
+                assert status.writer_blocked_since == since
+                assert [k.kind for k in status.snapshot.kinds] == ["flavors"]  # reads still answer
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+            assert (await app.sync.full_sync("flavors")).ok
+            assert blocked_db.writer_blocked_since is None
+        finally:
+            app.db = app.sync.db = app.sync.writer.db = app.sync.runs.db = original
+            await blocked_db.dispose()
