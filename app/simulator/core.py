@@ -184,6 +184,12 @@ class Simulator:
       * ``token_ttl``: lifetime of issued tokens in seconds (401 after expiry).
       * ``transition_seconds``: how long state transitions take (BUILD->ACTIVE, stop, reboot, ...).
       * ``release``: a :class:`app.simulator.releases.Release` (microversion range and behaviour).
+      * the clock: :meth:`now` is wall time plus ``clock_offset``; :meth:`freeze` stops it (tests then
+        move it only with :meth:`advance`, so transitions happen exactly when the test says), :meth:`unfreeze`
+        lets it run again from where it stood.
+      * Nova's network info cache: ``hold_network_events`` (Nova keeps showing a server's old addresses after
+        a floating IP change until :meth:`deliver_network_events`) or ``network_event_delay`` (simulated
+        seconds until Nova's cache catches up); see :func:`app.simulator.neutron.pin_nova_addresses`.
     """
 
     def __init__(
@@ -221,6 +227,9 @@ class Simulator:
         self.tokens: dict[str, TokenInfo] = {}
         self.base_url = "http://127.0.0.1:0"
         self.clock_offset = 0.0
+        self._frozen_at: float | None = None
+        self.hold_network_events = False
+        self.network_event_delay = 0.0
         self.request_log: list[tuple[str, str, int]] = []
         self.log_requests = False
         self.n_servers = servers
@@ -231,11 +240,37 @@ class Simulator:
 
     # --- time -----------------------------------------------------------------------------
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        frozen = self._frozen_at
+        return (time.time() if frozen is None else frozen) + self.clock_offset
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward (pending transitions become due)."""
         self.clock_offset += seconds
+
+    def freeze(self) -> None:
+        """Stop the clock: nothing time-based happens (transitions, token expiry) until :meth:`advance`."""
+        if self._frozen_at is None:
+            self._frozen_at = time.time()
+
+    def unfreeze(self) -> None:
+        """Let the clock run again from the simulated time it stands at (no jump)."""
+        frozen = self._frozen_at
+        if frozen is not None:
+            self.clock_offset -= time.time() - frozen
+            self._frozen_at = None
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
+    def deliver_network_events(self) -> int:
+        """Nova processes the queued network-changed events: every server's addresses follow Neutron again.
+        Returns how many servers had a stale view."""
+        n = 0
+        for s in list(self.state.values("servers")):
+            if s.pop("_addr_cache", None) is not None:
+                n += 1
+        return n
 
     def schedule(self, record: dict[str, Any], changes: dict[str, Any], after: float | None = None) -> None:
         """Apply ``changes`` to ``record`` once ``after`` seconds (default: ``transition_seconds``) have

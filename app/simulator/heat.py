@@ -133,8 +133,8 @@ def routes(sim: Simulator) -> list[BaseRoute]:
                       if x["stack_name"] == ref and x["_project"] == pid), None)
         if s is not None and sim.state.get("stacks", s["id"]) is None:
             s = None  # deleted while settling
-        if s is None and stack_id:
-            s = next((x for x in sim.state.deleted.get("stacks", ()) if x["id"] == stack_id), None)
+        if s is None:  # like Heat: a deleted stack is still shown by id (DELETE_COMPLETE), never by name
+            s = next((x for x in sim.state.deleted.get("stacks", ()) if x["id"] == (stack_id or ref)), None)
         if s is None or (s["_project"] != pid and not admin(request)) or (
                 stack_id is not None and s["stack_name"] != ref and s["id"] != ref):
             raise SimHTTPError(404, f"The Stack ({stack_id or ref}) could not be found.")

@@ -12,6 +12,7 @@ agents) and :mod:`app.simulator.neutron_l3` (routers, floating IPs); the fleet i
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import random
 from typing import Any
@@ -185,6 +186,7 @@ def remove_port(sim: Simulator, port_id: str) -> dict[str, Any] | None:
 
 def disassociate_fip(sim: Simulator, fip: dict[str, Any]) -> None:
     ix = idx(sim)
+    pin_nova_addresses(sim, fip.get("port_id"))
     if fip.get("port_id"):
         ix.fip_by_port.pop(fip["port_id"], None)
     fip.update(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN", port_details=None,
@@ -253,6 +255,43 @@ def detach_server_ports(sim: Simulator, server_id: str) -> None:
 
 
 def server_addresses(sim: Simulator, server_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A server's addresses as Nova shows them: from its info cache while that lags behind Neutron (see
+    :func:`pin_nova_addresses`), else from its ports and floating IPs."""
+    server = sim.state.get("servers", server_id)
+    pinned = server.get("_addr_cache") if server is not None else None
+    if pinned is not None:
+        cached, due = pinned
+        if sim.hold_network_events or sim.now() < due:
+            return copy.deepcopy(cached)
+        server.pop("_addr_cache", None)
+    return neutron_addresses(sim, server_id)
+
+
+def pin_nova_addresses(sim: Simulator, *port_ids: str | None) -> None:
+    """Call *before* a floating IP change on ``port_ids``: when the simulator models Nova's network info
+    cache lag (``sim.hold_network_events`` or ``sim.network_event_delay``), the servers owning those ports
+    keep showing their current addresses until the network-changed event is delivered
+    (``sim.deliver_network_events()``, or ``network_event_delay`` simulated seconds later). Real Nova
+    refreshes a server's cache only when Neutron's event arrives, and that does not move ``updated``."""
+    if not (sim.hold_network_events or sim.network_event_delay > 0):
+        return
+    due = sim.now() + sim.network_event_delay
+    for pid in port_ids:
+        port = sim.state.get("ports", pid) if pid else None
+        if port is None or not str(port.get("device_owner") or "").startswith("compute:"):
+            continue
+        server = sim.state.get("servers", port.get("device_id") or "")
+        if server is None:
+            continue
+        pinned = server.get("_addr_cache")
+        if pinned is None:
+            server["_addr_cache"] = (neutron_addresses(sim, server["id"]), due)
+        else:
+            server["_addr_cache"] = (pinned[0], max(pinned[1], due))
+
+
+def neutron_addresses(sim: Simulator, server_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A server's addresses from Neutron's current port and floating IP state."""
     ix = idx(sim)
     out: dict[str, list[dict[str, Any]]] = {}
     st = sim.state

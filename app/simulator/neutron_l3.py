@@ -10,7 +10,8 @@ from starlette.routing import BaseRoute, Route
 
 from app.simulator.core import SimHTTPError, Simulator, iso, json_body, new_id, read_json
 from app.simulator.neutron import (
-    add_port, allocate_ip, disassociate_fip, idx, new_mac, port_fixed_ips, release_ip, remove_port,
+    add_port, allocate_ip, disassociate_fip, idx, new_mac, pin_nova_addresses, port_fixed_ips, release_ip,
+    remove_port,
 )
 from app.simulator.neutron_api import (
     Spec, body_of, get_or_404, is_admin, list_handler, render_plain, req_project, show_handler, touch,
@@ -115,6 +116,7 @@ def associate(sim: Simulator, f: dict[str, Any], port: dict[str, Any], fixed_ip:
         raise SimHTTPError(404, f"External network {f['floating_network_id']} is not reachable from subnet "
                                 f"{entry['subnet_id']}.  Therefore, cannot associate Port {port['id']} with a "
                                 "Floating IP.")
+    pin_nova_addresses(sim, f.get("port_id"), port["id"])
     if f.get("port_id") and f["port_id"] != port["id"]:
         ix.fip_by_port.pop(f["port_id"], None)
     f.update(port_id=port["id"], fixed_ip_address=entry["ip_address"], router_id=router["id"])
@@ -315,6 +317,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
     async def delete_fip(request: Request) -> Response:
         f = get_or_404(sim, request, fspec, request.path_params["id"])
         if f.get("port_id"):
+            pin_nova_addresses(sim, f["port_id"])
             idx(sim).fip_by_port.pop(f["port_id"], None)
         release_ip(sim, f["_subnet"], f["floating_ip_address"])
         sim.state.remove("floatingips", f["id"])
