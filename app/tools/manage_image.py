@@ -11,7 +11,7 @@ from app.services import inventory_catalog as inv
 from app.services.manage.images import MANAGE_IMAGE
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait, caller
 
 
 async def manage_image(
@@ -54,8 +54,8 @@ async def manage_image(
     (create with upload), the updated values, or gone (delete)."""
     if action == "list":
         return await MANAGE_IMAGE.read(
-            ctx, action, {"image_name": image_name or None, "visibility": visibility, "limit": limit,
-                          "offset": offset},
+            caller(ctx), action, {"image_name": image_name or None, "visibility": visibility, "limit": limit,
+                                  "offset": offset},
             lambda app: inv.image_list(app, limit=limit, offset=offset, status=None, visibility=visibility,
                                        project=None, name=image_name or None))
     create = action == "create"
@@ -63,7 +63,7 @@ async def manage_image(
             "disk_format": disk_format if create else None, "visibility": visibility, "file_path": file_path,
             "new_name": new_name, "protected": protected, "min_disk": min_disk, "min_ram": min_ram,
             "properties": properties}
-    return await MANAGE_IMAGE.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_IMAGE.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                   timeout=timeout)
 
 

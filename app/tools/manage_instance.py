@@ -10,7 +10,7 @@ from pydantic import Field
 from app.services.manage.instances import MANAGE_INSTANCE
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, Timeout, Wait, caller
 
 
 async def manage_instance(
@@ -31,7 +31,8 @@ async def manage_instance(
     wait=true polls until the target state (ACTIVE, SHUTOFF, PAUSED, SUSPENDED) or timeout. An instance in
     the wrong state (e.g. start on ACTIVE) is refused by OpenStack with a conflict error."""
     return await MANAGE_INSTANCE.run(
-        ctx, action, {"instance_name": instance_name, "reboot_type": reboot_type if action == "restart" else None},
+        caller(ctx), action,
+        {"instance_name": instance_name, "reboot_type": reboot_type if action == "restart" else None},
         confirmation_token=confirmation_token, wait=wait, timeout=timeout)
 
 

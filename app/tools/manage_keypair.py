@@ -12,7 +12,7 @@ from app.services import inventory_catalog as inv
 from app.services.manage.keypairs import MANAGE_KEYPAIR, PRIVATE_WITHHELD, looks_private
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait, caller
 
 
 async def manage_keypair(
@@ -42,13 +42,13 @@ async def manage_keypair(
     consent, repeat the identical call with confirmation_token."""
     if action == "list":
         return await MANAGE_KEYPAIR.read(
-            ctx, action, {"keypair_name": keypair_name or None, "limit": limit, "offset": offset},
+            caller(ctx), action, {"keypair_name": keypair_name or None, "limit": limit, "offset": offset},
             lambda app: inv.keypair_list(app, limit=limit, offset=offset, name=keypair_name or None))
     # a private key pasted by mistake is never passed on: not to OpenStack, not into the audit row
     key = PRIVATE_WITHHELD if looks_private(public_key) else (public_key or None)
     args = {"keypair_name": keypair_name, "public_key": key if action in ("create", "import") else None,
             "key_type": key_type if action != "delete" else None}
-    return await MANAGE_KEYPAIR.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_KEYPAIR.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                     timeout=timeout)
 
 

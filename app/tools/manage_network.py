@@ -11,7 +11,7 @@ from app.services import inventory_network as inv
 from app.services.manage.network import MANAGE_FLOATING_IP
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait, caller
 
 
 async def manage_floating_ip(
@@ -47,13 +47,13 @@ async def manage_floating_ip(
     refreshed too. wait=true polls until ACTIVE (mapped), DOWN (unmapped) or gone."""
     if action == "list":
         return await MANAGE_FLOATING_IP.read(
-            ctx, action, {"floating_ip_id": floating_ip_id or None, "limit": limit, "offset": offset},
+            caller(ctx), action, {"floating_ip_id": floating_ip_id or None, "limit": limit, "offset": offset},
             lambda app: inv.floating_ip_list(app, limit=limit, offset=offset, status=None, associated=None,
                                              project=None, address=floating_ip_id or None))
     args = {"floating_ip_id": floating_ip_id or None, "floating_network_id": floating_network_id or None,
             "port_id": port_id or None, "instance_name": instance_name or None, "fixed_ip": fixed_ip or None,
             "description": description or None}
-    return await MANAGE_FLOATING_IP.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_FLOATING_IP.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                         timeout=timeout)
 
 

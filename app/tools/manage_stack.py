@@ -11,7 +11,7 @@ from app.services import inventory_catalog as inv
 from app.services.manage.stacks import MANAGE_STACK
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Timeout, Wait, caller
 
 
 async def manage_stack(
@@ -47,13 +47,13 @@ async def manage_stack(
     with progress notifications until *_COMPLETE (or gone) and reports *_FAILED as an error."""
     if action == "list":
         return await MANAGE_STACK.read(
-            ctx, action, {"stack_name": stack_name or None, "limit": limit, "offset": offset},
+            caller(ctx), action, {"stack_name": stack_name or None, "limit": limit, "offset": offset},
             lambda app: inv.stack_list(app, limit=limit, offset=offset, status=None, project=None,
                                        name=stack_name or None))
     args = {"stack_name": stack_name, "template": template or None, "template_path": template_path,
             "parameters": parameters or None, "timeout_mins": timeout_mins,
             "rollback": rollback if action == "create" else None}
-    return await MANAGE_STACK.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_STACK.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                   timeout=timeout)
 
 

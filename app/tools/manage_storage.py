@@ -11,7 +11,7 @@ from app.services import inventory_storage as inv
 from app.services.manage.storage import MANAGE_SNAPSHOT, MANAGE_VOLUME
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
-from app.tools.manage_common import ConfirmationToken, Timeout, Wait
+from app.tools.manage_common import ConfirmationToken, Timeout, Wait, caller
 
 Limit = Annotated[int, Field(description="For list: rows per page (1..200).")]
 Offset = Annotated[int, Field(description="For list: rows to skip.")]
@@ -44,14 +44,14 @@ async def manage_volume(
     available (create/extend) or gone (delete)."""
     if action == "list":
         return await MANAGE_VOLUME.read(
-            ctx, action, {"volume_name": volume_name, "volume_type": volume_type,
-                          "availability_zone": availability_zone, "limit": limit, "offset": offset},
+            caller(ctx), action, {"volume_name": volume_name, "volume_type": volume_type,
+                                  "availability_zone": availability_zone, "limit": limit, "offset": offset},
             lambda app: inv.volume_list(app, limit=limit, offset=offset, status=None, orphaned=None, project=None,
                                         volume_type=volume_type, availability_zone=availability_zone,
                                         name=volume_name))
     args = {"volume_name": volume_name, "size": size, "new_size": new_size, "volume_type": volume_type,
             "availability_zone": availability_zone, "description": description}
-    return await MANAGE_VOLUME.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_VOLUME.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                    timeout=timeout)
 
 
@@ -80,12 +80,13 @@ async def manage_snapshot(
     (create) or gone (delete)."""
     if action == "list":
         return await MANAGE_SNAPSHOT.read(
-            ctx, action, {"snapshot_name": snapshot_name, "volume_name": volume_name, "limit": limit, "offset": offset},
+            caller(ctx), action,
+            {"snapshot_name": snapshot_name, "volume_name": volume_name, "limit": limit, "offset": offset},
             lambda app: inv.snapshot_list(app, limit=limit, offset=offset, status=None, project=None,
                                           volume=volume_name, name=snapshot_name))
     args = {"snapshot_name": snapshot_name, "volume_name": volume_name, "description": description,
             "force": force or None}
-    return await MANAGE_SNAPSHOT.run(ctx, action, args, confirmation_token=confirmation_token, wait=wait,
+    return await MANAGE_SNAPSHOT.run(caller(ctx), action, args, confirmation_token=confirmation_token, wait=wait,
                                      timeout=timeout)
 
 

@@ -1,19 +1,28 @@
 """Management-tool test fixtures (import `fleet` into a test module to use it): a small simulator of our own
-fresh migrated SQLite file, with writes enabled; helpers to read snapshot rows and audit rows."""
+fresh migrated SQLite file, with writes enabled; helpers to read snapshot rows and audit rows.
+
+Timing: tests never race the simulator's 0.2 s transitions or the flow's background follow-ups. A test
+that looks at an intermediate state freezes the simulator's clock (``fleet.sim.freeze()``; transitions
+then happen only at ``fleet.sim.advance(...)``), and lets follow-ups run when it says so, through
+:func:`managed_client` (``await m.followups.run()``). Waits for a final state (``wait=True``) poll states
+with generous timeouts on a running clock."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 
 from app.config import Settings
-from app.services.operations import flow
+from app.services.operations.background import BackgroundTasks
 from app.simulator.core import Simulator
 from tests.tools.conftest import make_settings, sync_everything
 
@@ -56,11 +65,58 @@ class Fleet:
 
 
 @pytest.fixture
-async def fleet(make_sim: Callable[..., Simulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fleet:
-    """40 servers (with their volumes, snapshots, ...) synced once; writes enabled; follow-up refresh 0.5 s."""
-    monkeypatch.setattr(flow, "FOLLOWUP_DELAY_S", 0.5)
+async def fleet(make_sim: Callable[..., Simulator], tmp_path: Path) -> Fleet:
+    """40 servers (with their volumes, snapshots, ...) synced once; writes enabled."""
     sim = make_sim(servers=40, seed=11, transition_seconds=0.2)
     settings = make_settings(tmp_path / "x.db", allow_modify_operations=True)
     results = await sync_everything(settings, sim)
     assert all(r.status == "succeeded" for r in results.values()), results
     return Fleet(sim=sim, settings=settings, db_path=tmp_path / "x.db")
+
+
+class HeldFollowUps:
+    """Holds the app's background follow-ups: each of their waits (``tasks.sleep``) blocks until :meth:`run`,
+    so a test decides when they refresh (after it moved the simulator) instead of racing them."""
+
+    def __init__(self, tasks: BackgroundTasks) -> None:
+        self.tasks = tasks
+        self._go = asyncio.Event()
+        self.waits = 0
+        tasks.sleep = self._sleep
+
+    async def _sleep(self, _seconds: float) -> None:
+        self.waits += 1
+        await self._go.wait()
+
+    @property
+    def pending(self) -> int:
+        return self.tasks.pending
+
+    async def run(self) -> None:
+        """Let every pending follow-up run to its end (its refreshes back to back), then hold again."""
+        self._go.set()
+        await self.tasks.join()
+        self._go = asyncio.Event()
+
+
+@dataclass
+class Managed:
+    client: Client
+    app: Any  # the server's AppContext
+    followups: HeldFollowUps
+
+
+@asynccontextmanager
+async def managed_client(fleet: Fleet, settings: Settings | None = None) -> AsyncIterator[Managed]:
+    """An in-process MCP client on a fresh server (like ``tests.tools.conftest.mcp_client``) that also
+    hands out the server's AppContext and holds its background follow-ups (see :class:`HeldFollowUps`)."""
+    from app.context import open_app_context
+    from app.server import ServerState, build_server
+
+    state = ServerState()
+    mcp, _ = build_server(settings or fleet.settings, state=state,
+                          context_factory=lambda s: open_app_context(s, **fleet.sim.connect_kwargs()))
+    async with Client(mcp) as client:
+        app = state.context
+        assert app is not None, "the server's lifespan did not run"
+        yield Managed(client=client, app=app, followups=HeldFollowUps(app.tasks))

@@ -16,6 +16,7 @@ from app.errors import Conflict, InvalidArgument, NotFound
 from app.services.operations import Action, ManagedTool, OperationResult, redact, resolve
 from app.services.operations.background import BackgroundTasks
 from app.tools.base import register_tool
+from app.tools.manage_common import caller
 from tests.operations.helpers import Fleet
 from tests.tools.conftest import call, call_error, mcp_client, server_for
 
@@ -33,8 +34,8 @@ FAKE = ManagedTool(name="manage_fake", what="volume", target_param="volume_name"
 
 async def manage_fake(ctx: Context, action: str, volume_name: Annotated[str, Field()],
                       admin_password: str | None = None) -> OperationResult:
-    return await FAKE.run(ctx, action, {"volume_name": volume_name, "admin_password": admin_password,
-                                        "nested": {"user_data": PASSWORD, "keep": "visible"}})
+    return await FAKE.run(caller(ctx), action, {"volume_name": volume_name, "admin_password": admin_password,
+                                                "nested": {"user_data": PASSWORD, "keep": "visible"}})
 
 
 def test_redact() -> None:
@@ -121,11 +122,11 @@ async def test_background_tasks_are_cancelled() -> None:
     assert t.cancelled() and tasks.pending == 0
 
 
-async def test_shutdown_cancels_pending_followups(fleet: Fleet) -> None:
+async def test_shutdown_cancels_pending_followups(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.context import open_app_context
     from app.services.operations import flow
 
-    flow.FOLLOWUP_DELAY_S = 3600  # (restored by the fleet fixture's monkeypatch)
+    monkeypatch.setattr(flow, "FOLLOWUP_DELAYS", (3600.0,))
     s = fleet.server("active")
     seen: dict[str, Any] = {}
 

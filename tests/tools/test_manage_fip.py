@@ -5,11 +5,11 @@ and the instance's addresses follow right after each call; every call is audited
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from app.services.operations import flow
 from app.simulator import neutron
-from tests.operations.helpers import Fleet, fleet  # noqa: F401 (fixture)
+from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
 
@@ -54,7 +54,9 @@ async def confirmed(client: Any, **args: Any) -> dict[str, Any]:
 
 async def test_fip_lifecycle(fleet: Fleet) -> None:
     s = free_server(fleet)
-    async with mcp_client(fleet.settings, fleet.sim) as client:
+    fleet.sim.freeze()  # the floating IP goes ACTIVE when this test moves the clock
+    async with managed_client(fleet) as m:
+        client = m.client
         made = await call(client, "manage_floating_ip", action="create", description="ops test")
         fid = made["targets"][0]["id"]
         addr = made["targets"][0]["name"]
@@ -72,7 +74,9 @@ async def test_fip_lifecycle(fleet: Fleet) -> None:
         row = fleet.row("floating_ips", fid)
         assert row["port_id"] == port_of(fleet, s["id"]) and row["server_id"] == s["id"]
         assert (addr, "floating") in addresses(fleet, s["id"])  # the instance's row follows at once
-        await asyncio.sleep(1.0)
+        assert fleet.row("floating_ips", fid)["status"] == "DOWN"
+        fleet.sim.advance(60)  # Neutron's L3 agent wires it
+        await m.followups.run()  # the follow-up refresh sees it
         assert fleet.row("floating_ips", fid)["status"] == "ACTIVE"
 
         listed = await call(client, "manage_floating_ip", action="list", floating_ip_id=addr)
@@ -105,11 +109,15 @@ async def test_fip_lifecycle(fleet: Fleet) -> None:
 async def test_create_mapped_at_once_and_move_needs_confirmation(fleet: Fleet) -> None:
     a = free_server(fleet)
     b = free_server(fleet, skip=(a["id"],))
+    fleet.sim.freeze()  # no L3 agent wires the floating IP while this test runs: it stays DOWN
     async with mcp_client(fleet.settings, fleet.sim) as client:
         made = await call(client, "manage_floating_ip", action="create", floating_network_id="public",
-                          instance_name=a["id"], wait=True, timeout=10)
+                          instance_name=a["id"], wait=True, timeout=60)
         fid = made["targets"][0]["id"]
-        assert made["status"] == "completed" and made["targets"][0]["status"] == "ACTIVE"
+        # mapped is done when Neutron set port_id; the DOWN status is reported, not waited for
+        assert made["status"] == "completed" and made["targets"][0]["status"] == "DOWN"
+        assert made["targets"][0]["fields"]["port_id"] == port_of(fleet, a["id"])
+        assert "association is done" in made["message"] and "status as DOWN" in made["message"]
         assert fleet.row("floating_ips", fid)["server_id"] == a["id"]
         addr = made["targets"][0]["name"]
         assert (addr, "floating") in addresses(fleet, a["id"])
@@ -177,3 +185,86 @@ async def test_refusals_change_nothing(fleet: Fleet) -> None:
     assert "Unknown confirmation token" in forged
     assert fleet.sim.state.count("floatingips") == before and taken["port_id"]
     assert [a["outcome"] for a in fleet.audit()] == ["refused", "preview", "refused", "refused", "refused", "refused"]
+
+
+async def test_associate_on_a_cloud_whose_floating_ips_stay_down(fleet: Fleet) -> None:
+    """No L3 agent (as in ../shared/real-openstack): Neutron maps the address (port_id) but its status stays DOWN.
+    associate with wait=true completes on the mapping and says so; it does not time out waiting for ACTIVE."""
+    s = free_server(fleet)
+    fleet.sim.freeze()
+    async with mcp_client(fleet.settings, fleet.sim) as client:
+        fid = (await call(client, "manage_floating_ip", action="create"))["targets"][0]["id"]
+        out = await call(client, "manage_floating_ip", action="associate", floating_ip_id=fid,
+                         instance_name=s["name"], wait=True, timeout=30)
+    assert out["status"] == "completed" and out["waited_seconds"] < 30
+    t = out["targets"][0]
+    assert t["status"] == "DOWN" and t["fields"]["port_id"] == port_of(fleet, s["id"])
+    assert "association is done" in out["message"] and "L3 agent" in out["message"]
+    assert fleet.audit()[-1]["outcome"] == "succeeded"
+
+
+async def test_instance_addresses_follow_nova_when_its_cache_lags(fleet: Fleet) -> None:
+    """Nova shows a server's floating address only once its network info cache caught up with Neutron, after
+    the call returned: a background follow-up refreshes the server until its addresses agree with the floating
+    IP (associate, disassociate and delete, wait=true), instead of keeping the old view for good."""
+    s = free_server(fleet)
+    fleet.sim.hold_network_events = True  # Nova's cache lags until the test delivers Neutron's events
+    async with managed_client(fleet) as m:
+        client = m.client
+        made = await call(client, "manage_floating_ip", action="create", wait=True, timeout=60)
+        fid, addr = made["targets"][0]["id"], made["targets"][0]["name"]
+
+        out = await call(client, "manage_floating_ip", action="associate", floating_ip_id=fid,
+                         instance_name=s["name"], wait=True, timeout=60)
+        assert out["status"] == "completed" and out["targets"][0]["fields"]["server_id"] == s["id"]
+        assert (addr, "floating") not in addresses(fleet, s["id"])  # Nova still shows the old addresses
+        assert "follow up until they agree" in out["message"] and m.followups.pending == 1
+        fleet.sim.deliver_network_events()
+        await m.followups.run()
+        assert (addr, "floating") in addresses(fleet, s["id"])
+
+        out = await confirmed(client, action="disassociate", floating_ip_id=fid, wait=True, timeout=60)
+        assert out["status"] == "completed" and (addr, "floating") in addresses(fleet, s["id"])
+        fleet.sim.deliver_network_events()
+        await m.followups.run()
+        assert (addr, "floating") not in addresses(fleet, s["id"])
+
+        await call(client, "manage_floating_ip", action="associate", floating_ip_id=fid, instance_name=s["name"],
+                   wait=True, timeout=60)
+        fleet.sim.deliver_network_events()
+        await m.followups.run()
+        assert (addr, "floating") in addresses(fleet, s["id"])
+        out = await confirmed(client, action="delete", floating_ip_id=fid, wait=True, timeout=60)
+        assert out["status"] == "completed" and out["targets"][0]["deleted"] is True
+        assert (addr, "floating") in addresses(fleet, s["id"])
+        fleet.sim.deliver_network_events()
+        await m.followups.run()
+        assert (addr, "floating") not in addresses(fleet, s["id"])
+
+
+async def test_unwaited_associate_follows_up_until_addresses_agree(fleet: Fleet) -> None:
+    s = free_server(fleet)
+    fleet.sim.hold_network_events = True
+    async with managed_client(fleet) as m:
+        fid = (await call(m.client, "manage_floating_ip", action="create"))["targets"][0]["id"]
+        await m.followups.run()
+        out = await call(m.client, "manage_floating_ip", action="associate", floating_ip_id=fid,
+                         instance_name=s["name"])
+        addr = out["targets"][0]["name"]
+        assert out["status"] == "accepted" and (addr, "floating") not in addresses(fleet, s["id"])
+        fleet.sim.deliver_network_events()
+        await m.followups.run()
+        assert (addr, "floating") in addresses(fleet, s["id"])
+
+
+async def test_address_follow_up_is_bounded(fleet: Fleet) -> None:
+    """If Nova never catches up, the follow-up gives up after its schedule (the poller takes over)."""
+    s = free_server(fleet)
+    fleet.sim.hold_network_events = True
+    async with managed_client(fleet) as m:
+        fid = (await call(m.client, "manage_floating_ip", action="create", wait=True, timeout=60))["targets"][0]["id"]
+        await call(m.client, "manage_floating_ip", action="associate", floating_ip_id=fid, instance_name=s["name"],
+                   wait=True, timeout=60)
+        await m.followups.run()
+        assert m.followups.waits == len(flow.SETTLE_DELAYS) and m.followups.pending == 0
+    assert all(ip_type != "floating" for _ip, ip_type in addresses(fleet, s["id"]))

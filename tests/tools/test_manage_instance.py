@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.operations.helpers import Fleet, fleet  # noqa: F401 (fixture)
+from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
 # action, starting vm_state, needs confirmation, extra args, immediate task_state, final status
@@ -50,25 +50,50 @@ async def run(client: Any, name: str, action: str, confirm: bool, **args: Any) -
 async def test_action_changes_cloud_and_snapshot(fleet: Fleet, action: str, vm_state: str, confirm: bool,
                                                  extra: dict[str, Any], task: str, final: str) -> None:
     s = prepared(fleet, vm_state)
-    async with mcp_client(fleet.settings, fleet.sim) as client:
-        await call(client, "get_sync_status")  # (re)sync the snapshot row of a prepared server
-        from app.context import open_app_context
-        async with open_app_context(fleet.settings, **fleet.sim.connect_kwargs()) as app:
-            await app.sync.refresh("servers", [s["id"]])
-        out = await run(client, s["name"], action, confirm, **extra)
+    fleet.sim.freeze()  # the transition happens when this test moves the clock, however loaded the machine is
+    async with managed_client(fleet) as m:
+        await m.app.sync.refresh("servers", [s["id"]])  # the snapshot row of a prepared server
+        out = await run(m.client, s["name"], action, confirm, **extra)
         # right after the call: OpenStack accepted it, the simulated server is transitioning, the row says so
         assert out["status"] == "accepted" and out["request_ids"]
         assert s["OS-EXT-STS:task_state"] == task
         row = fleet.row("servers", s["id"])
         assert row is not None and row["task_state"] == task
         assert out["targets"][0]["fields"]["task_state"] == task
-        # the scheduled follow-up refresh converges the snapshot without any further call
-        await asyncio.sleep(1.2)
+        assert m.followups.pending == 1
+        # the transition completes; the scheduled follow-up converges the snapshot without any further call
+        fleet.sim.advance(60)
+        await m.followups.run()
         assert fleet.row("servers", s["id"])["status"] == final
+        assert fleet.row("servers", s["id"])["task_state"] is None
         assert fleet.sim.settle(s)["status"] == final
     audit = [a for a in fleet.audit() if a["action"] == action and a["outcome"] == "succeeded"]
     assert audit and s["id"] in audit[-1]["targets"] and audit[-1]["confirmed"] == confirm
     assert audit[-1]["principal"] == "local" and "req-" in audit[-1]["request_ids"]
+
+
+async def test_followup_keeps_refreshing_until_the_state_is_reached(fleet: Fleet) -> None:
+    """A transition slower than the first follow-up refresh: later refreshes (backoff) still converge it,
+    and the follow-up stops as soon as the row is final."""
+    s = fleet.server("active")
+    fleet.sim.freeze()
+    async with managed_client(fleet) as m:
+        out = await call(m.client, "manage_instance", instance_name=s["name"], action="suspend")
+        assert out["status"] == "accepted" and out["targets"][0]["fields"]["task_state"] == "suspending"
+        steps: list[str | None] = []
+        real_refresh = m.app.sync.refresh
+
+        async def refresh(kind: str, ids: Any) -> Any:
+            r = await real_refresh(kind, ids)
+            steps.append(fleet.row("servers", s["id"])["status"])
+            if len(steps) == 2:  # the server finishes suspending between the 2nd and 3rd follow-up refresh
+                fleet.sim.advance(60)
+            return r
+
+        m.app.sync.refresh = refresh
+        await m.followups.run()
+    assert steps == ["ACTIVE", "ACTIVE", "SUSPENDED"]
+    assert fleet.row("servers", s["id"])["status"] == "SUSPENDED"
 
 
 async def test_wait_reaches_final_state_with_progress(fleet: Fleet) -> None:
@@ -93,12 +118,12 @@ async def test_wait_reaches_final_state_with_progress(fleet: Fleet) -> None:
 
 
 async def test_wait_timeout_is_reported_not_hidden(fleet: Fleet) -> None:
-    fleet.sim.transition_seconds = 30
     s = fleet.server("active")
+    fleet.sim.freeze()  # the suspend never finishes while the call waits
     async with mcp_client(fleet.settings, fleet.sim) as client:
         out = await call(client, "manage_instance", instance_name=s["name"], action="suspend", wait=True, timeout=1)
     assert out["status"] == "timed_out" and "not reached within 1 s" in out["message"]
-    assert out["targets"][0]["status"] == "SUSPENDED" or out["targets"][0]["fields"]["task_state"] == "suspending"
+    assert out["targets"][0]["status"] == "ACTIVE" and out["targets"][0]["fields"]["task_state"] == "suspending"
     assert fleet.audit()[-1]["outcome"] == "timed_out"
 
 
@@ -169,8 +194,8 @@ async def test_writes_disabled_hides_tools(fleet: Fleet) -> None:
 async def test_error_state_while_waiting_is_a_failure(fleet: Fleet) -> None:
     from app.simulator.nova_servers import fail_server
 
-    fleet.sim.transition_seconds = 5
     s = fleet.server("active")
+    fleet.sim.freeze()  # the suspend cannot finish before the test breaks the server
 
     async def break_it() -> None:
         while s["OS-EXT-STS:task_state"] != "suspending":

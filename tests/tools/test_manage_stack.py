@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.operations.helpers import Fleet, fleet  # noqa: F401 (fixture)
+from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
 TEMPLATE = """heat_template_version: 2018-08-31
@@ -47,15 +47,19 @@ async def test_stack_lifecycle_with_wait_and_progress(fleet: Fleet) -> None:
     async def on_progress(_p: float, _t: float | None, message: str | None) -> None:
         progress.append(message)
 
-    async with mcp_client(fleet.settings, fleet.sim) as client:
+    fleet.sim.freeze()  # the create completes when this test moves the clock
+    async with managed_client(fleet) as m:
+        client = m.client
         made = await call(client, "manage_stack", stack_name="ops-stack", action="create", template=TEMPLATE,
                           parameters=json.dumps({"size": 2, "db_password": "hunter2-pw"}))
         sid = made["targets"][0]["id"]
         assert made["status"] == "accepted" and "1 resources" in made["preview"][0]
         assert fleet.row("stacks", sid)["status"] == "CREATE_IN_PROGRESS"
         assert sim_stack(fleet, sid)["_params"] == {"size": 2, "db_password": "hunter2-pw"}
-        await asyncio.sleep(1.0)
+        fleet.sim.advance(60)
+        await m.followups.run()
         assert fleet.row("stacks", sid)["status"] == "CREATE_COMPLETE"  # the follow-up refresh converged it
+        fleet.sim.unfreeze()  # from here on: waits for final states on a running clock
 
         preview = await call(client, "manage_stack", stack_name="ops-stack", action="update", template=TEMPLATE_V2,
                              parameters={"size": 3})
@@ -63,7 +67,7 @@ async def test_stack_lifecycle_with_wait_and_progress(fleet: Fleet) -> None:
         assert sim_stack(fleet, sid)["stack_status"] == "CREATE_COMPLETE"
         res = await client.call_tool("manage_stack", {
             "stack_name": "ops-stack", "action": "update", "template": TEMPLATE_V2, "parameters": {"size": 3},
-            "confirmation_token": preview["confirmation_token"], "wait": True, "timeout": 20},
+            "confirmation_token": preview["confirmation_token"], "wait": True, "timeout": 60},
             progress_callback=on_progress)
         upd = res.structured_content
         assert upd["status"] == "completed" and upd["targets"][0]["status"] == "UPDATE_COMPLETE"
@@ -78,15 +82,75 @@ async def test_stack_lifecycle_with_wait_and_progress(fleet: Fleet) -> None:
 
         preview = await call(client, "manage_stack", stack_name=sid, action="delete")
         assert "every resource" in preview["preview"][0] and sim_stack(fleet, sid) is not None
-        gone = await call(client, "manage_stack", stack_name=sid, action="delete", wait=True, timeout=20,
+        gone = await call(client, "manage_stack", stack_name=sid, action="delete", wait=True, timeout=60,
                           confirmation_token=preview["confirmation_token"])
-        assert gone["status"] == "completed"
+        assert gone["status"] == "completed" and gone["targets"][0]["deleted"] is True
         assert sim_stack(fleet, sid) is None and fleet.row("stacks", sid)["deleted_at"] is not None
     audit = fleet.audit()
     assert [(a["action"], a["outcome"]) for a in audit] == [
         ("create", "succeeded"), ("update", "preview"), ("update", "succeeded"), ("list", "succeeded"),
         ("delete", "preview"), ("delete", "succeeded")]
     assert "hunter2-pw" not in json.dumps(audit) and '"db_password": "***"' in audit[0]["arguments"].replace('":"', '": "')
+
+
+def heat_listed(fleet: Fleet) -> set[str]:
+    """Stack ids Heat lists (global_tenant), through openstacksdk like any client."""
+    import openstack
+
+    conn = openstack.connect(**fleet.sim.connect_kwargs())
+    try:
+        return {s["id"] for s in conn.orchestration.get("/stacks", params={"global_tenant": "True"}).json()["stacks"]}
+    finally:
+        conn.close()
+
+
+def test_simulated_heat_shows_deleted_stacks_by_id_only(fleet: Fleet) -> None:
+    """Like real Heat (checked against ../shared/real-openstack): after a delete completes, GET by id (302 to
+    /stacks/<name>/<id>) still answers the stack as DELETE_COMPLETE, by name answers 404, the list omits it."""
+    import openstack
+
+    s = next(x for x in fleet.sim.state.values("stacks") if fleet.sim.settle(x)["stack_status"] == "CREATE_COMPLETE")
+    conn = openstack.connect(**fleet.sim.connect_kwargs())
+    try:
+        path = f"/stacks/{s['stack_name']}/{s['id']}"
+        assert conn.orchestration.delete(path).status_code == 204
+        fleet.sim.advance(60)
+        by_id = conn.orchestration.get(f"/stacks/{s['id']}")
+        by_name = conn.orchestration.get(f"/stacks/{s['stack_name']}")
+        again = conn.orchestration.delete(path)
+    finally:
+        conn.close()
+    assert by_id.status_code == 200 and by_id.json()["stack"]["stack_status"] == "DELETE_COMPLETE"
+    assert by_id.json()["stack"]["deletion_time"]
+    assert by_name.status_code == 404 and again.status_code == 404
+    assert s["id"] not in heat_listed(fleet)
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "followup"])
+async def test_deleted_stack_leaves_the_snapshot(fleet: Fleet, wait: bool) -> None:
+    """Heat keeps showing a deleted stack by id (DELETE_COMPLETE); the snapshot tombstones it, so get_stacks and
+    get_cluster_status count what Heat lists, with wait=true and with the follow-up of an un-waited delete."""
+    s = next(x for x in fleet.sim.state.values("stacks") if fleet.sim.settle(x)["stack_status"] == "CREATE_COMPLETE"
+             and [y["stack_name"] for y in fleet.sim.state.values("stacks")].count(x["stack_name"]) == 1)
+    if not wait:
+        fleet.sim.freeze()
+    async with managed_client(fleet) as m:
+        preview = await call(m.client, "manage_stack", stack_name=s["stack_name"], action="delete")
+        out = await call(m.client, "manage_stack", stack_name=s["stack_name"], action="delete", wait=wait,
+                         timeout=60, confirmation_token=preview["confirmation_token"])
+        if wait:
+            assert out["status"] == "completed" and out["targets"][0]["deleted"] is True
+        else:
+            assert out["status"] == "accepted" and out["targets"][0]["status"] == "DELETE_IN_PROGRESS"
+            fleet.sim.advance(60)  # Heat finishes: its GET by id now says DELETE_COMPLETE
+            await m.followups.run()
+        assert fleet.row("stacks", s["id"])["deleted_at"] is not None
+        listed = await call(m.client, "get_stacks", limit=200)
+        status = await call(m.client, "get_cluster_status")
+    heat = heat_listed(fleet)
+    assert s["id"] not in heat
+    assert {x["id"] for x in listed["stacks"]} == heat and listed["total"] == len(heat)
+    assert status["stacks"]["total"] == len(heat) and "DELETE_COMPLETE" not in status["stacks"]["by_status"]
 
 
 async def test_template_from_allowed_dir_only(fleet: Fleet, tmp_path: Path) -> None:

@@ -4,10 +4,9 @@ wait=True; quota and permission errors are clear; nothing is reported as success
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from tests.operations.helpers import Fleet, fleet  # noqa: F401 (fixture)
+from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
 
@@ -23,7 +22,9 @@ async def confirmed(client: Any, tool: str, **args: Any) -> dict[str, Any]:
 
 
 async def test_volume_lifecycle(fleet: Fleet) -> None:
-    async with mcp_client(fleet.settings, fleet.sim) as client:
+    fleet.sim.freeze()  # transitions happen when this test moves the clock
+    async with managed_client(fleet) as m:
+        client = m.client
         created = await call(client, "manage_volume", action="create", volume_name="ops-data", size=3,
                              availability_zone="nova", description="scratch")
         vid = created["targets"][0]["id"]
@@ -32,15 +33,18 @@ async def test_volume_lifecycle(fleet: Fleet) -> None:
         assert sim_volume(fleet, vid)["name"] == "ops-data"
         row = fleet.row("volumes", vid)
         assert row["name"] == "ops-data" and row["size_gb"] == 3 and row["status"] == "creating"
-        await asyncio.sleep(1.0)  # the follow-up refresh converges the row
+        fleet.sim.advance(60)
+        await m.followups.run()  # the follow-up refresh converges the row
         assert fleet.row("volumes", vid)["status"] == "available"
 
         ext = await call(client, "manage_volume", action="extend", volume_name="ops-data", new_size=5)
         assert ext["status"] == "accepted" and fleet.row("volumes", vid)["status"] == "extending"
-        await asyncio.sleep(1.0)
+        fleet.sim.advance(60)
+        await m.followups.run()
         assert fleet.row("volumes", vid)["size_gb"] == 5
+        fleet.sim.unfreeze()  # from here on: waits for final states on a running clock
         ext = await call(client, "manage_volume", action="extend", volume_name=vid, new_size=8, wait=True,
-                         timeout=10)
+                         timeout=60)
         assert ext["status"] == "completed"
         assert fleet.row("volumes", vid)["size_gb"] == 8 and sim_volume(fleet, vid)["size"] == 8
         assert ext["targets"][0]["fields"]["size_gb"] == 8 and ext["targets"][0]["status"] == "available"
@@ -49,7 +53,7 @@ async def test_volume_lifecycle(fleet: Fleet) -> None:
         assert [v["id"] for v in listed["listing"]["volumes"]] == [vid] and listed["listing"]["total"] == 1
 
         gone = await confirmed(client, "manage_volume", action="delete", volume_name="ops-data", wait=True,
-                               timeout=10)
+                               timeout=60)
         assert gone["status"] == "completed" and gone["targets"][0]["deleted"] is True
         assert sim_volume(fleet, vid) is None
         assert fleet.row("volumes", vid)["deleted_at"] is not None
@@ -101,28 +105,32 @@ async def test_quota_and_forbidden_are_clear_errors(fleet: Fleet) -> None:
 
 async def test_snapshot_lifecycle(fleet: Fleet) -> None:
     v = fleet.volume("available")
-    async with mcp_client(fleet.settings, fleet.sim) as client:
+    fleet.sim.freeze()
+    async with managed_client(fleet) as m:
+        client = m.client
         made = await call(client, "manage_snapshot", action="create", snapshot_name="ops-snap", volume_name=v["name"])
         sid = made["targets"][0]["id"]
         assert made["status"] == "accepted"
         assert fleet.sim.state.get("snapshots", sid)["volume_id"] == v["id"]
         row = fleet.row("volume_snapshots", sid)
         assert row["volume_id"] == v["id"] and row["name"] == "ops-snap" and row["status"] == "creating"
-        await asyncio.sleep(1.0)
+        fleet.sim.advance(60)
+        await m.followups.run()
         assert fleet.row("volume_snapshots", sid)["status"] == "available"
+        fleet.sim.unfreeze()
         listed = await call(client, "manage_snapshot", action="list", volume_name=v["id"])
         assert sid in [s["id"] for s in listed["listing"]["snapshots"]]
 
         preview = await call(client, "manage_snapshot", action="delete", snapshot_name="ops-snap")
         assert preview["status"] == "confirmation_required" and fleet.sim.state.get("snapshots", sid) is not None
         done = await call(client, "manage_snapshot", action="delete", snapshot_name="ops-snap",
-                          confirmation_token=preview["confirmation_token"], wait=True, timeout=10)
+                          confirmation_token=preview["confirmation_token"], wait=True, timeout=60)
         assert done["status"] == "completed" and done["targets"][0]["deleted"]
         assert fleet.sim.state.get("snapshots", sid) is None
         assert fleet.row("volume_snapshots", sid)["deleted_at"] is not None
 
         made = await call(client, "manage_snapshot", action="create", snapshot_name="waited", volume_name=v["id"],
-                          wait=True, timeout=10)
+                          wait=True, timeout=60)
         assert made["status"] == "completed" and made["targets"][0]["status"] == "available"
         missing = await call_error(client, "manage_snapshot", action="create", snapshot_name="s", volume_name="nope-vol")
     assert "No live volume has the ID or exact name 'nope-vol'" in missing

@@ -14,7 +14,9 @@ from app.errors import InvalidArgument
 from app.resources.networks import table as networks
 from app.resources.ports import fixed_ips as port_fixed_ips
 from app.resources.ports import table as ports
-from app.services.operations import Action, Call, ManagedTool, Target, resolve
+from app.resources.servers import addresses as server_addresses
+from app.resources.servers import table as _servers
+from app.services.operations import Action, Call, ManagedTool, Target, load_rows, resolve
 from app.services.query import live
 
 if TYPE_CHECKING:
@@ -161,31 +163,80 @@ def _rows_around(c: Call, result: Any) -> dict[str, list[str]]:
     return {"servers": list(dict.fromkeys(servers)), "ports": list(dict.fromkeys(port_ids))}
 
 
+async def _addresses_follow(app: AppContext, fip_ids: list[str], c: Call) -> bool:
+    """Nova's view agrees with Neutron's in the snapshot: each server around the change lists the floating
+    address as ``floating`` exactly when the floating IP row maps it to one of that server's ports. (Nova
+    updates a server's addresses from its network info cache, which catches up with Neutron a little
+    after the floating IP changed.)"""
+    servers = _rows_around(c, None)["servers"]
+    if not servers:
+        return True
+    fips = await load_rows(app, "floating_ips", fip_ids)
+    old = c.target.row if c.target else {}
+    expected: dict[tuple[str, str], bool] = {}
+    owners_of_ports: dict[str, str | None] = {}
+    p, a = ports, server_addresses
+    async with app.db.reader() as conn:
+        port_ids = [r["port_id"] for r in fips.values() if r and r.get("port_id") and not r.get("server_id")]
+        if port_ids:
+            owners_of_ports = dict((await conn.execute(select(p.c.id, p.c.device_id).where(
+                live(p, app.cloud_name), p.c.id.in_(port_ids)))).all())
+        live_servers = set((await conn.execute(select(_servers.c.id).where(
+            live(_servers, app.cloud_name), _servers.c.id.in_(servers)))).scalars())
+        have = set((await conn.execute(select(a.c.server_id, a.c.ip_address).where(
+            a.c.cloud == app.cloud_name, a.c.server_id.in_(servers), a.c.ip_type == "floating"))).all())
+    for fid in fip_ids:
+        row = fips[fid]
+        addr = (row or {}).get("floating_ip_address") or (old.get("floating_ip_address") if old else None)
+        if not addr:
+            continue
+        owner = None
+        if row is not None and row.get("deleted_at") is None and row.get("port_id"):
+            owner = row.get("server_id") or owners_of_ports.get(row["port_id"])
+        for sid in servers:
+            if sid in live_servers:
+                expected[(sid, addr)] = owner == sid
+    return all(((sid, addr) in have) == want for (sid, addr), want in expected.items())
+
+
+def _mapped_note(row: Mapping[str, Any], _a: Mapping[str, Any]) -> str | None:
+    """A floating IP is mapped once Neutron sets its port_id; ACTIVE needs an L3 agent to wire the NAT rules,
+    which some clouds do not run (the status then stays DOWN): say so instead of waiting for ACTIVE."""
+    if row.get("deleted_at") is None and row.get("port_id") and row.get("status") != "ACTIVE":
+        return (f"Floating IP {row.get('floating_ip_address')} is mapped to port {row['port_id']} (Neutron has set "
+                f"its port_id: the association is done), but Neutron reports its status as {row.get('status')}: "
+                "ACTIVE needs an L3 agent to wire it, and clouds without one keep it DOWN.")
+    return None
+
+
+# Goals are Neutron's mapping (port_id), not status ACTIVE: the mapping is done when port_id is set, and on
+# clouds without an L3 agent a floating IP stays DOWN for good (its status is reported, see _mapped_note).
 ACTIONS = {
     "create": Action(
         name="create", kind="floating_ips", target=None, creates=True, prepare=_prepare_create, call=_create,
         describe=lambda _t, a: (f"Allocate a floating IP from external network {a.get('network_name') or ''} "
                                 f"({a.get('network_id')})" + (f" and map it to {_to(a)}." if a.get("port_id") else ".")),
-        goal=lambda a: {"status": ("ACTIVE",) if a.get("port_id") else ("DOWN", "ACTIVE")},
-        also=_rows_around),
+        goal=lambda a: {"port_id": (a["port_id"],)} if a.get("port_id") else {"status": ("DOWN", "ACTIVE")},
+        also=_rows_around, settled=_addresses_follow, note=_mapped_note),
     "associate": Action(
         name="associate", kind="floating_ips", prepare=_prepare_associate, call=_associate,
         confirm=lambda a: bool(a.get("moves_from_port")),
         describe=lambda t, a: (f"Map floating IP {t.label() if t else '?'} to {_to(a)}"
                                + (f"; it is now {_where(t)}, which loses it." if a.get("moves_from_port") else ".")),
-        goal=lambda a: {"port_id": (a.get("port_id"),), "status": ("ACTIVE",)}, also=_rows_around),
+        goal=lambda a: {"port_id": (a.get("port_id"),)}, also=_rows_around, settled=_addresses_follow,
+        note=_mapped_note),
     "disassociate": Action(
         name="disassociate", kind="floating_ips", confirm=True, check=_check_associated,
         call=lambda c: c.conn.network.update_ip(c.target.id, port_id=None),
         describe=lambda t, _a: (f"Unmap floating IP {t.label() if t else '?'} ({_where(t)}); the instance loses "
                                 "this public address (the address stays allocated to the project)."),
-        goal={"port_id": (None,), "status": ("DOWN",)}, also=_rows_around),
+        goal={"port_id": (None,)}, also=_rows_around, settled=_addresses_follow),
     "delete": Action(
         name="delete", kind="floating_ips", confirm=True, gone=True,
         call=lambda c: c.conn.network.delete_ip(c.target.id, ignore_missing=False),
         describe=lambda t, _a: (f"Release floating IP {t.label() if t else '?'} ({_where(t)}) back to the pool; "
                                 "the address may go to someone else and cannot be reclaimed."),
-        also=_rows_around),
+        also=_rows_around, settled=_addresses_follow),
 }
 
 MANAGE_FLOATING_IP = ManagedTool(name="manage_floating_ip", what="floating IP", target_param="floating_ip_id",

@@ -3,8 +3,16 @@
 
     validate action and required arguments -> resolve the target in the snapshot
     -> (destructive) preview + token, or consume the token -> blocking SDK call on the pool
-    -> targeted refresh of the affected rows -> optional wait (poll + progress) or a scheduled
-    follow-up refresh -> result from the refreshed rows; an audit row in every case.
+    -> targeted refresh of the affected rows -> optional wait (poll + progress) -> bounded background
+    follow-up refreshes until the snapshot has converged -> result from the refreshed rows; an audit row
+    in every case.
+
+A write whose target answers 404 (it vanished out of band) refreshes that row, so the snapshot stops
+showing it live (a targeted refresh tombstones ids whose GET answers 404), and says so.
+
+Callers pass a :class:`Caller` (the app context, the audited principal, a progress sink): services do
+not depend on the MCP tool layer; ``app.tools.manage_common.caller(ctx)`` builds one from a tool's
+Context.
 """
 
 from __future__ import annotations
@@ -17,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from mcp.server.mcpserver import Context
-
-from app.errors import InvalidArgument, OpsError, UpstreamError
+from app.errors import InvalidArgument, NotFound, OpsError, UpstreamError
 from app.services.operations.audit import AuditEntry, AuditLog
+from app.services.operations.background import FollowUp
 from app.services.operations.confirm import ConfirmationStore
 from app.services.operations.models import OperationResult, ResourceState
 from app.services.operations.sdkcall import call_sdk
@@ -31,12 +38,35 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FOLLOWUP_DELAY_S = 5.0          # one refresh this long after an un-waited write (module attribute: tests shorten it)
+# Background follow-ups (module attributes: tests may change them). After an un-waited write (or a wait
+# that timed out): refreshes until the target reaches its goal (or an error state) and the rows that
+# follow it agree, ~2 min in all. After a completed wait whose following rows still lag (a server's
+# addresses behind its floating IP: Nova's network info cache): ~1 min of backoff.
+FOLLOWUP_DELAYS: tuple[float, ...] = (5.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+SETTLE_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 POLL_MIN_S, POLL_MAX_S = 0.25, 3.0
 MAX_TIMEOUT_S = 1800.0
 ERROR_STATES = frozenset({"ERROR", "error", "error_deleting", "error_extending", "error_restoring",
                           "CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "killed"})
 NOT_BOUND = ("confirmation_token", "wait", "timeout")   # arguments that do not change *what* is done
+
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs a management call and where its progress goes: the app context, the principal recorded
+    in the audit log (``local``, ``bearer:<hash prefix>``), and an optional progress sink
+    ``progress(done, total, message)`` (MCP progress notifications)."""
+
+    app: AppContext
+    principal: str = "local"
+    progress: Progress | None = None
+
+    async def report(self, done: float, total: float | None, message: str | None) -> None:
+        if self.progress is not None:
+            await self.progress(done, total, message)
 
 
 @dataclass(frozen=True)
@@ -74,10 +104,17 @@ class Action:
       values are added to the arguments seen by ``check``, ``describe``, ``call``, the confirmation binding
       and the audit row.
     * ``goal``: column -> accepted values of the final state (``wait=True``), or a function of the
-      arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True`` (with a ``goal`` too:
-      gone *or* that state, e.g. a Heat stack still shown as DELETE_COMPLETE).
+      arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True``: the row is tombstoned
+      (with a ``goal`` too: gone *or* that state). A status that means gone (Heat's DELETE_COMPLETE) is the
+      kind spec's business: such rows are tombstoned by the refresh, so ``gone`` alone is the honest goal.
     * ``output(result) -> dict``: values returned once in the result and never stored or audited.
-    * ``also(call, result) -> {kind: [ids]}``: other rows to refresh (e.g. the server of a floating IP).
+    * ``also(call, result) -> {kind: [ids]}``: other rows to refresh (e.g. the server of a floating IP);
+      ``result`` is None when the call failed with 404 (the rows are refreshed then too).
+    * ``settled(app, ids, call) -> bool`` (async): the rows refreshed through ``also`` agree with the
+      target's new state in the snapshot (a server's addresses with its floating IP: Nova's cache lags
+      behind Neutron). While false after the write, a bounded background follow-up refreshes them.
+    * ``note(row, args) -> str | None``: a sentence about the final state worth saying (e.g. a floating IP
+      that is mapped but reported DOWN on a cloud without an L3 agent).
     """
 
     name: str
@@ -98,6 +135,8 @@ class Action:
     error_states: frozenset[str] = ERROR_STATES
     output: Callable[[Any], dict[str, Any]] | None = None
     also: Callable[[Call, Any], Mapping[str, list[str]]] | None = None
+    settled: Callable[[AppContext, list[str], Call], Awaitable[bool]] | None = None
+    note: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None] | None = None
 
     @property
     def target_kind(self) -> str | None:
@@ -144,33 +183,25 @@ class ManagedTool:
         return InvalidArgument(f"Unknown action '{action}' for {self.name}; use one of: "
                                f"{', '.join(self.action_names)}.")
 
-    def audited(self, ctx: Context, action: str, arguments: Mapping[str, Any]) -> Any:
+    def audited(self, caller: Caller, action: str, arguments: Mapping[str, Any]) -> Any:
         """Audit context for calls the tool answers itself (read actions)."""
-        from app.tools.base import app_context, principal
+        return AuditLog(caller.app.db, caller.app.cloud_name).audited(caller.principal, self.name, action, arguments)
 
-        app = app_context(ctx)
-        return AuditLog(app.db, app.cloud_name).audited(principal(ctx), self.name, action, arguments)
-
-    async def read(self, ctx: Context, action: str, arguments: Mapping[str, Any],
+    async def read(self, caller: Caller, action: str, arguments: Mapping[str, Any],
                    fetch: Callable[[AppContext], Awaitable[Any]]) -> OperationResult:
         """Answer a read action (``list``) from the snapshot with ``fetch(app)`` (a pydantic page), audited."""
-        from app.tools.base import app_context
-
-        async with self.audited(ctx, action, arguments) as entry:
-            page = await fetch(app_context(ctx))
+        async with self.audited(caller, action, arguments) as entry:
+            page = await fetch(caller.app)
             entry.outcome = "succeeded"
             op_id = await entry.commit()
         return OperationResult(tool=self.name, action=action, status="completed", operation_id=op_id,
                                message="Answered from the snapshot (see listing.snapshot for its freshness).",
                                listing=page.model_dump(mode="json"))
 
-    async def run(self, ctx: Context, action: str, arguments: Mapping[str, Any], *,
+    async def run(self, caller: Caller, action: str, arguments: Mapping[str, Any], *,
                   confirmation_token: str | None = None, wait: bool = False, timeout: float = 300.0) -> OperationResult:
         """Execute (or preview) ``action`` with the tool's ``arguments`` (target parameter included)."""
-        from app.tools.base import app_context, principal
-
-        app = app_context(ctx)
-        who = principal(ctx)
+        app, who = caller.app, caller.principal
         audit_args = {**arguments, "wait": wait, "timeout": timeout, "confirmed": bool(confirmation_token)}
         async with AuditLog(app.db, app.cloud_name).audited(who, self.name, action, audit_args) as entry:
             act = self.actions.get(action)
@@ -201,7 +232,7 @@ class ManagedTool:
                     return await self._preview(store, entry, act, target, bound, ids, who)
                 await store.consume(confirmation_token, self.name, action, bound, ids, who)
                 entry.confirmed = True
-            return await self._execute(ctx, app, entry, act, target, arguments, wait, timeout)
+            return await self._execute(caller, entry, act, target, arguments, wait, timeout)
 
     async def _preview(self, store: ConfirmationStore, entry: AuditEntry, act: Action, target: Target | None,
                        bound: Mapping[str, Any], ids: list[str], who: str) -> OperationResult:
@@ -218,14 +249,18 @@ class ManagedTool:
                      f"{ttl} s (single use)."),
             confirmation_token=token, confirmation_expires_at=expires, operation_id=op_id)
 
-    async def _execute(self, ctx: Context, app: AppContext, entry: AuditEntry, act: Action, target: Target | None,
+    async def _execute(self, caller: Caller, entry: AuditEntry, act: Action, target: Target | None,
                        arguments: Mapping[str, Any], wait: bool, timeout: float) -> OperationResult:
+        app = caller.app
         call = Call(conn=app.cloud.write_conn, target=target, args=arguments)
         sentence = act.describe(target, arguments)
         entry.submitted = True
         await entry.begin()
         doing = f"'{act.name}' of {self.what} {target.label() if target else arguments.get(self.target_param) or ''}"
-        result = await call_sdk(app.cloud, act.call, call, doing=doing.rstrip(), request_ids=entry.request_ids)
+        try:
+            result = await call_sdk(app.cloud, act.call, call, doing=doing.rstrip(), request_ids=entry.request_ids)
+        except NotFound as e:
+            raise await self._vanished(app, act, call, e) from e
         ids = [act.created_id(result)] if act.creates else ([target.id] if target else [])
         if act.creates:
             entry.targets = [{"kind": act.kind, "id": ids[0], "name": arguments.get(self.target_param)}]
@@ -237,22 +272,24 @@ class ManagedTool:
         status, waited = "accepted", None
         if wait and ids:
             t0 = time.monotonic()
-            reached = await _wait(ctx, app, act, arguments, ids, before, timeout, notes)
+            reached = await _wait(caller, act, arguments, ids, before, timeout, notes)
             waited = round(time.monotonic() - t0, 2)
             if extra:  # rows that follow the target (a server's addresses) may lag behind it
                 await _refresh(app, extra, notes)
             status = "completed" if reached else "timed_out"
-        elif ids:
-            _schedule_followup(app, {act.kind: ids, **extra})
+        if ids:
+            await _follow_up(app, act, call, ids, extra, before, notes, settle_only=status == "completed")
         rows = await load_rows(app, act.kind, ids)
         bad = [i for i in ids if act.errored(rows[i], before)]
         if bad:
             raise UpstreamError(f"OpenStack accepted '{act.name}' but {', '.join(bad)} went to "
                                 f"{rows[bad[0]].get('status')}; check the resource's fault and the OpenStack logs.")
+        if act.note is not None:
+            notes.extend(n for n in (act.note(rows[i], arguments) for i in ids if rows[i] is not None) if n)
         entry.outcome = "timed_out" if status == "timed_out" else "succeeded"
         op_id = await entry.commit()
         msg = {"accepted": "OpenStack accepted the request; the state below is the refreshed snapshot (it may still "
-                           "be transitioning; a follow-up refresh is scheduled, or pass wait=true).",
+                           "be transitioning; follow-up refreshes are scheduled, or pass wait=true).",
                "completed": "Done: the target state was reached.",
                "timed_out": f"OpenStack accepted the request but the target state was not reached within {timeout:g} s; "
                             "check again later."}[status]
@@ -260,6 +297,24 @@ class ManagedTool:
             tool=self.name, action=act.name, status=status, message=" ".join([msg, *dict.fromkeys(notes)]), preview=[sentence],
             targets=[state_of(act.kind, i, rows[i]) for i in ids], request_ids=list(entry.request_ids),
             operation_id=op_id, waited_seconds=waited, output=act.output(result) if act.output else {})
+
+    async def _vanished(self, app: AppContext, act: Action, call: Call, err: NotFound) -> NotFound:
+        """OpenStack answered 404 to the write: refresh the target (and the rows around it), so a target that
+        vanished out of band is tombstoned instead of staying live in the snapshot; say which it was."""
+        target = call.target
+        if target is None:
+            return err
+        notes: list[str] = []
+        extra = {k: v for k, v in (act.also(call, None) if act.also else {}).items() if v}
+        await _refresh(app, {target.kind: [target.id], **extra}, notes)
+        row = (await load_rows(app, target.kind, [target.id]))[target.id]
+        if row is None or row.get("deleted_at") is not None:
+            more = (f"The {self.what} {target.label()} no longer exists in OpenStack (it was removed by someone "
+                    "else); the snapshot now shows it as deleted.")
+        else:
+            more = (f"The {self.what} {target.label()} itself still exists (status {row.get('status') or '-'}); "
+                    "something it refers to is gone. Its snapshot row was refreshed.")
+        return NotFound(" ".join([err.message, more, *notes]))
 
 
 def _jsonable(v: Any) -> Any:
@@ -283,9 +338,10 @@ async def _refresh(app: AppContext, affected: Mapping[str, list[str]], notes: li
             notes.append(f"(Refreshing the snapshot of {kind} failed: {e.message}; the poller will catch up.)")
 
 
-async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, Any], ids: list[str],
+async def _wait(caller: Caller, act: Action, args: Mapping[str, Any], ids: list[str],
                 before: Mapping[str, str | None], timeout: float, notes: list[str]) -> bool:
     """Targeted refresh in a loop until every id reached the goal (or an error state), or timeout."""
+    app = caller.app
     t0 = time.monotonic()
     delay = POLL_MIN_S
     while True:
@@ -293,7 +349,7 @@ async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, A
         done = [i for i in ids if act.reached(rows[i], args)]
         elapsed = time.monotonic() - t0
         states = ", ".join(f"{i[:8]}: {(rows[i] or {}).get('status') or 'gone'}" for i in ids)
-        await ctx.report_progress(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")
+        await caller.report(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")
         if len(done) == len(ids) or any(act.errored(rows[i], before) for i in ids):
             return len(done) == len(ids)
         if elapsed >= timeout:
@@ -303,14 +359,38 @@ async def _wait(ctx: Context, app: AppContext, act: Action, args: Mapping[str, A
         await _refresh(app, {act.kind: ids}, notes)
 
 
-def _schedule_followup(app: AppContext, affected: Mapping[str, list[str]]) -> None:
-    async def followup() -> None:
-        await asyncio.sleep(FOLLOWUP_DELAY_S)
-        notes: list[str] = []
-        await _refresh(app, affected, notes)
-        for n in notes:
+async def _follow_up(app: AppContext, act: Action, call: Call, ids: list[str], extra: Mapping[str, list[str]],
+                     before: Mapping[str, str | None], notes: list[str], *, settle_only: bool) -> None:
+    """Schedule background refreshes until the snapshot has converged, unless it already has.
+
+    ``settle_only`` (the wait reached the goal): only the rows that follow the target are left (``settled``);
+    otherwise (accepted, timed out) also the target itself, until its goal or an error state."""
+    async def followers_agree() -> bool:
+        return act.settled is None or await act.settled(app, ids, call)
+
+    async def converged() -> bool:
+        if not settle_only:
+            rows = await load_rows(app, act.kind, ids)
+            if not all(act.reached(rows[i], call.args) or act.errored(rows[i], before) for i in ids):
+                return False
+        return await followers_agree()
+
+    # After a completed wait only lagging followers need more; otherwise at least one refresh follows (a
+    # status that may still move, e.g. a floating IP mapped while DOWN becomes ACTIVE where an L3 agent runs).
+    if settle_only and await followers_agree():
+        return
+    affected = dict(extra) if settle_only else {act.kind: ids, **extra}
+    if settle_only:
+        notes.append("(The rows that follow it, e.g. the instance's addresses, still show the old state: OpenStack "
+                     "updates them a little later; background refreshes follow up until they agree.)")
+
+    async def step() -> None:
+        step_notes: list[str] = []
+        await _refresh(app, affected, step_notes)
+        for n in step_notes:
             log.info("follow-up refresh: %s", n)
 
     tasks = getattr(app, "tasks", None)
     if tasks is not None:
-        tasks.spawn(followup(), name=f"followup:{','.join(affected)}")
+        tasks.follow_up(FollowUp(name=f"{act.kind}:{act.name}:{','.join(i[:8] for i in ids)}", step=step,
+                                 settled=converged, delays=SETTLE_DELAYS if settle_only else FOLLOWUP_DELAYS))
