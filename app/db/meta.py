@@ -27,6 +27,14 @@ def is_unmanaged(name: str | None) -> bool:
     return bool(name) and any(name == t or name.startswith(t + "_") for t in UNMANAGED_TABLES)
 
 
+# PostgreSQL trigram indexes (migration 0009, ``USING gin (col gin_trgm_ops)``) are not declared on
+# the tables either: they exist on PostgreSQL only.
+UNMANAGED_INDEX_PREFIX = "ixtrgm_"
+
+
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic ``include_name`` hook: compare everything but the unmanaged FTS tables."""
+    """Alembic ``include_name`` hook: compare everything but the unmanaged FTS tables and the
+    PostgreSQL-only trigram indexes."""
+    if type_ == "index" and name and name.startswith(UNMANAGED_INDEX_PREFIX):
+        return False
     return not (type_ == "table" and is_unmanaged(name))

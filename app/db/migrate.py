@@ -3,19 +3,31 @@
 The functions are synchronous; from async code call them with ``await asyncio.to_thread(upgrade, url)``.
 The configuration is built in code with ``script_location`` pointing at the installed ``migrations``
 package, so it works from a wheel as well as from a checkout. ``database_url`` may be async
-(``sqlite+aiosqlite:///...``) or sync (``sqlite:///...``).
+(``sqlite+aiosqlite:///...``, ``postgresql+asyncpg://...``) or sync (``sqlite:///...``); a
+PostgreSQL deployment needs no sync driver.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, event, pool, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+# pg_advisory_xact_lock key serialising migrations of one database ("mcpopsmg" as 8 bytes). Advisory
+# locks are per database, so databases on one server do not wait for each other.
+PG_MIGRATION_LOCK = 0x6D63706F70736D67
+# How long a second SQLite migrator waits for the first one's write lock.
+SQLITE_LOCK_TIMEOUT_S = 300
 
 
 def migrations_dir() -> Path:
@@ -33,27 +45,121 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database at ``database_url`` up to ``revision`` (creating the SQLite file if needed)."""
-    command.upgrade(alembic_config(database_url), revision)
+    """Bring the database at ``database_url`` up to ``revision`` (creating the SQLite file if needed).
+
+    Serialised per database (see :func:`locked`): replicas starting together on an empty database
+    migrate one after the other, and the later ones find it at head and do nothing."""
+    locked(database_url, lambda cfg: command.upgrade(cfg, revision))
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     """Step the database back to ``revision`` (``base`` drops every table and view)."""
-    command.downgrade(alembic_config(database_url), revision)
+    locked(database_url, lambda cfg: command.downgrade(cfg, revision))
+
+
+def locked(database_url: str, action: Callable[[Config], None]) -> None:
+    """Run the Alembic ``action`` in one transaction that first takes the database's migration lock:
+    ``pg_advisory_xact_lock`` on PostgreSQL, the write lock (``BEGIN IMMEDIATE``) on SQLite. Alembic
+    reads the current revision after the lock is held, so a second migrator sees the first one's
+    committed result. Works with async drivers (asyncpg, aiosqlite) and sync ones alike."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    cfg = alembic_config(database_url)
+
+    def run(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        else:
+            conn.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN IMMEDIATE: the write lock)
+        cfg.attributes["connection"] = conn
+        action(cfg)
+
+    connect_args = {"timeout": SQLITE_LOCK_TIMEOUT_S} if url.get_backend_name() == "sqlite" else {}
+    if url.get_dialect().is_async:
+        async def run_async() -> None:
+            engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
+            _sqlite_begin_immediate(engine.sync_engine)
+            try:
+                async with engine.connect() as conn:
+                    await conn.run_sync(run)
+                    await conn.commit()
+            finally:
+                await engine.dispose()
+
+        run_coroutine(run_async())
+        return
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
+    _sqlite_begin_immediate(engine)
+    try:
+        with engine.connect() as conn:
+            run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _sqlite_begin_immediate(engine: Any) -> None:
+    """SQLite: take transaction control from the driver (which would commit before every DDL
+    statement) and open the one migration transaction with the write lock."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_tx(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """``asyncio.run(coro)``, on a fresh thread when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+
+    t = threading.Thread(target=target, name="db-migrate")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return result[0]
 
 
 def sync_url(database_url: str) -> str:
-    """The same database through a synchronous driver (for short inspections)."""
+    """The same database through a synchronous driver (SQLite only: PostgreSQL deployments may have
+    only asyncpg installed, so nothing here needs a sync PostgreSQL driver)."""
     url = make_url(database_url)
-    backend = url.get_backend_name()
-    if url.get_dialect().is_async:
-        url = url.set(drivername={"sqlite": "sqlite", "postgresql": "postgresql"}.get(backend, backend))
+    if url.get_backend_name() == "sqlite" and url.get_dialect().is_async:
+        url = url.set(drivername="sqlite")
     return url.render_as_string(hide_password=False)
 
 
 def current(database_url: str) -> str | None:
     """The revision the database is at (None for an empty or unmigrated database)."""
-    engine = create_engine(sync_url(database_url))
+    url = make_url(database_url)
+    if url.get_dialect().is_async:
+        async def read() -> str | None:
+            engine = create_async_engine(url, poolclass=pool.NullPool)
+            try:
+                async with engine.connect() as conn:
+                    return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+            finally:
+                await engine.dispose()
+
+        return run_coroutine(read())  # type: ignore[no-any-return]
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

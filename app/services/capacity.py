@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, func, literal, null, or_, select
+from sqlalchemy import Float, Numeric, Select, and_, case, cast, func, literal, null, or_, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from app.resources.hypervisors import table as hypervisors
 from app.resources.resource_providers import inventories, usages
 from app.resources.resource_providers import table as providers
+from app.services.query import ordered
 
 # resource key -> (Placement resource class, hypervisor total column, hypervisor used column)
 RESOURCES: dict[str, tuple[str, str, str]] = {
@@ -56,7 +57,9 @@ def _greatest_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
 
 
 def _pct(used: ColumnElement[Any], total: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.round(cast(100.0 * used / func.nullif(total, 0), Float), 1)
+    """``used`` as a percentage of ``total``, one decimal. Rounded as NUMERIC (PostgreSQL has no
+    ``round(double precision, integer)``; the views do the same), read back as a float."""
+    return type_coerce(func.round(cast(100.0 * used / func.nullif(total, 0), Numeric), 1), Float)
 
 
 def capacity_query(cloud: str) -> Select[Any]:
@@ -157,7 +160,7 @@ def ratios_query(cloud: str) -> Select[Any]:
         select(i.c.resource_class, i.c.allocation_ratio, func.count().label("providers"))
         .where(i.c.cloud == cloud, i.c.resource_class.in_(rcs), i.c.resource_provider_id.in_(live_rp))
         .group_by(i.c.resource_class, i.c.allocation_ratio)
-        .order_by(i.c.resource_class, i.c.allocation_ratio)
+        .order_by(*ordered(i.c.resource_class, i.c.allocation_ratio))
     )
 
 

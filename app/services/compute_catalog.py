@@ -13,7 +13,7 @@ from app.errors import InvalidArgument
 from app.resources.flavors import table as flavors
 from app.resources.servers import table as servers
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, fetch_page, live
+from app.services.query import check_window, fetch_page, live, ordered
 
 _CAP_COLUMNS = (
     "hypervisor_id", "hypervisor_hostname", "host", "state", "status", "hypervisor_type", "capacity_source",
@@ -79,7 +79,7 @@ async def hypervisor_list(app: Any, limit: int, offset: int, status: str | None)
             raise InvalidArgument(f"status must be one of {', '.join(HYPERVISOR_STATUSES)} "
                                   "(enabled/disabled: the compute service; up/down: its state).")
         stmt = stmt.where((c.status == st) if st in ("enabled", "disabled") else (c.state == st))
-    stmt = stmt.order_by(c.hypervisor_hostname, c.hypervisor_id)
+    stmt = stmt.order_by(*ordered(c.hypervisor_hostname, c.hypervisor_id))
     snap = await app.snapshot(("hypervisors", "resource_providers", "servers"))
     async with app.db.reader() as conn:
         total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
@@ -98,7 +98,7 @@ async def hypervisor_list(app: Any, limit: int, offset: int, status: str | None)
 async def flavor_list(app: Any, limit: int, offset: int) -> FlavorList:
     check_window(limit, offset)
     f = flavors
-    stmt = select(f).where(live(f, app.cloud_name)).order_by(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id)
+    stmt = select(f).where(live(f, app.cloud_name)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))
     snap = await app.snapshot(("flavors", "servers"))
     async with app.db.reader() as conn:
         total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)

@@ -26,7 +26,7 @@ from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volumes import attachments
 from app.resources.volumes import table as volumes
 from app.services import capacity as capq
-from app.services.query import live
+from app.services.query import live, ordered
 from app.services.service_status import services_union
 
 
@@ -129,12 +129,12 @@ async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minut
         if not set(rule.kinds) <= ok_kinds:
             continue
         g = group if group is not None else literal("")
-        rn = func.row_number().over(partition_by=g, order_by=(name_col, id_col)).label("rn")
+        rn = func.row_number().over(partition_by=g, order_by=ordered(name_col, id_col)).label("rn")
         n_in_group = func.count().over(partition_by=g).label("n")
         sample = select(g.label("g"), id_col.label("id"), name_col.label("name"), detail.label("detail"), rn,
                         n_in_group).select_from(src).where(where).subquery("sample")
         rows = (await conn.execute(select(sample).where(sample.c.rn <= max_evidence)
-                                   .order_by(sample.c.g, sample.c.rn))).mappings().all()
+                                   .order_by(*ordered(sample.c.g, sample.c.rn)))).mappings().all()
         counts = {r["g"]: r["n"] for r in rows}
         for key in sorted(counts, key=lambda k: (k is None, k or "")):
             items = [IssueItem(id=r["id"], name=r["name"], detail=r["detail"]) for r in rows if r["g"] == key]

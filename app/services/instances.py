@@ -24,6 +24,7 @@ from app.resources.volumes import table as volumes
 from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selector, Where, has_fts, rowid
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
+from app.services.query import ordered as nulls_pinned
 
 NOVA_STATUSES = (
     "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD", "PAUSED", "REBOOT",
@@ -155,7 +156,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     # Each lookup is pinned to the link table's (cloud, server_id) index: with statistics, SQLite
     # otherwise walks the index of the ORDER BY column over every row of the cloud (20 ms at 50k).
     for r in await conn.execute(
-        select(a).where(a.c.cloud == cloud, a.c.server_id.in_(ids)).order_by(a.c.network_name, a.c.ip_address)
+        select(a).where(a.c.cloud == cloud, a.c.server_id.in_(ids)).order_by(*nulls_pinned(a.c.network_name, a.c.ip_address))
         .with_hint(a, "INDEXED BY ix_server_addresses_cloud_server_id", "sqlite")
     ):
         out[r.server_id]["addresses"].append(AddressOut(
@@ -167,7 +168,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     for r in await conn.execute(
         select(sv.c.server_id, sv.c.volume_id, sv.c.delete_on_termination, v.c.name, v.c.size_gb)
         .select_from(sv.outerjoin(v, (v.c.cloud == sv.c.cloud) & (v.c.id == sv.c.volume_id)))
-        .where(sv.c.cloud == cloud, sv.c.server_id.in_(ids)).order_by(sv.c.volume_id)
+        .where(sv.c.cloud == cloud, sv.c.server_id.in_(ids)).order_by(*nulls_pinned(sv.c.volume_id))
         .with_hint(sv, "INDEXED BY ix_server_volumes_cloud_server_id", "sqlite")
     ):
         out[r.server_id]["volumes"].append(AttachedVolume(
@@ -175,7 +176,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     sg = server_security_groups
     for r in await conn.execute(
         select(sg.c.server_id, sg.c.security_group_name)
-        .where(sg.c.cloud == cloud, sg.c.server_id.in_(ids)).order_by(sg.c.security_group_name)
+        .where(sg.c.cloud == cloud, sg.c.server_id.in_(ids)).order_by(*nulls_pinned(sg.c.security_group_name))
         .with_hint(sg, "INDEXED BY ix_server_security_groups_cloud_server_id", "sqlite")
     ):
         out[r.server_id]["security_groups"].append(r.security_group_name)
@@ -246,7 +247,8 @@ async def _page(app: Any, where: Where | None, limit: int, offset: int,
             rows = [fetched[r] for r in order if r in fetched]
         else:
             cond = where.condition() if isinstance(where, RowidSet) else where
-            stmt = _base().where(live(s, cloud), cond if cond is not None else true()).order_by(s.c.name, s.c.id)
+            stmt = _base().where(live(s, cloud), cond if cond is not None else true()).order_by(
+                *nulls_pinned(s.c.name, s.c.id))
             total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
         kids = await _children(conn, cloud, [r.id for r in rows], include_all)
     result = []

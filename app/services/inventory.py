@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.errors import InvalidArgument
 from app.resources.registry import get_spec
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, contains, fetch_page, live
+from app.services.query import check_window, contains, fetch_page, live, ordered
 
 HIDDEN_COLUMNS = frozenset({"cloud", "raw", "search_text", "last_sync_id", "deleted_at"})
 SEEN_DOCS = {
@@ -223,7 +223,7 @@ async def list_view(
             raise InvalidArgument(f"{view.kind} have no name to match.")
         conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
     stmt = select(t, *_ref_columns(app.cloud_name, view, t)).where(*conds).order_by(
-        *(t.c[c] for c in view.order_by))
+        *ordered(*(t.c[c] for c in view.order_by)))
     snap = await app.snapshot(view.kinds)
     async with app.db.reader() as conn:
         total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)

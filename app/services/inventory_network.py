@@ -22,7 +22,7 @@ from app.services.inventory import (
     Page, Ref, View, grouped, id_or_name, list_view, live_keyed, raw_of, status_project_filters,
 )
 from app.services.models import clip
-from app.services.query import close_matches, live
+from app.services.query import close_matches, live, ordered
 
 PROJECT = Ref("project_id", "projects")
 
@@ -57,7 +57,7 @@ async def _network_extras(page: Page) -> list[dict[str, Any]]:
     ids, c = page.ids, page.cloud
     sub_rows = (await page.conn.execute(
         select(subnets).where(live_keyed(subnets, c), subnets.c.network_id.in_(ids))
-        .order_by(subnets.c.name, subnets.c.id))).all()
+        .order_by(*ordered(subnets.c.name, subnets.c.id)))).all()
     subs = grouped((s.network_id, SubnetOut(
         id=s.id, name=s.name, cidr=s.cidr, ip_version=s.ip_version, gateway_ip=s.gateway_ip,
         enable_dhcp=s.enable_dhcp,
@@ -73,7 +73,7 @@ async def _network_extras(page: Page) -> list[dict[str, Any]]:
         .select_from(ri.outerjoin(rt, and_(rt.c.cloud == ri.c.cloud, rt.c.id == ri.c.router_id,
                                            rt.c.deleted_at.is_(None))))
         .where(ri.c.cloud == c, ri.c.network_id.in_(ids))
-        .order_by(rt.c.name, ri.c.router_id, ri.c.ip_address))).all()
+        .order_by(*ordered(rt.c.name, ri.c.router_id, ri.c.ip_address)))).all()
     attached: dict[str, dict[str, AttachedRouter]] = {}
     for net_id, router_id, name, ip in iface_rows:
         entry = attached.setdefault(net_id, {}).setdefault(
@@ -200,7 +200,7 @@ async def _router_extras(page: Page) -> list[dict[str, Any]]:
         select(ri, s.c.name.label("subnet_name"), s.c.cidr)
         .select_from(ri.outerjoin(s, and_(s.c.cloud == ri.c.cloud, s.c.id == ri.c.subnet_id, s.c.deleted_at.is_(None))))
         .where(ri.c.cloud == page.cloud, ri.c.router_id.in_(page.ids))
-        .order_by(ri.c.router_id, s.c.cidr, ri.c.ip_address))).all()
+        .order_by(*ordered(ri.c.router_id, s.c.cidr, ri.c.ip_address)))).all()
     by_router = grouped((r.router_id, RouterInterface(
         port_id=r.port_id, subnet_id=r.subnet_id, subnet_name=r.subnet_name, cidr=r.cidr, network_id=r.network_id,
         ip_address=r.ip_address, interface_type=r.interface_type)) for r in rows)
@@ -256,8 +256,8 @@ async def _sg_extras(page: Page) -> list[dict[str, Any]]:
         .select_from(rules.outerjoin(rg, and_(rg.c.cloud == rules.c.cloud, rg.c.id == rules.c.remote_group_id,
                                               rg.c.deleted_at.is_(None))))
         .where(rules.c.cloud == page.cloud, rules.c.security_group_id.in_(page.ids))
-        .order_by(rules.c.security_group_id, rules.c.direction, rules.c.ethertype, rules.c.protocol,
-                  rules.c.port_range_min, rules.c.rule_id))).all()
+        .order_by(*ordered(rules.c.security_group_id, rules.c.direction, rules.c.ethertype, rules.c.protocol,
+                           rules.c.port_range_min, rules.c.rule_id)))).all()
     by_group = grouped((r.security_group_id, SecurityGroupRule(
         id=r.rule_id, direction=r.direction, ethertype=r.ethertype, protocol=r.protocol,
         port_range_min=r.port_range_min, port_range_max=r.port_range_max,

@@ -15,6 +15,7 @@ from app.resources.volumes import table as volumes
 from app.services.inventory import (
     Page, Ref, View, grouped, id_or_name, list_view, raw_of, status_project_filters,
 )
+from app.services.query import ordered
 
 PROJECT = Ref("project_id", "projects")
 
@@ -86,7 +87,7 @@ async def _volume_extras(page: Page) -> list[dict[str, Any]]:
         select(a, s.c.name.label("server_name"))
         .select_from(a.outerjoin(s, and_(s.c.cloud == a.c.cloud, s.c.id == a.c.server_id, s.c.deleted_at.is_(None))))
         .where(a.c.cloud == page.cloud, a.c.volume_id.in_(page.ids))
-        .order_by(a.c.volume_id, a.c.device, a.c.server_id))).all()
+        .order_by(*ordered(a.c.volume_id, a.c.device, a.c.server_id)))).all()
     by_volume = grouped((r.volume_id, VolumeAttachmentOut(
         server_id=r.server_id, server_name=r.server_name, device=r.device, host_name=r.host_name,
         attached_at=r.attached_at)) for r in rows)

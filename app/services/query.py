@@ -7,8 +7,12 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.errors import InvalidArgument
 
@@ -36,12 +40,54 @@ def like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class contains_exactly(FunctionElement[bool]):  # noqa: N801 - SQL-ish construct
+    """Case-sensitive substring test: ``instr(col, term) > 0`` on SQLite (whose LIKE folds ASCII case),
+    ``col LIKE '%term%'`` elsewhere (case-sensitive on PostgreSQL, and served by pg_trgm GIN indexes)."""
+
+    inherit_cache = True  # untyped on purpose: a Boolean type makes SQLite render "... = 1"
+
+
+@compiles(contains_exactly)
+def _contains_exactly_like(element: contains_exactly, compiler: Any, **kw: Any) -> str:
+    column, _term, pattern = element.clauses
+    return compiler.process(column.like(pattern, escape="\\"), **kw)  # type: ignore[attr-defined]
+
+
+@compiles(contains_exactly, "sqlite")
+def _contains_exactly_instr(element: contains_exactly, compiler: Any, **kw: Any) -> str:
+    column, term, _pattern = element.clauses
+    return compiler.process(func.instr(column, term) > 0, **kw)
+
+
 def contains(column: Any, term: str, case_sensitive: bool) -> ColumnElement[bool]:
-    """Substring match. Case-insensitive uses LIKE (ASCII case folding in SQLite); case-sensitive uses
-    ``instr`` on SQLite (exact bytes) and LIKE elsewhere (PostgreSQL LIKE is case-sensitive)."""
+    """Substring match. Case-insensitive: ILIKE (SQLite: LIKE with ASCII case folding). Case-sensitive:
+    :class:`contains_exactly` (``instr`` on SQLite, LIKE on PostgreSQL). On PostgreSQL both are
+    ``'%term%'`` patterns that the pg_trgm GIN indexes of migration 0009 answer."""
+    pattern = f"%{like_escape(term)}%"
     if case_sensitive:
-        return func.instr(column, term) > 0
-    return column.ilike(f"%{like_escape(term)}%", escape="\\")
+        return contains_exactly(column, bindparam(None, term), bindparam(None, pattern))
+    return column.ilike(pattern, escape="\\")
+
+
+def ordered(*terms: Any) -> list[Any]:
+    """ORDER BY terms with the place of NULLs pinned to SQLite's (first ascending, last descending):
+    PostgreSQL's default is the opposite, so without this a page over a nullable column would hold
+    different rows on the two backends. Columns declared NOT NULL are left as they are (a pinned NULL
+    order would keep PostgreSQL from reading them in index order). ``terms``: columns or
+    ``col.desc()`` / ``col.asc()``."""
+    out = []
+    for t in terms:
+        if isinstance(t, UnaryExpression) and t.modifier in (operators.desc_op, operators.asc_op):
+            col, desc = t.element, t.modifier is operators.desc_op
+        else:
+            col, desc = t, False
+        if getattr(col, "nullable", True) is False:
+            out.append(t)
+        elif desc:
+            out.append(col.desc().nulls_last())
+        else:
+            out.append(col.asc().nulls_first())
+    return out
 
 
 async def fetch_page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[int, list[Any]]:
