@@ -17,6 +17,7 @@ from app.db.engine import Database, prepare_database
 from app.metrics import Metrics, gauge_lines
 from app.resources.registry import all_specs
 from app.services.cache import OrderCache, ReportCache
+from app.services.completeness import readiness_reasons
 from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo
@@ -65,6 +66,8 @@ class AppContext:
         ready = not never and not stale_core and blocked is None
         return {
             "ready": ready,
+            # why not, in one line and per kind (the OpenStack error of failed runs)
+            **readiness_reasons(per_kind, stale_core, ready),
             "never_synced": never,
             "stale_core_kinds": stale_core,
             # Set when this process's snapshot writes time out on the database write lock (another

@@ -1,8 +1,12 @@
 """The whole-cloud report (the get_cluster_status tool): counts by GROUP BY per kind, capacity totals,
 service health, the health score and its issues (:mod:`app.services.health`).
 
-A count of a kind that was never synced (or is unavailable) is ``null``, never ``0``; ``unknown_kinds``
-names those kinds and the ``snapshot`` block says why."""
+Only kinds that completed a sync give facts (:mod:`app.services.completeness`). Until then a kind's
+counts are ``null`` (nothing in the snapshot yet: listed in ``unknown_kinds``) or, while its first
+sync is writing pages, the rows so far, with the fields listed in ``partial``; ``complete`` is false,
+``incomplete`` says why (the OpenStack error a failed run recorded), and there is no ``health_score``
+until every kind it is computed from has synced (kinds unavailable to the account excepted: the score
+then covers what the account can see, and says so)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Table, case, func, select
 
 from app.errors import InvalidArgument
+from app.resources.registry import get_spec
 from app.resources.floating_ips import table as floating_ips
 from app.resources.hypervisors import table as hypervisors
 from app.resources.networks import table as networks
@@ -23,7 +28,7 @@ from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volume_types import table as volume_types
 from app.resources.volumes import table as volumes
 from app.services import health
-from app.services.query import ordered
+from app.services.completeness import IncompleteKinds, assess, incomplete_kinds
 from app.services.models import SnapshotInfo
 from app.services.resources_monitor import CapacityTotals, load_totals
 from app.services.service_status import ServiceCount, services_union
@@ -32,6 +37,20 @@ KINDS = ("hypervisors", "resource_providers", "servers", "networks", "floating_i
          "volumes", "volume_snapshots", "volume_types", "stacks", "compute_services", "network_agents",
          "volume_services")
 NONE_LABEL = "(none)"
+# Fields of the report each kind's figures feed (named in `partial` while that kind's totals are partial).
+FIELDS = {
+    "hypervisors": ("hypervisors",), "resource_providers": ("hypervisors.capacity",), "servers": ("instances",),
+    "networks": ("network.networks",),
+    "floating_ips": ("network.floating_ips", "network.floating_ips_associated", "network.floating_ips_unassociated"),
+    "routers": ("network.routers",), "security_groups": ("network.security_groups",),
+    "volumes": ("storage.volumes", "storage.volumes_by_status", "storage.volume_gb", "storage.orphaned_volumes"),
+    "volume_snapshots": ("storage.snapshots", "storage.snapshots_by_status"), "volume_types": ("storage.volume_types",),
+    "stacks": ("stacks",), "compute_services": ("services",), "network_agents": ("services",),
+    "volume_services": ("services",),
+}
+TABLES = {"hypervisors": hypervisors, "servers": servers, "networks": networks, "floating_ips": floating_ips,
+          "routers": routers, "security_groups": security_groups, "volumes": volumes,
+          "volume_snapshots": volume_snapshots, "volume_types": volume_types, "stacks": stacks}
 
 
 class HypervisorSummary(BaseModel):
@@ -81,7 +100,12 @@ class ServiceHealth(BaseModel):
 
 
 class ClusterStatus(BaseModel):
-    health_score: int = Field(description="0-100: 100 minus the deductions of the issues (rules in docs/health.md).")
+    complete: bool = Field(description="True when every kind this report reads has completed a sync: every figure is "
+                                       "a fact as of snapshot.as_of (stale ones are flagged in snapshot). False: "
+                                       "see coverage, incomplete and partial.")
+    coverage: str = Field(description="One line: complete, or which kinds are not known yet and why.")
+    health_score: int | None = Field(description="0-100: 100 minus the deductions of the issues (rules in docs/health.md). "
+                                                 "null until every kind it is computed from has synced.")
     issues: list[health.Issue] = Field(description="Detected problems with evidence, most severe first.")
     hypervisors: HypervisorSummary | None = Field(description="null = hypervisors never synced.")
     instances: InstanceSummary | None = Field(description="null = servers never synced.")
@@ -89,7 +113,10 @@ class ClusterStatus(BaseModel):
     storage: StorageSummary
     stacks: StackSummary | None
     services: ServiceHealth | None = Field(description="null = no service kind synced.")
-    unknown_kinds: list[str] = Field(description="Kinds never synced or unavailable: their counts are null (unknown), not zero.")
+    incomplete: list[IncompleteKinds] = Field(description="Kinds whose figures are not facts yet, with why (empty when complete).")
+    partial: list[str] = Field(description="Fields holding only the rows synced so far (a first sync is running "
+                                           "or failed part-way): lower bounds, not totals.")
+    unknown_kinds: list[str] = Field(description="Kinds with nothing in the snapshot yet: their counts are null (unknown), not zero.")
     score_rules: list[dict[str, Any]] = Field(description="The scoring rules: code, severity, points per item, cap.")
     snapshot: SnapshotInfo
 
@@ -115,12 +142,16 @@ async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: in
     if not 0 < threshold_crit <= 1000:
         raise InvalidArgument("threshold_crit must be a percentage above 0.")
     snapshot = await app.snapshot(KINDS)
-    unknown = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
-    ok = set(KINDS) - unknown
+    states = incomplete_kinds(snapshot)
+    facts = set(KINDS) - set(states)  # rules are evaluated on these only
     cloud = app.cloud_name
     c = cloud
 
     async with app.db.reader() as conn:
+        so_far = {k: await _count(conn, get_spec(k).table, c) for k in states}
+        # figures shown: facts, and the rows already written for kinds whose first sync is not done
+        ok = facts | {k for k, n in so_far.items() if n}
+        unknown = set(KINDS) - ok
         hyp = None
         if "hypervisors" in ok:
             st = (await conn.execute(select(
@@ -166,17 +197,27 @@ async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: in
         if ok & {"compute_services", "network_agents", "volume_services"}:
             svc = services_union(c)
             keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
-            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
+            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*keys))).mappings().all()
             counts = [ServiceCount.model_validate(dict(r)) for r in rows]
             services = ServiceHealth(total=sum(x.count for x in counts),
                                      down=sum(x.count for x in counts if x.state == "down"),
                                      disabled=sum(x.count for x in counts if x.status == "disabled"), by_binary=counts)
-        findings = await health.sql_findings(conn, c, ok, stuck_minutes=stuck_after_minutes, crit=threshold_crit,
+        findings = await health.sql_findings(conn, c, facts, stuck_minutes=stuck_after_minutes, crit=threshold_crit,
                                              max_evidence=max_evidence, instances_total=inst.total if inst else None)
     findings += health.freshness_findings(snapshot)
     score, issues = health.score(findings, max_evidence)
+    verdict = assess(snapshot, rows_so_far=so_far, what="counts")
+    pending = sorted(k for k, st in states.items() if st != "unavailable")
+    coverage = verdict.summary
+    if pending:
+        score = None  # a score over data that is not there yet would be presented as a fact
+        coverage += "; no health score until they have synced."
+    elif states:
+        coverage += "; the health score covers only what this account can see."
+    partial = sorted({f for k in ok & set(states) for f in FIELDS.get(k, ())})
     return ClusterStatus(
-        health_score=score, issues=issues, hypervisors=hyp, instances=inst, network=net, storage=storage,
-        stacks=stk, services=services, unknown_kinds=sorted(unknown), score_rules=health.rules_table(),
-        snapshot=snapshot,
+        complete=verdict.complete, coverage=coverage, health_score=score, issues=issues, hypervisors=hyp,
+        instances=inst, network=net, storage=storage, stacks=stk, services=services,
+        incomplete=verdict.incomplete, partial=partial, unknown_kinds=sorted(unknown),
+        score_rules=health.rules_table(), snapshot=snapshot,
     )

@@ -13,8 +13,9 @@ from app.errors import InvalidArgument, OpsError
 from app.resources.compute_services import table as compute_services
 from app.resources.network_agents import table as network_agents
 from app.resources.volume_services import table as volume_services
+from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, live, ordered
+from app.services.query import check_window, live
 
 # service label -> snapshot kind
 SERVICE_KINDS = {"compute": "compute_services", "network": "network_agents", "block_storage": "volume_services"}
@@ -78,6 +79,10 @@ class EndpointOut(BaseModel):
 
 
 class ServiceStatus(PageInfo):
+    complete: bool = Field(description="True when every service kind asked for has completed a sync. False: services of "
+                                       "the kinds in `incomplete` are missing or partial, not healthy.")
+    coverage: str = Field(description="One line: complete, or which kinds are not known yet and why.")
+    incomplete: list[IncompleteKinds] = Field(description="Service kinds whose list is not known yet, with why.")
     services: list[ServiceOut] = Field(description="This window of services (down first, then by service, binary, host).")
     down: list[ServiceOut] = Field(description=f"Every service whose state is down (up to {DOWN_CAP}).")
     down_total: int = Field(description="How many services are down.")
@@ -110,7 +115,7 @@ async def catalog_endpoints(app: Any) -> tuple[list[EndpointOut], str | None]:
 
 
 def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
-    return stmt.order_by(case((is_down(svc), 0), else_=1), *ordered(svc.c.service, svc.c.binary, svc.c.host, svc.c.id))
+    return stmt.order_by(case((is_down(svc), 0), else_=1), svc.c.service, svc.c.binary, svc.c.host, svc.c.id)
 
 
 async def service_status(app: Any, *, only_problems: bool, service: str | None, limit: int,
@@ -132,11 +137,13 @@ async def service_status(app: Any, *, only_problems: bool, service: str | None, 
         down = (await conn.execute(_ordered(select(svc).where(*conds, is_down(svc)), svc).limit(DOWN_CAP))).mappings().all()
         keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
         summary = (await conn.execute(select(*keys, func.count().label("count")).where(*conds)
-                                      .group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
+                                      .group_by(*keys).order_by(*keys))).mappings().all()
     endpoints, catalog_error = await catalog_endpoints(app)
     bad = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
+    verdict = assess(snapshot, what="service lists")
     return ServiceStatus(
         **PageInfo.of(int(total), len(rows), offset, limit).model_dump(),
+        complete=verdict.complete, coverage=verdict.summary, incomplete=verdict.incomplete,
         services=[ServiceOut.model_validate(dict(r)) for r in rows],
         down=[ServiceOut.model_validate(dict(r)) for r in down],
         down_total=int(down_total),

@@ -244,3 +244,109 @@ async def test_unsynced_kinds_are_unknown_not_zero(make_sim: Any, tmp_path: Path
     assert {h["capacity_source"] for h in m["hypervisors"]} == {None}
     assert all(h["memory_mb"]["capacity"] is None and h["pressure_pct"] is None for h in m["hypervisors"])
     assert m["over_crit_total"] == 0 and not issue(r, "hypervisor_full")
+
+
+# ---------------------------------------------------------------------------------------------
+# Truthful degraded states: until a kind has synced, no total or score is presented as a fact.
+
+
+async def _sync_with(settings: Any, **connect: Any) -> dict[str, Any]:
+    from app.context import open_app_context
+
+    async with open_app_context(settings, **connect) as ctx:
+        return await ctx.sync.sync_all()
+
+
+async def _reports(settings: Any, **connect: Any) -> tuple[dict[str, Any], ...]:
+    from mcp import Client
+
+    from app.context import open_app_context
+    from app.server import build_server
+
+    mcp, _ = build_server(settings, context_factory=lambda s: open_app_context(s, **connect))
+    async with Client(mcp) as client:
+        return (await call(client, "get_cluster_status"), await call(client, "monitor_resources"),
+                await call(client, "get_service_status"))
+
+
+def _all_counts_null(cs: dict[str, Any]) -> None:
+    assert cs["hypervisors"] is None and cs["instances"] is None and cs["stacks"] is None and cs["services"] is None
+    assert set(cs["network"].values()) == {None} and set(cs["storage"].values()) == {None}
+
+
+async def test_wrong_password_answers_incomplete_with_the_keystone_error(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(servers=10, seed=11)
+    settings = make_settings(tmp_path / "pw.db")
+    connect = {**sim.connect_kwargs(), "password": "not-the-password"}
+    results = await _sync_with(settings, **connect)
+    assert not any(r.ok for r in results.values())
+    cs, mon, svc = await _reports(settings, **connect)
+    assert cs["complete"] is False and cs["health_score"] is None
+    _all_counts_null(cs)
+    (group,) = cs["incomplete"]
+    assert group["state"] == "failed" and set(group["kinds"]) == set(cs["unknown_kinds"]) and len(group["kinds"]) == 14
+    assert "rejected our credentials" in group["reason"] and "credentials" in cs["coverage"]
+    assert "no health score" in cs["coverage"] and len(cs["coverage"]) < 400
+    assert "not-the-password" not in str(cs)
+    for report in (mon, svc):
+        assert report["complete"] is False and report["incomplete"][0]["state"] == "failed"
+        assert "rejected our credentials" in report["coverage"]
+    assert mon["totals"]["hypervisors"] == 0 and mon["total"] == 0  # nothing known, and it says so
+
+
+async def test_unreachable_auth_url_answers_incomplete_with_the_connection_error(make_sim: Any,
+                                                                                tmp_path: Path) -> None:
+    from tests.transport.test_transports import free_port
+
+    sim = make_sim(servers=10, seed=12)
+    settings = make_settings(tmp_path / "url.db")
+    connect = {**sim.connect_kwargs(), "auth_url": f"http://127.0.0.1:{free_port()}/identity/v3"}
+    await _sync_with(settings, **connect)
+    cs, _mon, _svc = await _reports(settings, **connect)
+    assert cs["complete"] is False and cs["health_score"] is None
+    _all_counts_null(cs)
+    (group,) = cs["incomplete"]
+    assert group["state"] == "failed" and "Unable to establish connection" in group["reason"], group
+    assert len(group["reason"]) <= 240
+
+
+async def test_first_sync_part_way_gives_partial_totals_and_no_score(make_sim: Any, tmp_path: Path) -> None:
+    """Servers: the first listing wrote one page, then failed. Hypervisors: not synced yet. The report
+    shows the rows so far as partial, names why, and gives no score; once both sync it is complete."""
+    from app.resources.registry import all_specs
+    from tests.faults.helpers import FromNth
+
+    sim = make_sim(servers=120, seed=13)
+    settings = make_settings(tmp_path / "first.db", page_size=50)
+    await sync_kinds_except(settings, sim, {"servers", "hypervisors"})
+    sim.faults.append(FromNth(r"/servers/detail", nth=2, status=500))
+    assert not (await _servers_once(settings, sim)).ok
+    cs, mon, _ = await _reports(settings, **sim.connect_kwargs())
+    assert cs["complete"] is False and cs["health_score"] is None
+    assert cs["partial"] == ["instances"] and cs["instances"]["total"] == 50  # one page of 120
+    assert cs["hypervisors"] is None and "hypervisors" in cs["unknown_kinds"]
+    states = {g["state"]: g for g in cs["incomplete"]}
+    assert states["failed"]["kinds"] == ["servers"] and "500" in states["failed"]["reason"]
+    assert states["syncing"]["kinds"] == ["hypervisors"]
+    assert "servers (50 so far)" in cs["coverage"] and "partial" in cs["coverage"]
+    assert not issue(cs, "instances_error") and not issue(cs, "instances_stuck")  # no rule on partial data
+    assert mon["complete"] is False
+    sim.clear_faults()
+    async with _ctx(settings, sim) as ctx:
+        assert (await ctx.sync.full_sync("servers")).ok and (await ctx.sync.full_sync("hypervisors")).ok
+    cs, mon, svc = await _reports(settings, **sim.connect_kwargs())
+    assert cs["complete"] is True and cs["incomplete"] == [] and cs["partial"] == []
+    assert isinstance(cs["health_score"], int) and cs["instances"]["total"] == sim.state.count("servers")
+    assert cs["coverage"].startswith("Complete") and mon["complete"] and svc["complete"]
+    assert set(all_specs()) >= set(cs["unknown_kinds"]) and cs["unknown_kinds"] == []
+
+
+def _ctx(settings: Any, sim: Any) -> Any:
+    from app.context import open_app_context
+
+    return open_app_context(settings, **sim.connect_kwargs())
+
+
+async def _servers_once(settings: Any, sim: Any) -> Any:
+    async with _ctx(settings, sim) as ctx:
+        return await ctx.sync.full_sync("servers")
