@@ -29,6 +29,7 @@ from app.resources.volume_types import table as volume_types
 from app.resources.volumes import table as volumes
 from app.services import health
 from app.services.completeness import IncompleteKinds, assess, incomplete_kinds
+from app.services.query import ordered
 from app.services.models import SnapshotInfo
 from app.services.resources_monitor import CapacityTotals, load_totals
 from app.services.service_status import ServiceCount, services_union
@@ -197,7 +198,7 @@ async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: in
         if ok & {"compute_services", "network_agents", "volume_services"}:
             svc = services_union(c)
             keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
-            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*keys))).mappings().all()
+            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
             counts = [ServiceCount.model_validate(dict(r)) for r in rows]
             services = ServiceHealth(total=sum(x.count for x in counts),
                                      down=sum(x.count for x in counts if x.state == "down"),

@@ -16,7 +16,7 @@ from app.resources.servers import table as servers
 from app.services import capacity as capq
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, live
+from app.services.query import check_window, live, ordered
 
 KINDS = ("hypervisors", "resource_providers", "servers", "flavors", "projects")
 TOP_N = 10
@@ -147,10 +147,10 @@ async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_
         select(s.c.project_id, func.count().label("instances"), vcpus, ram)
         .select_from(s.outerjoin(f, (f.c.cloud == s.c.cloud) & (f.c.id == s.c.flavor_id)))
         .where(live(s, cloud), s.c.status != "SHELVED_OFFLOADED")
-        .group_by(s.c.project_id).order_by(desc(by), s.c.project_id).limit(n)
+        .group_by(s.c.project_id).order_by(desc(by), *ordered(s.c.project_id)).limit(n)
     ).subquery("agg")
     stmt = select(agg, p.c.name.label("project_name")).select_from(
-        agg.outerjoin(p, (p.c.cloud == cloud) & (p.c.id == agg.c.project_id))).order_by(desc(agg.c[by]), agg.c.project_id)
+        agg.outerjoin(p, (p.c.cloud == cloud) & (p.c.id == agg.c.project_id))).order_by(*ordered(desc(agg.c[by]), agg.c.project_id))
     return [ProjectUse.model_validate(dict(r)) for r in (await conn.execute(stmt)).mappings().all()]
 
 
@@ -163,14 +163,14 @@ async def monitor_resources(app: Any, *, threshold_warn: float, threshold_crit: 
     snapshot = await app.snapshot(KINDS)
     cloud = app.cloud_name
     cap = capq.capacity_query(cloud).subquery("cap")
-    loaded = (desc(cap.c.pressure_pct), cap.c.hypervisor_hostname)
+    loaded = ordered(desc(cap.c.pressure_pct), cap.c.hypervisor_hostname)
 
     async def rows(stmt: Any) -> list[Any]:
         return list((await conn.execute(stmt)).mappings().all())
 
     async with app.db.reader() as conn:
         total = (await conn.execute(select(func.count()).select_from(cap))).scalar_one()
-        page = await rows(select(cap).order_by(cap.c.hypervisor_hostname, cap.c.hypervisor_id).limit(limit).offset(offset))
+        page = await rows(select(cap).order_by(*ordered(cap.c.hypervisor_hostname, cap.c.hypervisor_id)).limit(limit).offset(offset))
         over = {}
         for name, thr in (("warn", threshold_warn), ("crit", threshold_crit)):
             cond = capq.over_threshold(cap, thr)

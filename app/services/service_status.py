@@ -15,7 +15,7 @@ from app.resources.network_agents import table as network_agents
 from app.resources.volume_services import table as volume_services
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, live
+from app.services.query import check_window, live, ordered
 
 # service label -> snapshot kind
 SERVICE_KINDS = {"compute": "compute_services", "network": "network_agents", "block_storage": "volume_services"}
@@ -115,7 +115,7 @@ async def catalog_endpoints(app: Any) -> tuple[list[EndpointOut], str | None]:
 
 
 def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
-    return stmt.order_by(case((is_down(svc), 0), else_=1), svc.c.service, svc.c.binary, svc.c.host, svc.c.id)
+    return stmt.order_by(case((is_down(svc), 0), else_=1), *ordered(svc.c.service, svc.c.binary, svc.c.host, svc.c.id))
 
 
 async def service_status(app: Any, *, only_problems: bool, service: str | None, limit: int,
@@ -137,7 +137,7 @@ async def service_status(app: Any, *, only_problems: bool, service: str | None, 
         down = (await conn.execute(_ordered(select(svc).where(*conds, is_down(svc)), svc).limit(DOWN_CAP))).mappings().all()
         keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
         summary = (await conn.execute(select(*keys, func.count().label("count")).where(*conds)
-                                      .group_by(*keys).order_by(*keys))).mappings().all()
+                                      .group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
     endpoints, catalog_error = await catalog_endpoints(app)
     bad = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
     verdict = assess(snapshot, what="service lists")
