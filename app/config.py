@@ -65,8 +65,12 @@ class Settings(BaseSettings):
         default_factory=default_database_url, validation_alias=_alias("OPS_DATABASE_URL")
     )
     cloud_name: str = Field(
-        "default",
-        description="Label stored in every snapshot row's `cloud` column (several clouds may share a database).",
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]*$",
+        description="Label stored in every snapshot row's `cloud` column (several clouds may share a database). "
+                    "Empty: derived from the cloud (the OS_CLOUD entry, else Keystone host, region and project), "
+                    "and claimed for that cloud in the database (app/cloud/identity.py).",
         validation_alias=_alias("OPS_CLOUD_LABEL"),
     )
     os_cloud: str | None = Field(None, validation_alias=_alias("OS_CLOUD"))

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.cloud.connection import CloudClient
+from app.cloud.identity import identity_of
 from app.config import Settings
+from app.db.clouds import bind_label
 from app.db.engine import Database, prepare_database
 from app.metrics import Metrics, gauge_lines
 from app.resources.registry import all_specs
@@ -128,6 +130,12 @@ async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIt
     await prepare_database(settings.database_url)
     db = Database.from_settings(settings)
     cloud = CloudClient.from_settings(settings, **connect_kwargs)
+    try:
+        settings = await bind_label(settings, db, identity_of(cloud.conn))
+    except BaseException:
+        await cloud.close()
+        await db.dispose()
+        raise
     sync = SyncService(settings, db, cloud)
     poller = Poller(settings, db, sync) if settings.poller_enabled else None
     ctx = AppContext(settings=settings, db=db, cloud=cloud, sync=sync, poller=poller, metrics=Metrics())

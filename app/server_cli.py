@@ -86,12 +86,30 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     try:
         asyncio.run(_serve(settings))
-    except OpsError as e:
-        print(f"error: {e.message}", file=sys.stderr)
+    except (OpsError, BaseExceptionGroup) as e:
+        err = ops_error_in(e)
+        if err is None:
+            raise
+        print(f"error: {err.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def ops_error_in(exc: BaseException) -> Any:
+    """The OpsError behind ``exc``: itself, or the first one inside an exception group (the server's
+    lifespan raises inside the SDK's task groups, e.g. a cloud label held by another cloud)."""
+    from app.errors import OpsError
+
+    if isinstance(exc, OpsError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = ops_error_in(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _serve(settings: Any) -> None:

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _sync_once(settings: Settings, kinds: list[str] | None, connect_kwargs: dict[str, Any]) -> int:
     from app.cloud.connection import CloudClient
+    from app.cloud.identity import identity_of
+    from app.db.clouds import bind_label
     from app.db.engine import Database, prepare_database
     from app.sync.service import SyncService
 
@@ -63,6 +65,7 @@ async def _sync_once(settings: Settings, kinds: list[str] | None, connect_kwargs
     db = Database.from_settings(settings)
     cloud = CloudClient.from_settings(settings, **connect_kwargs)
     try:
+        settings = await bind_label(settings, db, identity_of(cloud.conn))
         service = SyncService(settings, db, cloud)
         for k in kinds or ():
             service.spec(k)

@@ -59,6 +59,8 @@ class Poller:
         self.is_leader = False
         self.job_errors: dict[str, str] = {}
         self._scheduler: AsyncIOScheduler | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     @property
     def owner(self) -> str:
@@ -74,9 +76,15 @@ class Poller:
         self._scheduler.start()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        # Jobs still running (a lease tick mid-statement) end here, not when the event loop closes.
+        for task in list(self._jobs):
+            task.cancel()
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)
         await self.service.cancel_all()
         if self.is_leader:
             await self.lease.release()
@@ -85,10 +93,15 @@ class Poller:
 
     # --- jobs -------------------------------------------------------------------------------
     async def _guarded(self, name: str, fn: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
         try:
             await fn()
             self.job_errors.pop(name, None)
         except asyncio.CancelledError:
+            if self._stopping:
+                return  # stop() cancelled it: not a job failure
             raise
         except Exception as e:  # noqa: broad - the job wrapper: record, keep the poller alive
             if is_lock_timeout(e):
@@ -98,6 +111,9 @@ class Poller:
                 return
             self.job_errors[name] = f"{type(e).__name__}: {e}"
             log.exception("poller job %s failed", name)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
 
     async def _lease_tick(self) -> None:
         try:
