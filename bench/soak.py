@@ -65,6 +65,7 @@ COMPARED: dict[str, str] = {
 READ_PATHS = (r"/servers/detail|/servers/[0-9a-f-]{36}$|/volumes/detail|/volumes/[0-9a-f-]{36}$|/snapshots/detail|"
               r"/v2\.0/(networks|ports|floatingips|subnets|routers|security-groups)|/stacks|/images|"
               r"/os-hypervisors/detail|/os-keypairs")
+ONE_OBJECT = r"/servers/[0-9a-f-]{36}$|/volumes/[0-9a-f-]{36}$|/v2\.0/(floatingips|ports)/[0-9a-f-]{36}$|/stacks/[^/]+/[0-9a-f-]{36}$"
 KIND_PATHS = {"volumes": r"/volumes/", "ports": r"/v2\.0/ports", "floating_ips": r"/v2\.0/floatingips",
               "stacks": r"/stacks", "servers": r"/servers/", "networks": r"/v2\.0/networks"}
 
@@ -433,6 +434,8 @@ class Chaos:
         a = self.a
         if phase == "hangs":
             self._inject(READ_PATHS, action="hang", delay=a.api_timeout + 3, rate=0.15)
+            # slow but successful targeted refreshes (below the timeout): they overlap full listings
+            self._inject(ONE_OBJECT, action="hang", delay=a.api_timeout * 0.6, rate=0.5)
         elif phase == "dropped_connections":
             self._inject(READ_PATHS, action="drop", rate=0.15)
         elif phase == "malformed_bodies":
@@ -445,6 +448,7 @@ class Chaos:
             self._inject(KIND_PATHS[kind], status=500, rate=1.0)
             phase = f"kind_down:{kind}"
         elif phase == "mixed":
+            self._inject(ONE_OBJECT, action="hang", delay=a.api_timeout * 0.6, rate=0.3)
             self._inject(READ_PATHS, action="hang", delay=a.api_timeout + 3, rate=0.03)
             self._inject(READ_PATHS, action="drop", rate=0.03)
             self._inject(READ_PATHS, action="malformed", rate=0.03)
@@ -487,9 +491,26 @@ class Chaos:
             self.note("SIGKILL lease holder", server=slot.n, pid=slot.proc.pid if slot.proc else None)
             self.servers.kill(slot)
             return ("restart", slot, time.monotonic() + self.a.restart_after)
-        self.note("SIGSTOP lease holder", server=slot.n, pid=slot.proc.pid if slot.proc else None)
+        mid = self._mid_servers_listing(timeout=20.0)  # stopped mid-listing: its run goes on after SIGCONT
+        self.note("SIGSTOP lease holder", server=slot.n, pid=slot.proc.pid if slot.proc else None,
+                  mid_servers_listing=mid)
         self.servers.sigstop(slot)
         return ("cont", slot, time.monotonic() + self.a.lease_ttl + self.a.stop_extra)
+
+    def _mid_servers_listing(self, timeout: float) -> bool:
+        """Wait (bounded) until a full servers run has written a page and is still running."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with ro(self.db) as c:
+                    row = c.execute("SELECT id FROM sync_runs WHERE kind='servers' AND mode='full' AND status='running' "
+                                    "ORDER BY id DESC LIMIT 1").fetchone()
+                    if row and c.execute("SELECT 1 FROM servers WHERE last_sync_id=? LIMIT 1", (row[0],)).fetchone():
+                        return True
+            except sqlite3.Error:
+                pass
+            time.sleep(0.05)
+        return False
 
     def undo(self, what: str, slot: Slot) -> None:
         if what == "restart":  # on a thread: a start takes 10-30 s on a loaded machine; chaos goes on
@@ -552,7 +573,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lease-ttl", type=float, default=8.0)
     p.add_argument("--lease-renew", type=float, default=2.0)
     p.add_argument("--api-timeout", type=float, default=5.0, help="OPS_API_TIMEOUT; hangs last this + 3 s")
-    p.add_argument("--page-size", type=int, default=500)
+    p.add_argument("--page-size", type=int, default=200)
     p.add_argument("--churn-interval", type=float, default=2.0, help="seconds between churn rounds")
     p.add_argument("--phase-seconds", type=float, default=None, help="length of one fault phase (default: fit 8 phases)")
     p.add_argument("--process-every", type=float, default=None, help="seconds between SIGKILL/SIGSTOP events")
