@@ -4,15 +4,36 @@ replayed, expired, tampered and unknown tokens are refused and change nothing; o
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from app.db.engine import Database, prepare_database
+from app.db.engine import Database, prepare_database, utcnow
 from app.errors import NotPermitted
-from app.services.operations import ConfirmationStore
+from app.services.operations import ConfirmationStore, confirm
 from tests.operations.helpers import Fleet
 from tests.tools.conftest import call, call_error, mcp_client
+
+
+class Clock:
+    """The confirmation store's clock, moved by the test (expiry without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(confirm, "utcnow", c)
+    return c
 
 
 @pytest.fixture
@@ -46,10 +67,9 @@ async def test_store_binds_everything_and_is_single_use(store: ConfirmationStore
         await store.consume("confirm-forged", "manage_volume", "delete", args, ["id-1"], "local")
 
 
-async def test_store_refuses_expired_tokens(store: ConfirmationStore) -> None:
-    store.ttl = store.ttl.__class__(seconds=0.05)
+async def test_store_refuses_expired_tokens(store: ConfirmationStore, clock: Clock) -> None:
     tok, _ = await store.issue("manage_volume", "delete", {}, ["id-1"], "local")
-    await asyncio.sleep(0.1)
+    clock.advance(60)  # the TTL
     with pytest.raises(NotPermitted, match="expired"):
         await store.consume(tok, "manage_volume", "delete", {}, ["id-1"], "local")
 
@@ -64,7 +84,7 @@ async def test_concurrent_consumers_only_one_wins(store: ConfirmationStore) -> N
     assert all(isinstance(r, NotPermitted) for r in results if r is not None)
 
 
-async def test_replay_expiry_and_tampering_through_the_tool(fleet: Fleet) -> None:
+async def test_replay_expiry_and_tampering_through_the_tool(fleet: Fleet, clock: Clock) -> None:
     a = fleet.server("active")
     b = next(s for s in fleet.sim.state.values("servers")
              if s["id"] != a["id"] and s["OS-EXT-STS:vm_state"] == "active" and s["OS-EXT-STS:task_state"] is None)
@@ -89,10 +109,9 @@ async def test_replay_expiry_and_tampering_through_the_tool(fleet: Fleet) -> Non
     outcomes = [x["outcome"] for x in fleet.audit()]
     assert outcomes == ["preview", "refused", "refused", "refused", "succeeded", "refused"]
 
-    short = fleet.settings.model_copy(update={"confirmation_ttl": 0.2})
-    async with mcp_client(short, fleet.sim) as client:
+    async with mcp_client(fleet.settings, fleet.sim) as client:
         p = await call(client, "manage_instance", instance_name=b["name"], action="stop")
-        await asyncio.sleep(0.4)
+        clock.advance(fleet.settings.confirmation_ttl + 1)
         e5 = await call_error(client, "manage_instance", instance_name=b["name"], action="stop",
                               confirmation_token=p["confirmation_token"])
     assert "expired" in e5 and fleet.sim.settle(b)["OS-EXT-STS:vm_state"] == "active"
