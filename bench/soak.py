@@ -403,6 +403,7 @@ class Chaos:
         self.timeline: list[dict[str, Any]] = []
         self.kind_down_cycle = 0
         self.restarting: threading.Thread | None = None
+        self.last_listing = 0
 
     def busy(self) -> bool:
         return self.restarting is not None and self.restarting.is_alive()
@@ -497,14 +498,16 @@ class Chaos:
         self.servers.sigstop(slot)
         return ("cont", slot, time.monotonic() + self.a.lease_ttl + self.a.stop_extra)
 
-    def _mid_servers_listing(self, timeout: float) -> bool:
-        """Wait (bounded) until a full servers run has written a page and is still running."""
+    def _mid_servers_listing(self, timeout: float, after: int = 0) -> bool:
+        """Wait (bounded) until a full servers run (id > ``after``) has written a page and is still running."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with ro(self.db) as c:
                     row = c.execute("SELECT id FROM sync_runs WHERE kind='servers' AND mode='full' AND status='running' "
-                                    "ORDER BY id DESC LIMIT 1").fetchone()
+                                    "AND id > ? ORDER BY id DESC LIMIT 1", (after,)).fetchone()
+                    if row:
+                        self.last_listing = max(self.last_listing, int(row[0]))
                     if row and c.execute("SELECT 1 FROM servers WHERE last_sync_id=? LIMIT 1", (row[0],)).fetchone():
                         return True
             except sqlite3.Error:
@@ -524,8 +527,12 @@ class Chaos:
             self.restarting = threading.Thread(target=restart, name="soak-restart", daemon=True)
             self.restarting.start()
         else:
+            # resume it while the new holder is in the middle of its own servers listing: the stale
+            # poller's pages then interleave with the new one's (what a lease without fencing breaks)
+            overlap = self._mid_servers_listing(timeout=15.0, after=self.last_listing)
             self.servers.sigcont(slot)
-            self.note("SIGCONT", server=slot.n, pid=slot.proc.pid if slot.proc else None)
+            self.note("SIGCONT", server=slot.n, pid=slot.proc.pid if slot.proc else None,
+                      during_new_holders_listing=overlap)
 
 
 # --------------------------------------------------------------------------------------------------
