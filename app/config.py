@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     sync_run_retention_days: float = Field(
         7.0, gt=0, validation_alias=_alias("OPS_SYNC_RUN_RETENTION_DAYS")
     )
+    change_retention_days: float = Field(
+        7.0, gt=0, description="How long the change log (snapshot_changes) keeps a change.",
+        validation_alias=_alias("OPS_CHANGE_RETENTION_DAYS"),
+    )
     confirmation_ttl: float = Field(
         300.0, gt=0, validation_alias=_alias("OPS_CONFIRMATION_TTL")
     )

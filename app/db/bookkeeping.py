@@ -81,3 +81,26 @@ sync_state = Table(
     comment="Latest full/incremental outcome per kind, kept by the run log in the same transaction as the "
             "run's finish: freshness is one primary-key read, however long sync_runs grows.",
 )
+
+snapshot_changes = Table(
+    "snapshot_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, doc="Append order."),
+    Column("cloud", String(64), nullable=False, doc="Cloud label."),
+    Column("kind", String(64), nullable=False, doc="Resource kind, e.g. servers."),
+    Column("resource_id", String(64), nullable=False, doc="The changed row's id."),
+    Column("change", String(16), nullable=False, doc="created, changed or deleted."),
+    Column("at", DateTime, nullable=False,
+           doc="When OpenStack showed it (UTC): the observation time of the listing page or GET."),
+    Column("sync_run_id", Integer, doc="sync_runs.id of the run that saw it."),
+    Column("name", String(255), doc="The resource's name at the time (if the kind has names)."),
+    Column("project_id", String(64), doc="Its project at the time (if the kind has projects)."),
+    Column("before", JSON, doc="changed/deleted: the typed columns that changed, old values (names as in the "
+                               "kind's table)."),
+    Column("after", JSON, doc="created/changed: the same columns, new values."),
+    Index("ix_snapshot_changes_cloud_at", "cloud", "at"),
+    Index("ix_snapshot_changes_cloud_kind_at", "cloud", "kind", "at"),
+    Index("ix_snapshot_changes_cloud_resource_id_at", "cloud", "resource_id", "at"),
+    comment="Append-only log of snapshot row changes written by the sync itself (not on a kind's first sync), "
+            "kept OPS_CHANGE_RETENTION_DAYS: what changed when, with before/after values of typed columns.",
+)

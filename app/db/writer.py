@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Table, Text, and_, cast, delete, or_, select, update
 
 from app.db.bookkeeping import snapshot_versions
+from app.db.changelog import ChangeBatch
 from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert, utcnow
 from app.db.fence import Fence
 from app.resources.base import ResourceSpec
@@ -120,10 +121,11 @@ class SnapshotWriter:
 
     async def upsert_page(
         self, spec: ResourceSpec, cloud: str, raws: Sequence[dict[str, Any]], sync_id: int, now: datetime,
-        *, observed_at: datetime | None = None, fence: Fence | None = None,
+        *, observed_at: datetime | None = None, fence: Fence | None = None, log_changes: bool = False,
     ) -> PageCounts:
         """Write one page of objects OpenStack returned at ``observed_at`` (default ``now``); see the
-        module docstring. Objects without an id are skipped."""
+        module docstring. Objects without an id are skipped. ``log_changes``: also append what changed
+        to ``snapshot_changes`` (app/db/changelog.py)."""
         # Cleaning + serialising is CPU work (~0.1 ms per server): big pages do it on a worker thread
         # so the event loop (read tools in the same process) stays responsive.
         if len(raws) >= THREAD_PREPARE_MIN:
@@ -134,25 +136,32 @@ class SnapshotWriter:
         seen_at = observed_at or now
         ids = list(prepared)
         for batch in _chunks(ids, WRITE_BATCH):
-            counts += await self._write_batch(spec, cloud, {i: prepared[i] for i in batch}, sync_id, seen_at, fence)
+            log = ChangeBatch(spec, cloud, sync_id) if log_changes else None
+            counts += await self._write_batch(spec, cloud, {i: prepared[i] for i in batch}, sync_id, seen_at, fence,
+                                              log)
         counts.seen = len(prepared)
         return counts
 
     async def _write_batch(
         self, spec: ResourceSpec, cloud: str, prepared: dict[str, Prepared], sync_id: int, seen_at: datetime,
-        fence: Fence | None,
+        fence: Fence | None, log: ChangeBatch | None = None,
     ) -> PageCounts:
         table = spec.table
         counts = PageCounts()
+        tracked = [table.c[c] for c in log.columns] if log is not None else []
         async with self.db.writer(fence) as conn:
             existing: dict[str, tuple[str, datetime | None, datetime]] = {}
+            old_values: dict[str, Any] = {}
             rows = await conn.execute(
-                select(table.c.id, cast(table.c.raw, Text), table.c.deleted_at, table.c.last_seen_at).where(
+                select(table.c.id, cast(table.c.raw, Text), table.c.deleted_at, table.c.last_seen_at, *tracked).where(
                     table.c.cloud == cloud, table.c.id.in_(list(prepared))
                 )
             )
-            for rid, raw_text, deleted_at, last_seen in rows:
+            for row in rows:
+                rid, raw_text, deleted_at, last_seen = row[:4]
                 existing[rid] = (raw_text, deleted_at, last_seen)
+                if log is not None:
+                    old_values[rid] = row._mapping
 
             upserts: list[dict[str, Any]] = []
             unchanged: list[str] = []
@@ -174,6 +183,11 @@ class SnapshotWriter:
                     unchanged.append(rid)
                     continue
                 row = spec.map_row(p.clean)
+                if log is not None:
+                    if old is None or old[1] is not None:
+                        log.created(rid, seen_at, row)
+                    else:
+                        log.changed(rid, seen_at, old_values[rid], row)
                 row.update(cloud=cloud, id=rid, raw=PreSerialized(p.text), first_seen_at=seen_at,
                            last_seen_at=seen_at, last_sync_id=sync_id, deleted_at=None)
                 upserts.append(row)
@@ -199,26 +213,40 @@ class SnapshotWriter:
                     .values(last_seen_at=seen_at, last_sync_id=sync_id)
                 )
             if gone:
-                counts.tombstoned = await self._tombstone(conn, spec, cloud, gone, seen_at, sync_id)
+                counts.tombstoned = await self._tombstone(conn, spec, cloud, gone, seen_at, sync_id, log)
                 changed = changed or bool(counts.tombstoned)
             if changed:
                 await self._bump(conn, spec, cloud, utcnow())
+            if log is not None:
+                await log.flush(conn)
         return counts
 
     async def _tombstone(
-        self, conn: Any, spec: ResourceSpec, cloud: str, ids: Sequence[str], observed: datetime, sync_id: int | None
+        self, conn: Any, spec: ResourceSpec, cloud: str, ids: Sequence[str], observed: datetime, sync_id: int | None,
+        log: ChangeBatch | None = None,
     ) -> int:
         """Tombstone the live rows among ``ids`` whose newest observation is not newer than ``observed``."""
         table = spec.table
         eligible = and_(table.c.cloud == cloud, table.c.id.in_(list(ids)), table.c.deleted_at.is_(None),
                         table.c.last_seen_at <= observed)
+        return await self._tombstone_where(conn, spec, cloud, eligible, observed, sync_id, log)
+
+    async def _tombstone_where(
+        self, conn: Any, spec: ResourceSpec, cloud: str, eligible: Any, at: datetime, sync_id: int | None,
+        log: ChangeBatch | None,
+    ) -> int:
+        table = spec.table
         if spec.children:
             await self._drop_children(conn, spec, cloud, select(table.c.id).where(eligible).scalar_subquery())
-        values: dict[str, Any] = {"deleted_at": observed}
+        values: dict[str, Any] = {"deleted_at": at}
         if sync_id is not None:
             values["last_sync_id"] = sync_id
-        result = await conn.execute(update(table).where(eligible).values(**values))
-        return int(result.rowcount or 0)
+        stmt = update(table).where(eligible).values(**values)
+        if log is None:
+            return int((await conn.execute(stmt)).rowcount or 0)
+        gone = (await conn.execute(stmt.returning(table.c.id, *(table.c[c] for c in log.columns)))).mappings().all()
+        log.deleted(gone, at)
+        return len(gone)
 
     async def _replace_children(
         self, conn: Any, spec: ResourceSpec, cloud: str, parents: Sequence[tuple[str, dict[str, Any]]]
@@ -247,7 +275,7 @@ class SnapshotWriter:
 
     async def tombstone_missing(
         self, spec: ResourceSpec, cloud: str, sync_id: int, now: datetime,
-        *, listed_since: datetime | None = None, fence: Fence | None = None,
+        *, listed_since: datetime | None = None, fence: Fence | None = None, log_changes: bool = False,
     ) -> int:
         """After a complete, error-free listing by run ``sync_id`` that began at ``listed_since``:
         tombstone the live rows it did not see.
@@ -265,18 +293,19 @@ class SnapshotWriter:
         total = 0
         for chunk in _chunks(candidates, WRITE_BATCH):
             async with self.db.writer(fence) as conn:
-                eligible = and_(missing, table.c.id.in_(list(chunk)))
-                if spec.children:
-                    await self._drop_children(conn, spec, cloud, select(table.c.id).where(eligible).scalar_subquery())
-                result = await conn.execute(update(table).where(eligible).values(deleted_at=now))
-                if result.rowcount:
-                    total += int(result.rowcount)
+                log = ChangeBatch(spec, cloud, sync_id) if log_changes else None
+                n = await self._tombstone_where(conn, spec, cloud, and_(missing, table.c.id.in_(list(chunk))), now,
+                                                None, log)
+                if n:
+                    total += n
                     await self._bump(conn, spec, cloud, now)
+                if log is not None:
+                    await log.flush(conn)
         return total
 
     async def mark_deleted(
         self, spec: ResourceSpec, cloud: str, ids: Sequence[str], now: datetime, sync_id: int | None = None,
-        *, observed_at: datetime | None = None, fence: Fence | None = None,
+        *, observed_at: datetime | None = None, fence: Fence | None = None, log_changes: bool = False,
     ) -> int:
         """Tombstone the given live rows: OpenStack said at ``observed_at`` (default ``now``) that they
         are gone. A row observed alive after that is left alone. Returns how many were tombstoned."""
@@ -284,10 +313,13 @@ class SnapshotWriter:
         total = 0
         for chunk in _chunks(ids, WRITE_BATCH):
             async with self.db.writer(fence) as conn:
-                n = await self._tombstone(conn, spec, cloud, chunk, observed_at or now, sync_id)
+                log = ChangeBatch(spec, cloud, sync_id) if log_changes else None
+                n = await self._tombstone(conn, spec, cloud, chunk, observed_at or now, sync_id, log)
                 if n:
                     total += n
                     await self._bump(conn, spec, cloud, now)
+                if log is not None:
+                    await log.flush(conn)
         return total
 
     async def analyze(self, spec: ResourceSpec) -> None:

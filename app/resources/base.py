@@ -196,6 +196,8 @@ class ResourceSpec:
     # Objects OpenStack still returns although their status means they no longer exist (Heat's GET of
     # a deleted stack, Nova's DELETED entries in changes-since): the writer tombstones them.
     gone: Callable[[dict[str, Any]], bool] | None = None
+    # Typed columns left out of the change log (app/db/changelog.py) besides search_text/updated_at.
+    change_ignore: frozenset[str] = frozenset()
 
     def is_gone(self, raw: dict[str, Any]) -> bool:
         return bool(self.gone is not None and self.gone(raw))

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cloud.connection import CloudClient, http_status, request_id_of
 from app.cloud.pager import get_observed, iter_pages
 from app.config import Settings
+from app.db import changelog
 from app.db.engine import Database, utcnow
 from app.db.fence import Fence, LeaseLost
 from app.db.writer import PageCounts, SnapshotWriter
@@ -72,6 +73,7 @@ class SyncService:
         # The poller's lease tenure (set by app.sync.scheduler.Poller while it holds the lease): full
         # and incremental runs write only while it holds. None: unfenced (sync-once, tests).
         self.fence: Fence | None = None
+        self._watched: set[str] = set()  # kinds synced successfully before: their changes are logged
 
     # --- public API ----------------------------------------------------------------------------
     def spec(self, kind: str) -> ResourceSpec:
@@ -115,16 +117,17 @@ class SyncService:
             found = [raw for raw, _ in got if raw is not None]
             gone = [i for i, (raw, _) in zip(ids, got) if raw is None]
             run_id = self._run_id(result)
+            log = await self._log_changes(kind)
             if found:
                 # One write: stamped with the earliest of its GETs (an older stamp only ever loses).
                 observed = min(at for raw, at in got if raw is not None)
                 counts = await self.writer.upsert_page(spec, self.cloud_name, found, run_id, utcnow(),
-                                                       observed_at=observed)
+                                                       observed_at=observed, log_changes=log)
                 self._add(result, counts)
             if gone:
                 result.tombstoned += await self.writer.mark_deleted(
                     spec, self.cloud_name, gone, utcnow(), sync_id=run_id,
-                    observed_at=min(at for raw, at in got if raw is None))
+                    observed_at=min(at for raw, at in got if raw is None), log_changes=log)
             result.status = SUCCEEDED
         except OpsError as e:
             self._failed(result, e)
@@ -140,6 +143,9 @@ class SyncService:
         out = {k: await self.writer.purge_tombstones(s, self.cloud_name, cutoff, fence=self.fence)
                for k, s in self.specs.items()}
         out["sync_runs"] = await self.runs.purge(now - timedelta(days=self.settings.sync_run_retention_days))
+        async with self.db.writer(self.fence) as conn:
+            out["snapshot_changes"] = await changelog.purge(
+                conn, self.cloud_name, now - timedelta(days=self.settings.change_retention_days))
         return out
 
     async def _maybe_analyze(self, spec: ResourceSpec, size: int) -> None:
@@ -237,6 +243,13 @@ class SyncService:
                  result.status, result.seen, result.added, result.changed, result.tombstoned, result.duration_s)
         return result
 
+    async def _log_changes(self, kind: str) -> bool:
+        """Whether writes of ``kind`` go to the change log: not during its first successful sync (its
+        rows were not created then; we started watching)."""
+        if kind not in self._watched and await self.runs.last_success(kind, [FULL, INCREMENTAL]) is not None:
+            self._watched.add(kind)
+        return kind in self._watched
+
     def _lease_lost(self, result: SyncResult, err: LeaseLost) -> SyncResult:
         """A run whose process lost the poller lease: nothing more was written; its row is the new
         holder's to close. One WARNING line, no traceback."""
@@ -259,6 +272,7 @@ class SyncService:
         async def body() -> None:
             mv = await self.cloud.microversion(spec.listing.service, spec.listing.microversion)
             result.details = {"pages": 0, "microversion": mv, "page_size": self.settings.page_size}
+            log = await self._log_changes(kind)
             listed_since = utcnow()
 
             async def consume(listing: Listing) -> None:
@@ -266,7 +280,7 @@ class SyncService:
                                              id_key=spec.id_key):
                     self._add(result, await self.writer.upsert_page(
                         spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
-                        fence=fence))
+                        fence=fence, log_changes=log))
                     result.details["pages"] = page.number
             listing = spec.listing
             try:
@@ -278,7 +292,7 @@ class SyncService:
                 result.details["scope"] = f"own scope only: the cloud refused {dict(spec.listing.params)} ({e})"
                 await consume(listing)
             result.tombstoned += await self.writer.tombstone_missing(
-                spec, self.cloud_name, run_id, utcnow(), listed_since=listed_since, fence=fence)
+                spec, self.cloud_name, run_id, utcnow(), listed_since=listed_since, fence=fence, log_changes=log)
             await self._maybe_analyze(spec, result.seen)
 
         return await self._recorded(result, body)
@@ -299,11 +313,13 @@ class SyncService:
         result.details = {"since": since, "pages": 0}
 
         async def body() -> None:
+            log = await self._log_changes(kind)
             # Deleted servers come back as DELETED entries: the kind's ``gone`` predicate tombstones them.
             async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
                                          extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key):
                 self._add(result, await self.writer.upsert_page(
-                    spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at, fence=fence))
+                    spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at, fence=fence,
+                    log_changes=log))
                 result.details["pages"] = page.number
 
         return await self._recorded(result, body)
