@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
+from tests import backend
+
+
+# ----------------------------------------------------------------------------------------------
+# The database backend (tests/backend.py): SQLite files, or PostgreSQL with OPS_TEST_DATABASE=postgresql.
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database backend: {backend.BACKEND}"
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """PostgreSQL: drop the databases a test created (session fixtures' databases live to the end)."""
+    before = set(backend.created_databases())
+    yield
+    backend.drop_databases([n for n in backend.created_databases() if n not in before])
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh database migrated to head, on the backend under test."""
+    return backend.migrated_url(tmp_path / "data" / "snapshot.db")
 
 
 @pytest.fixture
@@ -60,7 +84,9 @@ SECRET_MARKERS = (
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Scan every database file (and WAL) under this run's temporary directory: a secret from the
-    simulator's bodies or a management call anywhere fails the run, whichever test wrote it."""
+    simulator's bodies or a management call anywhere fails the run, whichever test wrote it.
+    (PostgreSQL: every database is dropped here; the secret checks of tests/sync run on both.)"""
+    backend.close()
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or exitstatus not in (0, 1):
         return

@@ -1,3 +1,3 @@
-"""Same fixtures as tests/sync (a migrated SQLite copy, the sync stack bound to a simulator)."""
+"""Same fixtures as tests/sync (the sync stack bound to a simulator; ``db_url`` comes from tests/conftest.py)."""
 
-from tests.sync.conftest import db_url, make_stack, migrated_template  # noqa: F401
+from tests.sync.conftest import make_stack  # noqa: F401

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from app.simulator.core import Simulator
+from tests import backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,11 +27,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(sim: Simulator, db: Path, **extra: str) -> dict[str, str]:
+def server_env(sim: Simulator, db: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of a server process for ``sim``; ``db``: a test's database path (tests/backend.py
+    maps it to the backend under test) or a database URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "OPS_", "FASTMCP_", "REMOTE_",
                                                                       "ALLOW_MODIFY", "MCP_"))}
     env.update(sim.os_env())
-    env.update({"OPS_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "OPS_CLOUD_LABEL": "test",
+    env.update({"OPS_DATABASE_URL": db if isinstance(db, str) else backend.database_url(db), "OPS_CLOUD_LABEL": "test",
                 "MCP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)})
     env.update(extra)
     return env

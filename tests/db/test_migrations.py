@@ -1,21 +1,38 @@
-"""Alembic owns the schema: upgrade head == the models; downgrade base leaves nothing behind."""
+"""Alembic owns the schema: upgrade head == the models; downgrade base leaves nothing behind; on the
+backend under test (tests/backend.py: SQLite, or PostgreSQL with OPS_TEST_DATABASE=postgresql)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from app.db.meta import include_name, is_unmanaged, metadata
 from app.db.migrate import current, downgrade, head, upgrade
 from app.resources.registry import load_all_tables
+from tests import backend
 
 
 def _url(tmp_path: Path, driver: str = "sqlite+aiosqlite") -> str:
+    """An empty database: the SQLite file through ``driver``, or a new PostgreSQL database."""
+    if backend.POSTGRES:
+        return backend.database_url(tmp_path / "snap.db", empty=True)
     return f"{driver}:///{tmp_path / 'snap.db'}"
+
+
+def _compare(conn: Connection) -> list[Any]:
+    mc = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True,
+                                                "include_name": include_name})
+    return list(compare_metadata(mc, metadata))
+
+
+def _tables_and_views(url: str) -> list[str]:
+    with backend.connect(url) as c:
+        return c.run_sync(lambda sc: inspect(sc).get_table_names() + inspect(sc).get_view_names())
 
 
 def test_upgrade_head_matches_models(tmp_path: Path) -> None:
@@ -23,14 +40,17 @@ def test_upgrade_head_matches_models(tmp_path: Path) -> None:
     upgrade(url)
     assert current(url) == head()
     load_all_tables()
-    engine = create_engine(f"sqlite:///{tmp_path / 'snap.db'}")
-    with engine.connect() as conn:
-        mc = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True,
-                                                    "include_name": include_name})
-        diff = compare_metadata(mc, metadata)
-        fts = {n for (n,) in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'servers_fts%'"))}
-    engine.dispose()
+    with backend.connect(url) as conn:
+        diff = conn.run_sync(_compare)
     assert diff == []
+
+
+@backend.sqlite_only
+def test_fts_tables_are_the_only_unmanaged_ones(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    upgrade(url)
+    with backend.connect(url) as conn:
+        fts = {n for (n,) in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'servers_fts%'"))}
     # The FTS table and its shadow tables exist, and only they are skipped by the comparison.
     assert {"servers_fts", "servers_fts_data", "servers_fts_idx", "servers_fts_content"} <= fts
     assert all(is_unmanaged(n) for n in fts)
@@ -41,11 +61,7 @@ def test_downgrade_base_leaves_no_tables_or_views(tmp_path: Path) -> None:
     url = _url(tmp_path, "sqlite")
     upgrade(url)
     downgrade(url)
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        names = conn.execute(text("SELECT type, name FROM sqlite_master WHERE type IN ('table','view')")).all()
-    engine.dispose()
-    assert [n for _, n in names if n != "alembic_version"] == []
+    assert [n for n in _tables_and_views(url) if n != "alembic_version"] == []
     assert current(url) is None
 
 
@@ -56,11 +72,10 @@ def test_upgrade_from_async_code_in_a_worker_thread(tmp_path: Path) -> None:
         await asyncio.to_thread(upgrade, url)
 
     asyncio.run(main())
-    engine = create_engine(f"sqlite:///{tmp_path / 'snap.db'}")
-    assert "sync_runs" in inspect(engine).get_table_names()
-    engine.dispose()
+    assert "sync_runs" in _tables_and_views(url)
 
 
+@backend.sqlite_only
 def test_upgrade_creates_missing_parent_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'snap.db'}"
     upgrade(url)
@@ -76,6 +91,7 @@ def _server_row(rowid_name: str, **kw: object) -> dict[str, object]:
     return row
 
 
+@backend.sqlite_only
 def test_fts_table_follows_servers_through_triggers_and_downgrades_cleanly(tmp_path: Path) -> None:
     url = _url(tmp_path, "sqlite")
     upgrade(url)

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, insert, text
+from sqlalchemy import Connection, insert, inspect, text
 
 from app.db.meta import metadata
 from app.db.migrate import upgrade
 from app.resources.registry import load_all_tables
+from tests import backend
 
 NOW = datetime(2026, 1, 1, 12, 0)
 GONE = datetime(2026, 1, 1, 11, 0)
@@ -21,12 +22,10 @@ C = "c1"
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[Connection]:
-    upgrade(f"sqlite:///{tmp_path / 'v.db'}")
+    """A connection to a freshly migrated database on the backend under test (tests/backend.py)."""
     load_all_tables()
-    engine = create_engine(f"sqlite:///{tmp_path / 'v.db'}")
-    with engine.begin() as c:
-        yield c
-    engine.dispose()
+    with backend.connect(backend.new_database_url(tmp_path, "v.db"), begin=True) as c:
+        yield c  # type: ignore[misc]  (the blocking facade: execute / run_sync)
 
 
 def put(conn: Connection, table: str, id: str | None = None, deleted: bool = False, **cols: Any) -> None:
@@ -168,10 +167,10 @@ def test_v_project_usage(conn: Connection) -> None:
 def test_views_are_dropped_by_downgrading_one_step(tmp_path: Path) -> None:
     from app.db.migrate import downgrade
 
-    url = f"sqlite:///{tmp_path / 'd.db'}"
+    url = backend.new_database_url(tmp_path, "d.db", empty=True)
     upgrade(url)
+    with backend.connect(url) as c:
+        assert len(c.run_sync(lambda sc: inspect(sc).get_view_names())) == 5
     downgrade(url, "0001_initial")
-    engine = create_engine(url)
-    with engine.connect() as c:
-        assert c.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'view'")).scalar() == 0
-    engine.dispose()
+    with backend.connect(url) as c:
+        assert c.run_sync(lambda sc: inspect(sc).get_view_names()) == []

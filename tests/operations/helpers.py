@@ -1,5 +1,5 @@
 """Management-tool test fixtures (import `fleet` into a test module to use it): a small simulator of our own
-fresh migrated SQLite file, with writes enabled; helpers to read snapshot rows and audit rows.
+fresh migrated database (SQLite or PostgreSQL, tests/backend.py), with writes enabled; helpers to read snapshot rows and audit rows.
 
 Timing: tests never race the simulator's 0.2 s transitions or the flow's background follow-ups. A test
 that looks at an intermediate state freezes the simulator's clock (``fleet.sim.freeze()``; transitions
@@ -10,7 +10,6 @@ with generous timeouts on a running clock."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from mcp import Client
 from app.config import Settings
 from app.services.operations.background import BackgroundTasks
 from app.simulator.core import Simulator
+from tests import backend
 from tests.tools.conftest import make_settings, sync_everything
 
 
@@ -33,16 +33,20 @@ class Fleet:
     settings: Settings
     db_path: Path
 
+    @property
+    def url(self) -> str:
+        return self.settings.database_url
+
     def row(self, table: str, rid: str) -> dict[str, Any] | None:
-        with sqlite3.connect(self.db_path) as c:
-            c.row_factory = sqlite3.Row
-            r = c.execute(f"SELECT * FROM {table} WHERE id = ?", (rid,)).fetchone()  # noqa: S608 (test helper)
-        return dict(r) if r else None
+        r = backend.rows(self.url, f"SELECT * FROM {table} WHERE id = :id", id=rid)  # noqa: S608 (test helper)
+        return dict(r[0]._mapping) if r else None
 
     def audit(self) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.db_path) as c:
-            c.row_factory = sqlite3.Row
-            return [dict(r) for r in c.execute("SELECT * FROM operations ORDER BY id")]
+        return [dict(r._mapping) for r in backend.rows(self.url, "SELECT * FROM operations ORDER BY id")]
+
+    def stored_bytes(self) -> bytes:
+        """Everything the database stores (SQLite: the file and its WAL), to search for secrets."""
+        return backend.stored_bytes(self.url)
 
     def server(self, vm_state: str = "active") -> dict[str, Any]:
         """A launched, idle server in ``vm_state`` whose name is unique in the fleet."""

@@ -12,6 +12,7 @@ import pytest
 from app.db.engine import Database, prepare_database, utcnow
 from app.errors import NotPermitted
 from app.services.operations import ConfirmationStore, confirm
+from tests import backend
 from tests.operations.helpers import Fleet
 from tests.tools.conftest import call, call_error, mcp_client
 
@@ -38,7 +39,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> ConfirmationStore:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    url = backend.database_url(tmp_path / "c.db")
     await prepare_database(url)
     db = Database(url)
     yield ConfirmationStore(db, "test", ttl_seconds=60)
@@ -140,5 +141,4 @@ async def test_tokens_are_stored_hashed(fleet: Fleet) -> None:
     async with mcp_client(fleet.settings, fleet.sim) as client:
         p = await call(client, "manage_volume", action="delete", volume_name=v["name"])
     token = p["confirmation_token"].encode()
-    for f in fleet.db_path.parent.glob(fleet.db_path.name + "*"):
-        assert token not in f.read_bytes(), f
+    assert token not in fleet.stored_bytes()

@@ -59,9 +59,8 @@ async def test_output_returned_once_never_stored_or_logged(fleet: Fleet, caplog:
     entry = log["operations"][0]
     assert entry["arguments"]["admin_password"] == "***" and entry["arguments"]["nested"]["user_data"] == "***"
     assert entry["arguments"]["nested"]["keep"] == "visible" and entry["outcome"] == "succeeded"
-    for f in fleet.db_path.parent.glob(fleet.db_path.name + "*"):
-        data = f.read_bytes()
-        assert SECRET.encode() not in data and PASSWORD.encode() not in data, f
+    data = fleet.stored_bytes()
+    assert SECRET.encode() not in data and PASSWORD.encode() not in data
     assert SECRET not in caplog.text and PASSWORD not in caplog.text
 
 

@@ -1,35 +1,18 @@
-"""Fixtures for sync/cloud tests: a migrated SQLite file and the sync stack bound to a simulator."""
+"""Fixtures for sync/cloud tests: the sync stack bound to a simulator, on a fresh migrated database
+(``db_url``, tests/conftest.py: SQLite, or PostgreSQL with OPS_TEST_DATABASE=postgresql)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.cloud.connection import CloudClient
-from app.db.engine import Database, prepare_database_sync
+from app.db.engine import Database
 from app.simulator.core import Simulator
 from app.sync.service import SyncService
 from tests.sync.helpers import Stack, make_settings
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to head with the real migrations; tests get copies (migrating per test is slow)."""
-    path = tmp_path_factory.mktemp("template") / "snapshot.db"
-    prepare_database_sync(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, migrated_template: Path) -> str:
-    target = tmp_path / "data" / "snapshot.db"
-    target.parent.mkdir(parents=True)
-    shutil.copyfile(migrated_template, target)
-    return f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture

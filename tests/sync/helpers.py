@@ -1,20 +1,20 @@
-"""Test helpers shared by tests/sync and tests/cloud: a migrated SQLite file, Settings for it, and the
+"""Test helpers shared by tests/sync and tests/cloud: Settings for a test database, reads of it, and the
 sync stack (Database + CloudClient + SyncService) bound to a simulator over HTTP."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from app.cloud.connection import CloudClient
 from app.config import Settings, load_settings
 from app.db.engine import Database
 from app.simulator.core import FaultRule, Simulator
 from app.sync.service import SyncService
+from tests import backend
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
@@ -38,35 +38,17 @@ class Stack:
         await self.db.dispose()
 
 
-def sync_url(db_url: str) -> str:
-    return db_url.replace("sqlite+aiosqlite", "sqlite")
-
-
 def count_rows(db_url: str, table: str, where: str = "1=1") -> int:
-    eng = create_engine(sync_url(db_url))
-    with eng.connect() as c:
-        n = c.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one()
-    eng.dispose()
-    return int(n)
+    return backend.count_rows(db_url, table, where)
 
 
 def query(db_url: str, sql: str, **params: Any) -> list[Any]:
-    eng = create_engine(sync_url(db_url))
-    with eng.connect() as c:
-        rows = c.execute(text(sql), params).all()
-    eng.dispose()
-    return list(rows)
+    return backend.rows(db_url, sql, **params)
 
 
 def file_bytes(db_url: str) -> bytes:
-    """The database file plus its WAL (call after ``db.dispose()``)."""
-    path = Path(sync_url(db_url).removeprefix("sqlite:///"))
-    data = path.read_bytes()
-    for suffix in ("-wal", "-shm"):
-        extra = Path(str(path) + suffix)
-        if extra.exists():
-            data += extra.read_bytes()
-    return data
+    """What the database stores, as bytes (SQLite: the file plus its WAL; call after ``db.dispose()``)."""
+    return backend.stored_bytes(db_url)
 
 
 class NthRequest(FaultRule):

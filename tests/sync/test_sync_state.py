@@ -3,12 +3,12 @@ migration's backfill builds the same summary from an existing history."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from app.context import open_app_context
 from app.db.migrate import downgrade, upgrade
+from tests import backend
 from tests.tools.conftest import make_settings
 
 SUMMARY = """
@@ -22,9 +22,8 @@ FROM (SELECT kind, max(id) AS newest FROM sync_runs WHERE mode IN ('full','incre
 STATE = "SELECT kind, last_success_at, last_status, last_finished_at FROM sync_state ORDER BY kind"
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as c:
-        return c.execute(sql).fetchall()
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in backend.rows(url, sql)]
 
 
 async def test_state_tracks_successes_failures_and_abandoned_runs(make_sim: Any, tmp_path: Path) -> None:
@@ -41,14 +40,14 @@ async def test_state_tracks_successes_failures_and_abandoned_runs(make_sim: Any,
         assert started.run_id
         assert await app.sync.runs.abandon_running() == 1
         fresh = await app.snapshot(["flavors", "servers", "volumes"], wait=False)
-    assert rows(db, STATE) == rows(db, SUMMARY)
+    url = settings.database_url
+    assert rows(url, STATE) == rows(url, SUMMARY)
     by_kind = {k.kind: k for k in fresh.kinds}
     assert by_kind["flavors"].status == "failed" and by_kind["flavors"].as_of is not None
     assert by_kind["servers"].status == "ok"
     assert by_kind["volumes"].status == "failed" and "abandoned" in (by_kind["volumes"].last_error or "")
 
     # The migration's backfill rebuilds the same summary from the history alone.
-    url = settings.database_url
     downgrade(url, "0006_read_path_indexes")
     upgrade(url)
-    assert rows(db, STATE) == rows(db, SUMMARY)
+    assert rows(url, STATE) == rows(url, SUMMARY)

@@ -1,4 +1,4 @@
-"""Fixtures for tool tests: a simulator fleet synced once into a real migrated SQLite file, and an
+"""Fixtures for tool tests: a simulator fleet synced once into a real migrated database, and an
 MCP ``Client`` bound in-process to the real server reading it (poller off, so answers are stable)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from app.config import Settings, load_settings
 from app.context import open_app_context
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
+from tests import backend
 
 
 @dataclass
@@ -27,8 +28,10 @@ class SyncedCloud:
 
 
 def make_settings(db_path: Path, **overrides: Any) -> Settings:
+    """Settings for the test database named by ``db_path`` (tests/backend.py: that SQLite file, or a
+    PostgreSQL database of its own)."""
     return load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{db_path}", poller_enabled=False,
+        _env_file=None, database_url=backend.database_url(db_path), poller_enabled=False,
         cloud_name="test", cold_start_wait=0.0, **overrides,
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.services.operations import flow
 from app.simulator import neutron
+from tests import backend
 from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
 from tests.tools.conftest import call, call_error, mcp_client
 
@@ -36,10 +37,8 @@ def _checked(fleet: Fleet, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def addresses(fleet: Fleet, server_id: str) -> set[tuple[str, str]]:
-    import sqlite3
-
-    with sqlite3.connect(fleet.db_path) as c:
-        return set(c.execute("SELECT ip_address, ip_type FROM server_addresses WHERE server_id = ?", (server_id,)))
+    return {tuple(r) for r in backend.rows(
+        fleet.url, "SELECT ip_address, ip_type FROM server_addresses WHERE server_id = :s", s=server_id)}
 
 
 def port_of(fleet: Fleet, server_id: str) -> str:

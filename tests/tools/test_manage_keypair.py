@@ -32,10 +32,6 @@ def sim_keypair(fleet: Fleet, name: str) -> dict[str, Any] | None:
     return next((k for k in fleet.sim.state.values("keypairs") if k["name"] == name), None)
 
 
-def db_files(path: Path) -> list[Path]:
-    return [f for f in path.parent.glob(path.name + "*") if f.is_file()]
-
-
 async def test_create_returns_private_key_once_and_never_stores_or_logs_it(
         fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # keystoneauth logs JSON response bodies at DEBUG
@@ -54,9 +50,8 @@ async def test_create_returns_private_key_once_and_never_stores_or_logs_it(
     # returned once: only in that result; not in the targets, the audit, the DB file (and WAL), the logs
     assert private not in str(out["targets"]) and private not in str(log) and "private_key" not in str(log)
     body = private.splitlines()[1]  # a line of the base64 body (the PEM header alone proves nothing)
-    for f in db_files(fleet.db_path):
-        data = f.read_bytes()
-        assert body.encode() not in data and private.encode() not in data, f
+    data = fleet.stored_bytes()
+    assert body.encode() not in data and private.encode() not in data
     assert body not in caplog.text
     assert any("keystoneauth" in r.name for r in caplog.records)  # logging was on: the quiet request mattered
     assert fleet.audit()[0]["arguments"].count("compute_microversion") == 1 and '"2.91"' in fleet.audit()[0]["arguments"]
@@ -91,8 +86,7 @@ async def test_import_validates_and_delete_needs_confirmation(fleet: Fleet) -> N
     assert "action 'import'" in both
     assert "already exists" in dup
     body = private.splitlines()[1]
-    for f in db_files(fleet.db_path):
-        assert body.encode() not in f.read_bytes(), f
+    assert body.encode() not in fleet.stored_bytes()
     assert [(a["action"], a["outcome"]) for a in fleet.audit()] == [
         ("import", "refused"), ("import", "refused"), ("import", "refused"), ("create", "refused"),
         ("import", "succeeded"), ("import", "failed"), ("delete", "preview"), ("delete", "succeeded")]

@@ -11,6 +11,7 @@ import pytest
 from app.context import open_app_context
 from app.services import instance_search, instances
 from app.services.instance_search import fts_query
+from tests import backend
 from tests.tools.conftest import call, mcp_client
 
 TERMS = [
@@ -34,6 +35,7 @@ async def _search_all(app: Any, term: str, field: str, cs: bool) -> tuple[int, l
             return total, ids
 
 
+@backend.sqlite_only
 async def test_fts_matches_the_scan_exactly(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async with open_app_context(synced.settings, **synced.sim.connect_kwargs()) as app:
         async with app.db.reader() as conn:
