@@ -4,7 +4,8 @@
 
 Tables come from ``app.db.meta.metadata`` (every kind module plus the bookkeeping tables; column
 ``doc`` strings and table ``info["doc"]``), views from the ``VIEWS`` mapping of each migration
-revision, oldest first (a later revision redefining a view wins). tests/db/test_schemadoc.py fails
+revision, oldest first (a later revision redefining a view wins), as SQLite and as PostgreSQL run
+them (each revision's ``render(sql, dialect)``); column types in both dialects where they differ. tests/db/test_schemadoc.py fails
 when the committed file is not current.
 """
 
@@ -14,7 +15,7 @@ import sys
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 HEADER = """# Snapshot database schema
 
@@ -22,8 +23,10 @@ HEADER = """# Snapshot database schema
      (app/resources/*.py, app/db/bookkeeping.py) and the view migrations. Do not edit by hand:
      a test fails when this file is not current. -->
 
-The snapshot is a SQL database (SQLite by default, PostgreSQL supported) that the poller keeps in sync
-with the cloud. Conventions:
+The snapshot is a SQL database (SQLite by default, PostgreSQL for several replicas: docs/deploy.md) that
+the poller keeps in sync with the cloud. The same migrations build both; where the two differ, this
+document shows both (column types as `SQLite / PostgreSQL`, each view's SQL as each runs it).
+Conventions:
 
 - Every snapshot table has the primary key `(cloud, id)`: `cloud` is the label of the cloud
   (several clouds may share one database), `id` the OpenStack id (derived for kinds that have none).
@@ -34,15 +37,24 @@ with the cloud. Conventions:
 - Every filter/sort column has a `(cloud, column)` index; in snapshot tables it is partial over live rows
   (`WHERE deleted_at IS NULL`: put that predicate in the query to use it), and `raw` is the last column.
   `servers_fts` (SQLite FTS5 trigram, migration 0005, not listed below) indexes the live servers'
-  searchable fields for substring search. For substring search, `servers.search_text`
+  searchable fields for substring search. On PostgreSQL, GIN trigram indexes (`ixtrgm_<table>_<column>`,
+  `gin_trgm_ops`, migration 0009, when the `pg_trgm` extension is available; not listed below) serve
+  `ILIKE '%term%'` / `LIKE '%term%'` on the searched columns of `servers`, `server_addresses.ip_address`
+  and the `name` of volumes, ports, networks, images, flavors and projects. For substring search, `servers.search_text`
   and `ports.search_text` hold lowercased names, ids, MACs and IPs: query with
   `search_text LIKE '%' || lower(:term) || '%'` (the narrow index is scanned instead of the wide table).
 - Freshness: `sync_runs` records every poll (kind, mode, status, counts, errors).
+- Ordering: SQLite sorts NULLs first, PostgreSQL last (ascending). Add `NULLS FIRST` / `NULLS LAST`
+  to your own `ORDER BY` over nullable columns when both must agree (the server's tools do). Text
+  compares byte-wise on SQLite; a PostgreSQL database created with `--locale=C` (or `COLLATE "C"`)
+  sorts names the same way.
 """
 
 
 def _type(col: Any) -> str:
-    return col.type.compile(dialect=sqlite.dialect())
+    lite = col.type.compile(dialect=sqlite.dialect())
+    pg = col.type.compile(dialect=postgresql.dialect()).replace("TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP")
+    return lite if lite == pg else f"{lite} / {pg}"
 
 
 def _table_md(t: Table) -> list[str]:
@@ -62,8 +74,8 @@ def _table_md(t: Table) -> list[str]:
     return out + [""]
 
 
-def collect_views() -> dict[str, tuple[str, str]]:
-    """name -> (sentence, SQL as SQLite runs it), from the migration revisions, oldest first."""
+def collect_views(dialect: str = "sqlite") -> dict[str, tuple[str, str]]:
+    """name -> (sentence, SQL as ``dialect`` runs it), from the migration revisions, oldest first."""
     from alembic.script import ScriptDirectory
 
     from app.db.migrate import alembic_config
@@ -76,7 +88,7 @@ def collect_views() -> dict[str, tuple[str, str]]:
             views.pop(name, None)
         render = getattr(module, "render", None)
         for name, (doc, sql) in getattr(module, "VIEWS", {}).items():
-            views[name] = (doc, render(sql, "sqlite") if render else sql.strip())
+            views[name] = (doc, render(sql, dialect) if render else sql.strip())
     return views
 
 
@@ -104,9 +116,16 @@ def generate() -> str:
     rest = [t for name, t in sorted(metadata.tables.items()) if t not in owned]
     for t in owned + rest:
         out += _table_md(t)
-    out += ["## Views", "", "Views show live rows only (`deleted_at IS NULL`).", ""]
-    for name, (doc, sql) in collect_views().items():
-        out += [f"### `{name}`", "", doc, "", "```sql", sql, "```", ""]
+    out += ["## Views", "", "Views show live rows only (`deleted_at IS NULL`). Where PostgreSQL runs different SQL "
+            "(its string aggregate is `string_agg`, SQLite's `group_concat`), both are shown.", ""]
+    pg_views = collect_views("postgresql")
+    for name, (doc, sql) in collect_views("sqlite").items():
+        pg_sql = pg_views[name][1]
+        out += [f"### `{name}`", "", doc, ""]
+        if pg_sql == sql:
+            out += ["SQLite and PostgreSQL:", "", "```sql", sql, "```", ""]
+        else:
+            out += ["SQLite:", "", "```sql", sql, "```", "", "PostgreSQL:", "", "```sql", pg_sql, "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
