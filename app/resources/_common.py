@@ -4,6 +4,7 @@ declarations and small raw-JSON utilities. Kind modules stay declarative; logic 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +157,20 @@ def cloud_indexes(table: str, *columns: str, then: Mapping[str, tuple[str, ...]]
         cols = ("cloud", c, *then.get(c, ()))
         out.append(Index(f"ix_{table}_cloud_{c}", *cols, info={"cloud_columns": cols}))
     return out
+
+
+def ip_sort_key(address: Any) -> str | None:
+    """An IP address as a key whose text order is numeric order: the IP version, then the address as
+    32 hex digits (so ``10.0.0.49`` < ``10.0.0.119``, IPv4 before IPv6). Unparsable text sorts after
+    every address ("9" + text); no address gives None. Migration 0010 has a copy (it backfills)."""
+    if address is None or address == "":
+        return None
+    text = str(address).strip()
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return ("9" + text)[:40]
+    return f"{ip.version}{int(ip):032x}"
 
 
 def stable_id(*parts: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, String
 
-from app.resources._common import cloud_indexes, text, ts
+from app.resources._common import cloud_indexes, ip_sort_key, text, ts
 from app.resources.base import Listing, ResourceSpec, snapshot_table
 
 FILTERABLE = ("floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",
@@ -26,7 +26,10 @@ table = snapshot_table(
     Column("project_id", String(64), doc="Owning project."),
     Column("created_at", DateTime, doc="Creation time (UTC)."),
     Column("updated_at", DateTime, doc="Last update (UTC)."),
-    *cloud_indexes("floating_ips", *FILTERABLE),
+    Column("address_key", String(40), doc="floating_ip_address as a sortable key: IP version, then the address as "
+                                          "32 hex digits (numeric order, IPv4 before IPv6). Listings sort on it."),
+    # address_key + id: get_floating_ips pages (numeric address order) are one index range walk
+    *cloud_indexes("floating_ips", *FILTERABLE, "address_key", then={"address_key": ("id",)}),
     doc="Neutron floating IPs.",
 )
 
@@ -57,6 +60,7 @@ SPEC = ResourceSpec(
         "project_id": text("project_id"),
         "created_at": ts("created_at"),
         "updated_at": ts("updated_at"),
+        "address_key": lambda r: ip_sort_key(r.get("floating_ip_address")),
     },
     searchable=("floating_ip_address", "fixed_ip_address"),
     filterable=FILTERABLE,

@@ -53,10 +53,11 @@ table = snapshot_table(
     Column("updated_at", DateTime, doc="updated (UTC)."),
     Column("launched_at", DateTime, doc="OS-SRV-USG:launched_at (UTC)."),
     Column("terminated_at", DateTime, doc="OS-SRV-USG:terminated_at (UTC)."),
-    # status + name: get_instances_by_status pages (ordered by name) and counts are index range walks;
-    # flavor_name + flavor_id: servers per flavor name on 2.47+ (flavor_id NULL) counted index-only.
+    # name + id, status + name + id: instance pages (ordered by name, then id) and counts are index
+    # range walks; flavor_name + flavor_id: servers per flavor name on 2.47+ (flavor_id NULL) counted
+    # index-only.
     *cloud_indexes("servers", "search_text", *FILTERABLE,
-                   then={"status": ("name",), "flavor_name": ("flavor_id",)}),
+                   then={"name": ("id",), "status": ("name", "id"), "flavor_name": ("flavor_id",)}),
     doc="Nova servers (instances), all projects.",
 )
 

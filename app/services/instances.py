@@ -189,7 +189,7 @@ SORT_MATCHES_MAX = 3000
 
 
 async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> Any:
-    """Rowids of the live servers matching ``where``, ordered by name then rowid: computed once per
+    """Rowids of the live servers matching ``where``, ordered by name then id: computed once per
     data version of the instance kinds (:class:`app.services.cache.OrderCache`), then every page of
     the same question is a slice."""
     s = servers
@@ -204,7 +204,7 @@ async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> 
             walk_names = n > SORT_MATCHES_MAX
         elif where is not None:
             conds.append(where)
-        stmt = select(rowid(s)).where(*conds).order_by(s.c.name, rowid(s))
+        stmt = select(rowid(s)).where(*conds).order_by(s.c.name, s.c.id)
         if walk_names:
             stmt = stmt.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
         return [r for (r,) in await conn.execute(stmt)]
@@ -214,9 +214,10 @@ async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> 
 
 async def _page(app: Any, where: Where | None, limit: int, offset: int,
                 include_all: bool, cache_key: Any = None) -> tuple[int, list[Instance]]:
-    """Count and window the live servers matching ``where`` (ordered by name; ties by rowid on SQLite,
-    by id elsewhere), then read only the window's rows with their names and link rows. ``cache_key``
-    (SQLite): the question is one whose ordered match set is worth keeping (see :func:`_ordered`)."""
+    """Count and window the live servers matching ``where`` (ordered by name, then id: the order of
+    the live (cloud, name, id) and (cloud, status, name, id) indexes), then read only the window's rows
+    with their names and link rows. ``cache_key`` (SQLite): the question is one whose ordered match set
+    is worth keeping (see :func:`_ordered`)."""
     cloud = app.cloud_name
     s = servers
     async with app.db.reader() as conn:
@@ -238,7 +239,7 @@ async def _page(app: Any, where: Where | None, limit: int, offset: int,
                     if where is None:  # index-only over the live (cloud, name) partial index
                         count = count.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
                     total = (await conn.execute(count)).scalar_one()
-                window = select(rowid(s)).where(*conds).order_by(s.c.name, rowid(s)).limit(limit).offset(offset)
+                window = select(rowid(s)).where(*conds).order_by(s.c.name, s.c.id).limit(limit).offset(offset)
                 if where is None or (isinstance(where, RowidSet) and total > SORT_MATCHES_MAX):
                     window = window.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
                 order = [r for (r,) in await conn.execute(window)] if offset < total else []

@@ -156,7 +156,7 @@ async def _fip_extras(page: Page) -> list[dict[str, Any]]:
 
 FLOATING_IPS = View(
     kind="floating_ips", model_name="FloatingIp", items_field="floating_ips",
-    items_doc="This window of floating IPs, ordered by address then id.",
+    items_doc="This window of floating IPs, ordered by address (numerically, IPv4 before IPv6) then id.",
     refs=(PROJECT, Ref("floating_network_id", "networks"), Ref("router_id", "routers")),
     extras={
         "associated": (bool, Field(description="Mapped to a port.")),
@@ -165,7 +165,8 @@ FLOATING_IPS = View(
                                                                           "(compute:<az> for instances).")),
     },
     enrich=_fip_extras,
-    order_by=("floating_ip_address", "id"),
+    order_by=("address_key", "id"),  # numeric address order (app.resources._common.ip_sort_key)
+    exclude=("address_key",),
     name_column="floating_ip_address",
     uses=("ports", "servers"),
 )
@@ -200,7 +201,7 @@ async def _router_extras(page: Page) -> list[dict[str, Any]]:
         select(ri, s.c.name.label("subnet_name"), s.c.cidr)
         .select_from(ri.outerjoin(s, and_(s.c.cloud == ri.c.cloud, s.c.id == ri.c.subnet_id, s.c.deleted_at.is_(None))))
         .where(ri.c.cloud == page.cloud, ri.c.router_id.in_(page.ids))
-        .order_by(*ordered(ri.c.router_id, s.c.cidr, ri.c.ip_address)))).all()
+        .order_by(*ordered(ri.c.router_id, s.c.cidr, ri.c.ip_address, ri.c.port_id)))).all()
     by_router = grouped((r.router_id, RouterInterface(
         port_id=r.port_id, subnet_id=r.subnet_id, subnet_name=r.subnet_name, cidr=r.cidr, network_id=r.network_id,
         ip_address=r.ip_address, interface_type=r.interface_type)) for r in rows)

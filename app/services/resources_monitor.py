@@ -163,7 +163,7 @@ async def monitor_resources(app: Any, *, threshold_warn: float, threshold_crit: 
     snapshot = await app.snapshot(KINDS)
     cloud = app.cloud_name
     cap = capq.capacity_query(cloud).subquery("cap")
-    loaded = ordered(desc(cap.c.pressure_pct), cap.c.hypervisor_hostname)
+    loaded = ordered(desc(cap.c.pressure_pct), cap.c.hypervisor_hostname, cap.c.hypervisor_id)
 
     async def rows(stmt: Any) -> list[Any]:
         return list((await conn.execute(stmt)).mappings().all())

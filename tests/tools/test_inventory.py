@@ -283,3 +283,89 @@ async def test_never_synced_kinds_are_reported_not_zeroed(make_sim: Any, tmp_pat
     async with mcp_client(settings, small) as client:
         out = await call(client, "get_network_details")
         assert out["snapshot"]["missing"] == [] and all(isinstance(n["port_count"], int) for n in out["networks"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Every listing in the order it promises: name then id (NULL names first), addresses numerically.
+
+NAMED = ("get_network_details", "get_routers", "get_security_groups", "get_volume_types", "get_volume_snapshots",
+         "get_volume_list", "get_user_list", "get_project_list", "get_stacks", "get_image_list", "get_keypair_list")
+
+
+def name_id(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["name"] is not None, row["name"] or ""), row["id"]
+
+
+async def test_every_named_listing_is_ordered_by_name_then_id(synced: Any) -> None:
+    async with mcp_client(synced.settings, synced.sim) as client:
+        for tool in NAMED:
+            rows = await everything(client, tool, page=23)
+            assert [name_id(r) for r in rows] == sorted(name_id(r) for r in rows), tool
+        hyps = (await call(client, "get_hypervisor_list", limit=200))["hypervisors"]
+        assert [(h["hypervisor_hostname"], h["id"]) for h in hyps] == sorted((h["hypervisor_hostname"], h["id"])
+                                                                             for h in hyps)
+        flavors = (await call(client, "get_flavor_list", limit=200))["flavors"]
+        keys = [(f["vcpus"], f["ram_mb"], f["name"], f["id"]) for f in flavors]
+        assert keys == sorted(keys)
+
+
+async def test_floating_ips_are_in_numeric_address_order(synced: Any) -> None:
+    import ipaddress
+
+    async with mcp_client(synced.settings, synced.sim) as client:
+        rows = await everything(client, "get_floating_ips", page=29)
+    keys = [(ipaddress.ip_address(r["floating_ip_address"]).version, int(ipaddress.ip_address(r["floating_ip_address"])),
+             r["id"]) for r in rows]
+    assert keys == sorted(keys)
+    texts = [r["floating_ip_address"] for r in rows]
+    assert texts != sorted(texts), "the fleet should have addresses whose text order is not numeric (.49 < .119)"
+    assert "address_key" not in rows[0]
+
+
+def test_ip_sort_key_orders_numerically() -> None:
+    from app.resources._common import ip_sort_key
+
+    addresses = ["10.0.0.119", "10.0.0.49", "9.255.255.255", "2001:db8::10", "2001:db8::9", "::1", "0.0.0.0",
+                 "255.255.255.255", "fe80::1"]
+    ordered = sorted(addresses, key=ip_sort_key)
+    assert ordered == ["0.0.0.0", "9.255.255.255", "10.0.0.49", "10.0.0.119", "255.255.255.255", "::1",
+                       "2001:db8::9", "2001:db8::10", "fe80::1"]
+    assert len({len(ip_sort_key(a)) for a in addresses}) == 1
+    assert ip_sort_key(None) is None and ip_sort_key("") is None
+    assert ip_sort_key("not-an-ip") > ip_sort_key("fe80::1")
+
+
+async def test_instances_with_one_name_come_back_by_id(make_sim: Any, tmp_path: Any) -> None:
+    """Six servers named alike, created in an order unrelated to their ids: every instance listing
+    (all, by status, search) returns them by id, on every page size."""
+    import openstack
+
+    sim_ = make_sim(servers=20, seed=17)
+    conn = openstack.connect(**sim_.connect_kwargs())
+    image = next(iter(conn.image.images()))
+    flavor = next(iter(conn.compute.flavors()))
+    network = next(n for n in conn.network.networks() if not n.is_router_external)
+    made = [conn.compute.create_server(name="twin", image_id=image.id, flavor_id=flavor.id,
+                                       networks=[{"uuid": network.id}]).id for _ in range(6)]
+    conn.close()
+    sim_.advance(3600)
+    assert made != sorted(made), "created in id order by chance: the test would prove nothing"
+    settings = make_settings(tmp_path / "twins.db")
+    await sync_everything(settings, sim_)
+    async with mcp_client(settings, sim_) as client:
+        for page in (1, 4, 200):
+            got, offset = [], 0
+            while True:
+                out = await call(client, "search_instances", search_term="twin", limit=page, offset=offset)
+                got += [i["id"] for i in out["instances"]]
+                offset += out["returned"]
+                if not out["has_more"]:
+                    break
+            assert got == sorted(made), page
+        every = await call(client, "get_instance_details", all_instances=True, limit=200)
+        assert [i["id"] for i in every["instances"] if i["name"] == "twin"] == sorted(made)
+        status = next(iter({i["status"] for i in every["instances"] if i["name"] == "twin"}))
+        by_status = await call(client, "get_instances_by_status", status=status, limit=200)
+        assert [i["id"] for i in by_status["instances"] if i["name"] == "twin"] == sorted(made)
+        names = [(i["name"], i["id"]) for i in every["instances"]]
+        assert names == sorted(names)
