@@ -554,7 +554,7 @@ def classify(ev: dict[str, Any], servers: Servers) -> tuple[bool, str]:
     msg = ev.get("message", "")
     tool = ev["tool"]
     if tool == "manage_instance":
-        if re.search(r"not found|could not be found|no (live )?instance|gone|404", msg, re.I):
+        if re.search(r"not found|could not be found|no longer exists|no (live )?instance|gone|404", msg, re.I):
             return True, "manage_instance: target deleted by churn"
         if re.search(r"409|conflict|state|cannot|task_state|not allowed", msg, re.I):
             return True, "manage_instance: wrong state (churn put it in ERROR, or a transition was in progress)"
