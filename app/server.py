@@ -26,6 +26,7 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.identity",
     "app.tools.catalog",
     "app.tools.operations_log",
+    "app.tools.history",
 )
 WRITE_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.manage_instance",

@@ -100,8 +100,11 @@ class Poller:
             await fn()
             self.job_errors.pop(name, None)
         except asyncio.CancelledError:
-            if self._stopping:
-                return  # stop() cancelled it: not a job failure
+            # stop() cancelled it, or the sync it awaited was cancelled because the lease moved
+            # (cancel_all: already said in one WARNING line): not a job failure. Only a cancellation
+            # of this job's own task propagates.
+            if self._stopping or (task is not None and not task.cancelling()):
+                return
             raise
         except Exception as e:  # noqa: broad - the job wrapper: record, keep the poller alive
             if is_lock_timeout(e):

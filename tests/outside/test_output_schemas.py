@@ -44,7 +44,8 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
         name = some["instances"][0]["name"]
         required = {"search_instances": {"search_term": "a"}, "get_instance_by_name": {"instance_name": name},
                     "get_instances_by_status": {"status": "ACTIVE"},
-                    "get_instance_details": {"instance_names": name}}
+                    "get_instance_details": {"instance_names": name},
+                    "get_instance_history": {"instance": name}}
         checked = []
         for tool in tools:
             if not tool.output_schema or not (tool.annotations and tool.annotations.read_only_hint):

@@ -1,0 +1,206 @@
+"""What changed, from the change log the sync writes (app/db/changelog.py): ``get_changes`` and
+``get_instance_history``. A live API can only say what is true now; these answer from history.
+
+Answers lead with a summary (counts per kind and change, the commonest status transitions), then a
+page of lean rows (only the columns that changed). Times are UTC; ``since`` and ``until`` accept ISO
+8601 (naive means UTC) or a duration back from now (``90m``, ``6h``, ``2d``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func, or_, select
+
+from app.db.bookkeeping import snapshot_changes
+from app.db.engine import utcnow
+from app.errors import Conflict, InvalidArgument, NotFound
+from app.resources.registry import all_specs
+from app.services.models import PageInfo, SnapshotInfo, clip
+from app.services.query import check_window, close_matches, split_csv
+
+Change = Literal["created", "changed", "deleted"]
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Status transitions are counted over at most this many changed rows (newest first), and say so.
+TRANSITION_SCAN = 20_000
+
+
+class ChangeRow(BaseModel):
+    at: datetime = Field(description="When OpenStack showed the change (UTC, observation time of the sync).")
+    kind: str
+    id: str
+    name: str | None = None
+    project_id: str | None = None
+    change: Change
+    before: dict[str, Any] | None = Field(None, description="changed/deleted: old values of the columns that changed.")
+    after: dict[str, Any] | None = Field(None, description="created/changed: new values of those columns.")
+
+
+class ChangeCount(BaseModel):
+    kind: str
+    created: int = 0
+    changed: int = 0
+    deleted: int = 0
+
+
+class Changes(BaseModel):
+    summary: str = Field(description="One paragraph: what changed in the window, biggest first.")
+    since: datetime
+    until: datetime
+    counts: list[ChangeCount] = Field(description="Per kind, over the whole window and filters.")
+    status_transitions: dict[str, int] = Field(
+        description="'kind: OLD->NEW' -> count, commonest first (at most 10).")
+    transitions_sampled: bool = Field(
+        description=f"True if transitions were counted over the newest {TRANSITION_SCAN} changes only.")
+    page: PageInfo
+    changes: list[ChangeRow] = Field(description="The changes, newest first.")
+    snapshot: SnapshotInfo
+
+
+class InstanceHistory(BaseModel):
+    summary: str
+    id: str
+    name: str | None
+    live: bool = Field(description="False if the instance is deleted (tombstoned) in the snapshot.")
+    first_seen_at: datetime = Field(description="When the snapshot first saw it (UTC).")
+    deleted_at: datetime | None
+    page: PageInfo
+    history: list[ChangeRow] = Field(description="Every change the sync saw, newest first.")
+    snapshot: SnapshotInfo
+
+
+def parse_when(value: str, name: str, now: datetime) -> datetime:
+    m = _DURATION.match(value)
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(
+            f"{name} must be an ISO 8601 time (2026-11-30T09:00:00Z; naive means UTC) or a duration back from "
+            f"now such as 90m, 6h, 2d (got {clip(value)}).") from None
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def _row(r: Any) -> ChangeRow:
+    return ChangeRow(at=r.at, kind=r.kind, id=r.resource_id, name=r.name, project_id=r.project_id, change=r.change,
+                     before=r.before, after=r.after)
+
+
+async def get_changes(app: Any, since: str, until: str | None, kinds: str | None, project: str | None,
+                      change: str | None, limit: int, offset: int) -> Changes:
+    check_window(limit, offset)
+    now = utcnow()
+    start = parse_when(since, "since", now)
+    end = parse_when(until, "until", now) if until else now
+    if end < start:
+        raise InvalidArgument("until is before since: swap them, or leave until empty for now.")
+    specs = all_specs()
+    wanted = split_csv(kinds)
+    unknown = [k for k in wanted if k not in specs]
+    if unknown:
+        raise InvalidArgument(f"Unknown kind {clip(unknown[0])}. Known kinds: {', '.join(specs)}.")
+    if change is not None and change not in ("created", "changed", "deleted"):
+        raise InvalidArgument("change must be created, changed or deleted (or empty for all).")
+    t = snapshot_changes
+    where = [t.c.cloud == app.cloud_name, t.c.at >= start, t.c.at <= end]
+    if wanted:
+        where.append(t.c.kind.in_(wanted))
+    if project:
+        where.append(t.c.project_id == project)
+    if change:
+        where.append(t.c.change == change)
+    cond = and_(*where)
+    async with app.db.reader() as conn:
+        grouped = (await conn.execute(select(t.c.kind, t.c.change, func.count()).where(cond)
+                                      .group_by(t.c.kind, t.c.change))).all()
+        page = (await conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
+                                   .limit(limit).offset(offset))).all()
+        status_rows = (await conn.execute(
+            select(t.c.kind, t.c.before, t.c.after).where(cond, t.c.change == "changed")
+            .order_by(t.c.id.desc()).limit(TRANSITION_SCAN))).all()
+    per_kind: dict[str, ChangeCount] = {}
+    for kind, ch, n in grouped:
+        setattr(per_kind.setdefault(kind, ChangeCount(kind=kind)), ch, int(n))
+    counts = sorted(per_kind.values(), key=lambda c: -(c.created + c.changed + c.deleted))
+    total = sum(c.created + c.changed + c.deleted for c in counts)
+    transitions = Counter(
+        f"{kind}: {b.get('status')}->{a.get('status')}" for kind, b, a in status_rows
+        if isinstance(b, dict) and isinstance(a, dict) and "status" in b and "status" in a)
+    top = dict(transitions.most_common(10))
+    snap = await app.snapshot(wanted or [c.kind for c in counts] or ["servers"], wait=False)
+    return Changes(
+        summary=_summary(start, end, counts, top), since=start, until=end, counts=counts,
+        status_transitions=top, transitions_sampled=len(status_rows) >= TRANSITION_SCAN,
+        page=PageInfo.of(total, len(page), offset, limit), changes=[_row(r) for r in page], snapshot=snap,
+    )
+
+
+def _summary(start: datetime, end: datetime, counts: list[ChangeCount], top: dict[str, int]) -> str:
+    window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    if not counts:
+        return f"No changes seen from {window}."
+    parts = []
+    for c in counts[:6]:
+        bits = [f"{n} {word}" for n, word in ((c.created, "created"), (c.deleted, "deleted"),
+                                               (c.changed, "changed")) if n]
+        parts.append(f"{c.kind}: {', '.join(bits)}")
+    text = f"From {window}: " + "; ".join(parts)
+    if len(counts) > 6:
+        text += f"; and {len(counts) - 6} more kinds"
+    if top:
+        text += ". Status changes: " + ", ".join(f"{k} x{n}" for k, n in list(top.items())[:5])
+    return text + "."
+
+
+async def get_instance_history(app: Any, instance: str, limit: int, offset: int) -> InstanceHistory:
+    check_window(limit, offset)
+    servers = all_specs()["servers"].table
+    s = servers
+    async with app.db.reader() as conn:
+        matches = (await conn.execute(
+            select(s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
+            .where(s.c.cloud == app.cloud_name, or_(s.c.id == instance, s.c.name == instance))
+            .order_by(s.c.deleted_at.is_not(None), s.c.name, s.c.id).limit(20))).all()
+        if not matches:
+            names = (await conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None))
+                                        .limit(5000))).scalars().all()
+            raise NotFound(f"No instance {clip(instance)} in the snapshot (live or deleted).",
+                           close_matches(instance, list(names)))
+        by_id = [m for m in matches if m.id == instance]
+        if by_id:
+            target = by_id[0]
+        elif len({m.id for m in matches}) > 1:
+            live = [m for m in matches if m.deleted_at is None]
+            if len(live) != 1:
+                raise Conflict(f"{len(matches)} instances are named {clip(instance)}: pass one of their IDs: "
+                               + ", ".join(m.id for m in matches[:10]))
+            target = live[0]
+        else:
+            target = matches[0]
+        t = snapshot_changes
+        cond = and_(t.c.cloud == app.cloud_name, t.c.kind == "servers", t.c.resource_id == target.id)
+        total = (await conn.execute(select(func.count()).where(cond))).scalar_one()
+        rows = (await conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
+                                   .limit(limit).offset(offset))).all()
+    history = [_row(r) for r in rows]
+    state = "deleted" if target.deleted_at else "live"
+    summary = (f"Instance {target.name or target.id} ({target.id}), {state}; first seen {target.first_seen_at:%Y-%m-%d %H:%M} "
+               f"UTC; {total} change(s) recorded.")
+    if history:
+        last = history[0]
+        summary += f" Latest: {last.change} at {last.at:%Y-%m-%d %H:%M} UTC"
+        if last.before and last.after:
+            summary += " (" + ", ".join(f"{k}: {last.before.get(k)}->{last.after.get(k)}" for k in list(last.after)[:3]) + ")"
+        summary += "."
+    return InstanceHistory(
+        summary=summary, id=target.id, name=target.name, live=target.deleted_at is None,
+        first_seen_at=target.first_seen_at, deleted_at=target.deleted_at,
+        page=PageInfo.of(int(total), len(history), offset, limit), history=history,
+        snapshot=await app.snapshot(["servers"], wait=False),
+    )
