@@ -30,6 +30,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field
 
+from sqlalchemy.exc import OperationalError
+
+from app.db.engine import is_lock_timeout
 from app.errors import OpsError
 
 if TYPE_CHECKING:
@@ -227,6 +230,18 @@ def register_tool(
         except ToolError:
             outcome = "ToolError"
             raise
+        except OperationalError as e:
+            if not is_lock_timeout(e):
+                raise
+            outcome = "DatabaseLocked"
+            since = app_context(ctx).db.writer_blocked_since if ctx is not None else None
+            raise ToolError(
+                "The snapshot database is locked by another process"
+                + (f" (since {since:%Y-%m-%d %H:%M:%S} UTC)" if since else "")
+                + ": this call could not write to it. A management action may already have been carried out in "
+                "OpenStack: check get_operation_log and the resource before retrying. get_sync_status says "
+                "whether the lock clears."
+            ) from e
         finally:
             if metrics is not None:
                 metrics.tool_calls.inc(name, outcome)
