@@ -66,10 +66,17 @@ class AppContext:
         stale_core = sorted(k for k in CORE_KINDS if k in per_kind and per_kind[k].stale)
         blocked = self.db.writer_blocked_since
         ready = not never and not stale_core and blocked is None
+        why = readiness_reasons(per_kind, stale_core, ready)
+        if blocked is not None:
+            line = (f"writer blocked since {blocked.isoformat()}Z: another process holds the database's write "
+                    "lock, so this process's snapshot writes do not land")
+            why["reasons"].insert(0, {"state": "blocked", "kinds": [], "error": line})
+            why["reason"] = line if why["reason"] in ("ready", "not ready (see the other fields)") else \
+                f"{line}; {why['reason']}"
         return {
             "ready": ready,
             # why not, in one line and per kind (the OpenStack error of failed runs)
-            **readiness_reasons(per_kind, stale_core, ready),
+            **why,
             "never_synced": never,
             "stale_core_kinds": stale_core,
             # Set when this process's snapshot writes time out on the database write lock (another

@@ -82,10 +82,11 @@ def _request_id(exc: BaseException) -> str | None:
     return headers.get("x-openstack-request-id") or headers.get("x-compute-request-id")
 
 
-def translate_sdk_error(exc: BaseException, doing: str) -> OpsError:
+def translate_sdk_error(exc: BaseException, doing: str, who: str | None = None) -> OpsError:
     """Map an openstacksdk / keystoneauth exception raised while ``doing`` (e.g. "stopping server web-1")
     into an :class:`OpsError`. Unknown exception types are returned as ``UpstreamError`` so the caller
-    can ``raise translate_sdk_error(e, ...) from e``."""
+    can ``raise translate_sdk_error(e, ...) from e``. ``who`` names the credentials (user and Keystone,
+    never a secret) for a 401."""
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as os_exc
 
@@ -104,8 +105,10 @@ def translate_sdk_error(exc: BaseException, doing: str) -> OpsError:
             request_id=rid,
         )
     if isinstance(exc, ks_exc.Unauthorized) or status == 401:
+        source = "Keystone" if isinstance(exc, ks_exc.Unauthorized) else "OpenStack"
         return NotPermitted(
-            f"OpenStack rejected our credentials while {doing}. Check clouds.yaml / OS_* credentials."
+            f"{source} answered 401 (Unauthorized) for {who or 'our credentials'} while {doing}. Check the "
+            "clouds.yaml entry / OS_* credentials (password, project, domains) and that the user is enabled."
         )
     if isinstance(exc, (os_exc.NotFoundException, os_exc.ResourceNotFound)) or status == 404:
         return NotFound(f"OpenStack says the target no longer exists while {doing}: {detail}.")

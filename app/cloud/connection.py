@@ -106,6 +106,21 @@ def sdk_max_microversion(proxy_module: str) -> str | None:
     return f"{best[0]}.{best[1]}" if best else None
 
 
+def credentials_label(conn: Any) -> str:
+    """``user admin (domain Default) at http://keystone:5000/v3``: who we authenticate as, for error
+    messages (no password, token or application-credential secret)."""
+    try:
+        auth = dict(conn.config.config.get("auth") or {})
+    except AttributeError:
+        return "our credentials"
+    url = auth.get("auth_url") or "?"
+    if auth.get("application_credential_id"):
+        return f"application credential {auth['application_credential_id']} at {url}"
+    user = auth.get("username") or auth.get("user_id") or "?"
+    domain = auth.get("user_domain_name") or auth.get("user_domain_id")
+    return f"user {user}" + (f" (domain {domain})" if domain else "") + f" at {url}"
+
+
 def http_status(err: BaseException) -> int | None:
     """The HTTP status behind a translated error (from the chained SDK exception), if any."""
     status = getattr(err, "status", None)
@@ -147,6 +162,7 @@ class CloudClient:
             max_workers=settings.sdk_concurrency, thread_name_prefix="openstacksdk"
         )
         self._microversions: dict[tuple[str, str], str | None] = {}
+        self.who = credentials_label(conn)
 
     @classmethod
     def from_settings(cls, settings: Settings, **connect_kwargs: Any) -> CloudClient:
@@ -161,14 +177,13 @@ class CloudClient:
                 self._executor, functools.partial(self._translated, fn, args, kwargs, doing)
             )
 
-    @staticmethod
-    def _translated(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], doing: str) -> T:
+    def _translated(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], doing: str) -> T:
         try:
             return fn(*args, **kwargs)
         except OpsError:
             raise
         except SDK_ERRORS as e:
-            raise translate_sdk_error(e, doing) from e
+            raise translate_sdk_error(e, doing, self.who) from e
 
     # --- raw HTTP through the service proxies --------------------------------------------
     def _proxy(self, service: str) -> Any:

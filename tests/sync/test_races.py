@@ -249,6 +249,7 @@ async def test_a_writer_blocked_by_another_process_says_since_when(make_sim: Any
                 assert since is not None
                 ready = await app.readiness()
                 assert not ready["ready"] and ready["writer_blocked_since"] == since.isoformat() + "Z"
+                assert ready["reason"].startswith("writer blocked since") and ready["reasons"][0]["state"] == "blocked"
                 status = await sync_status(app, "flavors", 5)
                 assert status.writer_blocked_since == since
                 assert [k.kind for k in status.snapshot.kinds] == ["flavors"]  # reads still answer

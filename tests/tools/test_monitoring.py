@@ -285,12 +285,12 @@ async def test_wrong_password_answers_incomplete_with_the_keystone_error(make_si
     _all_counts_null(cs)
     (group,) = cs["incomplete"]
     assert group["state"] == "failed" and set(group["kinds"]) == set(cs["unknown_kinds"]) and len(group["kinds"]) == 14
-    assert "rejected our credentials" in group["reason"] and "credentials" in cs["coverage"]
+    assert "answered 401 (Unauthorized) for user admin" in group["reason"] and "credentials" in cs["coverage"]
     assert "no health score" in cs["coverage"] and len(cs["coverage"]) < 400
     assert "not-the-password" not in str(cs)
     for report in (mon, svc):
         assert report["complete"] is False and report["incomplete"][0]["state"] == "failed"
-        assert "rejected our credentials" in report["coverage"]
+        assert "answered 401" in report["coverage"]
     assert mon["totals"]["hypervisors"] == 0 and mon["total"] == 0  # nothing known, and it says so
 
 

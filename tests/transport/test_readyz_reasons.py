@@ -39,8 +39,8 @@ def test_readyz_gives_the_reason_for_a_wrong_password(sim: Simulator, tmp_path: 
             time.sleep(0.2)
         assert body.get("ready") is False, body
         failed = [g for g in body["reasons"] if g["state"] == "failed"]
-        assert failed and all("rejected our credentials" in g["error"] for g in failed), body
-        assert "rejected our credentials" in body["reason"] and "no sync has succeeded" in body["reason"]
+        assert failed and all("answered 401 (Unauthorized) for user admin" in g["error"] for g in failed), body
+        assert "answered 401 (Unauthorized) for user admin" in body["reason"] and "no sync has succeeded" in body["reason"]
         assert "wrong-password-123" not in r.text
         assert httpx.get(base + "/healthz", timeout=5).status_code == 200  # the process itself is fine
     finally:
