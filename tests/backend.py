@@ -157,10 +157,11 @@ class PostgresCluster:
         self.started_here = False
         url = os.environ.get("OPS_TEST_POSTGRES_URL", "").strip()
         if not url:
-            out = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start"], check=True,
-                                 capture_output=True, text=True, timeout=600)
+            script = ["bash", str(ROOT / "scripts" / "postgres.sh")]
+            running = subprocess.run([*script, "status"], capture_output=True, timeout=60).returncode == 0
+            out = subprocess.run([*script, "start"], check=True, capture_output=True, text=True, timeout=600)
             url = out.stdout.strip().splitlines()[-1]
-            self.started_here = True
+            self.started_here = not running  # never stop a server someone else started
         self.server_url = url
         self.admin = _Loop()
         self.engine = create_async_engine(self.admin_db_url("postgres"), poolclass=pool.NullPool,

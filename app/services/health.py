@@ -26,7 +26,7 @@ from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volumes import attachments
 from app.resources.volumes import table as volumes
 from app.services import capacity as capq
-from app.services.query import live, ordered
+from app.services.query import live, ordered, utc_text
 from app.services.service_status import services_union
 
 
@@ -89,7 +89,7 @@ def _sources(cloud: str, stuck_before: Any, crit: float) -> list[tuple[Any, ...]
     svc = services_union(cloud)
     cap = capq.capacity_query(cloud).subquery("cap")
     s, v, vs, st, h, fip = servers, volumes, volume_snapshots, stacks, hypervisors, floating_ips
-    hb = func.coalesce(cast(svc.c.last_heartbeat_at, String), "unknown")
+    hb = func.coalesce(utc_text(svc.c.last_heartbeat_at), "unknown")
     hb_detail = literal("last heartbeat ") + hb
     return [
         ("compute_service_down", svc, and_(svc.c.service == "compute", svc.c.state == "down"), svc.c.binary, svc.c.id, svc.c.host, hb_detail, "{binary} services down"),
@@ -101,7 +101,7 @@ def _sources(cloud: str, stuck_before: Any, crit: float) -> list[tuple[Any, ...]
          literal("pressure ") + cast(cap.c.pressure_pct, String) + "%", f"hypervisors at or above {crit:g}%"),
         ("instances_error", s, and_(live(s, cloud), s.c.status == "ERROR"), None, s.c.id, s.c.name, s.c.host, "instances in ERROR"),
         ("instances_stuck", s, and_(live(s, cloud), s.c.task_state.is_not(None), s.c.updated_at < stuck_before), None, s.c.id, s.c.name,
-         s.c.task_state + " since " + cast(s.c.updated_at, String), "instances stuck in a task state"),
+         s.c.task_state + " since " + utc_text(s.c.updated_at), "instances stuck in a task state"),
         ("volumes_error", v, and_(live(v, cloud), v.c.status.like("error%")), None, v.c.id, v.c.name, v.c.status, "volumes in error"),
         ("volume_snapshots_error", vs, and_(live(vs, cloud), vs.c.status.like("error%")), None, vs.c.id, vs.c.name, vs.c.status, "volume snapshots in error"),
         ("stacks_failed", st, and_(live(st, cloud), st.c.status.like("%\\_FAILED", escape="\\")), None, st.c.id, st.c.name, st.c.status_reason, "failed stacks"),

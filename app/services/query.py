@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, String, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
@@ -57,6 +57,25 @@ def _contains_exactly_like(element: contains_exactly, compiler: Any, **kw: Any) 
 def _contains_exactly_instr(element: contains_exactly, compiler: Any, **kw: Any) -> str:
     column, term, _pattern = element.clauses
     return compiler.process(func.instr(column, term) > 0, **kw)
+
+
+class utc_text(FunctionElement[str]):  # noqa: N801 - SQL-ish construct
+    """A naive-UTC timestamp column as ISO text with whole seconds (``2026-01-31T12:00:05Z``), the same
+    on every backend (a plain CAST gives SQLite's stored text, microseconds and all, but PostgreSQL's
+    timestamp output, trailing zeros trimmed)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_text)
+def _utc_text_pg(element: utc_text, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"
 
 
 def contains(column: Any, term: str, case_sensitive: bool) -> ColumnElement[bool]:
