@@ -198,8 +198,9 @@ async def test_error_state_while_waiting_is_a_failure(fleet: Fleet) -> None:
     fleet.sim.freeze()  # the suspend cannot finish before the test breaks the server
 
     async def break_it() -> None:
-        while s["OS-EXT-STS:task_state"] != "suspending":
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(120):  # a state to wait for, bounded (never a time to guess)
+            while s["OS-EXT-STS:task_state"] != "suspending":
+                await asyncio.sleep(0.02)
         fail_server(fleet.sim, s, "hypervisor lost the guest")
 
     async with mcp_client(fleet.settings, fleet.sim) as client:
