@@ -72,8 +72,11 @@ def build_connection(settings: Settings, *, for_writes: bool = False, **connect_
     opts = write_options(settings) if for_writes else connection_options(settings)
     try:
         if connect_kwargs:
-            return openstack.connect(**{**opts, **connect_kwargs})
-        return openstack.connect(cloud=settings.os_cloud, **opts)
+            conn = openstack.connect(**{**opts, **connect_kwargs})
+        else:
+            conn = openstack.connect(cloud=settings.os_cloud, **opts)
+        reauth_on_every_401(conn)
+        return conn
     except (os_exc.ConfigException, ks_exc.auth_plugins.MissingRequiredOptions,
             ks_exc.auth_plugins.NoMatchingPlugin) as e:
         where = f"cloud {settings.os_cloud!r} in clouds.yaml" if settings.os_cloud else "the OS_* environment"
@@ -82,6 +85,27 @@ def build_connection(settings: Settings, *, for_writes: bool = False, **connect_
             "OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME (or application credentials); "
             "or try the built-in demo cloud: mcp-openstack-ops demo."
         ) from e
+
+
+def reauth_on_every_401(conn: Any) -> None:
+    """Make keystoneauth retry *every* request that gets a 401 once, with a fresh token.
+
+    keystoneauth retries a 401 only when ``auth.invalidate()`` reports it dropped a token; when a token
+    expires under concurrent requests, the first one drops it and the others' invalidate() find nothing
+    to drop and fail with 401 (3 of 4 concurrent requests, seen with the simulator's token expiry and
+    in the soak on writes). A 401 means the request was refused before it did anything, so the single
+    retry is safe for writes too; it is per HTTP request, never a replay of a whole SDK call."""
+    auth = getattr(getattr(conn, "session", None), "auth", None)
+    if auth is None or getattr(auth, "_ops_reauth", False):
+        return
+    original = auth.invalidate
+
+    def invalidate() -> bool:
+        original()
+        return True
+
+    auth.invalidate = invalidate
+    auth._ops_reauth = True
 
 
 @functools.lru_cache(maxsize=None)
