@@ -20,6 +20,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,18 +94,32 @@ def reauth_on_every_401(conn: Any) -> None:
     keystoneauth retries a 401 only when ``auth.invalidate()`` reports it dropped a token; when a token
     expires under concurrent requests, the first one drops it and the others' invalidate() find nothing
     to drop and fail with 401 (3 of 4 concurrent requests, seen with the simulator's token expiry and
-    in the soak on writes). A 401 means the request was refused before it did anything, so the single
-    retry is safe for writes too; it is per HTTP request, never a replay of a whole SDK call."""
+    in the soak on writes). Dropping the token (``auth_ref = None``) outside the plugin's lock also
+    races with a thread that just fetched one (keystoneauth's ``assert self.auth_ref is not None``).
+    So invalidate() here only marks the token stale, under the plugin's lock, and the next
+    ``get_access`` (under the same lock) fetches a new one. A 401 is refused before anything happens,
+    so the single retry is safe for writes too; it is per HTTP request, never a replay of a whole SDK
+    call."""
     auth = getattr(getattr(conn, "session", None), "auth", None)
-    if auth is None or getattr(auth, "_ops_reauth", False):
+    lock = getattr(auth, "_lock", None)
+    if auth is None or lock is None or getattr(auth, "_ops_reauth", False):
         return
-    original = auth.invalidate
+    needs_reauthenticate = auth._needs_reauthenticate
 
     def invalidate() -> bool:
-        original()
+        with lock:
+            auth._ops_stale = True
         return True
 
+    def needs() -> bool:  # called by get_access with the lock held
+        if auth._ops_stale:
+            auth._ops_stale = False
+            return True
+        return bool(needs_reauthenticate())
+
+    auth._ops_stale = False
     auth.invalidate = invalidate
+    auth._needs_reauthenticate = needs
     auth._ops_reauth = True
 
 
@@ -175,8 +190,11 @@ class CloudClient:
 
     Use :meth:`from_settings` in the server; tests pass the simulator's ``connect_kwargs()``."""
 
-    def __init__(self, conn: Any, settings: Settings, write_conn: Any = None) -> None:
+    def __init__(self, conn: Any, settings: Settings, write_conn: Any = None, observer: Any = None) -> None:
         self.conn = conn
+        # Told about every call through run(): ``observer.api_call(service, seconds, error)`` (the
+        # server's metrics, passed down by app.context; this layer imports nothing above it).
+        self.observer = observer
         self.settings = settings
         # Writes go through a connection that never retries by itself (see write_options); reads
         # (listings, GETs) keep the retrying one.
@@ -189,17 +207,28 @@ class CloudClient:
         self.who = credentials_label(conn)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **connect_kwargs: Any) -> CloudClient:
+    def from_settings(cls, settings: Settings, *, observer: Any = None, **connect_kwargs: Any) -> CloudClient:
         return cls(build_connection(settings, **connect_kwargs), settings,
-                   build_connection(settings, for_writes=True, **connect_kwargs))
+                   build_connection(settings, for_writes=True, **connect_kwargs), observer=observer)
 
-    async def run(self, fn: Callable[..., T], *args: Any, doing: str, **kwargs: Any) -> T:
-        """Run a blocking SDK call on the pool (bounded); failures become OpsError."""
+    async def run(self, fn: Callable[..., T], *args: Any, doing: str, service: str | None = None,
+                  **kwargs: Any) -> T:
+        """Run a blocking SDK call on the pool (bounded); failures become OpsError. ``service`` (compute,
+        network...) labels the call for the observer."""
         async with self._sem:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, functools.partial(self._translated, fn, args, kwargs, doing)
-            )
+            t0 = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                return await loop.run_in_executor(
+                    self._executor, functools.partial(self._translated, fn, args, kwargs, doing)
+                )
+            except Exception as e:
+                error = e
+                raise
+            finally:
+                if self.observer is not None:
+                    self.observer.api_call(service, time.perf_counter() - t0, error)
 
     def _translated(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], doing: str) -> T:
         try:
@@ -253,7 +282,8 @@ class CloudClient:
     ) -> Response:
         """GET ``path`` on ``service``'s endpoint; raises OpsError (NotFound on 404, NotPermitted on 403...)."""
         return await self.run(
-            self._get_blocking, service, path, params, microversion, doing=doing or f"reading {service} {path}"
+            self._get_blocking, service, path, params, microversion, doing=doing or f"reading {service} {path}",
+            service=service,
         )
 
     async def microversion(self, service: str, requested: str | None) -> str | None:
