@@ -119,7 +119,92 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_alias("OPS_STACK_TEMPLATE_DIRS")
     )
 
-    @field_validator("allowed_hosts", "image_upload_dirs", "stack_template_dirs", mode="before")
+    # --- tool exposure (applied when tools are registered: hidden tools are absent from tools/list) ------
+    enabled_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Only these tools (comma-separated names); empty: every tool. manage_* tools also need "
+                    "ALLOW_MODIFY_OPERATIONS.",
+        validation_alias=_alias("OPS_ENABLED_TOOLS"),
+    )
+    disabled_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Never these tools (comma-separated names).",
+        validation_alias=_alias("OPS_DISABLED_TOOLS"),
+    )
+    read_only: bool = Field(
+        False, description="Only tools annotated read-only (readOnlyHint), whatever else is enabled.",
+        validation_alias=_alias("OPS_READ_ONLY"),
+    )
+    disable_destructive: bool = Field(
+        False, description="No tool annotated destructive (destructiveHint).",
+        validation_alias=_alias("OPS_DISABLE_DESTRUCTIVE"),
+    )
+
+    # --- metrics ------------------------------------------------------------------------------------
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="Serve /metrics on this separate port, without authentication (for Prometheus); unset: "
+                    "/metrics is on the MCP port behind the same authentication as /mcp.",
+        validation_alias=_alias("OPS_METRICS_PORT"),
+    )
+    metrics_host: str | None = Field(
+        None, description="Bind address of the metrics port (default: FASTMCP_HOST).",
+        validation_alias=_alias("OPS_METRICS_HOST"),
+    )
+
+    # --- OAuth 2.1 resource server (per-caller identity over HTTP; app/auth.py) ---------------------------
+    oauth_issuer: str | None = Field(
+        None, description="Issuer URL of the authorization server whose JWT access tokens are accepted, e.g. "
+                          "https://keycloak.example.com/realms/ops. Set: OAuth mode (instead of the static token).",
+        validation_alias=_alias("OPS_OAUTH_ISSUER"),
+    )
+    oauth_resource_url: str | None = Field(
+        None, description="This server's public MCP URL (e.g. https://mcp.example.com/mcp): the protected "
+                          "resource advertised at /.well-known/oauth-protected-resource. Required in OAuth mode.",
+        validation_alias=_alias("OPS_OAUTH_RESOURCE_URL"),
+    )
+    oauth_audience: str | None = Field(
+        None, description="Audience (aud) a token must carry; default: OPS_OAUTH_RESOURCE_URL.",
+        validation_alias=_alias("OPS_OAUTH_AUDIENCE"),
+    )
+    oauth_jwks_url: str | None = Field(
+        None, description="JWKS URL; default: jwks_uri from the issuer's /.well-known/openid-configuration.",
+        validation_alias=_alias("OPS_OAUTH_JWKS_URL"),
+    )
+    oauth_jwks_cache_seconds: float = Field(
+        300.0, gt=0, description="How long fetched signing keys are reused before the JWKS is fetched again "
+                                 "(an unknown key id refetches at most every 30 s).",
+        validation_alias=_alias("OPS_OAUTH_JWKS_CACHE_SECONDS"),
+    )
+    oauth_http_timeout: float = Field(
+        5.0, gt=0, le=60, description="Timeout (seconds) of one JWKS or discovery request.",
+        validation_alias=_alias("OPS_OAUTH_HTTP_TIMEOUT"),
+    )
+    oauth_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
+        description="Accepted JWT signature algorithms (asymmetric only).",
+        validation_alias=_alias("OPS_OAUTH_ALGORITHMS"),
+    )
+    oauth_leeway: float = Field(
+        30.0, ge=0, le=300, description="Clock skew (seconds) allowed on exp/nbf/iat.",
+        validation_alias=_alias("OPS_OAUTH_LEEWAY"),
+    )
+    oauth_read_scope: str = Field(
+        "openstack:read", min_length=1, description="Scope needed for any MCP request (the read tools).",
+        validation_alias=_alias("OPS_OAUTH_READ_SCOPE"),
+    )
+    oauth_write_scope: str = Field(
+        "openstack:write", min_length=1, description="Scope needed, besides the read scope, for manage_* tools.",
+        validation_alias=_alias("OPS_OAUTH_WRITE_SCOPE"),
+    )
+    oauth_projects_claim: str | None = Field(
+        None, description="Claim listing the OpenStack projects a caller is restricted to. Project-scoped "
+                          "reads are not implemented yet: a caller whose token carries this claim is refused "
+                          "every tool (fail closed); callers without it are unrestricted.",
+        validation_alias=_alias("OPS_OAUTH_PROJECTS_CLAIM"),
+    )
+
+    @field_validator("allowed_hosts", "image_upload_dirs", "stack_template_dirs", "enabled_tools", "disabled_tools",
+                     "oauth_algorithms", mode="before")
     @classmethod
     def _csv_or_json_list(cls, v: Any) -> Any:
         """Accept a JSON list (``["a", "b"]``) or a comma-separated string (``a,b``)."""

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from app.cloud.identity import identity_of
 from app.config import Settings
 from app.db.clouds import bind_label
 from app.db.engine import Database, prepare_database
-from app.metrics import Metrics, gauge_lines
+from app.metrics import KindSample, Metrics, SnapshotSample
 from app.resources.registry import all_specs
 from app.services.cache import OrderCache, ReportCache
 from app.services.completeness import readiness_reasons
@@ -86,26 +87,28 @@ class AppContext:
             "poller_leader": bool(self.poller and self.poller.is_leader),
         }
 
-    async def snapshot_metric_lines(self) -> list[str]:
+    async def snapshot_sample(self) -> SnapshotSample:
+        """What /metrics reports about the snapshot and the poller, read at scrape time."""
         specs = all_specs()
         per_kind = await fresh.kinds_freshness(self.db, self.settings, list(specs))
-        counts: list[tuple[dict[str, str], float]] = []
+        kinds: dict[str, KindSample] = {}
         async with self.db.reader() as conn:
             for kind, spec in specs.items():
                 t = spec.table
                 n = (await conn.execute(
                     select(func.count()).select_from(t).where(t.c.cloud == self.cloud_name, t.c.deleted_at.is_(None))
                 )).scalar_one()
-                counts.append(({"kind": kind}, float(n)))
-        ages = [({"kind": k}, f.age_seconds) for k, f in per_kind.items() if f.age_seconds is not None]
-        stale = [({"kind": k}, 1.0 if f.stale else 0.0) for k, f in per_kind.items()]
-        lines = gauge_lines("openstack_snapshot_rows", "Live rows per kind in the snapshot.", counts)
-        lines += gauge_lines("openstack_snapshot_age_seconds", "Age of the last successful sync per kind.", ages)
-        lines += gauge_lines("openstack_snapshot_stale", "1 if the kind is stale, failed or never synced.", stale)
-        lines += gauge_lines("openstack_poller_leader", "1 if this process holds the poller lease.",
-                             [({}, 1.0 if self.poller and self.poller.is_leader else 0.0)])
-        lines += await self.sync.runs.metric_lines() if hasattr(self.sync.runs, "metric_lines") else []
-        return lines
+                f = per_kind.get(kind)
+                as_of = f.as_of if f is not None else None
+                kinds[kind] = KindSample(
+                    rows=int(n),
+                    last_success=None if as_of is None else as_of.replace(tzinfo=timezone.utc).timestamp(),
+                    stale=True if f is None else bool(f.stale),
+                )
+        poller = self.poller
+        return SnapshotSample(kinds=kinds, poller_enabled=poller is not None,
+                              leader=bool(poller and poller.is_leader),
+                              lease_epoch=getattr(getattr(poller, "lease", None), "epoch", None))
 
 
 def to_snapshot_info(combined: fresh.Freshness) -> SnapshotInfo:
@@ -136,16 +139,17 @@ async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIt
     """Migrate the database, connect the cloud (lazily: nothing is sent yet), start the poller."""
     await prepare_database(settings.database_url)
     db = Database.from_settings(settings)
-    cloud = CloudClient.from_settings(settings, **connect_kwargs)
+    metrics = Metrics()  # observes the cloud client's API calls and the sync service's runs
+    cloud = CloudClient.from_settings(settings, observer=metrics, **connect_kwargs)
     try:
         settings = await bind_label(settings, db, identity_of(cloud.conn))
     except BaseException:
         await cloud.close()
         await db.dispose()
         raise
-    sync = SyncService(settings, db, cloud)
+    sync = SyncService(settings, db, cloud, observer=metrics)
     poller = Poller(settings, db, sync) if settings.poller_enabled else None
-    ctx = AppContext(settings=settings, db=db, cloud=cloud, sync=sync, poller=poller, metrics=Metrics())
+    ctx = AppContext(settings=settings, db=db, cloud=cloud, sync=sync, poller=poller, metrics=metrics)
     if poller is not None:
         await poller.start()
     try:

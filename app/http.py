@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.errors import InvalidArgument, OpsError
+from app.metrics import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -61,10 +62,16 @@ class CannotListen(OpsError):
     """The HTTP address cannot be bound (port taken, address not local, no permission)."""
 
 
-def bind_socket(settings: Settings) -> socket.socket:
-    """A listening socket on ``settings.host:port``, bound before the server starts anything (database,
-    poller): a taken port is one clear error instead of a half-started server's tracebacks."""
-    host, port = settings.host, settings.port
+def bind_socket(settings: Settings, *, metrics: bool = False) -> socket.socket:
+    """A listening socket on ``settings.host:port`` (``metrics``: the metrics port), bound before the
+    server starts anything (database, poller): a taken port is one clear error instead of a half-started
+    server's tracebacks."""
+    if metrics:
+        host, port = settings.metrics_host or settings.host, int(settings.metrics_port or 0)
+        flag = "--metrics-port / OPS_METRICS_PORT"
+    else:
+        host, port = settings.host, settings.port
+        flag = "--port / FASTMCP_PORT"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -76,9 +83,9 @@ def bind_socket(settings: Settings) -> socket.socket:
         where = f"{host}:{port}"
         if e.errno == errno.EADDRINUSE:
             why = (f"cannot listen on {where}: the port is already in use (another server, or an earlier one "
-                   "still running). Stop it, or choose another port with --port / FASTMCP_PORT.")
+                   f"still running). Stop it, or choose another port with {flag}.")
         elif e.errno in (errno.EACCES, errno.EPERM):
-            why = f"cannot listen on {where}: permission denied (ports below 1024 need privileges); use --port."
+            why = f"cannot listen on {where}: permission denied (ports below 1024 need privileges); use {flag}."
         elif e.errno == errno.EADDRNOTAVAIL:
             why = f"cannot listen on {where}: no local interface has that address; check --host / FASTMCP_HOST."
         else:
@@ -126,7 +133,7 @@ class BearerAuthMiddleware:
                 break
         if not supplied or not hmac.compare_digest(supplied, self._token):
             if self._state.context is not None:
-                self._state.context.metrics.http_auth_failures.inc()
+                self._state.context.metrics.http_auth_failures.inc("invalid" if supplied else "missing")
             resp = JSONResponse(
                 {"error": "unauthorized", "error_description": "Missing or invalid bearer token."},
                 status_code=401,
@@ -137,7 +144,7 @@ class BearerAuthMiddleware:
         await self.app(scope, receive, send)
 
 
-def add_probe_routes(mcp: MCPServer[Any], state: ServerState) -> None:
+def add_probe_routes(mcp: MCPServer[Any], state: ServerState, *, metrics_elsewhere: bool = False) -> None:
     @mcp.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -150,17 +157,32 @@ def add_probe_routes(mcp: MCPServer[Any], state: ServerState) -> None:
         report = await ctx.readiness()
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
-    @mcp.custom_route("/metrics", methods=["GET"])
-    async def metrics(_: Request) -> Response:
-        ctx = state.context
-        if ctx is None:
-            return PlainTextResponse("", status_code=503)
-        text = ctx.metrics.render(await ctx.snapshot_metric_lines())
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+    if not metrics_elsewhere:
+        @mcp.custom_route("/metrics", methods=["GET"])
+        async def metrics(_: Request) -> Response:
+            return await metrics_response(state)
+
+
+async def metrics_response(state: ServerState) -> Response:
+    ctx = state.context
+    if ctx is None:
+        return PlainTextResponse("", status_code=503)
+    return Response(ctx.metrics.render(await ctx.snapshot_sample()), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_app(state: ServerState) -> Any:
+    """The separate metrics listener (OPS_METRICS_PORT): ``/metrics`` only, no authentication."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    async def endpoint(_: Request) -> Response:
+        return await metrics_response(state)
+
+    return Starlette(routes=[Route("/metrics", endpoint, methods=["GET"])])
 
 
 def build_http_app(mcp: MCPServer[Any], settings: Settings, state: ServerState) -> Any:
-    add_probe_routes(mcp, state)
+    add_probe_routes(mcp, state, metrics_elsewhere=settings.metrics_port is not None)
     app = mcp.streamable_http_app(
         streamable_http_path="/mcp", transport_security=transport_security(settings), host=settings.host
     )
@@ -170,18 +192,38 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings, state: ServerState) 
 
 
 async def serve_http(mcp: MCPServer[Any], settings: Settings, state: ServerState,
-                     sock: socket.socket | None = None) -> None:
-    """Serve on ``sock`` (from :func:`bind_socket`; bound here if not given)."""
+                     sock: socket.socket | None = None, metrics_sock: socket.socket | None = None) -> None:
+    """Serve on ``sock`` (from :func:`bind_socket`; bound here if not given), and ``/metrics`` on
+    ``metrics_sock`` when OPS_METRICS_PORT is set (bound here if not given)."""
+    import asyncio
+    import contextlib
+
     import uvicorn
 
     check_bind_policy(settings)
     sock = sock if sock is not None else bind_socket(settings)
+    if settings.metrics_port is not None and metrics_sock is None:
+        metrics_sock = bind_socket(settings, metrics=True)
     app = build_http_app(mcp, settings, state)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                             access_log=False, log_config=None)
     server = uvicorn.Server(config)
     state.uvicorn = server
+    side: asyncio.Task[None] | None = None
     try:
+        if metrics_sock is not None:
+            mconfig = uvicorn.Config(metrics_app(state), log_level=settings.log_level.lower(), access_log=False,
+                                     log_config=None, lifespan="off")
+            msrv = uvicorn.Server(mconfig)
+            # Signals belong to the main server; this one stops when it does.
+            msrv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+            state.extras["metrics_server"] = msrv
+            side = asyncio.create_task(msrv.serve(sockets=[metrics_sock]))
         await server.serve(sockets=[sock])
     finally:
+        if side is not None:
+            state.extras["metrics_server"].should_exit = True
+            await asyncio.gather(side, return_exceptions=True)
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()

@@ -39,6 +39,12 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "--allow-modify-operations", "register management tools (env ALLOW_MODIFY_OPERATIONS)")
     p.add_argument("--database-url", default=None, help="snapshot database URL (env OPS_DATABASE_URL)")
     _bool_flag(p, "--poller", "run the background poller in this process (env OPS_POLLER_ENABLED)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve /metrics on this separate port without auth (env OPS_METRICS_PORT)")
+    p.add_argument("--enabled-tools", default=None, help="only these tools, comma-separated (env OPS_ENABLED_TOOLS)")
+    p.add_argument("--disabled-tools", default=None, help="never these tools, comma-separated (env OPS_DISABLED_TOOLS)")
+    _bool_flag(p, "--read-only", "only tools annotated read-only (env OPS_READ_ONLY)")
+    _bool_flag(p, "--disable-destructive", "no tool annotated destructive (env OPS_DISABLE_DESTRUCTIVE)")
 
 
 def _settings_from(args: argparse.Namespace, **extra: Any) -> Any:
@@ -49,7 +55,9 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Any:
         auth_enable=args.auth_enable, secret_key=args.secret_key,
         allow_unauthenticated_remote=args.allow_unauthenticated_remote,
         allow_modify_operations=args.allow_modify_operations, database_url=args.database_url,
-        poller_enabled=args.poller, **extra,
+        poller_enabled=args.poller, metrics_port=args.metrics_port, enabled_tools=args.enabled_tools,
+        disabled_tools=args.disabled_tools, read_only=args.read_only, disable_destructive=args.disable_destructive,
+        **extra,
     )
 
 
@@ -119,19 +127,22 @@ async def _serve(settings: Any) -> None:
 
     build_connection(settings).close()  # fail fast, with a clear message, on missing credentials
 
-    sock = None
+    sock = metrics_sock = None
     if settings.transport != "stdio":
         check_bind_policy(settings)
         sock = bind_socket(settings)  # before the database and the poller start: a taken port is one line
     try:
+        if sock is not None and settings.metrics_port is not None:
+            metrics_sock = bind_socket(settings, metrics=True)
         mcp, state = build_server(settings)
         if sock is None:
             await mcp.run_stdio_async()
         else:
-            await serve_http(mcp, settings, state, sock)
+            await serve_http(mcp, settings, state, sock, metrics_sock)
     finally:
-        if sock is not None:
-            sock.close()
+        for s in (sock, metrics_sock):
+            if s is not None:
+                s.close()
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -58,8 +58,12 @@ class SyncService:
         cloud: CloudClient,
         *,
         specs: Mapping[str, ResourceSpec] | None = None,
+        observer: Any = None,
     ) -> None:
         self.settings = settings
+        # Told about every recorded poller run: ``observer.sync_finished(result)`` (the server's metrics,
+        # passed down by app.context; this layer imports nothing above it).
+        self.observer = observer
         self.db = db
         self.cloud = cloud
         self.cloud_name = settings.cloud_name
@@ -239,6 +243,10 @@ class SyncService:
             await self.runs.finish(result)
         except LeaseLost as e:
             return self._lease_lost(result, e)
+        if result.ok:
+            await self._followups(self.spec(result.kind))
+        if self.observer is not None:
+            self.observer.sync_finished(result)
         log.info("%s %s sync %s: seen=%d added=%d changed=%d tombstoned=%d in %.2fs", result.kind, result.mode,
                  result.status, result.seen, result.added, result.changed, result.tombstoned, result.duration_s)
         return result
@@ -249,6 +257,22 @@ class SyncService:
         if kind not in self._watched and await self.runs.last_success(kind, [FULL, INCREMENTAL]) is not None:
             self._watched.add(kind)
         return kind in self._watched
+
+    async def _followups(self, spec: ResourceSpec) -> None:
+        """Refresh the rows other kinds' listings report late or never (``ResourceSpec.followups``:
+        e.g. servers whose addresses disagree with the floating IPs just synced). A failure is logged;
+        the next run of the kind tries again."""
+        for follow in spec.followups:
+            async with self.db.reader() as conn:
+                ids = [str(i) for i in (await conn.execute(follow.ids(self.cloud_name).limit(follow.limit))).scalars()
+                       if i]
+            if not ids:
+                continue
+            log.info("%s sync: refreshing %d %s out of step with it", spec.kind, len(ids), follow.kind)
+            try:
+                await self.refresh(follow.kind, ids)
+            except OpsError as e:
+                log.warning("%s follow-up refresh of %s failed: %s", spec.kind, follow.kind, e)
 
     def _lease_lost(self, result: SyncResult, err: LeaseLost) -> SyncResult:
         """A run whose process lost the poller lease: nothing more was written; its row is the new

@@ -99,7 +99,7 @@ def test_http_auth_probes_and_metrics(http_server: dict[str, Any]) -> None:
     assert r.status_code == 401, "a token in the query string must be ignored"
     assert httpx.get(base + "/metrics").status_code == 401
     r = httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert r.status_code == 200 and "openstack_snapshot_rows" in r.text
+    assert r.status_code == 200 and "mcp_openstack_ops_snapshot_rows" in r.text
     assert httpx.get(base + "/healthz").json() == {"status": "ok"}
     deadline = time.monotonic() + 60
     while httpx.get(base + "/readyz").status_code != 200 and time.monotonic() < deadline:
