@@ -174,6 +174,18 @@ class ChildSpec:
 
 
 @dataclass(frozen=True)
+class Followup:
+    """After a successful sync of the declaring kind, refresh the rows of ``kind`` that
+    ``ids(cloud)`` (a SELECT of ids) finds out of step with it, at most ``limit`` per run: a fact
+    one API reports late or never through the listing we poll (a server's floating addresses live in
+    Nova's network cache; its changes-since listing does not report them)."""
+
+    kind: str
+    ids: Callable[[str], Any]
+    limit: int = 100
+
+
+@dataclass(frozen=True)
 class ResourceSpec:
     kind: str
     table: Table
@@ -198,6 +210,7 @@ class ResourceSpec:
     gone: Callable[[dict[str, Any]], bool] | None = None
     # Typed columns left out of the change log (app/db/changelog.py) besides search_text/updated_at.
     change_ignore: frozenset[str] = frozenset()
+    followups: tuple[Followup, ...] = ()
 
     def is_gone(self, raw: dict[str, Any]) -> bool:
         return bool(self.gone is not None and self.gone(raw))

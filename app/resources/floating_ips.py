@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, DateTime, String
+from sqlalchemy import Column, DateTime, String, and_, exists, func, select, union
 
 from app.resources._common import cloud_indexes, ip_sort_key, text, ts
-from app.resources.base import Listing, ResourceSpec, snapshot_table
+from app.resources.base import Followup, Listing, ResourceSpec, snapshot_table
+from app.resources.ports import table as ports
+from app.resources.servers import addresses as server_addresses
+from app.resources.servers import table as servers
 
 FILTERABLE = ("floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",
               "status", "project_id", "server_id")
@@ -65,4 +68,26 @@ SPEC = ResourceSpec(
     searchable=("floating_ip_address", "fixed_ip_address"),
     filterable=FILTERABLE,
     poll_interval=60.0,
+    followups=(Followup("servers", lambda cloud: servers_out_of_step(cloud)),),
 )
+
+
+def servers_out_of_step(cloud: str) -> Any:
+    """Live servers whose stored addresses disagree with the floating IPs: a floating IP mapped to the
+    server that its addresses lack, or a floating address it shows that no floating IP maps to it.
+    Nova updates addresses from its network cache without touching ``updated``, so a changes-since
+    poll never reports them; a targeted refresh does."""
+    f, a, s, p = table, server_addresses, servers, ports
+    owner = func.coalesce(f.c.server_id, select(p.c.device_id).where(
+        p.c.cloud == f.c.cloud, p.c.id == f.c.port_id, p.c.deleted_at.is_(None),
+        p.c.device_owner.like("compute:%")).correlate_except(p).scalar_subquery())
+    live_server = exists().where(s.c.cloud == cloud, s.c.id == owner, s.c.deleted_at.is_(None))
+    missing = select(owner.label("id")).where(
+        f.c.cloud == cloud, f.c.deleted_at.is_(None), f.c.port_id.is_not(None), live_server,
+        ~exists().where(a.c.cloud == cloud, a.c.server_id == owner, a.c.ip_address == f.c.floating_ip_address))
+    stale = select(a.c.server_id.label("id")).where(
+        a.c.cloud == cloud, a.c.ip_type == "floating",
+        exists().where(s.c.cloud == cloud, s.c.id == a.c.server_id, s.c.deleted_at.is_(None)),
+        ~exists().where(and_(f.c.cloud == cloud, f.c.deleted_at.is_(None),
+                             f.c.floating_ip_address == a.c.ip_address, owner == a.c.server_id)))
+    return union(missing, stale)
