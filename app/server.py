@@ -12,7 +12,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-from app import __version__
+from app import __version__, exposure
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,12 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.catalog",
     "app.tools.operations_log",
     "app.tools.history",
+    "app.tools.network_inventory",
+    "app.tools.planning",
+    "app.tools.snapshot_access",
 )
+# Registered only with OPS_SQL_TOOL_ENABLED=true.
+SQL_TOOL_MODULES: tuple[str, ...] = ("app.tools.snapshot_sql",)
 WRITE_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.manage_instance",
     "app.tools.manage_storage",
@@ -84,8 +89,12 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
         lifespan=lifespan,
         log_level=settings.log_level,
     )
-    modules = READ_TOOL_MODULES + (WRITE_TOOL_MODULES if settings.allow_modify_operations else ())
+    modules = (READ_TOOL_MODULES + (SQL_TOOL_MODULES if settings.sql_tool_enabled else ())
+               + (WRITE_TOOL_MODULES if settings.allow_modify_operations else ()))
     for name in modules:
         importlib.import_module(name).register(mcp)
-    importlib.import_module("app.prompts").register(mcp, writes_enabled=settings.allow_modify_operations)
+    # OPS_ENABLED_TOOLS / OPS_DISABLED_TOOLS / OPS_READ_ONLY / OPS_DISABLE_DESTRUCTIVE (app/exposure.py)
+    exposure.apply(mcp, settings, READ_TOOL_MODULES + WRITE_TOOL_MODULES)
+    writes = settings.allow_modify_operations and exposure.writes_exposed(mcp)
+    importlib.import_module("app.prompts").register(mcp, writes_enabled=writes)
     return mcp, state
