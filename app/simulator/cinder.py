@@ -332,6 +332,8 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         v["updated_at"] = iso_micro(sim.now())
         return reply(sim, request, None, 202)
 
+    from app.simulator import quotas
+
     p = "/v3/{project_id}"
     return [_versioned(sim, r) for r in [
         Route("/", root), Route("/v3", v3_root), Route("/v3/", v3_root),
@@ -344,6 +346,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         Route(p + "/volumes/{volume_id}", delete_volume, methods=["DELETE"]),
         Route(p + "/volumes/{volume_id}/action", volume_action, methods=["POST"]),
         *cinder_extra.routes(sim),
+        *quotas.cinder_routes(sim),
     ]]
 
 

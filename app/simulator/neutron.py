@@ -349,11 +349,11 @@ async def v2_root(request: Request) -> Any:
 
 
 def _routes(sim: Simulator) -> list[BaseRoute]:
-    from app.simulator import neutron_api, neutron_l3
+    from app.simulator import neutron_api, neutron_l3, quotas
 
     return [
         Route("/", versions), Route("/v2.0", v2_root), Route("/v2.0/", v2_root),
-        *neutron_l3.routes(sim), *neutron_api.routes(sim),
+        *neutron_l3.routes(sim), *neutron_api.routes(sim), *quotas.neutron_routes(sim),
     ]
 
 

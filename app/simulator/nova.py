@@ -16,8 +16,10 @@ from starlette.routing import BaseRoute, Route
 
 from app.simulator import nova_create as cr
 from app.simulator import nova_hosts as ho
+from app.simulator import nova_live as lv
 from app.simulator import nova_misc as mi
 from app.simulator import nova_servers as sv
+from app.simulator import quotas as qu
 from app.simulator.core import ServiceDef, Simulator
 from app.simulator.nova_common import cbind, version_routes
 
@@ -31,7 +33,10 @@ def _routes(sim: Simulator) -> list[BaseRoute]:
         r("/servers", sv.list_servers), r("/servers/detail", sv.list_servers),
         r("/servers", cr.post_server, ["POST"]),
         r("/servers/{id}", sv.show_server), r("/servers/{id}", sv.delete, ["DELETE"]),
-        r("/servers/{id}/action", sv.server_action, ["POST"]),
+        r("/servers/{id}/action", lv.server_action, ["POST"]),
+        r("/servers/{id}/os-instance-actions", lv.list_actions),
+        r("/servers/{id}/os-instance-actions/{request_id}", lv.show_action),
+        r("/os-quota-sets/{project_id}/detail", qu.nova_quota_detail),
         r("/servers/{id}/os-interface", cr.interfaces),
         r("/servers/{id}/os-volume_attachments", cr.volume_attachments),
         r("/limits", cr.limits),
