@@ -100,6 +100,12 @@ def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, Pr
     return prepared
 
 
+def _gone_before(table: Table, cloud: str, ids: Sequence[str], observed: datetime) -> Any:
+    """Live rows among ``ids`` observed alive no later than ``observed`` (so a 404 then may tombstone them)."""
+    return and_(table.c.cloud == cloud, table.c.id.in_(list(ids)), table.c.deleted_at.is_(None),
+                table.c.last_seen_at <= observed)
+
+
 def not_newer_than(table: Table, observed: Any) -> Any:
     """The stored row holds no observation newer than ``observed`` (alive or gone)."""
     return and_(table.c.last_seen_at <= observed, or_(table.c.deleted_at.is_(None), table.c.deleted_at <= observed))
@@ -226,10 +232,8 @@ class SnapshotWriter:
         log: ChangeBatch | None = None,
     ) -> int:
         """Tombstone the live rows among ``ids`` whose newest observation is not newer than ``observed``."""
-        table = spec.table
-        eligible = and_(table.c.cloud == cloud, table.c.id.in_(list(ids)), table.c.deleted_at.is_(None),
-                        table.c.last_seen_at <= observed)
-        return await self._tombstone_where(conn, spec, cloud, eligible, observed, sync_id, log)
+        return await self._tombstone_where(conn, spec, cloud, _gone_before(spec.table, cloud, ids, observed),
+                                           observed, sync_id, log)
 
     async def _tombstone_where(
         self, conn: Any, spec: ResourceSpec, cloud: str, eligible: Any, at: datetime, sync_id: int | None,
@@ -290,12 +294,20 @@ class SnapshotWriter:
                        table.c.last_seen_at < since)
         async with self.db.reader() as conn:
             candidates = list((await conn.execute(select(table.c.id).where(missing))).scalars())
+        return await self._tombstone_in_batches(
+            spec, cloud, candidates, lambda chunk: and_(missing, table.c.id.in_(list(chunk))), now, now,
+            sync_id=sync_id, mark_run=False, fence=fence, log_changes=log_changes)
+
+    async def _tombstone_in_batches(
+        self, spec: ResourceSpec, cloud: str, ids: Sequence[str], where: Any, at: datetime, now: datetime, *,
+        sync_id: int | None, mark_run: bool, fence: Fence | None, log_changes: bool,
+    ) -> int:
+        """Tombstone ``ids`` matching ``where(chunk)`` in short transactions of WRITE_BATCH ids."""
         total = 0
-        for chunk in _chunks(candidates, WRITE_BATCH):
+        for chunk in _chunks(ids, WRITE_BATCH):
             async with self.db.writer(fence) as conn:
                 log = ChangeBatch(spec, cloud, sync_id) if log_changes else None
-                n = await self._tombstone_where(conn, spec, cloud, and_(missing, table.c.id.in_(list(chunk))), now,
-                                                None, log)
+                n = await self._tombstone_where(conn, spec, cloud, where(chunk), at, sync_id if mark_run else None, log)
                 if n:
                     total += n
                     await self._bump(conn, spec, cloud, now)
@@ -309,18 +321,12 @@ class SnapshotWriter:
     ) -> int:
         """Tombstone the given live rows: OpenStack said at ``observed_at`` (default ``now``) that they
         are gone. A row observed alive after that is left alone. Returns how many were tombstoned."""
-        ids = list(dict.fromkeys(ids))
-        total = 0
-        for chunk in _chunks(ids, WRITE_BATCH):
-            async with self.db.writer(fence) as conn:
-                log = ChangeBatch(spec, cloud, sync_id) if log_changes else None
-                n = await self._tombstone(conn, spec, cloud, chunk, observed_at or now, sync_id, log)
-                if n:
-                    total += n
-                    await self._bump(conn, spec, cloud, now)
-                if log is not None:
-                    await log.flush(conn)
-        return total
+        table = spec.table
+        observed = observed_at or now
+
+        return await self._tombstone_in_batches(
+            spec, cloud, list(dict.fromkeys(ids)), lambda chunk: _gone_before(table, cloud, chunk, observed),
+            observed, now, sync_id=sync_id, mark_run=True, fence=fence, log_changes=log_changes)
 
     async def analyze(self, spec: ResourceSpec) -> None:
         """Update planner statistics of a kind's table and link tables (sampled on SQLite: cheap)."""
