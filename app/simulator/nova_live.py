@@ -130,7 +130,7 @@ def console_text(s: dict[str, Any]) -> list[str]:
     name = s["name"]
     lines = [f"[    0.000000] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-{s['_n'] % 97:03d}) #52-Ubuntu SMP",
              "[    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=LABEL=cloudimg-rootfs ro console=tty1 console=ttyS0"]
-    for i in range(2, CONSOLE_LINES - 6):
+    for i in range(2, CONSOLE_LINES - 7):
         lines.append(f"[{i * 0.0731:12.6f}] virtio_blk virtio{i % 4}: [vda] {i * 1024} 512-byte logical blocks"
                      if i % 3 else f"[{i * 0.0731:12.6f}] systemd[1]: Started unit-{i:03d}.service.")
     lines += [f"ci-info: +++++++++++++++++++++++++Net device info for {name}++++++++++++++++++++++++++",

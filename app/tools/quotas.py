@@ -1,0 +1,42 @@
+"""Quota tools: one project's limits and usage, and the projects closest to a limit (live reads
+with a short cache, see app/services/quotas.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from app.services import quotas as svc
+from app.tools.base import app_context, register_tool
+
+
+async def get_quota(
+    ctx: Context,
+    project: Annotated[str, Field(description="Project name or ID (exact).", max_length=255)],
+    all_resources: Annotated[bool, Field(description="Also list the other resources (key pairs, security groups, "
+                                                     "routers, backups, per-volume-type quotas...).")] = False,
+) -> svc.ProjectQuota:
+    """Quotas and usage of one project across compute, network and block storage: limit, in use,
+    reserved and % used for instances, cores, RAM, floating IPs, ports, networks, volumes, gigabytes
+    and snapshots (-1 = unlimited), with the resource closest to its limit first. Answers "can project X
+    start 10 more instances?" and "why does X get 'Quota exceeded'?". Read live from OpenStack (cached
+    60 s); a service the credentials cannot read is listed under `unavailable`, never shown as zero."""
+    return await svc.get_quota(app_context(ctx), project, all_resources)
+
+
+async def get_quota_pressure(
+    ctx: Context,
+    limit: Annotated[int, Field(description="How many projects to return (1..50).", ge=1, le=50)] = 10,
+) -> svc.QuotaPressure:
+    """The projects closest to one of their quota limits (highest % used first), each with what runs
+    out first (e.g. compute/cores 95%, 38 of 40) and anything already at or over a limit. Use it to
+    spot tenants about to hit 'Quota exceeded'; then get_quota(project) for the detail. Read live
+    from OpenStack per project (cached 2 minutes; at most 500 projects, the largest first)."""
+    return await svc.get_quota_pressure(app_context(ctx), limit)
+
+
+def register(mcp: MCPServer[Any]) -> None:
+    register_tool(mcp, get_quota, title="Quotas and usage of a project", open_world=True)
+    register_tool(mcp, get_quota_pressure, title="Projects closest to a quota limit", open_world=True)
