@@ -1,0 +1,485 @@
+"""Every synced kind answers: lean lists of ports, subnets, Neutron agents, availability zones and
+Placement resource providers, and ``get_resource`` (any stored object by kind and ID or name).
+
+Each list answer leads with a ``summary`` (how many match, the status mix, how to page), then a page
+of lean items (name, id, status and the facts that explain a problem: a port's ``binding_failed``, an
+agent's last heartbeat, a zone's down hosts), paging fields and the ``snapshot`` freshness block.
+Filtering, ordering and paging happen in SQL on the kinds' indexed columns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+
+from app.errors import Conflict, InvalidArgument, NotFound
+from app.resources.availability_zones import table as zones
+from app.resources.network_agents import table as agents
+from app.resources.networks import table as networks
+from app.resources.ports import fixed_ips
+from app.resources.ports import table as ports
+from app.resources.registry import all_specs
+from app.resources.resource_providers import inventories, usages
+from app.resources.resource_providers import table as providers
+from app.resources.servers import table as servers
+from app.resources.subnets import table as subnets
+from app.services.budget import DEFAULT_BUDGET, bounded
+from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
+from app.services.models import PageInfo, SnapshotInfo, clip
+from app.services.query import check_window, close_matches, contains, like_escape, live, ordered
+
+# ---------------------------------------------------------------------------------------------
+# shared
+
+
+async def _page(app: Any, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int,
+                offset: int, group: str | None = None) -> tuple[int, list[Any], dict[str, int]]:
+    """Total, one window of rows and (``group``) the count of matches per value of that column."""
+    check_window(limit, offset)
+    where = and_(live(table, app.cloud_name), *conds)
+    async with app.db.reader() as conn:
+        total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
+        rows = (await conn.execute(select(table).where(where).order_by(*ordered(*order))
+                                   .limit(limit).offset(offset))).all()
+        counts: dict[str, int] = {}
+        if group is not None and total:
+            col = table.c[group]
+            counts = {str(k): int(n) for k, n in (await conn.execute(
+                select(col, func.count()).where(where).group_by(col).order_by(func.count().desc()))).all()}
+    return int(total), list(rows), counts
+
+
+def _paging(total: int, returned: int, offset: int, what: str) -> str:
+    if not total:
+        return f"No {what} match."
+    text = f"{total} {what} match; showing {offset + 1}-{offset + returned}" if returned else \
+        f"{total} {what} match; none at offset {offset}"
+    if offset + returned < total:
+        text += f" (next page: offset={offset + returned})"
+    return text + "."
+
+
+def _mix(counts: dict[str, int], label: str) -> str:
+    if not counts:
+        return ""
+    return f" {label}: " + ", ".join(f"{k} {n}" for k, n in list(counts.items())[:6]) + "."
+
+
+async def _names(conn: Any, table: Table, cloud: str, ids: Sequence[str], label: str = "name") -> dict[str, Any]:
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return {}
+    return dict((await conn.execute(select(table.c.id, table.c[label]).where(
+        live_keyed(table, cloud), table.c.id.in_(ids)))).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# ports
+
+
+class FixedIp(BaseModel):
+    ip_address: str | None
+    subnet_id: str | None
+
+
+class PortItem(BaseModel):
+    id: str
+    name: str | None
+    status: str | None = Field(description="ACTIVE, DOWN, BUILD.")
+    admin_state_up: bool | None
+    network_id: str | None
+    network_name: str | None
+    fixed_ips: list[FixedIp]
+    mac_address: str | None
+    device_owner: str | None = Field(description="compute:<az> (an instance), network:router_interface, network:dhcp, ...")
+    device_id: str | None = Field(description="The owning device: instance, router, DHCP agent ...")
+    server_name: str | None = Field(description="Name of the instance behind device_id, when it is one.")
+    host: str | None = Field(description="binding:host_id.")
+    vif_type: str | None = Field(description="binding:vif_type; binding_failed means Neutron could not bind the port "
+                                             "on its host (agent down, wrong physnet).")
+    project_id: str | None
+
+
+class PortList(BaseModel):
+    summary: str = Field(description="How many ports match, their status mix, how to page.")
+    page: PageInfo
+    status_counts: dict[str, int] = Field(description="Matching ports per status (whole match set).")
+    ports: list[PortItem] = Field(description="This window of ports, by network, then name, then id.")
+    snapshot: SnapshotInfo
+
+
+def _ip_condition(value: str) -> ColumnElement[bool]:
+    v = value.strip()
+    try:
+        ipaddress.ip_address(v)
+        cond = fixed_ips.c.ip_address == v
+    except ValueError:
+        cond = fixed_ips.c.ip_address.like(like_escape(v) + "%", escape="\\")
+    return cond
+
+
+async def port_list(app: Any, *, limit: int, offset: int, network: str | None, device: str | None,
+                    device_owner: str | None, status: str | None, fixed_ip: str | None, host: str | None,
+                    project: str | None, name: str | None) -> PortList:
+    cloud = app.cloud_name
+    p = ports.c
+    conds: list[ColumnElement[bool]] = []
+    if network:
+        conds.append(id_or_name(p.network_id, network.strip(), "networks", cloud))
+    if device:
+        conds.append(id_or_name(p.device_id, device.strip(), "servers", cloud))
+    if device_owner:
+        owner = device_owner.strip()
+        conds.append(p.device_owner.like(like_escape(owner) + "%", escape="\\") if owner.endswith(":")
+                     else p.device_owner == owner)
+    if status:
+        conds.append(eq_ci(p.status, status))
+    if host:
+        conds.append(p.host == host.strip())
+    if project:
+        conds.append(id_or_name(p.project_id, project.strip(), "projects", cloud))
+    if fixed_ip:
+        conds.append(p.id.in_(select(fixed_ips.c.port_id).where(fixed_ips.c.cloud == cloud,
+                                                                _ip_condition(fixed_ip))))
+    if name and name.strip():
+        conds.append(contains(p.search_text, name.strip().lower(), False))
+    snap = await app.snapshot(["ports", "networks", "servers"])
+    total, rows, counts = await _page(app, ports, conds, (p.network_id, p.name, p.id), limit, offset, "status")
+    async with app.db.reader() as conn:
+        ips: dict[str, list[FixedIp]] = {}
+        if rows:
+            for r in (await conn.execute(select(fixed_ips).where(
+                    fixed_ips.c.cloud == cloud, fixed_ips.c.port_id.in_([r.id for r in rows])))).all():
+                ips.setdefault(r.port_id, []).append(FixedIp(ip_address=r.ip_address, subnet_id=r.subnet_id))
+        net_names = await _names(conn, networks, cloud, [r.network_id for r in rows])
+        server_names = await _names(conn, servers, cloud, [r.device_id for r in rows
+                                                           if (r.device_owner or "").startswith("compute:")])
+    items = [PortItem(id=r.id, name=r.name, status=r.status, admin_state_up=r.admin_state_up, network_id=r.network_id,
+                      network_name=net_names.get(r.network_id), fixed_ips=ips.get(r.id, []), mac_address=r.mac_address,
+                      device_owner=r.device_owner, device_id=r.device_id, server_name=server_names.get(r.device_id),
+                      host=r.host, vif_type=r.vif_type, project_id=r.project_id) for r in rows]
+    summary = _paging(total, len(items), offset, "ports") + _mix(counts, "Status")
+    failed = sum(1 for i in items if i.vif_type == "binding_failed")
+    if failed:
+        summary += f" {failed} port(s) on this page have binding_failed (see host and vif_type)."
+    return PortList(summary=summary, page=PageInfo.of(total, len(items), offset, limit), status_counts=counts,
+                    ports=items, snapshot=snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# subnets
+
+
+class SubnetItem(BaseModel):
+    id: str
+    name: str | None
+    cidr: str | None
+    ip_version: int | None
+    network_id: str | None
+    network_name: str | None
+    gateway_ip: str | None
+    enable_dhcp: bool | None
+    allocation_pools: list[str] = Field(description="start-end address ranges Neutron allocates from.")
+    dns_nameservers: list[str]
+    ports: int | None = Field(description="Live ports with an address on this subnet (null if ports never synced).")
+    project_id: str | None
+
+
+class SubnetList(BaseModel):
+    summary: str
+    page: PageInfo
+    subnets: list[SubnetItem] = Field(description="This window of subnets, by name then id.")
+    snapshot: SnapshotInfo
+
+
+async def subnet_list(app: Any, *, limit: int, offset: int, network: str | None, cidr: str | None,
+                      ip_version: int | None, project: str | None, name: str | None) -> SubnetList:
+    cloud = app.cloud_name
+    s = subnets.c
+    conds: list[ColumnElement[bool]] = []
+    if network:
+        conds.append(id_or_name(s.network_id, network.strip(), "networks", cloud))
+    if cidr:
+        conds.append(contains(s.cidr, cidr.strip(), False))
+    if ip_version is not None:
+        conds.append(s.ip_version == ip_version)
+    if project:
+        conds.append(id_or_name(s.project_id, project.strip(), "projects", cloud))
+    if name and name.strip():
+        conds.append(contains(s.name, name.strip(), False))
+    snap = await app.snapshot(["subnets", "networks", "ports"])
+    total, rows, _ = await _page(app, subnets, conds, (s.name, s.id), limit, offset)
+    async with app.db.reader() as conn:
+        net_names = await _names(conn, networks, cloud, [r.network_id for r in rows])
+        port_counts: dict[str, int] = {}
+        if rows and "ports" not in snap.missing:
+            port_counts = {k: int(n) for k, n in (await conn.execute(
+                select(fixed_ips.c.subnet_id, func.count(func.distinct(fixed_ips.c.port_id)))
+                .where(fixed_ips.c.cloud == cloud, fixed_ips.c.subnet_id.in_([r.id for r in rows]))
+                .group_by(fixed_ips.c.subnet_id))).all()}
+    items = []
+    for r in rows:
+        raw = raw_of(r)
+        pools = [f"{p.get('start')}-{p.get('end')}" for p in raw.get("allocation_pools") or [] if isinstance(p, dict)]
+        items.append(SubnetItem(
+            id=r.id, name=r.name, cidr=r.cidr, ip_version=r.ip_version, network_id=r.network_id,
+            network_name=net_names.get(r.network_id), gateway_ip=r.gateway_ip, enable_dhcp=r.enable_dhcp,
+            allocation_pools=pools, dns_nameservers=[str(d) for d in raw.get("dns_nameservers") or []],
+            ports=None if "ports" in snap.missing else port_counts.get(r.id, 0), project_id=r.project_id))
+    return SubnetList(summary=_paging(total, len(items), offset, "subnets"),
+                      page=PageInfo.of(total, len(items), offset, limit), subnets=items, snapshot=snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# network agents
+
+
+class AgentItem(BaseModel):
+    id: str
+    agent_type: str | None
+    binary: str | None
+    host: str | None
+    availability_zone: str | None
+    alive: bool | None = Field(description="Heartbeat recent; false = the agent is down.")
+    admin_state_up: bool | None = Field(description="false = disabled by an operator.")
+    heartbeat_at: datetime | None = Field(description="Last heartbeat (UTC).")
+
+
+class AgentList(BaseModel):
+    summary: str
+    page: PageInfo
+    down: int = Field(description="Matching agents that are not alive.")
+    disabled: int = Field(description="Matching agents with admin_state_up false.")
+    agents: list[AgentItem] = Field(description="This window: dead agents first, then by host and binary.")
+    snapshot: SnapshotInfo
+
+
+async def network_agent_list(app: Any, *, limit: int, offset: int, alive: bool | None, admin_state_up: bool | None,
+                             agent_type: str | None, host: str | None) -> AgentList:
+    a = agents.c
+    conds: list[ColumnElement[bool]] = []
+    if alive is not None:
+        conds.append(a.alive.is_(alive))
+    if admin_state_up is not None:
+        conds.append(a.admin_state_up.is_(admin_state_up))
+    if agent_type:
+        conds.append(or_(a.agent_type == agent_type.strip(), a.binary == agent_type.strip(),
+                         contains(a.agent_type, agent_type.strip(), False)))
+    if host:
+        conds.append(contains(a.host, host.strip(), False))
+    snap = await app.snapshot(["network_agents"])
+    total, rows, _ = await _page(app, agents, conds, (a.alive, a.host, a.binary, a.id), limit, offset)
+    async with app.db.reader() as conn:
+        where = and_(live(agents, app.cloud_name), *conds)
+        down = (await conn.execute(select(func.count()).where(where, a.alive.is_(False)))).scalar_one()
+        disabled = (await conn.execute(select(func.count()).where(where, a.admin_state_up.is_(False)))).scalar_one()
+    items = [AgentItem(id=r.id, agent_type=r.agent_type, binary=r.binary, host=r.host,
+                       availability_zone=r.availability_zone, alive=r.alive, admin_state_up=r.admin_state_up,
+                       heartbeat_at=r.heartbeat_at) for r in rows]
+    summary = _paging(total, len(items), offset, "Neutron agents") + f" {down} down, {disabled} disabled."
+    dead = [f"{i.binary} on {i.host}" for i in items if i.alive is False][:5]
+    if dead:
+        summary += " Down: " + ", ".join(dead) + "."
+    return AgentList(summary=summary, page=PageInfo.of(total, len(items), offset, limit), down=int(down),
+                     disabled=int(disabled), agents=items, snapshot=snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# availability zones
+
+
+class ZoneHost(BaseModel):
+    host: str
+    services: list[str] = Field(description="Nova services on the host in this zone.")
+    problems: list[str] = Field(description="Services not active (disabled) or not available (down).")
+
+
+class ZoneItem(BaseModel):
+    name: str
+    available: bool | None = Field(description="zoneState.available.")
+    host_count: int | None = Field(description="Hosts in the zone (null if the API gave no host detail).")
+    compute_hosts: int = Field(description="Hosts running nova-compute in the zone.")
+    hosts_with_problems: int
+    hosts: list[ZoneHost] = Field(description="Hosts with problems first, then by name (at most 50).")
+
+
+class ZoneList(BaseModel):
+    summary: str
+    page: PageInfo
+    zones: list[ZoneItem] = Field(description="Nova availability zones by name (internal = control services).")
+    snapshot: SnapshotInfo
+
+
+async def availability_zone_list(app: Any, *, limit: int, offset: int, name: str | None) -> ZoneList:
+    conds = [contains(zones.c.name, name.strip(), False)] if name and name.strip() else []
+    snap = await app.snapshot(["availability_zones"])
+    total, rows, _ = await _page(app, zones, conds, (zones.c.name, zones.c.id), limit, offset)
+    items = []
+    for r in rows:
+        hosts_raw = raw_of(r).get("hosts")
+        hosts: list[ZoneHost] = []
+        for host, svcs in sorted((hosts_raw or {}).items()) if isinstance(hosts_raw, dict) else []:
+            svcs = svcs if isinstance(svcs, dict) else {}
+            problems = []
+            for svc, st in sorted(svcs.items()):
+                st = st if isinstance(st, dict) else {}
+                if st.get("active") is False:
+                    problems.append(f"{svc} disabled")
+                if st.get("available") is False:
+                    problems.append(f"{svc} down (last update {st.get('updated_at')})")
+            hosts.append(ZoneHost(host=str(host), services=sorted(svcs), problems=problems))
+        hosts.sort(key=lambda h: (not h.problems, h.host))
+        items.append(ZoneItem(name=r.name or r.id, available=r.available, host_count=r.host_count,
+                              compute_hosts=sum(1 for h in hosts if "nova-compute" in h.services),
+                              hosts_with_problems=sum(1 for h in hosts if h.problems), hosts=hosts[:50]))
+    parts = [f"{z.name}: {z.compute_hosts} compute host(s)" + (f", {z.hosts_with_problems} with problems"
+                                                               if z.hosts_with_problems else "")
+             + ("" if z.available is not False else ", UNAVAILABLE") for z in items]
+    summary = _paging(total, len(items), offset, "availability zones") + (" " + "; ".join(parts) + "." if parts else "")
+    return ZoneList(summary=summary, page=PageInfo.of(total, len(items), offset, limit), zones=items, snapshot=snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# resource providers
+
+
+class ProviderResource(BaseModel):
+    resource_class: str
+    total: int | None
+    reserved: int | None
+    allocation_ratio: float | None
+    capacity: float | None = Field(description="(total - reserved) * allocation_ratio: what Placement allocates up to.")
+    used: int | None = Field(description="Allocated to consumers (null if Placement reported no usage).")
+    max_unit: int | None = Field(description="Largest single allocation (one instance can ask at most this).")
+    min_unit: int | None
+    step_size: int | None
+
+
+class ProviderItem(BaseModel):
+    id: str
+    name: str | None
+    parent_provider_id: str | None
+    root_provider_id: str | None
+    resources: list[ProviderResource] = Field(description="Inventory and usage per resource class.")
+
+
+class ProviderList(BaseModel):
+    summary: str
+    page: PageInfo
+    resource_providers: list[ProviderItem] = Field(description="This window of providers, by name then id.")
+    snapshot: SnapshotInfo
+
+
+async def resource_provider_list(app: Any, *, limit: int, offset: int, name: str | None,
+                                 resource_class: str | None) -> ProviderList:
+    cloud = app.cloud_name
+    conds: list[ColumnElement[bool]] = []
+    if name and name.strip():
+        conds.append(contains(providers.c.name, name.strip(), False))
+    if resource_class:
+        conds.append(providers.c.id.in_(select(inventories.c.resource_provider_id).where(
+            inventories.c.cloud == cloud, inventories.c.resource_class == resource_class.strip().upper())))
+    snap = await app.snapshot(["resource_providers"])
+    total, rows, _ = await _page(app, providers, conds, (providers.c.name, providers.c.id), limit, offset)
+    inv: dict[str, list[Any]] = {}
+    used: dict[tuple[str, str], int] = {}
+    if rows:
+        ids = [r.id for r in rows]
+        async with app.db.reader() as conn:
+            for i in (await conn.execute(select(inventories).where(
+                    inventories.c.cloud == cloud, inventories.c.resource_provider_id.in_(ids))
+                    .order_by(inventories.c.resource_class))).all():
+                inv.setdefault(i.resource_provider_id, []).append(i)
+            for u in (await conn.execute(select(usages).where(
+                    usages.c.cloud == cloud, usages.c.resource_provider_id.in_(ids)))).all():
+                used[(u.resource_provider_id, u.resource_class)] = u.used
+    items = []
+    for r in rows:
+        res = []
+        for i in inv.get(r.id, []):
+            cap = None if i.total is None else (i.total - (i.reserved or 0)) * (i.allocation_ratio or 1.0)
+            res.append(ProviderResource(resource_class=i.resource_class, total=i.total, reserved=i.reserved,
+                                        allocation_ratio=i.allocation_ratio, capacity=cap,
+                                        used=used.get((r.id, i.resource_class)), max_unit=i.max_unit,
+                                        min_unit=i.min_unit, step_size=i.step_size))
+        items.append(ProviderItem(id=r.id, name=r.name, parent_provider_id=r.parent_provider_id,
+                                  root_provider_id=r.root_provider_id, resources=res))
+    summary = _paging(total, len(items), offset, "resource providers") + \
+        " For the fit of a flavor use plan_capacity; for fill levels per hypervisor, monitor_resources."
+    return ProviderList(summary=summary, page=PageInfo.of(total, len(items), offset, limit),
+                        resource_providers=items, snapshot=snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# any stored object
+
+
+class StoredObject(BaseModel):
+    summary: str
+    kind: str
+    id: str
+    name: str | None
+    live: bool = Field(description="False if the object is deleted (tombstoned) in the snapshot.")
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    deleted_at: datetime | None
+    raw: Any = Field(description="The object as OpenStack returned it (secrets stripped at sync), fitted to the "
+                                    "answer budget.")
+    clipped: bool = Field(description="True if long values or lists in `raw` were shortened to fit the budget.")
+    snapshot: SnapshotInfo
+
+
+def name_column(kind: str) -> str:
+    """The column a kind's objects are named by (``name``, else its first searchable column)."""
+    spec = all_specs()[kind]
+    return "name" if "name" in spec.table.c else spec.searchable[0]
+
+
+async def find_object(conn: Any, cloud: str, kind: str, id_or_name: str) -> Any:
+    """The stored row of ``kind`` with this ID (live or tombstoned) or this exact name (live only).
+    Raises NotFound with close names, Conflict when a name is ambiguous."""
+    t = all_specs()[kind].table
+    label = t.c[name_column(kind)]
+    wanted = id_or_name.strip()
+    row = (await conn.execute(select(t).where(t.c.cloud == cloud, t.c.id == wanted))).first()
+    if row is not None:
+        return row
+    rows = (await conn.execute(select(t).where(live(t, cloud), label == wanted).order_by(t.c.id).limit(11))).all()
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        raise Conflict(f"{len(rows) if len(rows) <= 10 else 'More than 10'} {kind} are named {clip(wanted)}: "
+                       "pass one of their IDs: " + ", ".join(r.id for r in rows[:10]) + ".")
+    names = (await conn.execute(select(label).where(live(t, cloud), label.is_not(None)).limit(5000))).scalars().all()
+    raise NotFound(f"No {kind} with ID or name {clip(wanted)} in the snapshot.",
+                   close_matches(wanted, [str(n) for n in names]))
+
+
+async def get_resource(app: Any, kind: str, id_or_name: str, budget: int = DEFAULT_BUDGET - 2048) -> StoredObject:
+    specs = all_specs()
+    if kind not in specs:
+        raise InvalidArgument(f"Unknown kind {clip(kind)}. Known kinds: {', '.join(specs)}.")
+    if not id_or_name.strip():
+        raise InvalidArgument("id_or_name is empty: pass an ID or an exact name.")
+    snap = await app.snapshot([kind], wait=False)
+    async with app.db.reader() as conn:
+        row = await find_object(conn, app.cloud_name, kind, id_or_name)
+    name = getattr(row, name_column(kind), None)
+    obj, clipped = bounded(raw_of(row) or {}, budget)
+    state = "live" if row.deleted_at is None else f"deleted (tombstoned {row.deleted_at:%Y-%m-%d %H:%M} UTC)"
+    summary = (f"{specs[kind].description}: {name or row.id} ({row.id}), {state}; last seen "
+               f"{row.last_seen_at:%Y-%m-%d %H:%M} UTC." if row.last_seen_at else f"{kind} {row.id}, {state}.")
+    if clipped:
+        summary += " Long values were clipped to fit the answer budget."
+    return StoredObject(summary=summary, kind=kind, id=row.id, name=None if name is None else str(name),
+                        live=row.deleted_at is None, first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+                        deleted_at=row.deleted_at, raw=obj, clipped=clipped, snapshot=snap)
+
+
+__all__ = ["availability_zone_list", "find_object", "get_resource", "network_agent_list", "port_list",
+           "resource_provider_list", "subnet_list"]
