@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         7.0, gt=0, description="How long the change log (snapshot_changes) keeps a change.",
         validation_alias=_alias("OPS_CHANGE_RETENTION_DAYS"),
     )
+    sql_tool_enabled: bool = Field(
+        False, description="Offer query_snapshot: read-only SQL over the snapshot (app/services/sql_tool.py).",
+        validation_alias=_alias("OPS_SQL_TOOL_ENABLED"),
+    )
+    sql_tool_timeout: float = Field(
+        2.0, gt=0, le=60, description="Seconds one query_snapshot query may run before it is stopped.",
+        validation_alias=_alias("OPS_SQL_TOOL_TIMEOUT"),
+    )
     confirmation_ttl: float = Field(
         300.0, gt=0, validation_alias=_alias("OPS_CONFIRMATION_TTL")
     )
