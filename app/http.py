@@ -21,6 +21,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from app.auth import ScopeGate, check_oauth_settings, oauth_enabled
 from app.errors import InvalidArgument, OpsError
 from app.metrics import CONTENT_TYPE_LATEST
 
@@ -50,10 +51,12 @@ def check_bind_policy(settings: Settings) -> None:
         raise InvalidArgument(
             "REMOTE_AUTH_ENABLE is on but no REMOTE_SECRET_KEY/--secret-key is set; set a long random token."
         )
-    if not is_loopback(settings.host) and not settings.auth_enable and not settings.allow_unauthenticated_remote:
+    check_oauth_settings(settings)
+    authenticated = settings.auth_enable or oauth_enabled(settings)
+    if not is_loopback(settings.host) and not authenticated and not settings.allow_unauthenticated_remote:
         raise InvalidArgument(
             f"Refusing to serve on non-loopback address {settings.host} without authentication. "
-            "Enable bearer auth (--auth-enable --secret-key ...), bind 127.0.0.1, or pass "
+            "Enable bearer auth (--auth-enable --secret-key ...) or OAuth (OPS_OAUTH_ISSUER), bind 127.0.0.1, or pass "
             "--allow-unauthenticated-remote if a trusted proxy in front authenticates."
         )
 
@@ -186,6 +189,17 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings, state: ServerState) 
     app = mcp.streamable_http_app(
         streamable_http_path="/mcp", transport_security=transport_security(settings), host=settings.host
     )
+    if oauth_enabled(settings):
+        def write_tools() -> set[str]:
+            return {t.name for t in mcp._tool_manager.list_tools()  # noqa: SLF001 - no public accessor
+                    if not getattr(t.annotations, "read_only_hint", False)}
+
+        def refused(reason: str) -> None:
+            if state.context is not None:
+                state.context.metrics.http_auth_failures.inc(reason)
+
+        return ScopeGate(app, verifier=state.extras["verifier"], settings=settings, write_tools=write_tools,
+                         on_refused=refused)
     if settings.auth_enable and settings.secret_key:
         return BearerAuthMiddleware(app, settings.secret_key.get_secret_value(), state)
     return app

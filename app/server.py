@@ -12,7 +12,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-from app import __version__, exposure
+from app import __version__, auth, exposure
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
+        # OPS_OAUTH_ISSUER: JWTs verified per caller, protected resource metadata (app/auth.py)
+        **auth.server_kwargs(settings, state),
     )
     modules = (READ_TOOL_MODULES + (SQL_TOOL_MODULES if settings.sql_tool_enabled else ())
                + (WRITE_TOOL_MODULES if settings.allow_modify_operations else ()))

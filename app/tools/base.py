@@ -32,6 +32,8 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from sqlalchemy.exc import OperationalError
 
+from app.auth import authorize
+from app.auth import caller as oauth_caller
 from app.db.engine import is_lock_timeout
 from app.errors import OpsError
 
@@ -48,8 +50,11 @@ def app_context(ctx: Context) -> AppContext:
 
 
 def principal(ctx: Context) -> str:
-    """Who is calling: ``stdio``/``in-process``, or ``bearer:<hash prefix>`` over authenticated HTTP
-    (the token itself is never recorded)."""
+    """Who is calling: ``local`` (stdio, in-process), ``oauth:<subject>`` for a verified JWT, or
+    ``bearer:<hash prefix>`` with the static token (the token itself is never recorded)."""
+    who = oauth_caller(ctx)
+    if who is not None:
+        return who.principal  # oauth:<sub> (OPS_OAUTH_ISSUER)
     headers = None
     try:
         headers = ctx.headers
@@ -223,6 +228,8 @@ def register_tool(
         t0 = time.perf_counter()
         outcome = "ok"
         try:
+            if ctx is not None:
+                authorize(ctx, name, read_only)  # OAuth scopes (app/auth.py); no-op otherwise
             return utc_aware(await fn(*args, **kwargs))
         except OpsError as e:
             outcome = type(e).__name__
