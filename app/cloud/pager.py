@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from app.cloud.connection import CloudClient
-from app.errors import NotFound, UpstreamError
-from app.resources.base import Listing, ResourceSpec
+from app.errors import NotFound, NotPermitted, UpstreamError
+from app.resources.base import Enrich, Listing, ResourceSpec
 
 MAX_PAGES = 100_000
 
@@ -58,14 +58,21 @@ def base_params(listing: Listing, page_size: int, extra: Mapping[str, str] | Non
 
 
 async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, Any]], id_key: str = "id") -> None:
-    """Run ``listing.enrich`` sub-requests for ``items`` (in place): ``raw[key] = GET path`` body."""
+    """Run ``listing.enrich`` sub-requests for ``items`` (in place): ``raw[key] = GET path`` body, on the
+    listing's service for a plain path, on the :class:`~app.resources.base.Enrich`'s own otherwise."""
     if not listing.enrich:
         return
 
-    async def one(item: dict[str, Any], key: str, template: str) -> None:
-        path = template.format(id=item[id_key])
-        resp = await client.get_json(listing.service, path, microversion=listing.microversion,
-                                     doing=f"reading {path}")
+    async def one(item: dict[str, Any], key: str, how: str | Enrich) -> None:
+        e = how if isinstance(how, Enrich) else Enrich(listing.service, how, listing.microversion)
+        path = e.path.format(id=item[id_key])
+        try:
+            resp = await client.get_json(e.service, path, microversion=e.microversion, doing=f"reading {path}")
+        except (NotFound, NotPermitted):
+            if not e.optional:
+                raise
+            item[key] = None
+            return
         item[key] = resp.body
 
     await asyncio.gather(*(one(it, k, t) for it in items for k, t in listing.enrich.items()))

@@ -141,6 +141,19 @@ def link_table(name: str, parent: str, *columns: Column[Any] | Index, doc: str =
 
 
 @dataclass(frozen=True)
+class Enrich:
+    """A per-object sub-request on *another* service than the listing's (``Listing.enrich`` values
+    that are plain paths go to the listing's own service): e.g. a project's compute quotas,
+    ``Enrich("compute", "/os-quota-sets/{id}/detail", microversion=None)``. ``optional``: a 404 or 403
+    stores ``None`` instead of failing the listing (a service that does not answer for that object)."""
+
+    service: str
+    path: str
+    microversion: str | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class Listing:
     """How to list a kind: a GET on ``path`` relative to the ``service`` endpoint from the catalog.
 
@@ -160,7 +173,7 @@ class Listing:
     params: Mapping[str, str] = field(default_factory=dict)
     paginated: bool = True
     microversion: str | None = None
-    enrich: Mapping[str, str] = field(default_factory=dict)
+    enrich: Mapping[str, str | Enrich] = field(default_factory=dict)
     forbidden_fallback: Mapping[str, str] | None = None
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.cloud.connection import CloudClient, http_status
 from app.cloud.pager import get_one, iter_pages, next_query
-from app.errors import NotPermitted, UpstreamUnavailable
+from app.errors import NotFound, NotPermitted, UpstreamUnavailable
 from app.resources.registry import get_spec
 from tests.sync.helpers import count_requests, make_settings
 
@@ -134,3 +134,26 @@ async def test_connection_from_os_env_and_clouds_yaml(make_sim, tmp_path: Path, 
     client = CloudClient.from_settings(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", os_cloud="simcloud"))
     assert (await client.get_json("compute", "/flavors/detail")).body["flavors"]
     await client.close()
+
+
+async def test_enrich_on_another_service_and_optional_misses(make_sim, make_stack) -> None:
+    """Listing.enrich may read another service per object (a project's compute quotas), and an
+    optional sub-request that 404s stores None instead of failing the listing."""
+    from app.resources.base import Enrich, Listing
+
+    sim = make_sim(servers=5)
+    st = await make_stack(sim)
+    listing = Listing(service="identity", path="/projects", collection="projects", paginated=False, enrich={
+        "compute_quota": Enrich("compute", "/os-quota-sets/{id}/detail"),
+        "nothing": Enrich("compute", "/os-no-such-api/{id}", optional=True),
+    })
+    pages = [p async for p in iter_pages(st.cloud, listing, page_size=100)]
+    projects = [p for page in pages for p in page.items]
+    assert projects and all(p["nothing"] is None for p in projects)
+    assert all(p["compute_quota"]["quota_set"]["id"] == p["id"] for p in projects)
+    assert all("limit" in p["compute_quota"]["quota_set"]["instances"] for p in projects)
+
+    strict = Listing(service="identity", path="/projects", collection="projects", paginated=False,
+                     enrich={"nothing": Enrich("compute", "/os-no-such-api/{id}")})
+    with pytest.raises(NotFound):
+        [p async for p in iter_pages(st.cloud, strict, page_size=100)]
