@@ -46,6 +46,10 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
                     "get_instances_by_status": {"status": "ACTIVE"},
                     "get_instance_details": {"instance_names": name},
                     "get_instance_history": {"instance": name}}
+        active = (await client.call_tool("get_instances_by_status", {"status": "ACTIVE", "limit": 1})
+                  ).structured_content["instances"][0]["name"]
+        required.update({"get_quota": {"project": "admin"}, "get_instance_actions": {"instance": name},
+                         "get_console_log": {"instance": active}})
         checked = []
         for tool in tools:
             if not tool.output_schema or not (tool.annotations and tool.annotations.read_only_hint):
