@@ -101,7 +101,9 @@ def connect(url: str, *, begin: bool = False) -> Iterator[BlockingConnection]:
     if u.get_backend_name() == "sqlite" and not u.get_dialect().is_async:
         u = u.set(drivername="sqlite+aiosqlite")
     loop = _Loop()
-    engine = create_async_engine(u, poolclass=pool.NullPool)
+    # JSON columns come back as the stored text on both backends (SQLite has no JSON type; asyncpg
+    # would decode them), so tests compare the same values whichever backend they run on.
+    engine = create_async_engine(u, poolclass=pool.NullPool, json_deserializer=lambda text_: text_)
     try:
         conn = loop.run(engine.connect().start())
         try:
@@ -116,10 +118,42 @@ def connect(url: str, *, begin: bool = False) -> Iterator[BlockingConnection]:
         loop.close()
 
 
+class SqlRow(tuple):  # type: ignore[type-arg]
+    """A result row (index, iterate, ``._mapping``, attributes) with values as SQLite returns them to a
+    textual query: JSON as its stored text, timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __new__(cls, keys: list[str], values: list[Any]) -> SqlRow:
+        row = super().__new__(cls, [_as_sqlite(v) for v in values])
+        row._fields = tuple(keys)
+        return row
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._fields.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+
+def _as_sqlite(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's storage format on SQLite
+    return value
+
+
 def rows(url: str, sql: str, **params: Any) -> list[Any]:
-    """Every row of ``sql`` (``:name`` parameters)."""
+    """Every row of ``sql`` (``:name`` parameters), with the same values on both backends (:class:`SqlRow`)."""
     with connect(url) as c:
-        return list(c.execute(text(sql), params).all())
+        result = c.execute(text(sql), params)
+        keys = list(result.keys())
+        return [SqlRow(keys, list(r)) for r in result.all()]
 
 
 def count_rows(url: str, table: str, where: str = "1=1") -> int:

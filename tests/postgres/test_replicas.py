@@ -160,16 +160,18 @@ async def test_two_replicas_share_one_database(replicas: tuple[str, list[Replica
     assert httpx.post(a.base + "/mcp", json=ping, headers={**h, "mcp-session-id": sid}, timeout=30).status_code == 200
     assert httpx.post(b.base + "/mcp", json=ping, headers={**h, "mcp-session-id": sid}, timeout=30).status_code == 404
 
-    # A confirmation token issued on one replica is accepted once on the other, then refused everywhere.
-    volume = next(v for v in volumes["volumes"] if v["status"] == "available" and v.get("name")
-                  and sum(1 for w in volumes["volumes"] if w.get("name") == v["name"]) == 1)
-    preview = await call(a, "manage_volume", action="delete", volume_name=volume["id"])
+    # A confirmation token issued on one replica is accepted once on the other, then refused (stopping an
+    # instance needs confirmation, and the instance is still there for the replayed call to resolve).
+    active = await call(a, "get_instances_by_status", status="ACTIVE", limit=50)
+    names = [i["name"] for i in active["instances"]]
+    target = next(i for i in active["instances"] if names.count(i["name"]) == 1)
+    preview = await call(a, "manage_instance", instance_name=target["id"], action="stop")
     assert preview["status"] == "confirmation_required", preview
     token = preview["confirmation_token"]
-    done = await call(b, "manage_volume", action="delete", volume_name=volume["id"], confirmation_token=token)
+    done = await call(b, "manage_instance", instance_name=target["id"], action="stop", confirmation_token=token)
     assert done["status"] in ("accepted", "completed"), done
-    again = await call_error(a, "manage_volume", action="delete", volume_name=volume["id"], confirmation_token=token)
-    assert "already used" in again or "Unknown confirmation token" in again, again
+    again = await call_error(a, "manage_instance", instance_name=target["id"], action="stop", confirmation_token=token)
+    assert "already used" in again, again
 
     # SIGKILL the poller: the other replica takes the lease over once it expires, with a new epoch
     # (fencing: the dead holder's tenure can never write again), and polls.
