@@ -138,6 +138,49 @@ def test_dockerfile_shape() -> None:
     assert "ADD " not in DOCKERFILE.read_text() and "REMOTE_SECRET_KEY=" not in DOCKERFILE.read_text()
 
 
+def test_dockerfile_installs_the_lock_with_hashes_and_drops_the_simulator() -> None:
+    """Dependencies come from deploy/requirements.lock with --require-hashes before the package (which
+    adds none: --no-deps, then pip check); the simulator, with its default credentials, is removed
+    unless WITH_SIMULATOR=true."""
+    ins = dockerfile_instructions()
+    runs = [a for k, a in ins if k == "RUN"]
+    lock_run = next(i for i, (k, a) in enumerate(ins) if k == "RUN" and "requirements.lock" in a)
+    pkg_run = next(i for i, (k, a) in enumerate(ins) if k == "RUN" and "pip install --no-cache-dir ." in a)
+    assert lock_run < pkg_run
+    assert "--require-hashes -r deploy/requirements.lock" in ins[lock_run][1]
+    assert "--no-deps" in ins[pkg_run][1] and "pip check" in ins[pkg_run][1]
+    assert ("ARG", "WITH_SIMULATOR=false") in ins
+    assert any("site-packages/app/simulator" in r and "-delete" in r and '"$WITH_SIMULATOR" != "true"' in r
+               for r in runs)
+
+
+def test_requirements_lock_pins_every_dependency_with_hashes() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    text = (DEPLOY / "requirements.lock").read_text(encoding="utf-8")
+    pins: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.split(" ")[0].partition("==")
+            assert version, f"not pinned: {line}"
+            current = name.lower().replace("_", "-")
+            pins[current] = version
+        elif "--hash=sha256:" in line:
+            assert current is not None
+    blocks = re.split(r"\n(?=[a-z0-9])", text)
+    assert all("--hash=sha256:" in b for b in blocks if not b.startswith("#")), "an entry has no hash"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["postgres"]
+    for spec in wanted:
+        req = Requirement(spec)
+        name = req.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not in deploy/requirements.lock: regenerate it"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} does not satisfy {spec}"
+
+
 def test_dockerfile_healthcheck_command_runs() -> None:
     """The HEALTHCHECK's python snippet is valid, and fails (non-zero) when nothing listens."""
     healthcheck = next(a for k, a in final_stage() if k == "HEALTHCHECK")
