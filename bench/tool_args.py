@@ -32,6 +32,7 @@ TOOL_ARGS: dict[str, dict[str, Any]] = {
     "get_stacks": {},
     "get_keypair_list": {},
     "get_sync_status": {},
+    "get_instance_history": {"instance": "{server_name}"},
 }
 
 # Second cases for the tools whose cost depends most on the arguments.
@@ -40,6 +41,20 @@ EXTRA_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "get_instance_details (all, offset 5000)": ("get_instance_details", {"all_instances": True, "offset": 5000}),
     "get_floating_ips (associated=false)": ("get_floating_ips", {"associated": False}),
     "get_volume_list (orphaned=true)": ("get_volume_list", {"orphaned": True}),
+    # The largest answers the arguments allow (issue 10: none over ~20,000 tokens at any argument).
+    "get_instances_by_status (ERROR)": ("get_instances_by_status", {"status": "ERROR"}),
+    "search_instances (limit=200)": ("search_instances", {"search_term": "web", "limit": 200}),
+    "get_instance_details (all, limit=200, include_all)": ("get_instance_details",
+                                                          {"all_instances": True, "limit": 200, "include_all": True}),
+    "get_cluster_status (max_evidence=50)": ("get_cluster_status", {"max_evidence": 50}),
+    "monitor_resources (limit=200)": ("monitor_resources", {"limit": 200}),
+    "get_service_status (limit=1000)": ("get_service_status", {"limit": 1000}),
+    "get_network_details (limit=200)": ("get_network_details", {"network_name": "all", "limit": 200}),
+    "get_security_groups (limit=200)": ("get_security_groups", {"limit": 200}),
+    "get_volume_list (limit=200)": ("get_volume_list", {"limit": 200}),
+    "get_floating_ips (limit=200)": ("get_floating_ips", {"limit": 200}),
+    "get_routers (limit=200)": ("get_routers", {"limit": 200}),
+    "get_hypervisor_list (limit=200)": ("get_hypervisor_list", {"limit": 200}),
 }
 
 # Tools that write (never called by the harness even if registered).

@@ -137,6 +137,16 @@ async def _recording_context(settings: Any, auth_url: str, handler_ms: dict[str,
         yield ctx
 
 
+def answer_size(result: Any) -> dict[str, Any]:
+    """Bytes of one tool answer as a client receives it: the text blocks and the structured content
+    (compact JSON, as on the wire), and an estimated token count (4 bytes a token, the usual rule of
+    thumb for English and JSON)."""
+    text = sum(len(c.text.encode()) for c in result.content if getattr(c, "text", None) is not None)
+    structured = (len(json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False).encode())
+                  if result.structured_content is not None else 0)
+    return {"text_bytes": text, "structured_bytes": structured, "tokens_est": round((text + structured) / 4)}
+
+
 async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
     from mcp import Client
 
@@ -157,7 +167,10 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with Client(target, read_timeout_seconds=120) as client:
         tools = [t.name for t in (await client.list_tools()).tools]
+        only = set(a.cases.split(",")) if a.cases else None
         for label, tool, args in cases(tools, samples(a.db)):
+            if only and label not in only:
+                continue
             handler_ms.pop(tool, None)
             ms: list[float] = []
             errors = 0
@@ -176,7 +189,7 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
                     break
             handler = handler_ms.pop(tool, [])[a.warmup:]
             results[label] = {"tool": tool, "args": args, "client": summary(ms), "handler": summary(handler),
-                              "errors": errors, "first_error": first_error}
+                              "errors": errors, "first_error": first_error, **answer_size(r)}
     return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -248,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--tools", default="")
+    p.add_argument("--app-root", default="", help="tools: import the server (app/) from this checkout, e.g. a "
+                                                  "worktree of an earlier commit, to compare both in one run")
+    p.add_argument("--cases", default="", help="tools: only these case labels (comma-separated)")
     a = p.parse_args(argv)
+    if a.app_root:
+        sys.path.insert(0, str(Path(a.app_root).resolve()))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     Path(a.db).parent.mkdir(parents=True, exist_ok=True)
     if a.step == "sync":

@@ -101,6 +101,7 @@ class ServiceHealth(BaseModel):
 
 
 class ClusterStatus(BaseModel):
+    summary: str = Field(description="A few lines: health score, totals, the most severe issues with their evidence.")
     complete: bool = Field(description="True when every kind this report reads has completed a sync: every figure is "
                                        "a fact as of snapshot.as_of (stale ones are flagged in snapshot). False: "
                                        "see coverage, incomplete and partial.")
@@ -118,7 +119,8 @@ class ClusterStatus(BaseModel):
     partial: list[str] = Field(description="Fields holding only the rows synced so far (a first sync is running "
                                            "or failed part-way): lower bounds, not totals.")
     unknown_kinds: list[str] = Field(description="Kinds with nothing in the snapshot yet: their counts are null (unknown), not zero.")
-    score_rules: list[dict[str, Any]] = Field(description="The scoring rules: code, severity, points per item, cap.")
+    score_rules: list[dict[str, Any]] = Field(description="The scoring rules: code, severity, points per item, cap "
+                                                          "(only with include_rules=true; docs/health.md lists them).")
     snapshot: SnapshotInfo
 
 
@@ -134,12 +136,49 @@ async def _by(conn: Any, t: Table, col: Any, cloud: str) -> dict[str, int]:
     return {k: int(n) for k, n in rows}
 
 
+MAX_EVIDENCE = 50
+TOP_ISSUES = 5
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def summary_text(score: int | None, coverage: str, complete: bool, issues: list[health.Issue],
+                 hyp: HypervisorSummary | None, inst: InstanceSummary | None, storage: StorageSummary,
+                 services: ServiceHealth | None) -> str:
+    """The report's first lines: score, totals, the most severe issues."""
+    lines = [f"Health score {score}/100." if score is not None else "No health score yet (kinds still syncing)."]
+    if not complete:
+        lines.append(coverage)
+    facts = []
+    if hyp is not None:
+        facts.append(f"{hyp.total} hypervisors ({hyp.down} down, {hyp.disabled} disabled)")
+    if inst is not None:
+        facts.append(f"{inst.total} instances ({inst.by_status.get('ERROR', 0)} ERROR)")
+    if storage.volumes is not None:
+        facts.append(f"{storage.volumes} volumes ({storage.orphaned_volumes} orphaned)")
+    if services is not None:
+        facts.append(f"{services.total} services ({services.down} down, {services.disabled} disabled)")
+    if facts:
+        lines.append("; ".join(facts) + ".")
+    if issues:
+        lines.append(f"{len(issues)} issues, most severe first:")
+        lines += [f"- [{i.severity}] {_clip(i.summary)} (-{i.deduction:g})" for i in issues[:TOP_ISSUES]]
+        if len(issues) > TOP_ISSUES:
+            lines.append(f"- ... {len(issues) - TOP_ISSUES} more in `issues`.")
+    else:
+        lines.append("No issues found.")
+    return "\n".join(lines)
+
+
 async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: int,
-                         threshold_crit: float) -> ClusterStatus:
+                         threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
     if not 1 <= stuck_after_minutes <= 10080:
         raise InvalidArgument("stuck_after_minutes must be between 1 and 10080 (a week).")
-    if not 1 <= max_evidence <= 100:
-        raise InvalidArgument("max_evidence must be between 1 and 100.")
+    if not 1 <= max_evidence <= MAX_EVIDENCE:
+        raise InvalidArgument(f"max_evidence must be between 1 and {MAX_EVIDENCE} (get_service_status, "
+                              "search_instances and the list tools page through all of them).")
     if not 0 < threshold_crit <= 1000:
         raise InvalidArgument("threshold_crit must be a percentage above 0.")
     snapshot = await app.snapshot(KINDS)
@@ -217,8 +256,9 @@ async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: in
         coverage += "; the health score covers only what this account can see."
     partial = sorted({f for k in ok & set(states) for f in FIELDS.get(k, ())})
     return ClusterStatus(
+        summary=summary_text(score, coverage, verdict.complete, issues, hyp, inst, storage, services),
         complete=verdict.complete, coverage=coverage, health_score=score, issues=issues, hypervisors=hyp,
         instances=inst, network=net, storage=storage, stacks=stk, services=services,
         incomplete=verdict.incomplete, partial=partial, unknown_kinds=sorted(unknown),
-        score_rules=health.rules_table(), snapshot=snapshot,
+        score_rules=health.rules_table() if include_rules else [], snapshot=snapshot,
     )

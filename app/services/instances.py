@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 from sqlalchemy import ColumnElement, Select, func, or_, select, true
 
 from app.errors import Conflict, InvalidArgument, NotFound
@@ -36,6 +36,9 @@ KINDS = ("servers", "flavors", "images", "projects")
 DETAIL_KINDS = KINDS + ("volumes",)
 # An answer repeats at most this much of the search term it was asked.
 ECHO_MAX = 100
+FAULT_MESSAGE_MAX = 500
+FAULT_DETAILS_MAX = 2000
+DETAILS = ("brief", "full")
 
 
 class FlavorRef(BaseModel):
@@ -66,32 +69,62 @@ class AttachedVolume(BaseModel):
     delete_on_termination: bool | None = Field(description="Deleted together with the server.")
 
 
+class Fault(BaseModel):
+    """Why Nova put the instance in ERROR (or a failed action): the server's ``fault`` object."""
+
+    message: str | None = Field(description=f"Nova's fault message (at most {FAULT_MESSAGE_MAX} characters).")
+    code: int | None = Field(description="HTTP-style code Nova recorded (500: failed build/action, 404: gone, ...).")
+    created: str | None = Field(description="When Nova recorded the fault (UTC, ISO 8601 as Nova reports it).")
+    details: str | None = Field(default=None, description=f"The traceback or details Nova keeps (admin only; at most "
+                                                          f"{FAULT_DETAILS_MAX} characters); only with detail='full'.")
+
+
+# Fields of every instance item; the others only with detail='full' (absent from brief items).
+BRIEF_FIELDS = frozenset({"id", "name", "status", "task_state", "host", "flavor_name", "ips", "fault"})
+
+
 class Instance(BaseModel):
+    """An instance. Brief items (detail='brief') carry only id, name, status, task_state, host,
+    flavor_name, ips and fault; full items (detail='full') every field."""
+
     id: str = Field(description="Server id.")
     name: str | None = Field(description="Server name.")
     status: str | None = Field(description="Nova status (ACTIVE, SHUTOFF, ERROR, ...).")
     task_state: str | None = Field(description="Task in progress (null when idle).")
-    vm_state: str | None = Field(description="vm_state (active, stopped, error, ...).")
-    power_state: str | None = Field(description="RUNNING, SHUTDOWN, PAUSED, ...")
-    locked: bool | None = Field(description="Locked against actions.")
-    flavor: FlavorRef = Field(description="Flavor name and size.")
-    image: ImageRef | None = Field(description="Boot image; null when booted from a volume.")
     host: str | None = Field(description="nova-compute host.")
-    hypervisor_hostname: str | None = Field(description="Hypervisor host name.")
-    availability_zone: str | None = Field(description="Availability zone.")
-    project_id: str | None = Field(description="Owning project id.")
-    project_name: str | None = Field(description="Owning project name (null if not in the snapshot).")
-    user_id: str | None = Field(description="Creating user id.")
-    user_name: str | None = Field(description="Creating user name (null if not in the snapshot).")
-    key_name: str | None = Field(description="Keypair injected at boot.")
-    created_at: datetime | None = Field(description="Created (UTC).")
-    updated_at: datetime | None = Field(description="Last updated (UTC).")
-    launched_at: datetime | None = Field(description="Launched (UTC).")
-    addresses: list[AddressOut] = Field(description="Fixed and floating addresses (always included).")
+    flavor_name: str | None = Field(description="Flavor name.")
+    ips: list[str] = Field(description="Fixed and floating addresses ('floating' ones marked), e.g. "
+                                       "['10.0.0.5', '172.24.4.9 floating'].")
+    fault: Fault | None = Field(description="Nova's fault for an instance that has one (ERROR, failed actions): "
+                                            "message, code, created; null when none.")
+    vm_state: str | None = Field(default=None, description="vm_state (active, stopped, error, ...).")
+    power_state: str | None = Field(default=None, description="RUNNING, SHUTDOWN, PAUSED, ...")
+    locked: bool | None = Field(default=None, description="Locked against actions.")
+    flavor: FlavorRef | None = Field(default=None, description="Flavor name and size.")
+    image: ImageRef | None = Field(default=None, description="Boot image; null when booted from a volume.")
+    hypervisor_hostname: str | None = Field(default=None, description="Hypervisor host name.")
+    availability_zone: str | None = Field(default=None, description="Availability zone.")
+    project_id: str | None = Field(default=None, description="Owning project id.")
+    project_name: str | None = Field(default=None, description="Owning project name (null if not in the snapshot).")
+    user_id: str | None = Field(default=None, description="Creating user id.")
+    user_name: str | None = Field(default=None, description="Creating user name (null if not in the snapshot).")
+    key_name: str | None = Field(default=None, description="Keypair injected at boot.")
+    created_at: datetime | None = Field(default=None, description="Created (UTC).")
+    updated_at: datetime | None = Field(default=None, description="Last updated (UTC).")
+    launched_at: datetime | None = Field(default=None, description="Launched (UTC).")
+    addresses: list[AddressOut] | None = Field(default=None, description="Fixed and floating addresses with network, "
+                                                                        "version and MAC.")
     volumes: list[AttachedVolume] | None = Field(
         default=None, description="Attached volumes with name and size; null unless include_all=true.")
     security_groups: list[str] | None = Field(
         default=None, description="Security group names; null unless include_all=true.")
+
+    @model_serializer(mode="wrap")
+    def _brief(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if "vm_state" in self.model_fields_set:  # a full item
+            return data  # type: ignore[no-any-return]
+        return {k: v for k, v in data.items() if k in BRIEF_FIELDS}
 
 
 class InstanceList(PageInfo):
@@ -122,7 +155,7 @@ def _base() -> Select[Any]:
             func.coalesce(s.c.flavor_disk_gb, f.c.disk_gb).label("disk_gb"),
             s.c.image_id, i.c.name.label("image_name"), s.c.host, s.c.hypervisor_hostname, s.c.availability_zone,
             s.c.project_id, p.c.name.label("project_name"), s.c.user_id, u.c.name.label("user_name"),
-            s.c.key_name, s.c.created_at, s.c.updated_at, s.c.launched_at,
+            s.c.key_name, s.c.created_at, s.c.updated_at, s.c.launched_at, s.c.raw["fault"].label("fault"),
         )
         .select_from(
             s.outerjoin(f, (f.c.cloud == s.c.cloud) & (f.c.id == s.c.flavor_id))
@@ -133,17 +166,46 @@ def _base() -> Select[Any]:
     )
 
 
-def _to_instance(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id, "name": r.name, "status": r.status, "task_state": r.task_state, "vm_state": r.vm_state,
-        "power_state": r.power_state_name, "locked": r.locked,
-        "flavor": FlavorRef(id=r.flavor_id, name=r.flavor_name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb),
-        "image": ImageRef(id=r.image_id, name=r.image_name) if r.image_id else None,
-        "host": r.host, "hypervisor_hostname": r.hypervisor_hostname, "availability_zone": r.availability_zone,
-        "project_id": r.project_id, "project_name": r.project_name, "user_id": r.user_id,
-        "user_name": r.user_name, "key_name": r.key_name, "created_at": r.created_at,
-        "updated_at": r.updated_at, "launched_at": r.launched_at,
+def _clip(text: Any, n: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= n else text[:n] + f"... [{len(text)} characters]"
+
+
+def fault_of(raw_fault: Any, full: bool) -> Fault | None:
+    """Nova's ``fault`` object (from the stored API object) as a :class:`Fault`; None when absent."""
+    if not isinstance(raw_fault, dict) or not raw_fault:
+        return None
+    code = raw_fault.get("code")
+    return Fault(message=_clip(raw_fault.get("message"), FAULT_MESSAGE_MAX),
+                 code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+                 created=_clip(raw_fault.get("created"), 64),
+                 details=_clip(raw_fault.get("details"), FAULT_DETAILS_MAX) if full else None)
+
+
+def _ip_label(a: AddressOut) -> str:
+    return f"{a.ip_address} floating" if a.type == "floating" else str(a.ip_address)
+
+
+def _to_instance(r: Any, addrs: list[AddressOut], full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": r.id, "name": r.name, "status": r.status, "task_state": r.task_state, "host": r.host,
+        "flavor_name": r.flavor_name, "ips": [_ip_label(a) for a in addrs if a.ip_address],
+        "fault": fault_of(r.fault, full),
     }
+    if full:
+        out.update({
+            "vm_state": r.vm_state, "power_state": r.power_state_name, "locked": r.locked,
+            "flavor": FlavorRef(id=r.flavor_id, name=r.flavor_name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb),
+            "image": ImageRef(id=r.image_id, name=r.image_name) if r.image_id else None,
+            "hypervisor_hostname": r.hypervisor_hostname, "availability_zone": r.availability_zone,
+            "project_id": r.project_id, "project_name": r.project_name, "user_id": r.user_id,
+            "user_name": r.user_name, "key_name": r.key_name, "created_at": r.created_at,
+            "updated_at": r.updated_at, "launched_at": r.launched_at, "addresses": addrs,
+            "volumes": None, "security_groups": None,
+        })
+    return out
 
 
 async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool) -> dict[str, dict[str, list[Any]]]:
@@ -213,7 +275,7 @@ async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> 
 
 
 async def _page(app: Any, where: Where | None, limit: int, offset: int,
-                include_all: bool, cache_key: Any = None) -> tuple[int, list[Instance]]:
+                include_all: bool, cache_key: Any = None, full: bool = True) -> tuple[int, list[Instance]]:
     """Count and window the live servers matching ``where`` (ordered by name, then id: the order of
     the live (cloud, name, id) and (cloud, status, name, id) indexes), then read only the window's rows
     with their names and link rows. ``cache_key`` (SQLite): the question is one whose ordered match set
@@ -255,10 +317,10 @@ async def _page(app: Any, where: Where | None, limit: int, offset: int,
     result = []
     for r in rows:
         k = kids.get(r.id, {})
-        extra: dict[str, Any] = {"addresses": k.get("addresses", [])}
-        if include_all:
-            extra.update(volumes=k.get("volumes", []), security_groups=k.get("security_groups", []))
-        result.append(Instance(**_to_instance(r), **extra))
+        item = _to_instance(r, k.get("addresses", []), full)
+        if include_all and full:
+            item.update(volumes=k.get("volumes", []), security_groups=k.get("security_groups", []))
+        result.append(Instance(**item))
     return int(total), result
 
 
@@ -289,9 +351,17 @@ async def _suggest(app: Any, term: str) -> list[str]:
     return close_matches(t, sorted(names))
 
 
+def check_detail(detail: str) -> bool:
+    """True for 'full', False for 'brief'; anything else is refused."""
+    if detail not in DETAILS:
+        raise InvalidArgument(f"detail must be 'brief' or 'full' (got {clip(detail)}).")
+    return detail == "full"
+
+
 async def instance_details(app: Any, instance_names: str, instance_ids: str, all_instances: bool,
-                           limit: int, offset: int, include_all: bool) -> InstanceList:
+                           limit: int, offset: int, include_all: bool, detail: str = "full") -> InstanceList:
     check_window(limit, offset)
+    full = check_detail(detail)
     names, ids = split_csv(instance_names), split_csv(instance_ids)
     if not names and not ids and not all_instances:
         raise InvalidArgument(
@@ -317,14 +387,15 @@ async def instance_details(app: Any, instance_names: str, instance_ids: str, all
             raise NotFound(f"No instance matches the names {names} or IDs {ids} in the snapshot "
                            f"(as of {snap.as_of}).", candidates=hints[:8])
     total, items = await _page(app, where, limit, offset, include_all,
-                               cache_key=("all",) if where is None else None)
+                               cache_key=("all",) if where is None else None, full=full)
     return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
                         not_found=not_found, snapshot=snap)
 
 
 async def search(app: Any, search_term: str, search_in: str, limit: int, offset: int,
-                 case_sensitive: bool) -> InstanceSearchResult:
+                 case_sensitive: bool, detail: str = "brief") -> InstanceSearchResult:
     check_window(limit, offset)
+    full = check_detail(detail)
     term = search_term if case_sensitive else search_term.strip()
     if not term.strip():
         raise InvalidArgument("search_term must not be empty (use get_instance_details with all_instances=true "
@@ -339,7 +410,7 @@ async def search(app: Any, search_term: str, search_in: str, limit: int, offset:
             use_fts = await has_fts(conn)
     cond = Matcher(app.cloud_name, term, case_sensitive, app.db.dialect_name, use_fts).condition(field)
     total, items = await _page(app, cond, limit, offset, include_all=False,
-                               cache_key=("search", field, term, case_sensitive, use_fts))
+                               cache_key=("search", field, term, case_sensitive, use_fts), full=full)
     return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
                                 search_term=term[:ECHO_MAX], search_in=field, case_sensitive=case_sensitive, snapshot=snap)
 
@@ -372,14 +443,15 @@ async def by_name(app: Any, instance_name: str) -> InstanceResult:
     return InstanceResult(instance=items[0], snapshot=snap)
 
 
-async def by_status(app: Any, status: str, limit: int, offset: int) -> InstanceList:
+async def by_status(app: Any, status: str, limit: int, offset: int, detail: str = "brief") -> InstanceList:
     check_window(limit, offset)
+    full = check_detail(detail)
     st = (status or "").strip().upper()
     if st not in NOVA_STATUSES:
         raise InvalidArgument(f"Unknown instance status {clip(status)}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
     snap = await app.snapshot(KINDS)
     # A plain condition: the live (cloud, status, name) index serves the count and the name order.
     total, items = await _page(app, servers.c.status == st, limit, offset, include_all=False,
-                               cache_key=("status", st))
+                               cache_key=("status", st), full=full)
     return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
                         snapshot=snap)

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidArgument
 from app.resources.registry import get_spec
-from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, contains, fetch_page, live, ordered
+from app.services.models import PageInfo, SnapshotInfo, schema_bounds
+from app.services.query import MAX_LIMIT, MAX_OFFSET, check_window, contains, fetch_page, live, ordered
 
 HIDDEN_COLUMNS = frozenset({"cloud", "raw", "search_text", "last_sync_id", "deleted_at"})
 SEEN_DOCS = {
@@ -112,10 +112,12 @@ class View:
     def table(self) -> Table:
         return get_spec(self.kind).table
 
-    @property
-    def columns(self) -> list[str]:
+    @functools.cached_property
+    def columns(self) -> tuple[str, ...]:
+        """Plain ``str`` names (SQLAlchemy's are ``quoted_name``: every ``getattr(row, name)`` with one
+        went through SQLAlchemy's ``__getattr__``, 1.3-9 ms per page)."""
         hidden = HIDDEN_COLUMNS | set(self.exclude)
-        return [c.name for c in self.table.columns if c.name not in hidden]
+        return tuple(str(c.name) for c in self.table.columns if c.name not in hidden)
 
     @property
     def kinds(self) -> list[str]:
@@ -252,7 +254,10 @@ def grouped(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, list[Any]]:
 
 
 # Parameter types shared by the inventory tools (so every list tool documents paging the same way).
-Limit = Annotated[int, Field(description="Rows per page, 1..200 (out-of-range values are rejected).")]
-Offset = Annotated[int, Field(description="Rows to skip; the next page is offset + returned.")]
+Limit = Annotated[int, Field(description="Rows per page, 1..200 (out-of-range values are rejected). Answers stay "
+                                         "within a size budget: past it fewer rows come back with truncated=true "
+                                         "and next_offset.", json_schema_extra=schema_bounds(1, MAX_LIMIT))]
+Offset = Annotated[int, Field(description="Rows to skip; the next page is offset + returned (next_offset).",
+                              json_schema_extra=schema_bounds(0, MAX_OFFSET))]
 NameFilter = Annotated[str | None, Field(description="Only rows whose name contains this text (case-insensitive).")]
 ProjectFilter = Annotated[str | None, Field(description="Only this project (exact name or ID).")]

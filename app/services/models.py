@@ -17,6 +17,18 @@ def clip(value: Any, n: int = CLIP) -> str:
     return repr(text[:n]) + (f"... ({len(text)} characters)" if len(text) > n else "")
 
 
+def schema_bounds(minimum: float | None = None, maximum: float | None = None) -> dict[str, Any]:
+    """``json_schema_extra`` publishing a numeric argument's bounds (``minimum``/``maximum``) in the
+    tool's input schema while the service keeps checking them itself, with a message that says what
+    to send instead (pydantic's own ``ge``/``le`` would answer with a bare validation error)."""
+    out: dict[str, Any] = {}
+    if minimum is not None:
+        out["minimum"] = minimum
+    if maximum is not None:
+        out["maximum"] = maximum
+    return out
+
+
 class KindFreshness(BaseModel):
     kind: str = Field(description="Resource kind, e.g. servers.")
     as_of: datetime | None = Field(description="When the last successful sync of this kind finished (UTC); null if never.")
@@ -42,7 +54,14 @@ class PageInfo(BaseModel):
     offset: int = Field(description="Offset of this window.")
     limit: int = Field(description="Maximum rows per response.")
     has_more: bool = Field(description="True if rows remain after this window (call again with offset + returned).")
+    truncated: bool = Field(default=False, description="True when fewer than `limit` rows were returned to keep the "
+                                                       "answer within its size budget (docs/answers.md); the rest "
+                                                       "starts at next_offset.")
+    next_offset: int | None = Field(default=None, description="Offset of the next page (offset + returned); null when "
+                                                              "nothing remains.")
 
     @classmethod
     def of(cls, total: int, returned: int, offset: int, limit: int) -> PageInfo:
-        return cls(total=total, returned=returned, offset=offset, limit=limit, has_more=offset + returned < total)
+        more = offset + returned < total
+        return cls(total=total, returned=returned, offset=offset, limit=limit, has_more=more,
+                   next_offset=offset + returned if more else None)

@@ -20,6 +20,8 @@ from app.services.query import check_window, live, ordered
 
 KINDS = ("hypervisors", "resource_providers", "servers", "flavors", "projects")
 TOP_N = 10
+OVER_N = 10
+TOP_PROJECTS = 5
 
 
 class ResourceUse(BaseModel):
@@ -39,7 +41,8 @@ class HypervisorUse(BaseModel):
     state: str | None = Field(description="up or down.")
     status: str | None = Field(description="enabled or disabled.")
     disabled_reason: str | None = None
-    running_vms: int | None = Field(description="Instances on it (hypervisor API below 2.88 only).")
+    running_vms: int | None = Field(description="Instances on it: the hypervisor API's count (below compute 2.88), "
+                                                "else the live instances the snapshot places on it.")
     capacity_source: str | None = Field(description="placement, hypervisor (API fields before 2.88) or null (unknown).")
     vcpus: ResourceUse
     memory_mb: ResourceUse
@@ -47,6 +50,20 @@ class HypervisorUse(BaseModel):
     pressure_pct: float | None = Field(description="Highest fill percentage (vCPU/RAM/disk of capacity, RAM of physical; "
                                                    "vCPU only when the allocation ratio is known).")
     hot: list[str] = Field(default_factory=list, description="Resources at or above the warning threshold.")
+
+
+class HypervisorPressure(BaseModel):
+    """One loaded hypervisor, in brief (the full figures are in `hypervisors` and get_hypervisor_list)."""
+
+    hypervisor_hostname: str | None
+    state: str | None = Field(description="up or down.")
+    status: str | None = Field(description="enabled or disabled.")
+    running_vms: int | None = Field(description="Instances on it (see HypervisorUse.running_vms).")
+    pressure_pct: float | None = Field(description="Highest fill percentage (see docs/health.md).")
+    hot: list[str] = Field(description="Resources at or above the warning threshold.")
+    vcpus_used_pct: float | None
+    memory_used_pct: float | None
+    disk_used_pct: float | None
 
 
 class RatioCount(BaseModel):
@@ -81,6 +98,8 @@ class ProjectUse(BaseModel):
 
 
 class ResourceMonitor(PageInfo):
+    summary: str = Field(description="A few lines: totals, how many hypervisors are over the thresholds, the "
+                                     "most loaded ones, how to page.")
     complete: bool = Field(description="True when hypervisors, resource providers, servers, flavors and projects have "
                                        "all completed a sync. False: capacity, use and counts cover only what is "
                                        "known so far (see coverage and incomplete).")
@@ -88,27 +107,56 @@ class ResourceMonitor(PageInfo):
     incomplete: list[IncompleteKinds] = Field(description="Kinds whose figures are not facts yet, with why.")
     hypervisors: list[HypervisorUse] = Field(description="This window of hypervisors, by hostname.")
     totals: CapacityTotals
-    over_warn: list[HypervisorUse] = Field(description="Hypervisors with pressure_pct >= threshold_warn (most loaded first, up to 50).")
+    over_warn: list[HypervisorPressure] = Field(description=f"Hypervisors with pressure_pct >= threshold_warn (most loaded "
+                                                            f"first, up to {OVER_N}; over_warn_total counts them all).")
     over_warn_total: int
-    over_crit: list[HypervisorUse] = Field(description="Hypervisors with pressure_pct >= threshold_crit (most loaded first, up to 50).")
+    over_crit: list[HypervisorPressure] = Field(description=f"Hypervisors with pressure_pct >= threshold_crit (most loaded "
+                                                            f"first, up to {OVER_N}).")
     over_crit_total: int
-    top_hypervisors: list[HypervisorUse] = Field(description=f"The {TOP_N} most loaded hypervisors by pressure_pct.")
-    top_projects_by_vcpus: list[ProjectUse] = Field(description=f"{TOP_N} projects allocating the most vCPUs "
+    top_hypervisors: list[HypervisorPressure] = Field(description=f"The {TOP_N} most loaded hypervisors by pressure_pct.")
+    top_projects_by_vcpus: list[ProjectUse] = Field(description=f"{TOP_PROJECTS} projects allocating the most vCPUs "
                                                                 "(flavors of live instances, shelved-offloaded excluded).")
-    top_projects_by_ram: list[ProjectUse] = Field(description=f"{TOP_N} projects allocating the most RAM.")
+    top_projects_by_ram: list[ProjectUse] = Field(description=f"{TOP_PROJECTS} projects allocating the most RAM.")
     threshold_warn: float
     threshold_crit: float
     snapshot: SnapshotInfo
 
 
-def hypervisor_use(row: Any, threshold: float) -> HypervisorUse:
+def hypervisor_use(row: Any, threshold: float, vms: dict[str, int] | None = None) -> HypervisorUse:
     return HypervisorUse(
         hypervisor_hostname=row["hypervisor_hostname"], hypervisor_id=row["hypervisor_id"], host=row["host"],
         state=row["state"], status=row["status"], disabled_reason=row["service_disabled_reason"],
-        running_vms=row["running_vms"], capacity_source=row["capacity_source"],
+        running_vms=_vms(row, vms), capacity_source=row["capacity_source"],
         **{k: ResourceUse(**capq.resource_detail(row, k)) for k in capq.RESOURCES},
         pressure_pct=row["pressure_pct"], hot=capq.hot_resources(row, threshold),
     )
+
+
+def _vms(row: Any, vms: dict[str, int] | None) -> int | None:
+    if row["running_vms"] is not None:
+        return int(row["running_vms"])
+    if vms is None:
+        return None
+    return vms.get(row["hypervisor_hostname"], 0)
+
+
+def hypervisor_pressure(row: Any, threshold: float, vms: dict[str, int]) -> HypervisorPressure:
+    return HypervisorPressure(
+        hypervisor_hostname=row["hypervisor_hostname"], state=row["state"], status=row["status"],
+        running_vms=_vms(row, vms), pressure_pct=row["pressure_pct"], hot=capq.hot_resources(row, threshold),
+        vcpus_used_pct=row["vcpus_pct"], memory_used_pct=row["memory_mb_pct"], disk_used_pct=row["disk_gb_pct"],
+    )
+
+
+async def instances_on(conn: AsyncConnection, cloud: str, hostnames: list[str]) -> dict[str, int]:
+    """Live instances per hypervisor hostname, for these hypervisors only (one GROUP BY)."""
+    names = sorted({h for h in hostnames if h})
+    if not names:
+        return {}
+    s = servers
+    rows = (await conn.execute(select(s.c.hypervisor_hostname, func.count()).where(
+        live(s, cloud), s.c.hypervisor_hostname.in_(names)).group_by(s.c.hypervisor_hostname))).all()
+    return {h: int(n) for h, n in rows}
 
 
 async def load_totals(conn: AsyncConnection, cloud: str) -> CapacityTotals:
@@ -139,7 +187,7 @@ async def load_totals(conn: AsyncConnection, cloud: str) -> CapacityTotals:
     )
 
 
-async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_N) -> list[ProjectUse]:
+async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_PROJECTS) -> list[ProjectUse]:
     s, f, p = servers, flavors, projects
     vcpus = func.sum(func.coalesce(s.c.flavor_vcpus, f.c.vcpus, 0)).label("vcpus")
     ram = func.sum(func.coalesce(s.c.flavor_ram_mb, f.c.ram_mb, 0)).label("ram_mb")
@@ -175,19 +223,39 @@ async def monitor_resources(app: Any, *, threshold_warn: float, threshold_crit: 
         for name, thr in (("warn", threshold_warn), ("crit", threshold_crit)):
             cond = capq.over_threshold(cap, thr)
             n = (await conn.execute(select(func.count()).select_from(cap).where(cond))).scalar_one()
-            over[name] = (int(n), await rows(select(cap).where(cond).order_by(*loaded).limit(50)))
+            over[name] = (int(n), await rows(select(cap).where(cond).order_by(*loaded).limit(OVER_N)))
         top = await rows(select(cap).where(cap.c.pressure_pct.is_not(None)).order_by(*loaded).limit(TOP_N))
         totals = await load_totals(conn, cloud)
         by_vcpus = await top_projects(conn, cloud, "vcpus")
         by_ram = await top_projects(conn, cloud, "ram_mb")
-    hu = lambda r: hypervisor_use(r, threshold_warn)  # noqa: E731
+        shown = [*page, *over["warn"][1], *over["crit"][1], *top]
+        vms = await instances_on(conn, cloud, [r["hypervisor_hostname"] for r in shown if r["running_vms"] is None])
+    hu = lambda r: hypervisor_use(r, threshold_warn, vms)  # noqa: E731
+    hp = lambda r: hypervisor_pressure(r, threshold_warn, vms)  # noqa: E731
     verdict = assess(snapshot, what="capacity and use figures")
+    top_out = [hp(r) for r in top]
+    lines = [f"{totals.hypervisors} hypervisors: "
+             + ", ".join(f"{k} {getattr(totals, k).used_pct}% used" for k in ("vcpus", "memory_mb", "disk_gb")
+                         if getattr(totals, k).used_pct is not None) + "."]
+    if not verdict.complete:
+        lines.append(verdict.summary)
+    if totals.note:
+        lines.append(totals.note)
+    lines.append(f"{over['crit'][0]} at or above {threshold_crit:g}% (critical), {over['warn'][0]} at or above "
+                 f"{threshold_warn:g}% (warning).")
+    if top_out:
+        lines.append("Most loaded: " + ", ".join(f"{h.hypervisor_hostname} {h.pressure_pct}% ({h.running_vms} VMs)"
+                                                  for h in top_out[:5]) + ".")
+    if by_vcpus:
+        lines.append("Top projects by vCPUs: " + ", ".join(f"{p.project_name or p.project_id} {p.vcpus}"
+                                                          for p in by_vcpus[:3]) + ".")
     return ResourceMonitor(
         **PageInfo.of(int(total), len(page), offset, limit).model_dump(),
+        summary="\n".join(lines),
         complete=verdict.complete, coverage=verdict.summary, incomplete=verdict.incomplete,
         hypervisors=[hu(r) for r in page], totals=totals,
-        over_warn=[hu(r) for r in over["warn"][1]], over_warn_total=over["warn"][0],
-        over_crit=[hu(r) for r in over["crit"][1]], over_crit_total=over["crit"][0],
-        top_hypervisors=[hu(r) for r in top], top_projects_by_vcpus=by_vcpus, top_projects_by_ram=by_ram,
+        over_warn=[hp(r) for r in over["warn"][1]], over_warn_total=over["warn"][0],
+        over_crit=[hp(r) for r in over["crit"][1]], over_crit_total=over["crit"][0],
+        top_hypervisors=top_out, top_projects_by_vcpus=by_vcpus, top_projects_by_ram=by_ram,
         threshold_warn=threshold_warn, threshold_crit=threshold_crit, snapshot=snapshot,
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, String, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Boolean, Select, String, case, cast, func, literal, or_, select, union_all
 
 from app.errors import InvalidArgument, OpsError
 from app.resources.compute_services import table as compute_services
@@ -20,7 +20,7 @@ from app.services.query import check_window, live, ordered
 # service label -> snapshot kind
 SERVICE_KINDS = {"compute": "compute_services", "network": "network_agents", "block_storage": "volume_services"}
 MAX_SERVICES_LIMIT = 1000
-DOWN_CAP = 200
+DOWN_CAP = 50
 
 
 def services_union(cloud: str) -> Any:
@@ -28,16 +28,17 @@ def services_union(cloud: str) -> Any:
     (enabled/disabled), state (up/down), disabled_reason, last_heartbeat_at, agent_type."""
     cs, na, vs = compute_services, network_agents, volume_services
     null_str = cast(literal(None), String)
+    null_bool = cast(literal(None), Boolean)
     return union_all(
         select(literal("compute").label("service"), cs.c.id, cs.c.binary, cs.c.host, cs.c.zone, cs.c.status,
                cs.c.state, cs.c.disabled_reason, cs.c.updated_at.label("last_heartbeat_at"),
-               null_str.label("agent_type")).where(live(cs, cloud)),
+               null_str.label("agent_type"), cs.c.forced_down.label("forced_down")).where(live(cs, cloud)),
         select(literal("network"), na.c.id, na.c.binary, na.c.host, na.c.availability_zone,
                case((na.c.admin_state_up.is_(False), "disabled"), else_="enabled"),
                case((na.c.alive.is_(True), "up"), else_="down"), null_str, na.c.heartbeat_at,
-               na.c.agent_type).where(live(na, cloud)),
+               na.c.agent_type, null_bool).where(live(na, cloud)),
         select(literal("block_storage"), vs.c.id, vs.c.binary, vs.c.host, vs.c.zone, vs.c.status, vs.c.state,
-               vs.c.disabled_reason, vs.c.updated_at, null_str).where(live(vs, cloud)),
+               vs.c.disabled_reason, vs.c.updated_at, null_str, null_bool).where(live(vs, cloud)),
     ).subquery("svc")
 
 
@@ -60,6 +61,10 @@ class ServiceOut(BaseModel):
     disabled_reason: str | None = None
     last_heartbeat_at: datetime | None = Field(description="Last heartbeat reported by the API (UTC).")
     agent_type: str | None = Field(default=None, description="Neutron agent type.")
+    forced_down: bool | None = Field(default=None, description="Nova only (2.11+): forced down by an operator "
+                                                               "(e.g. host fencing); null for agents and Cinder.")
+    why: str | None = Field(default=None, description="For a down or disabled service, why, in one line: forced "
+                                                      "down, no heartbeat since when, disabled and its reason.")
 
 
 class ServiceCount(BaseModel):
@@ -79,6 +84,7 @@ class EndpointOut(BaseModel):
 
 
 class ServiceStatus(PageInfo):
+    summary: str = Field(description="A few lines: totals, what is down or disabled and why, how to page.")
     complete: bool = Field(description="True when every service kind asked for has completed a sync. False: services of "
                                        "the kinds in `incomplete` are missing or partial, not healthy.")
     coverage: str = Field(description="One line: complete, or which kinds are not known yet and why.")
@@ -86,10 +92,11 @@ class ServiceStatus(PageInfo):
     services: list[ServiceOut] = Field(description="This window of services (down first, then by service, binary, host).")
     down: list[ServiceOut] = Field(description=f"Every service whose state is down (up to {DOWN_CAP}).")
     down_total: int = Field(description="How many services are down.")
-    summary: list[ServiceCount] = Field(description="Counts per service, binary, state and status.")
+    counts: list[ServiceCount] = Field(description="Counts per service, binary, state and status.")
     unknown_kinds: list[str] = Field(description="Service kinds never synced or unavailable (e.g. no admin rights): "
                                                  "their services are absent from this answer, not healthy.")
-    endpoints: list[EndpointOut] = Field(description="API endpoints listed in the Keystone catalog of our token.")
+    endpoints: list[EndpointOut] = Field(description="API endpoints listed in the Keystone catalog of our token "
+                                                     "(only with include_endpoints=true; empty otherwise).")
     catalog_error: str | None = Field(default=None, description="Why the catalog could not be read (endpoints then empty).")
     snapshot: SnapshotInfo
 
@@ -114,12 +121,28 @@ async def catalog_endpoints(app: Any) -> tuple[list[EndpointOut], str | None]:
     return out, None
 
 
+def service_out(row: Any) -> ServiceOut:
+    """A service row with ``why`` filled for one that is down or disabled."""
+    out = ServiceOut.model_validate(dict(row))
+    why = []
+    if out.state == "down":
+        if out.forced_down:
+            why.append("forced down by an operator")
+        hb = out.last_heartbeat_at
+        why.append(f"no heartbeat since {hb:%Y-%m-%d %H:%M:%S} UTC" if hb else "no heartbeat recorded")
+    if out.status == "disabled":
+        why.append(f"disabled: {out.disabled_reason}" if out.disabled_reason else "disabled (no reason given)")
+    if why:
+        out.why = "; ".join(why)
+    return out
+
+
 def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
     return stmt.order_by(case((is_down(svc), 0), else_=1), *ordered(svc.c.service, svc.c.binary, svc.c.host, svc.c.id))
 
 
 async def service_status(app: Any, *, only_problems: bool, service: str | None, limit: int,
-                         offset: int) -> ServiceStatus:
+                         offset: int, include_endpoints: bool = False) -> ServiceStatus:
     check_window(limit, offset, MAX_SERVICES_LIMIT)
     if service is not None and service not in SERVICE_KINDS:
         raise InvalidArgument(f"service must be one of {', '.join(SERVICE_KINDS)} (got {service!r}).")
@@ -138,16 +161,29 @@ async def service_status(app: Any, *, only_problems: bool, service: str | None, 
         keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
         summary = (await conn.execute(select(*keys, func.count().label("count")).where(*conds)
                                       .group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
-    endpoints, catalog_error = await catalog_endpoints(app)
+    endpoints, catalog_error = await catalog_endpoints(app) if include_endpoints else ([], None)
     bad = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
     verdict = assess(snapshot, what="service lists")
+    counts = [ServiceCount.model_validate(dict(r)) for r in summary]
+    down_out = [service_out(r) for r in down]
+    disabled = sum(c.count for c in counts if c.status == "disabled")
+    lines = [f"{sum(c.count for c in counts)} services: {int(down_total)} down, {disabled} disabled"
+             + ("" if verdict.complete else f" ({verdict.summary})") + "."]
+    lines += [f"DOWN {o.service} {o.binary} on {o.host}: {o.why}" for o in down_out[:10]]
+    if down_total > 10:
+        lines.append(f"... {int(down_total) - 10} more down (only_problems=true lists them).")
+    if catalog_error:
+        lines.append(f"Catalog endpoints unavailable: {catalog_error}")
+    elif not include_endpoints:
+        lines.append("API endpoints of the catalog: ask with include_endpoints=true.")
     return ServiceStatus(
         **PageInfo.of(int(total), len(rows), offset, limit).model_dump(),
+        summary="\n".join(lines),
         complete=verdict.complete, coverage=verdict.summary, incomplete=verdict.incomplete,
-        services=[ServiceOut.model_validate(dict(r)) for r in rows],
-        down=[ServiceOut.model_validate(dict(r)) for r in down],
+        services=[service_out(r) for r in rows],
+        down=down_out,
         down_total=int(down_total),
-        summary=[ServiceCount.model_validate(dict(r)) for r in summary],
+        counts=counts,
         unknown_kinds=sorted(bad),
         endpoints=endpoints,
         catalog_error=catalog_error,

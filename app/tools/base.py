@@ -36,6 +36,7 @@ from app.auth import authorize
 from app.auth import caller as oauth_caller
 from app.db.engine import is_lock_timeout
 from app.errors import OpsError
+from app.tools import answers
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -218,8 +219,12 @@ def register_tool(
     open_world: bool = False,
 ) -> F:
     """Register ``fn`` (an async function whose parameters include ``ctx: Context``) as a tool named
-    after it. Domain errors become ``ToolError``; every call is counted and timed."""
+    after it. Domain errors become ``ToolError``; every call is counted and timed. The result is
+    shaped for assistants by :func:`app.tools.answers.shape` (summary text, structured content, size
+    budget) and the published output schema is flattened (:func:`app.tools.answers.flat_schema`)."""
     name = fn.__name__
+    defaults = {p.name: p.default for p in inspect.signature(fn).parameters.values()
+                if p.default is not inspect.Parameter.empty}
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -230,7 +235,8 @@ def register_tool(
         try:
             if ctx is not None:
                 authorize(ctx, name, read_only)  # OAuth scopes (app/auth.py); no-op otherwise
-            return utc_aware(await fn(*args, **kwargs))
+            result = utc_aware(await fn(*args, **kwargs))
+            return answers.shape(result, budget=answers.budget_for(kwargs, defaults))
         except OpsError as e:
             outcome = type(e).__name__
             raise ToolError(e.message) from e
@@ -265,4 +271,10 @@ def register_tool(
         openWorldHint=open_world,
     )
     mcp.add_tool(wrapper, name=name, title=title, annotations=annotations)
+    meta = mcp._tool_manager.get_tool(name).fn_metadata  # noqa: SLF001 - the SDK has no public accessor
+    if meta.output_schema is not None:
+        meta.output_schema = answers.flat_schema(meta.output_schema)
+        # shape() dumps the structured content from the tool's own validated result model; the SDK
+        # would validate that dump against the model a second time on every call.
+        meta.output_model = None
     return fn

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from app.services import compute_catalog, instances
 from app.services.compute_catalog import FlavorList, HypervisorList
-from app.services.instances import InstanceList, InstanceResult, InstanceSearchResult
+from app.services.instance_search import SEARCH_FIELDS
+from app.services.instances import NOVA_STATUSES, InstanceList, InstanceResult, InstanceSearchResult
+from app.services.inventory import Limit, Offset
 from app.tools.base import LIST_BOUNDS, app_context, register_tool
 
-Limit = Annotated[int, Field(description="Rows per page, 1..200 (out-of-range values are rejected).")]
-Offset = Annotated[int, Field(description="Rows to skip; next page = offset + returned.")]
+Detail = Annotated[Literal["brief", "full"], Field(
+    description="brief: id, name, status, task_state, host, flavor_name, ips and the Nova fault; full: also "
+                "flavor size, image, AZ, project, user, key, vm/power state, timestamps and addresses with "
+                "network and MAC (about 4x bigger per row).")]
+# Enumerations published in the input schema; the services check them (case-insensitively) with a
+# message listing the valid values.
+SEARCH_IN_ENUM = {"enum": list(SEARCH_FIELDS)}
+STATUS_ENUM = {"enum": list(NOVA_STATUSES)}
 
 
 async def get_instance_details(
@@ -21,36 +29,41 @@ async def get_instance_details(
     instance_names: Annotated[str, Field(description="Comma-separated exact instance names."), LIST_BOUNDS] = "",
     instance_ids: Annotated[str, Field(description="Comma-separated instance IDs."), LIST_BOUNDS] = "",
     all_instances: Annotated[bool, Field(description="Page through every instance (when no names/IDs are given).")] = False,
-    limit: Limit = 50,
+    limit: Limit = 10,
     offset: Offset = 0,
     include_all: Annotated[bool, Field(description="Also include attached volumes (name, size) and security groups. "
                                                    "Addresses are always included.")] = False,
+    detail: Detail = "full",
 ) -> InstanceList:
     """Detailed instances: flavor (name, vCPUs, RAM), image (id, name), host, hypervisor, AZ, addresses,
-    project, user, key, task/vm/power state and timestamps; with include_all=true also attached volumes and
-    security groups. Names match names exactly and IDs match IDs; requested names/IDs that match nothing
-    are listed in `not_found` (an error with close matches if none match). Pass names and/or IDs, or
-    all_instances=true to page through the whole fleet (ordered by name, then ID). For partial matches
-    use search_instances."""
+    project, user, key, task/vm/power state, timestamps and Nova's fault (message, code, time) when it
+    has one; with include_all=true also attached volumes and security groups. Names match names exactly
+    and IDs match IDs; requested names/IDs that match nothing are listed in `not_found` (an error with
+    close matches if none match). Pass names and/or IDs, or all_instances=true to page through the whole
+    fleet (ordered by name, then ID; 10 full rows per page by default, detail='brief' for lean rows).
+    For partial matches use search_instances."""
     return await instances.instance_details(app_context(ctx), instance_names, instance_ids, all_instances,
-                                            limit, offset, include_all)
+                                            limit, offset, include_all, detail)
 
 
 async def search_instances(
     ctx: Context,
     search_term: Annotated[str, Field(description="Text to find (partial match, e.g. 'web', '10.0.3.', 'cmp-01').")],
-    search_in: Annotated[str, Field(description="Field to search: name, status, host, flavor, image, "
-                                                "availability_zone, ip, project (id or name), or all.")] = "name",
+    search_in: Annotated[str, Field(
+        description="Field to search: name, status, host, flavor, image, availability_zone, ip, project "
+                    "(id or name), or all.", json_schema_extra=SEARCH_IN_ENUM)] = "name",
     limit: Limit = 50,
     offset: Offset = 0,
     case_sensitive: Annotated[bool, Field(description="Match case exactly ('Web' then does not match 'web-1').")] = False,
+    detail: Detail = "brief",
 ) -> InstanceSearchResult:
     """Find instances whose chosen field contains search_term (substring match in indexed SQL; fast at
     50,000 instances). search_in=ip matches any fixed or floating address; image and project match ids
     or names; host matches the compute host or hypervisor hostname; all matches any of them. Results
-    are ordered by name then ID, with addresses; page with offset. Use get_instance_details or
-    get_instance_by_name for volumes and security groups."""
-    return await instances.search(app_context(ctx), search_term, search_in, limit, offset, case_sensitive)
+    are ordered by name then ID: brief rows (id, name, status, host, flavor, IPs, Nova fault) unless
+    detail='full'; page with offset (next_offset). Use get_instance_details or get_instance_by_name for
+    volumes and security groups."""
+    return await instances.search(app_context(ctx), search_term, search_in, limit, offset, case_sensitive, detail)
 
 
 async def get_instance_by_name(
@@ -65,14 +78,17 @@ async def get_instance_by_name(
 
 async def get_instances_by_status(
     ctx: Context,
-    status: Annotated[str, Field(description="Nova status, case-insensitive: ACTIVE, SHUTOFF, ERROR, BUILD, PAUSED, "
-                                             "SUSPENDED, SHELVED_OFFLOADED, ...")],
+    status: Annotated[str, Field(
+        description="Nova status (case-insensitive): ACTIVE, SHUTOFF, ERROR, BUILD, PAUSED, SUSPENDED, "
+                    "SHELVED_OFFLOADED, ...", json_schema_extra=STATUS_ENUM)],
     limit: Limit = 50,
     offset: Offset = 0,
+    detail: Detail = "brief",
 ) -> InstanceList:
-    """Instances in one Nova status, ordered by name then ID, with `total` for the whole status. An
-    unknown status is an error listing the valid ones."""
-    return await instances.by_status(app_context(ctx), status, limit, offset)
+    """Instances in one Nova status, ordered by name then ID, with `total` for the whole status: brief
+    rows (id, name, status, host, flavor, IPs and, for ERROR, Nova's fault message/code/time) unless
+    detail='full'. An unknown status is an error listing the valid ones."""
+    return await instances.by_status(app_context(ctx), status, limit, offset, detail)
 
 
 async def get_hypervisor_list(

@@ -134,7 +134,8 @@ async def test_health_rules_are_documented() -> None:
 async def test_service_status_lists_services_endpoints_and_down(synced: Any) -> None:
     sim, st = synced.sim, synced.sim.state
     async with mcp_client(synced.settings, sim) as client:
-        r = await call(client, "get_service_status")
+        r = await call(client, "get_service_status", limit=1000, include_endpoints=True)
+        default = await call(client, "get_service_status")
         problems = await call(client, "get_service_status", only_problems=True)
         page1 = await call(client, "get_service_status", limit=7)
         page2 = await call(client, "get_service_status", limit=7, offset=7)
@@ -142,6 +143,10 @@ async def test_service_status_lists_services_endpoints_and_down(synced: Any) -> 
         bad = await call_error(client, "get_service_status", limit=0)
     n = st.count("compute_services") + st.count("agents") + st.count("volume_services")
     assert r["total"] == r["returned"] == n and not r["has_more"]
+    # the default page: the first 30 (down first), or fewer with the next offset to stay within the budget
+    assert default["total"] == n and default["limit"] == 30 and default["endpoints"] == []
+    assert [s["id"] for s in default["services"]] == [s["id"] for s in r["services"][: default["returned"]]]
+    assert default["returned"] == min(30, n) or (default["truncated"] and default["next_offset"] == default["returned"])
     down = ({("compute", s["host"]) for s in st.values("compute_services") if not service_is_up(sim, s)}
             | {("network", a["host"]) for a in st.values("agents") if not a["alive"]}
             | {("block_storage", s["host"]) for s in st.values("volume_services") if s["state"] == "down"})
@@ -164,11 +169,13 @@ async def test_monitor_resources_capacity_thresholds_and_top(synced: Any) -> Non
     sim, st = synced.sim, synced.sim.state
     exp = placement_expectations(sim)
     async with mcp_client(synced.settings, sim) as client:
-        r = await call(client, "monitor_resources")
+        r = await call(client, "monitor_resources", limit=200)
+        default = await call(client, "monitor_resources")
         pages = [await call(client, "monitor_resources", limit=3, offset=o) for o in range(0, len(exp), 3)]
         custom = await call(client, "monitor_resources", threshold_warn=50, threshold_crit=100)
         assert "threshold" in await call_error(client, "monitor_resources", threshold_warn=95, threshold_crit=90)
     assert r["total"] == len(exp) == r["returned"]
+    assert default["limit"] == 5 and default["hypervisors"] == r["hypervisors"][:5] and default["summary"]
     seen = [h["hypervisor_hostname"] for p in pages for h in p["hypervisors"]]
     assert seen == sorted(exp) and not pages[-1]["has_more"]
     for h in r["hypervisors"]:

@@ -1,0 +1,271 @@
+"""Answers shaped for assistants (issue 10; docs/answers.md): every tool result goes through
+:func:`shape` (called by :func:`app.tools.base.register_tool`), which
+
+- dumps the result model once (``structuredContent``: the full data, for programs),
+- writes a compact human-readable text block (``content``: a few summary lines, then one line per
+  row of a list), not a second pretty-printed copy of the JSON: the result's own ``summary`` string
+  when it has one, else lines derived from its fields;
+- keeps the whole answer (text + structured bytes) within a budget: :data:`DEFAULT_BUDGET` when
+  the call left the size arguments (``limit``, ``detail``, ...) at their defaults, else
+  :data:`MAX_BUDGET`. A list page past it returns fewer rows with ``truncated: true``,
+  ``has_more: true``, ``next_offset`` and a sentence saying how to get the rest.
+
+:func:`flat_schema` rewrites output schemas so clients validate them cheaply: ``$ref`` inlined,
+``anyOf [T, null]`` as ``type: [T, "null"]``, titles dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic_core
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+# Bytes of one answer (text content + structured content as compact JSON). ~4 bytes per token:
+# 16 KiB ~ 4,000 tokens, 80 KiB ~ 20,000 tokens (the same bounds as app.services.budget).
+DEFAULT_BUDGET = 16 * 1024
+MAX_BUDGET = 80 * 1024
+# Arguments that ask for a bigger answer: at their defaults the small budget applies.
+SIZE_ARGUMENTS = ("limit", "detail", "include_all", "max_evidence", "fields", "max_rows")
+LINE_MAX = 240  # characters per row line in the text block
+REPORT_ROWS = 10  # rows of each secondary list shown in a report's text block
+
+# --------------------------------------------------------------------------------------------
+# output schemas
+
+
+def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every local ``$ref`` inlined (``$defs`` dropped), ``anyOf [X, {type: null}]``
+    folded into ``X`` with ``type: [T, "null"]``, and ``title`` keys removed. Equivalent for
+    validation; a recursive model keeps its ``$defs`` (never produced by our result models)."""
+    defs = schema.get("$defs", {})
+    recursive: set[str] = set()
+
+    def resolve(node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(x, stack) for x in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref[len("#/$defs/"):]
+            if name in stack or name not in defs:
+                recursive.add(name)
+                return node
+            target = resolve(defs[name], (*stack, name))
+            siblings = {k: resolve(v, stack) for k, v in node.items() if k != "$ref"}
+            return {**target, **siblings}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k == "$defs":
+                continue
+            if k == "title" and isinstance(v, str):
+                continue
+            # "properties" maps names to schemas: a property may be called "title"
+            out[k] = {pk: resolve(pv, stack) for pk, pv in v.items()} if k == "properties" else resolve(v, stack)
+        any_of = out.get("anyOf")
+        if isinstance(any_of, list) and len(any_of) == 2 and {"type": "null"} in any_of:
+            other = next(x for x in any_of if x != {"type": "null"})
+            t = other.get("type") if isinstance(other, dict) else None
+            if isinstance(t, str) and "anyOf" not in other and "oneOf" not in other:
+                merged = {**other, **{k: v for k, v in out.items() if k != "anyOf"}}
+                merged["type"] = [t, "null"]
+                if "enum" in merged and None not in merged["enum"]:
+                    merged["enum"] = [*merged["enum"], None]
+                if "const" in merged:
+                    merged["enum"] = [merged.pop("const"), None]
+                return merged
+        return out
+
+    flat = resolve(schema, ())
+    if recursive:
+        flat["$defs"] = {k: v for k, v in defs.items() if k in recursive}
+    return flat
+
+
+# --------------------------------------------------------------------------------------------
+# text
+
+
+_SKIP_KEYS = frozenset({"created_at", "updated_at", "launched_at", "first_seen_at", "last_seen_at", "description",
+                        "raw", "snapshot", "links", "details"})
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return _SPACE.sub(" ", str(v)).strip()
+
+
+def _short(v: Any) -> str | None:
+    """One value in a row line, or None to leave it out."""
+    if v is None or v == "" or v == [] or v == {}:
+        return None
+    if isinstance(v, (str, int, float, bool)):
+        return _scalar(v)
+    if isinstance(v, Mapping):
+        for key in ("message", "name", "ip_address", "id"):
+            if v.get(key) not in (None, ""):
+                return _scalar(v[key])
+        return None
+    if isinstance(v, list):
+        if all(isinstance(x, (str, int, float)) for x in v):
+            return ",".join(_scalar(x) for x in v[:8]) + (f",+{len(v) - 8}" if len(v) > 8 else "")
+        if all(isinstance(x, Mapping) and x.get("ip_address") for x in v):
+            return ",".join(str(x["ip_address"]) for x in v[:8])
+        return f"{len(v)} items"
+    return None
+
+
+_TITLE_KEYS = ("name", "hypervisor_hostname", "floating_ip_address", "binary", "kind", "id")
+
+
+def row_line(row: Mapping[str, Any]) -> str:
+    """``name (id): key=value ...`` for one row, at most :data:`LINE_MAX` characters."""
+    title_key = next((k for k in _TITLE_KEYS if row.get(k) not in (None, "")), None)
+    title = _scalar(row[title_key]) if title_key else "-"
+    head = title
+    if title_key != "id" and row.get("id") not in (None, ""):
+        head += f" ({row['id']})"
+    parts = []
+    for k, v in row.items():
+        if k in _SKIP_KEYS or k == title_key or k == "id" or k.endswith("_at") or (k.endswith("_id") and k != "project_id"):
+            continue
+        s = _short(v)
+        if s is not None:
+            parts.append(f"{k}={s}")
+    line = head + (": " + " ".join(parts) if parts else "")
+    return line if len(line) <= LINE_MAX else line[:LINE_MAX - 3] + "..."
+
+
+def _freshness(snap: Any) -> str | None:
+    if not isinstance(snap, Mapping):
+        return None
+    if snap.get("missing"):
+        return f"Not synced yet (absent, not zero): {', '.join(snap['missing'])}."
+    if snap.get("stale"):
+        return f"Snapshot is stale (oldest data as of {snap.get('as_of')}): check get_sync_status."
+    if snap.get("as_of") is not None:
+        return f"Snapshot as of {snap['as_of']} ({snap.get('age_seconds')} s old)."
+    return None
+
+
+def items_field(model: type[BaseModel] | None, data: Mapping[str, Any]) -> str | None:
+    """The list field holding a page's rows: a model's ``__items__``, else (for paged results) the
+    first field holding a list of objects."""
+    name = getattr(model, "__items__", None) if model is not None else None
+    if isinstance(name, str):
+        return name
+    if "returned" not in data or "total" not in data:
+        return None
+    for k, v in data.items():
+        if isinstance(v, list) and k not in ("not_found", "incomplete") and (not v or isinstance(v[0], Mapping)):
+            return k
+    return None
+
+
+def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:
+    """The summary lines: the result's own ``summary`` if it has one, else derived from its fields."""
+    lines: list[str] = []
+    summary = data.get("summary")
+    if isinstance(summary, str) and summary:
+        lines.append(summary)
+    elif items is not None:
+        lines.append(f"{data.get('returned')} of {data.get('total')} {items.replace('_', ' ')}"
+                     + (f" from offset {data['offset']}" if data.get("offset") else "") + ".")
+    else:
+        for k, v in data.items():
+            if k in ("snapshot",) or isinstance(v, (list, Mapping)):
+                continue
+            s = _short(v)
+            if s is not None:
+                lines.append(f"{k}: {s}")
+        for k, v in data.items():
+            if isinstance(v, Mapping) and k != "snapshot":
+                lines.append(f"{k}: {row_line(v)}")
+            elif isinstance(v, list) and v and k not in ("score_rules",):
+                lines.append(f"{k} ({len(v)}):")
+                lines += ["  " + (row_line(x) if isinstance(x, Mapping) else _scalar(x)) for x in v[:REPORT_ROWS]]
+                if len(v) > REPORT_ROWS:
+                    lines.append(f"  ... {len(v) - REPORT_ROWS} more in the structured content")
+    if data.get("not_found"):
+        lines.append(f"Not found: {', '.join(map(str, data['not_found']))}.")
+    if items is not None and data.get("has_more"):
+        nxt = data.get("next_offset") or (data.get("offset", 0) + data.get("returned", 0))
+        lines.append(f"More: call again with offset={nxt}.")
+    fresh = _freshness(data.get("snapshot"))
+    if fresh:
+        lines.append(fresh)
+    return lines
+
+
+def _size(obj: Any) -> int:
+    return len(pydantic_core.to_json(obj))
+
+
+def shape(result: Any, *, budget: int) -> CallToolResult:
+    """``result`` (a pydantic model, usually) as a :class:`CallToolResult`: summary text + full
+    structured content, within ``budget`` bytes when it is a page of rows."""
+    if isinstance(result, CallToolResult):
+        return result
+    if isinstance(result, BaseModel):
+        model: type[BaseModel] | None = type(result)
+        data = result.model_dump(mode="json")
+    else:
+        model = None
+        data = pydantic_core.to_jsonable_python(result)
+        if not isinstance(data, dict):
+            return CallToolResult(content=[TextContent(text=json.dumps(data, separators=(",", ":")))])
+    items = items_field(model, data)
+    rows = data.get(items) if items else None
+    head = header_lines(data, items)
+    lines = [row_line(r) for r in rows] if isinstance(rows, list) else []
+    text = "\n".join(head + lines)
+    total = _size(data) + len(text.encode())
+    if total > budget and isinstance(rows, list) and len(rows) > 1:
+        data, text = _truncate(data, items, rows, lines, budget)  # type: ignore[arg-type]
+    return CallToolResult(content=[TextContent(text=text)], structured_content=data)
+
+
+def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str],
+              budget: int) -> tuple[dict[str, Any], str]:
+    """Keep the longest prefix of ``rows`` that fits ``budget`` with its text (at least one row)."""
+    cost = [_size(r) + 1 + len(ln.encode()) + 1 for r, ln in zip(rows, lines)]
+    trimmed = {**data, items: []}
+    offset = int(data.get("offset") or 0)
+    # the fixed part, with the paging fields and the truncation sentence as they will read
+    probe = {**trimmed, "returned": len(rows), "has_more": True, "truncated": True, "next_offset": offset + len(rows)}
+    fixed = _size(probe) + len("\n".join(header_lines(probe, items)).encode()) + 400
+    keep, used = 0, fixed
+    for c in cost:
+        if used + c > budget:
+            break
+        used += c
+        keep += 1
+    keep = max(keep, 1)
+    out = {**data, items: rows[:keep], "returned": keep, "has_more": True, "truncated": True,
+           "next_offset": offset + keep}
+    note = (f"Truncated to {keep} of the {len(rows)} rows asked for, to keep this answer under "
+            f"{budget // 1024} KB (~{budget // 4096}k tokens): call again with offset={offset + keep} for the rest, "
+            "or narrow the question (filters, a smaller limit, less detail).")
+    head = header_lines(out, items)
+    return out, "\n".join([*head, note, *lines[:keep]])
+
+
+def budget_for(arguments: Mapping[str, Any], defaults: Mapping[str, Any]) -> int:
+    """:data:`DEFAULT_BUDGET` when every size argument the tool has is at its default, else
+    :data:`MAX_BUDGET`."""
+    for name in SIZE_ARGUMENTS:
+        if name in defaults and name in arguments and arguments[name] != defaults[name]:
+            return MAX_BUDGET
+    return DEFAULT_BUDGET
+
