@@ -101,5 +101,6 @@ def test_balancer_is_sticky_per_client_and_streams(compose: dict[str, Any]) -> N
 
 
 def test_image_has_the_postgres_driver() -> None:
-    # ./"[postgres]": the shell passes ./[postgres] (the checkout with the postgres extra) to pip
-    assert 'pip install --no-cache-dir ./"[postgres]"' in (DEPLOY / "Dockerfile").read_text()
+    """The replicas' image can reach PostgreSQL: asyncpg is in the hash-pinned lock the image installs."""
+    assert "-r deploy/requirements.lock" in (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"(?m)^asyncpg==\S+", (DEPLOY / "requirements.lock").read_text())
