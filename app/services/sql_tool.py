@@ -42,7 +42,7 @@ from app.services.models import clip
 from app.services.query import close_matches
 
 BOOKKEEPING_READABLE = ("sync_runs", "sync_state", "snapshot_changes")
-TABLE_VALUED = ("json_each", "json_tree")
+TABLE_VALUED = ("json_each", "json_tree", "sqlite_master", "sqlite_schema")  # and the schema text
 DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit", "sqlite_dbpage"})
 VALUE_CHARS = 500  # longest text value returned, in characters
 MAX_VALUE_BYTES = 1_000_000
@@ -214,7 +214,9 @@ class _Guard:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_READ:
             name = (arg1 or "").lower()
-            if db not in (None, "main"):
+            if db is None:  # a CTE or subquery, whose own reads were authorized one by one
+                return sqlite3.SQLITE_OK
+            if db != "main":
                 return self._deny(f"reading {arg1} in database {db}")
             if name in self.allowed or name in TABLE_VALUED or (source or "").lower() in self.allowed:
                 return sqlite3.SQLITE_OK
