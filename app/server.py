@@ -101,4 +101,6 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
     exposure.apply(mcp, settings, READ_TOOL_MODULES + WRITE_TOOL_MODULES)
     writes = settings.allow_modify_operations and exposure.writes_exposed(mcp)
     importlib.import_module("app.prompts").register(mcp, writes_enabled=writes)
+    # resource templates (openstack://{cloud}/instances/{name_or_id}, ...) and completion/complete
+    importlib.import_module("app.mcp_resources").register(mcp, state)
     return mcp, state

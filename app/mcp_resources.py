@@ -1,0 +1,100 @@
+"""MCP resources and completions: the things people name, as resource templates
+(``openstack://{cloud}/instances/{name_or_id}``, volumes, networks, projects, stacks, flavors, images),
+each returning the stored object (secrets stripped at sync, fitted to the answer budget) as JSON; and
+``completion/complete`` for those templates' parameters and for the prompts' arguments
+(``investigate_instance``'s ``instance``), from the snapshot (:mod:`app.services.completion`).
+
+The protocol completes arguments of prompts and resource templates, not of tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+
+from app.errors import OpsError
+from app.services import completion
+from app.services.budget import DEFAULT_BUDGET, bounded
+from app.services.inventory import raw_of
+from app.services.inventory_more import find_object, name_column
+
+SCHEME = "openstack"
+# URI segment -> (kind, what it is)
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "instances": ("servers", "A Nova instance (server)"),
+    "volumes": ("volumes", "A Cinder volume"),
+    "networks": ("networks", "A Neutron network"),
+    "projects": ("projects", "A Keystone project"),
+    "stacks": ("stacks", "A Heat stack"),
+    "flavors": ("flavors", "A Nova flavor"),
+    "images": ("images", "A Glance image"),
+}
+# prompt name -> argument -> kind
+PROMPT_ARGUMENTS: dict[str, dict[str, str]] = {"investigate_instance": {"instance": "servers"}}
+
+
+def template_uri(segment: str) -> str:
+    return f"{SCHEME}://{{cloud}}/{segment}/{{name_or_id}}"
+
+
+async def read_object(app: Any, kind: str, cloud: str, name_or_id: str) -> str:
+    """The stored object as JSON text (what a resource read returns)."""
+    if cloud != app.cloud_name:
+        raise ResourceError(f"This server answers for cloud {app.cloud_name!r}, not {cloud[:60]!r}: use "
+                            f"{SCHEME}://{app.cloud_name}/... (completion suggests it).")
+    try:
+        async with app.db.reader() as conn:
+            row = await find_object(conn, app.cloud_name, kind, name_or_id)
+    except OpsError as e:
+        raise ResourceError(e.message) from e
+    raw, clipped = bounded(raw_of(row) or {}, DEFAULT_BUDGET - 1024)
+    body = {"kind": kind, "id": row.id, "name": getattr(row, name_column(kind), None),
+            "live": row.deleted_at is None, "first_seen_at": row.first_seen_at, "last_seen_at": row.last_seen_at,
+            "deleted_at": row.deleted_at, "clipped": clipped, "raw": raw,
+            "snapshot": (await app.snapshot([kind], wait=False)).model_dump(mode="json")}
+    return json.dumps(body, default=lambda v: v.isoformat() + "Z" if hasattr(v, "isoformat") else str(v))
+
+
+def _reader(kind: str) -> Any:
+    async def read(cloud: str, name_or_id: str, ctx: Context) -> str:
+        return await read_object(ctx.request_context.lifespan_context, kind, cloud, name_or_id)
+
+    return read
+
+
+def register(mcp: MCPServer[Any], state: Any) -> None:
+    """Resource templates and the completion handler. ``state`` is the server's
+    :class:`app.server.ServerState` (its ``context`` is the lifespan's AppContext while serving)."""
+    for segment, (kind, what) in TEMPLATES.items():
+        mcp.resource(
+            template_uri(segment), name=f"{segment}_by_name_or_id", title=f"{what} by name or ID",
+            description=f"{what} as the snapshot stores it (the API object, secrets stripped, long values "
+                        f"clipped), with when it was last seen. name_or_id: ID (live or deleted) or exact name; "
+                        "completion suggests both.",
+            mime_type="application/json",
+        )(_reader(kind))
+
+    @mcp.completion()
+    async def complete(ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument,
+                       context: CompletionContext | None) -> Completion | None:
+        app = state.context
+        if app is None:
+            return None
+        kind = None
+        if isinstance(ref, ResourceTemplateReference):
+            if argument.name == "cloud":
+                label = app.cloud_name
+                match = label.startswith(argument.value or "") or (argument.value or "").lower() in label.lower()
+                return Completion(values=[label] if match else [], total=1 if match else 0, has_more=False)
+            segment = ref.uri.split("://", 1)[-1].split("/")[1] if "://" in ref.uri else ""
+            if argument.name == "name_or_id" and segment in TEMPLATES:
+                kind = TEMPLATES[segment][0]
+        elif isinstance(ref, PromptReference):
+            kind = PROMPT_ARGUMENTS.get(ref.name, {}).get(argument.name)
+        if kind is None:
+            return None
+        values, more = await completion.complete(app, kind, argument.value or "")
+        return Completion(values=values, total=None, has_more=more)

@@ -1,0 +1,57 @@
+"""Argument completion from the snapshot (MCP ``completion/complete``): names (and IDs) of live objects
+of a kind that match what the user typed so far.
+
+Ranked: the exact name, then names starting with the text (case-sensitive, shortest first), then IDs
+starting with it, then names containing it (case-insensitive); at most ``CAP`` values. The prefix
+steps are range scans of the live-row ``(cloud, name)`` / ``(cloud, id)`` indexes (``name >= v AND
+name < v || U+FFFF``), so they cost the same at 100,000 rows as at 100; the substring step runs only
+when the prefixes leave room (it walks the name index until it has enough, so a term matching
+nothing reads the whole index: the slow case, milliseconds at 100,000 rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.resources.registry import all_specs
+from app.services.query import contains, live
+
+CAP = 20
+HIGH = "\U0010ffff"
+
+
+def _column(kind: str) -> str:
+    spec = all_specs()[kind]
+    return "name" if "name" in spec.table.c else spec.searchable[0]
+
+
+async def complete(app: Any, kind: str, typed: str, cap: int = CAP) -> tuple[list[str], bool]:
+    """Up to ``cap`` values for ``typed`` and whether more exist."""
+    t = all_specs()[kind].table
+    col = t.c[_column(kind)]
+    typed = (typed or "")[:255]
+    out: list[str] = []
+
+    def add(values: Any) -> None:
+        for v in values:
+            if v is not None and str(v) not in out:
+                out.append(str(v))
+
+    async with app.db.reader() as conn:
+        where = live(t, app.cloud_name)
+        if not typed:
+            add((await conn.execute(select(col).where(where, col.is_not(None)).order_by(col).limit(cap + 1)))
+                .scalars())
+            return out[:cap], len(out) > cap
+        add((await conn.execute(select(col).where(where, col == typed).limit(1))).scalars())
+        add((await conn.execute(select(col).where(where, col >= typed, col < typed + HIGH)
+                                .order_by(func.length(col), col).limit(cap + 1))).scalars())
+        if len(out) <= cap:
+            add((await conn.execute(select(t.c.id).where(where, t.c.id >= typed, t.c.id < typed + HIGH)
+                                    .order_by(t.c.id).limit(cap + 1 - len(out)))).scalars())
+        if len(out) <= cap:
+            add((await conn.execute(select(col).where(where, contains(col, typed, False))
+                                    .limit(2 * cap + 2))).scalars())
+    return out[:cap], len(out) > cap
