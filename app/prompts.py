@@ -38,6 +38,11 @@ Question -> tool:
 - "Users, projects, who has which role" -> get_user_list, get_project_list, get_role_assignments
 - "Heat stacks" -> get_stacks; "images" -> get_image_list; "flavors" -> get_flavor_list
 - "How fresh is the data? Why is it stale?" -> get_sync_status
+- "Can I fit 20 m1.large in az1?" -> plan_capacity(flavor, count, availability_zone)
+- "Which port has IP 10.0.0.5? Which agents are down?" -> get_port_list(fixed_ip=...), get_network_agents(alive=false)
+- "Subnets, availability zones, Placement providers" -> get_subnet_list, get_availability_zones, get_resource_providers
+- "Everything stored about this object" -> get_resource(kind, id_or_name)
+- "A question no tool answers" -> describe_snapshot, then query_snapshot (if enabled)
 """
 
 WRITE_TOOLS = """\

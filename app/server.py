@@ -98,7 +98,7 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
     for name in modules:
         importlib.import_module(name).register(mcp)
     # OPS_ENABLED_TOOLS / OPS_DISABLED_TOOLS / OPS_READ_ONLY / OPS_DISABLE_DESTRUCTIVE (app/exposure.py)
-    exposure.apply(mcp, settings, READ_TOOL_MODULES + WRITE_TOOL_MODULES)
+    exposure.apply(mcp, settings, READ_TOOL_MODULES + SQL_TOOL_MODULES + WRITE_TOOL_MODULES)
     writes = settings.allow_modify_operations and exposure.writes_exposed(mcp)
     importlib.import_module("app.prompts").register(mcp, writes_enabled=writes)
     # resource templates (openstack://{cloud}/instances/{name_or_id}, ...) and completion/complete

@@ -29,7 +29,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Simul
     server = SimulatorServer(Simulator(servers=60, transition_seconds=0.2))
     sim = server.start()
     try:
-        settings = make_settings(tmp_path_factory.mktemp("schemas") / "snapshot.db")
+        settings = make_settings(tmp_path_factory.mktemp("schemas") / "snapshot.db", sql_tool_enabled=True)
         asyncio.run(sync_everything(settings, sim))
         yield settings, sim
     finally:
@@ -50,6 +50,9 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
                   ).structured_content["instances"][0]["name"]
         required.update({"get_quota": {"project": "admin"}, "get_instance_actions": {"instance": name},
                          "get_console_log": {"instance": active}})
+        required.update({"plan_capacity": {"flavor": "m1.small", "count": 5},
+                         "get_resource": {"kind": "flavors", "id_or_name": "m1.small"},
+                         "query_snapshot": {"sql": "SELECT id, name, first_seen_at, raw FROM flavors"}})
         checked = []
         for tool in tools:
             if not tool.output_schema or not (tool.annotations and tool.annotations.read_only_hint):
@@ -60,4 +63,5 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
                             .iter_errors(result.structured_content), key=lambda e: list(e.absolute_path))
             assert not errors, (tool.name, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
             checked.append(tool.name)
-    assert {"get_cluster_status", "search_instances", "get_sync_status", "get_user_list"} <= set(checked)
+    assert {"get_cluster_status", "search_instances", "get_sync_status", "get_user_list", "plan_capacity",
+            "query_snapshot", "get_port_list"} <= set(checked)
