@@ -123,6 +123,69 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+DEFAULT_BUDGET = 16 * 1024
+MAX_BUDGET = 80 * 1024
+SLOWEST = 7
+
+
+def answers_section(results: dict[str, Any]) -> list[str]:
+    """Issue 10: answer sizes per tool and argument variant, and the in-process round trip against a base
+    checkout measured in the same run (``--compare-base``)."""
+    sizes = [(n, r) for n, r in _sizes(results) if "tools" in r]
+    if not sizes:
+        return []
+    n, r = sizes[-1]
+    tools = r["tools"]["tools"]
+    base = (r.get("tools_base") or {}).get("tools", {})
+    L = ["## Answers (issue 10)", "",
+         f"At {n:,} instances. Bytes as a client receives them: the text content and the structured content (compact "
+         "JSON); tokens estimated at 4 bytes each. A *default* case calls the tool with the harness's usual arguments "
+         "(no size arguments); the other labelled cases ask for the largest pages the arguments allow. Round trip: "
+         "the SDK's in-process client (includes its output-schema validation), median and p99."
+         + (f" Base: commit {r['tools_base'].get('commit', '?')}, the same database, the same run." if base else ""), ""]
+    rows = []
+    for label, t in tools.items():
+        if "text_bytes" not in t:
+            continue
+        total = t["text_bytes"] + t["structured_bytes"]
+        row = [f"`{label}`", f"{t['text_bytes']:,}", f"{t['structured_bytes']:,}", f"{total:,}", f"{t['tokens_est']:,}",
+               f1(t["client"].get("median"), 2), f1(t["client"].get("p99"), 2)]
+        b = base.get(label)
+        if base:
+            if b and b.get("client", {}).get("n") and not b.get("first_error"):
+                bt = b.get("text_bytes", 0) + b.get("structured_bytes", 0)
+                row += [f"{bt:,}", f1(b["client"]["median"], 2), f1(b["client"]["p99"], 2),
+                        f"{b['client']['median'] / t['client']['median']:.1f}x" if t["client"].get("median") else "–"]
+            else:
+                row += ["–", "–", "–", "–"]
+        rows.append(row)
+    header = ["Case", "text B", "structured B", "total B", "~tokens", "median ms", "p99 ms"]
+    if base:
+        header += ["base total B", "base median ms", "base p99 ms", "speedup (median)"]
+    L += table(header, rows)
+    defaults = {k: t for k, t in tools.items() if "(" not in k and "text_bytes" in t and not t.get("first_error")}
+    if defaults:
+        big = max(defaults.items(), key=lambda kv: kv[1]["text_bytes"] + kv[1]["structured_bytes"])
+        size = big[1]["text_bytes"] + big[1]["structured_bytes"]
+        L += [f"- Every default answer < {DEFAULT_BUDGET:,} bytes: largest `{big[0]}` {size:,} bytes: "
+              + ("**met**" if size < DEFAULT_BUDGET else "**missed**")]
+    every = {k: t for k, t in tools.items() if "text_bytes" in t and not t.get("first_error")}
+    if every:
+        big = max(every.items(), key=lambda kv: kv[1]["text_bytes"] + kv[1]["structured_bytes"])
+        size = big[1]["text_bytes"] + big[1]["structured_bytes"]
+        L += [f"- Largest answer at any argument < {MAX_BUDGET:,} bytes: `{big[0]}` {size:,} bytes: "
+              + ("**met**" if size < MAX_BUDGET else "**missed**")]
+    if base:
+        slow = sorted(((k, b) for k, b in base.items() if b.get("client", {}).get("n") and k in tools
+                       and "(" not in k), key=lambda kv: -kv[1]["client"]["median"])[:SLOWEST]
+        halved = [(k, b["client"]["median"], tools[k]["client"]["median"]) for k, b in slow]
+        ok = all(new <= old / 2 for _, old, new in halved)
+        L += [f"- In-process round trip at least halved for the {SLOWEST} slowest tools of the base (median ms, base -> "
+              "now): " + ", ".join(f"`{k}` {f1(old, 1)} -> {f1(new, 1)}" for k, old, new in halved) + ": "
+              + ("**met**" if ok else "**missed**")]
+    return L + [""]
+
+
 def speedups(res: dict[str, Any], latency: float) -> dict[str, float | None]:
     """live median / snapshot (in-process) median per baseline question."""
     live = (res.get("live") or {}).get(str(latency))
@@ -155,6 +218,7 @@ def render(results: dict[str, Any]) -> str:
                     f"{o['live_max_size']:,} instances. The simulator, each sync, the HTTP server, the load generator and "
                     "the live baseline are separate processes on 127.0.0.1, sharing the CPUs above.", ""]
     L += ["## Targets (issue 6)", "", *table(["Target", "Measured", "Status"], targets(results))]
+    L += answers_section(results)
     sizes = _sizes(results)
     failed = [(n, r["failed"]) for n, r in sizes if "failed" in r]
     for n, err in failed:

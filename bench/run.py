@@ -42,6 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--live-max-size", type=int, default=10000,
                    help="largest fleet with a live baseline (larger: skipped with a note)")
     p.add_argument("--live-latency", type=float, default=0.02, help="simulated per-request latency (s)")
+    p.add_argument("--compare-base", metavar="DIR", default=None,
+                   help="also run the in-process read tools with the server (app/) of this checkout (e.g. a git "
+                        "worktree of an earlier commit) on the same databases, and report both")
+    p.add_argument("--tools-only", action="store_true",
+                   help="per size: simulator, sync and the in-process read tools only (no HTTP, load or live)")
     return p.parse_args(argv)
 
 
@@ -64,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         "live_cap": a.live_cap or (20.0 if q else 90.0),
         "live_max_size": a.live_max_size,
         "live_latency": a.live_latency,
+        "compare_base": a.compare_base,
+        "tools_only": a.tools_only,
     }
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
     work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="bench-"))
@@ -124,6 +131,15 @@ def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any]) -> dict[str,
     res["tools"] = procs.worker(["tools", *base_args, "--iterations", str(o["iterations"]),
                                  "--budget", str(o["budget"])], f"tools-{n}", timeout=3600)
     registered = res["tools"]["registered"]
+    if o.get("compare_base"):
+        _step(f"[{n}] read tools in-process with the base checkout {o['compare_base']}")
+        res["tools_base"] = procs.worker(["tools", *base_args, "--iterations", str(o["iterations"]),
+                                          "--budget", str(o["budget"]), "--app-root", o["compare_base"]],
+                                         f"tools-base-{n}", timeout=3600)
+        res["tools_base"]["commit"] = _commit(o["compare_base"])
+    if o.get("tools_only"):
+        procs.stop(sim.proc)
+        return res
 
     _step(f"[{n}] read tools over streamable-http")
     http, base = procs.start_http_server(Path(db), sim, "bench")
@@ -158,6 +174,16 @@ def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any]) -> dict[str,
             f"live-{n}-{latency}", timeout=3600)
     procs.stop(sim.proc)
     return res
+
+
+def _commit(root: str) -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=5).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 if __name__ == "__main__":
