@@ -4,6 +4,7 @@ OPS_METRICS_PORT it moves to its own port, open, and leaves the MCP port."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import __version__
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
-from tests.crash.procs import free_port, serve, server_env
+from tests.crash.procs import free_port, server_env, stop
+from tests.security.test_oauth import start
 
 TOKEN = "metrics-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 P = "mcp_openstack_ops_"
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], tmp: Path) -> Iterator[str]:
+    """A server process (60 s to come up: the machine may be loaded); yields its base URL."""
+    port = free_port()
+    proc = start(env, port, tmp / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
 
 
 def families(text: str) -> dict[str, Any]:
@@ -60,8 +73,9 @@ def servers_synced(fams: dict[str, Any]) -> bool:
 
 
 def test_metrics_on_the_mcp_port_behind_the_token(sim: Simulator, tmp_path: Path) -> None:
-    env = server_env(sim, tmp_path / "m.db", REMOTE_SECRET_KEY=TOKEN, OPS_POLL_INTERVAL="600")
-    with serve(env, "--auth-enable", log=tmp_path / "server.log") as (_, base):
+    env = server_env(sim, tmp_path / "m.db", REMOTE_SECRET_KEY=TOKEN, OPS_POLL_INTERVAL="600",
+                     REMOTE_AUTH_ENABLE="true")
+    with serving(env, tmp_path) as base:
         assert httpx.get(base + "/metrics", timeout=10).status_code == 401
         started = time.time()
         fams = scrape_until(base + "/metrics", servers_synced, AUTH)
@@ -107,7 +121,7 @@ def test_metrics_on_their_own_port(sim: Simulator, tmp_path: Path) -> None:
     mport = free_port()
     env = server_env(sim, tmp_path / "m2.db", REMOTE_SECRET_KEY=TOKEN, OPS_POLL_INTERVAL="600",
                      OPS_METRICS_PORT=str(mport))
-    with serve(env, "--auth-enable", log=tmp_path / "server.log") as (_, base):
+    with serving({**env, "REMOTE_AUTH_ENABLE": "true"}, tmp_path) as base:
         # gone from the MCP port (still behind its token: 404 once authenticated)
         assert httpx.get(base + "/metrics", headers=AUTH, timeout=10).status_code == 404
         fams = scrape_until(f"http://127.0.0.1:{mport}/metrics", servers_synced)  # no token needed

@@ -67,7 +67,7 @@ def http_server(sim: Simulator, tmp_path: Path) -> Iterator[dict[str, Any]]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine may start it slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
