@@ -48,6 +48,8 @@ VALUE_CHARS = 500  # longest text value returned, in characters
 MAX_VALUE_BYTES = 1_000_000
 _FIRST_WORD = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*([A-Za-z]+)", re.S)
 READ_WORDS = ("select", "with", "values")
+_PG_WRITE = re.compile(r'syntax error at or near "(insert|update|delete|merge|create|drop|alter|truncate|grant|'
+                       r'revoke|copy|lock|call|do|set|reset)"', re.I)
 REFUSALS = {
     "attach": "ATTACH is refused: the SQL tool reads the snapshot database only.",
     "detach": "DETACH is refused: the SQL tool reads the snapshot database only.",
@@ -292,12 +294,12 @@ async def _postgres_rows(app: Any, sql: str, limit: int, timeout: float,
         await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
         await conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 60000")
         try:
-            plan = (await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) SELECT * FROM ({body}) AS q")).scalar_one()
+            plan = (await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) SELECT * FROM ({body}\n) AS q")).scalar_one()
             relations = set(_plan_relations(plan))
             bad = sorted(r for r in relations if r.lower() not in allowed)
             if bad:
                 raise NotPermitted(f"Refused: reading {', '.join(bad[:5])} (not a snapshot table or view). {ALLOWED_HINT}")
-            result = await conn.exec_driver_sql(f"SELECT * FROM ({body}) AS q LIMIT {int(limit) + 1}")
+            result = await conn.exec_driver_sql(f"SELECT * FROM ({body}\n) AS q LIMIT {int(limit) + 1}")
             columns = list(result.keys())
             rows = [tuple(r) for r in result.fetchall()]
         except NotPermitted:
@@ -307,6 +309,12 @@ async def _postgres_rows(app: Any, sql: str, limit: int, timeout: float,
             if "statement timeout" in msg or "canceling statement" in msg:
                 raise InvalidArgument(f"The query ran past the {timeout:g} s time limit and was stopped: narrow it "
                                       "(filter on indexed columns, add LIMIT) and try again.") from None
+            write = _PG_WRITE.search(msg)
+            if write:  # a data-modifying statement (in a CTE) cannot be a subquery: refused as a write
+                raise NotPermitted(f"{write.group(1).upper()} is refused: the SQL tool only reads. {ALLOWED_HINT}") from None
+            if 'at or near ";"' in msg:
+                raise InvalidArgument("Only one statement is allowed: remove the second one (and the ';' before it). "
+                                      + ALLOWED_HINT) from None
             if "read-only transaction" in msg or "permission denied" in msg:
                 raise NotPermitted(f"Refused: {clip_text(msg, 200)}. {ALLOWED_HINT}") from None
             raise InvalidArgument(f"The query failed: {clip_text(msg, 300)}. describe_snapshot lists the tables, "

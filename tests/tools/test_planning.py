@@ -23,7 +23,7 @@ def _stored(url: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[s
         use = raw["usages"].get("usages", raw["usages"])
         providers[r.name] = {"id": r.id, "inventories": inv, "usages": use}
     services = {r.host: r for r in backend.rows(
-        url, "SELECT * FROM compute_services WHERE cloud='test' AND deleted_at IS NULL AND binary='nova-compute'")}
+        url, "SELECT * FROM compute_services WHERE cloud='test' AND deleted_at IS NULL AND \"binary\"='nova-compute'")}
     return flavors, providers, services
 
 

@@ -26,13 +26,14 @@ REFUSED = [
     ("SELECT load_extension('/tmp/evil.so')", "load_extension is refused"),
     ("SELECT 1; DELETE FROM servers", "Only one statement"),
     ("SELECT 1; SELECT 2", "Only one statement"),
-    ("WITH x AS (SELECT 1) DELETE FROM servers", "Refused"),
-    ("WITH x AS (SELECT 1) INSERT INTO flavors(cloud, id) SELECT 'a', 'b' FROM x", "Refused"),
+    ("WITH x AS (SELECT 1) DELETE FROM servers", "efused"),
+    ("WITH x AS (SELECT 1) INSERT INTO flavors(cloud, id) SELECT 'a', 'b' FROM x", "efused"),
     ("SELECT * FROM confirmation_tokens", "Refused: reading confirmation_tokens"),
     ("SELECT * FROM poller_lease", "Refused: reading poller_lease"),
     ("SELECT * FROM operations", "Refused: reading operations"),
-    ("SELECT * FROM pragma_table_info('servers')", "Refused"),
-    ("SELECT * FROM temp.sqlite_master", "Refused"),
+    # SQLite's own objects: refused there; on PostgreSQL they do not exist
+    ("SELECT * FROM pragma_table_info('servers')", "The query failed" if backend.POSTGRES else "Refused"),
+    ("SELECT * FROM temp.sqlite_master", "The query failed" if backend.POSTGRES else "Refused"),
     ("BEGIN; DELETE FROM servers; COMMIT", "BEGIN is refused"),
 ]
 
@@ -68,8 +69,10 @@ async def test_answers_capped_clipped_and_inside_the_budget(synced: Any) -> None
         # views, json functions, CTEs and recursive CTEs are reads
         view = await call(client, "query_snapshot", sql="SELECT count(*) FROM v_instances")
         assert view["rows"] == [[n_servers]]
-        js = await call(client, "query_snapshot",
-                        sql="SELECT f.name, j.key FROM flavors f, json_each(f.raw, '$.extra_specs') j ORDER BY 1, 2")
+        json_sql = ("SELECT f.name, j.key FROM flavors f, json_each(f.raw, '$.extra_specs') j ORDER BY 1, 2"
+                    if not backend.POSTGRES else
+                    "SELECT f.name, j.key FROM flavors f, json_each(f.raw -> 'extra_specs') j ORDER BY 1, 2")
+        js = await call(client, "query_snapshot", sql=json_sql)
         assert js["rows"] and all(len(r) == 2 for r in js["rows"])
         rec = await call(client, "query_snapshot",
                          sql="WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 50) "
@@ -91,7 +94,8 @@ async def test_every_write_path_is_refused_and_nothing_changes(synced: Any) -> N
         for sql, expected in REFUSED:
             err = await call_error(client, "query_snapshot", sql=sql)
             assert expected in err, (sql, err)
-            assert "Allowed: one read-only SELECT" in err or "Only one statement" in err, (sql, err)
+            assert "Allowed: one read-only SELECT" in err or "Only one statement" in err or \
+                "The query failed" in expected, (sql, err)
         assert "sql is empty" in await call_error(client, "query_snapshot", sql="   ")
         err = await call_error(client, "query_snapshot", sql="SELECT nope FROM servers")
         assert "The query failed" in err and "describe_snapshot" in err
