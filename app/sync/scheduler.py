@@ -30,6 +30,7 @@ from app.sync.service import SyncService
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
+STOP_WAIT = 30.0  # seconds stop() waits for running jobs to end
 MAX_JITTER = 30.0
 
 
@@ -80,12 +81,12 @@ class Poller:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        # Jobs still running (a lease tick mid-statement) end here, not when the event loop closes.
-        for task in list(self._jobs):
-            task.cancel()
-        if self._jobs:
-            await asyncio.gather(*self._jobs, return_exceptions=True)
         await self.service.cancel_all()
+        # Jobs still running end here, not when the event loop closes: sync jobs unwind once their runs
+        # are cancelled, a lease tick finishes its short statement. They are waited for, not cancelled:
+        # a cancelled await of a database statement leaves its thread holding the write lock.
+        if self._jobs:
+            await asyncio.wait(list(self._jobs), timeout=STOP_WAIT)
         if self.is_leader:
             await self.lease.release()
             self.service.fence = None
