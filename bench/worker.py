@@ -176,9 +176,16 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
             errors = 0
             first_error = None
             deadline = time.perf_counter() + a.budget
+            print(f"bench.worker: {label}", file=sys.stderr, flush=True)
+            r = None
             for i in range(a.iterations + a.warmup):
                 t0 = time.perf_counter()
-                r = await client.call_tool(tool, args)
+                try:
+                    r = await client.call_tool(tool, args)
+                except Exception as e:  # noqa: BLE001 - a hung or failing tool is reported, the run goes on
+                    errors += 1
+                    first_error = first_error or f"{type(e).__name__}: {e}"[:300]
+                    break
                 dt = (time.perf_counter() - t0) * 1000
                 if r.is_error:
                     errors += 1
@@ -189,7 +196,7 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
                     break
             handler = handler_ms.pop(tool, [])[a.warmup:]
             results[label] = {"tool": tool, "args": args, "client": summary(ms), "handler": summary(handler),
-                              "errors": errors, "first_error": first_error, **answer_size(r)}
+                              "errors": errors, "first_error": first_error, **(answer_size(r) if r else {})}
     return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb()}
 
 

@@ -72,6 +72,12 @@ def test_harness_end_to_end(tmp_path: Path) -> None:
             assert t["errors"] == 0, (key, label, t["first_error"])
     for row in _rows(_section(md, "Read tools, in-process MCP client")):
         assert NUMBER.fullmatch(row[1].replace(",", "")) and NUMBER.fullmatch(row[3].replace(",", "")), row
+    # Answer sizes (issue 10): every case's bytes and token estimate, within the budgets.
+    for label, t in r["tools"]["tools"].items():
+        assert t["text_bytes"] > 0 and t["tokens_est"] == round((t["text_bytes"] + t["structured_bytes"]) / 4), label
+        assert t["text_bytes"] + t["structured_bytes"] <= 80 * 1024, label
+    answers = _section(md, "Answers (issue 10)")
+    assert "Largest answer at any argument" in answers and _rows(answers)
 
     # Live baseline at 0 and 20 ms with a ratio per question whose tool is registered.
     live = _section(md, "Snapshot vs live API")
