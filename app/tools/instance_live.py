@@ -9,15 +9,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from app.services import instance_live as svc
-from app.tools.base import app_context, register_tool
+from app.tools.base import TextBounds, app_context, register_tool
 
 
 async def get_instance_actions(
     ctx: Context,
-    instance: Annotated[str, Field(description="Instance name (exact) or ID.", max_length=255)],
-    action: Annotated[str | None, Field(description="Only this action: create, stop, start, reboot, resize, migrate, "
-                                                    "live-migration, delete, ... (all if omitted).",
-                                        max_length=64)] = None,
+    instance: Annotated[str, Field(description="Instance name (exact) or ID.")],
+    action: Annotated[str | None, TextBounds(64),
+                      Field(description="Only this action: create, stop, start, reboot, resize, migrate, "
+                                        "live-migration, delete, ... (all if omitted).")] = None,
     with_events: Annotated[bool, Field(description="Fetch each action's events (results, hosts, failure "
                                                    "details); up to 20 actions per page.")] = True,
     limit: Annotated[int, Field(description="Actions per page (1..50).", ge=1, le=50)] = 20,
@@ -32,7 +32,7 @@ async def get_instance_actions(
 
 async def get_console_log(
     ctx: Context,
-    instance: Annotated[str, Field(description="Instance name (exact) or ID.", max_length=255)],
+    instance: Annotated[str, Field(description="Instance name (exact) or ID.")],
     lines: Annotated[int, Field(description="How many of the last console lines (1..500).", ge=1, le=500)] = 50,
 ) -> svc.ConsoleLog:
     """The last lines of an instance's serial console log (boot messages, kernel panics, cloud-init

@@ -14,7 +14,7 @@ from app.tools.base import app_context, register_tool
 
 async def get_quota(
     ctx: Context,
-    project: Annotated[str, Field(description="Project name or ID (exact).", max_length=255)],
+    project: Annotated[str, Field(description="Project name or ID (exact).")],
     all_resources: Annotated[bool, Field(description="Also list the other resources (key pairs, security groups, "
                                                      "routers, backups, per-volume-type quotas...).")] = False,
 ) -> svc.ProjectQuota:
