@@ -115,3 +115,21 @@ async def test_a_404_about_something_else_keeps_the_target(fleet: Fleet) -> None
     assert "itself still exists" in err
     assert fleet.row("floating_ips", fid)["deleted_at"] is None
     assert fleet.row("ports", extra.id)["deleted_at"] is not None
+
+
+async def test_an_id_missing_from_the_snapshot_while_openstack_cannot_be_asked_says_so(fleet: Fleet) -> None:
+    """A volume created out of band (not synced yet) is looked up live by its ID; when OpenStack
+    cannot answer that GET, the refusal says so instead of claiming there is no such volume."""
+    conn = sdk(fleet)
+    try:
+        v = conn.block_storage.create_volume(size=1, name="made-elsewhere")
+    finally:
+        conn.close()
+    fleet.sim.inject(rf"/volumes/{v.id}$", status=503)
+    async with managed_client(fleet) as m:
+        err = await call_error(m.client, "manage_volume", action="extend", volume_name=v.id, new_size=2)
+    assert "could not be asked" in err and "Nothing was changed" in err and "No live volume has the ID or" not in err
+    fleet.sim.clear_faults()
+    async with managed_client(fleet) as m:  # reachable again: found live, and acted on
+        done = await call(m.client, "manage_volume", action="extend", volume_name=v.id, new_size=2)
+    assert done["status"] != "confirmation_required" and fleet.row("volumes", v.id) is not None

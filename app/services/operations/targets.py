@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, or_, select
 
-from app.errors import Conflict, InvalidArgument, NotFound, OpsError
+from app.errors import Conflict, InvalidArgument, NotFound, OpsError, UpstreamError
 from app.services.query import close_matches, live
 
 if TYPE_CHECKING:
@@ -94,11 +94,12 @@ async def resolve(app: AppContext, kind: str, ref: str | None, *, what: str | No
     if not ref:
         raise InvalidArgument(f"Give the {what} to act on in '{param}' (its exact name or ID).")
     found = await _lookup(app, kind, ref)
+    unreachable: OpsError | None = None
     if not found and ID_LIKE.match(ref):
         try:
             await app.sync.refresh(kind, [ref])
-        except OpsError:
-            pass  # not reachable now: fall through to NotFound from the snapshot
+        except OpsError as e:
+            unreachable = e  # OpenStack could not be asked: say so rather than "no such"
         found = await _lookup(app, kind, ref)
     if len(found) == 1:
         return found[0]
@@ -108,6 +109,9 @@ async def resolve(app: AppContext, kind: str, ref: str | None, *, what: str | No
         more = " and more" if len(found) > MAX_CANDIDATES else ""
         raise Conflict(f"{len(shown)}{'+' if more else ''} {what}s are named '{ref}': {listing}{more}. "
                        f"Nothing was changed; pass the ID of the one you mean in '{param}'.")
+    if unreachable is not None:
+        raise UpstreamError(f"No live {what} has the ID '{ref}' in the snapshot yet, and OpenStack could not be asked "
+                            f"about it just now ({unreachable}). Nothing was changed; retry in a moment.")
     raise NotFound(f"No live {what} has the ID or exact name '{ref}' in the snapshot (names are case-sensitive; "
                    f"search first if unsure).", await _suggestions(app, kind, ref))
 
