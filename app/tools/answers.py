@@ -159,13 +159,19 @@ def _freshness(snap: Any) -> str | None:
     return None
 
 
+def _paging(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Where a result keeps its paging fields: at the top (PageInfo results) or in a ``page`` object."""
+    page = data.get("page")
+    return page if isinstance(page, Mapping) and "returned" in page else data
+
+
 def items_field(model: type[BaseModel] | None, data: Mapping[str, Any]) -> str | None:
     """The list field holding a page's rows: a model's ``__items__``, else (for paged results) the
     first field holding a list of objects."""
     name = getattr(model, "__items__", None) if model is not None else None
     if isinstance(name, str):
         return name
-    if "returned" not in data or "total" not in data:
+    if "returned" not in _paging(data) or "total" not in _paging(data):
         return None
     for k, v in data.items():
         if isinstance(v, list) and k not in ("not_found", "incomplete") and (not v or isinstance(v[0], Mapping)):
@@ -180,8 +186,9 @@ def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:
     if isinstance(summary, str) and summary:
         lines.append(summary)
     elif items is not None:
-        lines.append(f"{data.get('returned')} of {data.get('total')} {items.replace('_', ' ')}"
-                     + (f" from offset {data['offset']}" if data.get("offset") else "") + ".")
+        pg = _paging(data)
+        lines.append(f"{pg.get('returned')} of {pg.get('total')} {items.replace('_', ' ')}"
+                     + (f" from offset {pg['offset']}" if pg.get("offset") else "") + ".")
     else:
         for k, v in data.items():
             if k in ("snapshot",) or isinstance(v, (list, Mapping)):
@@ -199,8 +206,9 @@ def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:
                     lines.append(f"  ... {len(v) - REPORT_ROWS} more in the structured content")
     if data.get("not_found"):
         lines.append(f"Not found: {', '.join(map(str, data['not_found']))}.")
-    if items is not None and data.get("has_more"):
-        nxt = data.get("next_offset") or (data.get("offset", 0) + data.get("returned", 0))
+    pg = _paging(data)
+    if items is not None and pg.get("has_more"):
+        nxt = pg.get("next_offset") or (pg.get("offset", 0) + pg.get("returned", 0))
         lines.append(f"More: call again with offset={nxt}.")
     fresh = _freshness(data.get("snapshot"))
     if fresh:
@@ -236,14 +244,23 @@ def shape(result: Any, *, budget: int) -> CallToolResult:
     return CallToolResult(content=[TextContent(text=text)], structured_content=data)
 
 
+def _with_page(data: dict[str, Any], items: str, rows: list[Any], **paging: Any) -> dict[str, Any]:
+    out = {**data, items: rows}
+    if isinstance(data.get("page"), Mapping) and "returned" in data["page"]:
+        out["page"] = {**data["page"], **paging}
+    else:
+        out.update(paging)
+    return out
+
+
 def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str],
               budget: int) -> tuple[dict[str, Any], str]:
     """Keep the longest prefix of ``rows`` that fits ``budget`` with its text (at least one row)."""
     cost = [_size(r) + 1 + len(ln.encode()) + 1 for r, ln in zip(rows, lines)]
-    trimmed = {**data, items: []}
-    offset = int(data.get("offset") or 0)
+    offset = int(_paging(data).get("offset") or 0)
     # the fixed part, with the paging fields and the truncation sentence as they will read
-    probe = {**trimmed, "returned": len(rows), "has_more": True, "truncated": True, "next_offset": offset + len(rows)}
+    probe = _with_page(data, items, [], returned=len(rows), has_more=True, truncated=True,
+                       next_offset=offset + len(rows))
     fixed = _size(probe) + len("\n".join(header_lines(probe, items)).encode()) + 400
     keep, used = 0, fixed
     for c in cost:
@@ -252,8 +269,7 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         used += c
         keep += 1
     keep = max(keep, 1)
-    out = {**data, items: rows[:keep], "returned": keep, "has_more": True, "truncated": True,
-           "next_offset": offset + keep}
+    out = _with_page(data, items, rows[:keep], returned=keep, has_more=True, truncated=True, next_offset=offset + keep)
     note = (f"Truncated to {keep} of the {len(rows)} rows asked for, to keep this answer under "
             f"{budget // 1024} KB (~{budget // 4096}k tokens): call again with offset={offset + keep} for the rest, "
             "or narrow the question (filters, a smaller limit, less detail).")

@@ -237,7 +237,9 @@ def _stdio_target(fleet: dict[str, Any]) -> list[str]:
 
 TOOLS_LIST = ["--method", "tools/list"]
 CLUSTER = ["--method", "tools/call", "--tool-name", "get_cluster_status"]
-SEARCH = ["--method", "tools/call", "--tool-name", "search_instances", "--tool-arg", "search_term=a"]
+# detail=full: full items carry the timestamps whose RFC 3339 format ajv checks
+SEARCH = ["--method", "tools/call", "--tool-name", "search_instances", "--tool-arg", "search_term=a",
+          "--tool-arg", "detail=full"]
 
 
 def _check_tools_list(result: dict[str, Any]) -> None:
