@@ -173,10 +173,12 @@ def items_field(model: type[BaseModel] | None, data: Mapping[str, Any]) -> str |
         return name
     if "returned" not in _paging(data) or "total" not in _paging(data):
         return None
-    for k, v in data.items():
-        if isinstance(v, list) and k not in ("not_found", "incomplete") and (not v or isinstance(v[0], Mapping)):
-            return k
-    return None
+    lists = [k for k, v in data.items()
+             if isinstance(v, list) and k not in ("not_found", "incomplete") and (not v or isinstance(v[0], Mapping))]
+    # the rows are the list as long as `returned` (the last such: a result may lead with short lists of
+    # counts, e.g. get_changes' per-kind counts before its page of changes)
+    sized = [k for k in lists if len(data[k]) == _paging(data).get("returned")]
+    return sized[-1] if sized else (lists[0] if lists else None)
 
 
 def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:

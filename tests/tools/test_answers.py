@@ -222,15 +222,18 @@ async def test_schemas_are_flat_and_carry_bounds_and_enums(synced: SyncedCloud) 
 
 class NestedPage(BaseModel):
     summary: str
+    counts: list[Row]  # a short list of objects ahead of the rows, as get_changes has
     page: PageInfo
     changes: list[Row]
 
 
 def test_a_page_object_nested_in_the_result_is_truncated_too() -> None:
     rows = [Row(id=f"id-{i:04d}", name=f"row-{i:04d}", blob="y" * 500) for i in range(100)]
-    r = answers.shape(NestedPage(summary="100 changes.", page=PageInfo.of(300, 100, 0, 100), changes=rows),
-                      budget=answers.DEFAULT_BUDGET)
+    counts = [Row(id="k", name="servers", blob="")]
+    r = answers.shape(NestedPage(summary="100 changes.", counts=counts, page=PageInfo.of(300, 100, 0, 100),
+                                 changes=rows), budget=answers.DEFAULT_BUDGET)
     d = r.structured_content
+    assert d["counts"] == [counts[0].model_dump()]
     assert d["page"]["truncated"] and d["page"]["returned"] == len(d["changes"]) < 100
     assert d["page"]["next_offset"] == d["page"]["returned"] and d["page"]["has_more"]
     assert r.content[0].text.startswith("100 changes.") and f"offset={d['page']['next_offset']}" in r.content[0].text
