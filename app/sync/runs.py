@@ -84,8 +84,13 @@ class RunLog:
         # Shielded: a cancellation arriving mid-insert still lets the row be registered in _open.
         fut = asyncio.ensure_future(self._start(kind, mode, now or utcnow(), fence))
         self._starting.add(fut)
-        fut.add_done_callback(self._starting.discard)
+        fut.add_done_callback(self._started)
         return await asyncio.shield(fut)
+
+    def _started(self, fut: asyncio.Future[SyncResult]) -> None:
+        self._starting.discard(fut)
+        if not fut.cancelled():
+            fut.exception()  # retrieved: a caller cancelled meanwhile (lease lost, stop) has already moved on
 
     async def _start(self, kind: str, mode: str, now: datetime, fence: Fence | None) -> SyncResult:
         async with self.db.writer(fence) as conn:
