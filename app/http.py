@@ -65,6 +65,9 @@ class CannotListen(OpsError):
     """The HTTP address cannot be bound (port taken, address not local, no permission)."""
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def bind_socket(settings: Settings, *, metrics: bool = False) -> socket.socket:
     """A listening socket on ``settings.host:port`` (``metrics``: the metrics port), bound before the
     server starts anything (database, poller): a taken port is one clear error instead of a half-started
@@ -219,8 +222,10 @@ async def serve_http(mcp: MCPServer[Any], settings: Settings, state: ServerState
     if settings.metrics_port is not None and metrics_sock is None:
         metrics_sock = bind_socket(settings, metrics=True)
     app = build_http_app(mcp, settings, state)
+    # Idle keep-alive connections stay open longer than clients keep them (httpx: 5 s): a server that
+    # closes one first races a client reusing it (a reset request; seen in the soak under load).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                            access_log=False, log_config=None)
+                            access_log=False, log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     server = uvicorn.Server(config)
     state.uvicorn = server
     side: asyncio.Task[None] | None = None
