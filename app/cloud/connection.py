@@ -20,6 +20,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -218,17 +219,13 @@ class CloudClient:
         async with self._sem:
             loop = asyncio.get_running_loop()
             t0 = time.perf_counter()
-            error: BaseException | None = None
             try:
                 return await loop.run_in_executor(
                     self._executor, functools.partial(self._translated, fn, args, kwargs, doing)
                 )
-            except Exception as e:
-                error = e
-                raise
             finally:
-                if self.observer is not None:
-                    self.observer.api_call(service, time.perf_counter() - t0, error)
+                if self.observer is not None:  # the call's error, if it raised one (it propagates as is)
+                    self.observer.api_call(service, time.perf_counter() - t0, sys.exc_info()[1])
 
     def _translated(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], doing: str) -> T:
         try:

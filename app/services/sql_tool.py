@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Table, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import InvalidArgument, NotFound, NotPermitted
 from app.services.budget import DEFAULT_BUDGET, clip_text, json_size
@@ -304,7 +305,7 @@ async def _postgres_rows(app: Any, sql: str, limit: int, timeout: float,
             rows = [tuple(r) for r in result.fetchall()]
         except NotPermitted:
             raise
-        except Exception as e:  # noqa: BLE001 - the driver's errors, translated for the caller
+        except SQLAlchemyError as e:  # the driver's errors, translated for the caller
             msg = str(getattr(e, "orig", None) or e)
             if "statement timeout" in msg or "canceling statement" in msg:
                 raise InvalidArgument(f"The query ran past the {timeout:g} s time limit and was stopped: narrow it "
