@@ -12,11 +12,12 @@ import threading
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Engine, engine_from_config, event, pool
+from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from app.db.meta import include_name, metadata
+from app.db.migrate import sqlite_transaction_control
 from app.resources.registry import load_all_tables
 
 load_all_tables()
@@ -55,21 +56,6 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_transactional_ddl(engine: Engine) -> None:
-    """pysqlite/aiosqlite do not BEGIN before DDL, so every CREATE would commit (and fsync) on its
-    own. Take over transaction control: one transaction per migration run, atomic and fast."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_tx(dbapi_conn: Any, _rec: Any) -> None:
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-
 def run_migrations_offline() -> None:
     _configure(url=_url(), literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
@@ -84,7 +70,7 @@ def _do_run(connection: Connection) -> None:
 
 async def _run_async(url: str) -> None:
     engine = async_engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
-    _sqlite_transactional_ddl(engine.sync_engine)
+    sqlite_transaction_control(engine.sync_engine, "BEGIN")
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_do_run)
@@ -126,7 +112,7 @@ def run_migrations_online() -> None:
         _run_coro_blocking(_run_async(url))
         return
     engine = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
-    _sqlite_transactional_ddl(engine)
+    sqlite_transaction_control(engine, "BEGIN")
     try:
         with engine.begin() as conn:
             _do_run(conn)

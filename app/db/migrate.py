@@ -79,7 +79,7 @@ def locked(database_url: str, action: Callable[[Config], None]) -> None:
     if url.get_dialect().is_async:
         async def run_async() -> None:
             engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
-            _sqlite_begin_immediate(engine.sync_engine)
+            sqlite_transaction_control(engine.sync_engine)
             try:
                 async with engine.connect() as conn:
                     await conn.run_sync(run)
@@ -90,7 +90,7 @@ def locked(database_url: str, action: Callable[[Config], None]) -> None:
         run_coroutine(run_async())
         return
     engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
-    _sqlite_begin_immediate(engine)
+    sqlite_transaction_control(engine)
     try:
         with engine.connect() as conn:
             run(conn)
@@ -99,9 +99,10 @@ def locked(database_url: str, action: Callable[[Config], None]) -> None:
         engine.dispose()
 
 
-def _sqlite_begin_immediate(engine: Any) -> None:
-    """SQLite: take transaction control from the driver (which would commit before every DDL
-    statement) and open the one migration transaction with the write lock."""
+def sqlite_transaction_control(engine: Any, begin: str = "BEGIN IMMEDIATE") -> None:
+    """SQLite: take transaction control from the driver (pysqlite/aiosqlite commit before every DDL
+    statement) so a migration run is one transaction, opened with ``begin`` (``BEGIN IMMEDIATE``: the
+    write lock, which serialises migrators). Used here and by migrations/env.py."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -111,7 +112,7 @@ def _sqlite_begin_immediate(engine: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
