@@ -127,7 +127,6 @@ class RunLog:
     async def finish(self, result: SyncResult) -> None:
         """Record the run's outcome (raises LeaseLost, recording nothing, if its lease tenure ended)."""
         fence = self._fences.get(result.run_id) if result.run_id is not None else None
-        self.forget(result)
         result.finished_at = result.finished_at or utcnow()
         if result.started_at is not None:
             result.duration_s = (result.finished_at - result.started_at).total_seconds()
@@ -143,6 +142,8 @@ class RunLog:
             if res.rowcount and result.mode in (FULL, INCREMENTAL):
                 await self._record_state(conn, result.kind, result.status, result.error, result.finished_at,
                                          result.run_id)
+        # Forgotten only once recorded: a finish cancelled mid-write is still closed by close_open().
+        self.forget(result)
         self._forget_state()
 
     def _forget_state(self) -> None:

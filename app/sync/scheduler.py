@@ -82,11 +82,6 @@ class Poller:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         await self.service.cancel_all()
-        # Jobs still running end here, not when the event loop closes: sync jobs unwind once their runs
-        # are cancelled, a lease tick finishes its short statement. They are waited for, not cancelled:
-        # a cancelled await of a database statement leaves its thread holding the write lock.
-        if self._jobs:
-            await asyncio.wait(list(self._jobs), timeout=STOP_WAIT)
         if self.is_leader:
             await self.lease.release()
             self.service.fence = None

@@ -263,6 +263,8 @@ class SyncService:
         e.g. servers whose addresses disagree with the floating IPs just synced). A failure is logged;
         the next run of the kind tries again."""
         for follow in spec.followups:
+            if self._closed:  # polling stopped (shutdown, lease lost): the next holder's sync does it
+                return
             async with self.db.reader() as conn:
                 ids = [str(i) for i in (await conn.execute(follow.ids(self.cloud_name).limit(follow.limit))).scalars()
                        if i]
