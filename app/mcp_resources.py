@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
+from app.context import AppContext
 from app.errors import OpsError
 from app.services import completion
 from app.services.budget import DEFAULT_BUDGET, bounded
@@ -59,7 +60,7 @@ async def read_object(app: Any, kind: str, cloud: str, name_or_id: str) -> str:
 
 
 def _reader(kind: str) -> Any:
-    async def read(cloud: str, name_or_id: str, ctx: Context) -> str:
+    async def read(cloud: str, name_or_id: str, ctx: Context[AppContext]) -> str:
         return await read_object(ctx.request_context.lifespan_context, kind, cloud, name_or_id)
 
     return read

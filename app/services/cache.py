@@ -14,12 +14,15 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.db.bookkeeping import snapshot_versions
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -33,7 +36,7 @@ class ReportCache:
         self.misses = 0
 
     async def get_or_compute(
-        self, app: Any, name: str, params: Hashable, kinds: Sequence[str],
+        self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
         compute: Callable[[], Awaitable[T]], *, time_bucket: float | None = None,
     ) -> T:
         kinds = list(dict.fromkeys(kinds))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, select
@@ -22,6 +22,9 @@ from app.errors import Conflict, InvalidArgument, NotFound
 from app.resources.registry import all_specs
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, split_csv
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 Change = Literal["created", "changed", "deleted"]
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
@@ -92,7 +95,7 @@ def _row(r: Any) -> ChangeRow:
                      before=r.before, after=r.after)
 
 
-async def get_changes(app: Any, since: str, until: str | None, kinds: str | None, project: str | None,
+async def get_changes(app: AppContext, since: str, until: str | None, kinds: str | None, project: str | None,
                       change: str | None, limit: int, offset: int) -> Changes:
     check_window(limit, offset)
     now = utcnow()
@@ -158,7 +161,7 @@ def _summary(start: datetime, end: datetime, counts: list[ChangeCount], top: dic
     return text + "."
 
 
-async def get_instance_history(app: Any, instance: str, limit: int, offset: int) -> InstanceHistory:
+async def get_instance_history(app: AppContext, instance: str, limit: int, offset: int) -> InstanceHistory:
     check_window(limit, offset)
     servers = all_specs()["servers"].table
     s = servers

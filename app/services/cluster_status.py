@@ -10,7 +10,7 @@ then covers what the account can see, and says so)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Table, case, func, select
@@ -33,6 +33,9 @@ from app.services.query import ordered
 from app.services.models import SnapshotInfo
 from app.services.resources_monitor import CapacityTotals, load_totals
 from app.services.service_status import ServiceCount, services_union
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 KINDS = ("hypervisors", "resource_providers", "servers", "networks", "floating_ips", "routers", "security_groups",
          "volumes", "volume_snapshots", "volume_types", "stacks", "compute_services", "network_agents",
@@ -172,7 +175,7 @@ def summary_text(score: int | None, coverage: str, complete: bool, issues: list[
     return "\n".join(lines)
 
 
-async def cluster_status(app: Any, *, stuck_after_minutes: int, max_evidence: int,
+async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
                          threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
     if not 1 <= stuck_after_minutes <= 10080:
         raise InvalidArgument("stuck_after_minutes must be between 1 and 10080 (a week).")

@@ -11,12 +11,15 @@ nothing reads the whole index: the slow case, milliseconds at 100,000 rows).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from app.resources.registry import all_specs
 from app.services.query import contains, live
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 CAP = 20
 HIGH = "\U0010ffff"
@@ -27,7 +30,7 @@ def _column(kind: str) -> str:
     return "name" if "name" in spec.table.c else spec.searchable[0]
 
 
-async def complete(app: Any, kind: str, typed: str, cap: int = CAP) -> tuple[list[str], bool]:
+async def complete(app: AppContext, kind: str, typed: str, cap: int = CAP) -> tuple[list[str], bool]:
     """Up to ``cap`` values for ``typed`` and whether more exist."""
     t = all_specs()[kind].table
     col = t.c[_column(kind)]

@@ -4,7 +4,7 @@ neither source has it, never invented), instance counts from one grouped query p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import column, func, select, table
@@ -14,6 +14,9 @@ from app.resources.flavors import table as flavors
 from app.resources.servers import table as servers
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, fetch_page, live, ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 _CAP_COLUMNS = (
     "hypervisor_id", "hypervisor_hostname", "host", "state", "status", "hypervisor_type", "capacity_source",
@@ -69,7 +72,7 @@ class FlavorList(PageInfo):
 HYPERVISOR_STATUSES = ("enabled", "disabled", "up", "down")
 
 
-async def hypervisor_list(app: Any, limit: int, offset: int, status: str | None) -> HypervisorList:
+async def hypervisor_list(app: AppContext, limit: int, offset: int, status: str | None) -> HypervisorList:
     check_window(limit, offset)
     c = capacity.c
     stmt = select(capacity).where(c.cloud == app.cloud_name)
@@ -95,7 +98,7 @@ async def hypervisor_list(app: Any, limit: int, offset: int, status: str | None)
                           snapshot=snap)
 
 
-async def flavor_list(app: Any, limit: int, offset: int) -> FlavorList:
+async def flavor_list(app: AppContext, limit: int, offset: int) -> FlavorList:
     check_window(limit, offset)
     f = flavors
     stmt = select(f).where(live(f, app.cloud_name)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))

@@ -20,7 +20,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -31,6 +31,9 @@ from app.resources.registry import all_specs
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.operations.targets import Target, resolve
 from app.services.query import live
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 ACTIONS_TTL = 30.0
 CACHE_SIZE = 256
@@ -94,7 +97,7 @@ def with_request_id(err: OpsError) -> OpsError:
     return err
 
 
-async def _get(app: Any, path: str, doing: str) -> Response:
+async def _get(app: AppContext, path: str, doing: str) -> Response:
     try:
         return await app.cloud.get_json("compute", path, microversion="max", doing=doing)
     except OpsError as e:
@@ -174,7 +177,7 @@ def _action(raw: dict[str, Any], detail: dict[str, Any] | None, names: dict[str,
     )
 
 
-async def _user_names(app: Any, ids: set[str]) -> dict[str, str]:
+async def _user_names(app: AppContext, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     users = all_specs()["users"].table
@@ -184,7 +187,7 @@ async def _user_names(app: Any, ids: set[str]) -> dict[str, str]:
     return {r.id: r.name for r in rows if r.name}
 
 
-async def _instance(app: Any, instance: str) -> Target:
+async def _instance(app: AppContext, instance: str) -> Target:
     return await resolve(app, "servers", instance, what="instance", param="instance")
 
 
@@ -206,7 +209,7 @@ def _summary_actions(target: Target, actions: list[InstanceAction], total: int) 
     return text + "."
 
 
-async def get_instance_actions(app: Any, instance: str, action: str | None, limit: int, offset: int,
+async def get_instance_actions(app: AppContext, instance: str, action: str | None, limit: int, offset: int,
                                with_events: bool) -> InstanceActions:
     if not 1 <= limit <= 50:
         raise InvalidArgument(f"limit must be 1..50 (got {limit}).")
@@ -303,7 +306,7 @@ def _post_console(client: CloudClient, sid: str, length: int) -> Response:
                     sent_at=sent_at)
 
 
-async def get_console_log(app: Any, instance: str, lines: int) -> ConsoleLog:
+async def get_console_log(app: AppContext, instance: str, lines: int) -> ConsoleLog:
     if not 1 <= lines <= CONSOLE_MAX_LINES:
         raise InvalidArgument(f"lines must be 1..{CONSOLE_MAX_LINES} (got {lines}).")
     target = await _instance(app, instance)

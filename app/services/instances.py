@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_serializer
 from sqlalchemy import ColumnElement, Select, func, or_, select, true
@@ -25,6 +25,9 @@ from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selec
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
 from app.services.query import ordered as nulls_pinned
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 NOVA_STATUSES = (
     "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD", "PAUSED", "REBOOT",
@@ -250,7 +253,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
 SORT_MATCHES_MAX = 3000
 
 
-async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> Any:
+async def _ordered(app: AppContext, conn: Any, where: Where | None, cache_key: Any) -> Any:
     """Rowids of the live servers matching ``where``, ordered by name then id: computed once per
     data version of the instance kinds (:class:`app.services.cache.OrderCache`), then every page of
     the same question is a slice."""
@@ -274,7 +277,7 @@ async def _ordered(app: Any, conn: Any, where: Where | None, cache_key: Any) -> 
     return await app.orders.get(conn, cloud, KINDS, cache_key, compute)
 
 
-async def _page(app: Any, where: Where | None, limit: int, offset: int,
+async def _page(app: AppContext, where: Where | None, limit: int, offset: int,
                 include_all: bool, cache_key: Any = None, full: bool = True) -> tuple[int, list[Instance]]:
     """Count and window the live servers matching ``where`` (ordered by name, then id: the order of
     the live (cloud, name, id) and (cloud, status, name, id) indexes), then read only the window's rows
@@ -324,7 +327,7 @@ async def _page(app: Any, where: Where | None, limit: int, offset: int,
     return int(total), result
 
 
-async def _suggest(app: Any, term: str) -> list[str]:
+async def _suggest(app: AppContext, term: str) -> list[str]:
     """Close matches for ``term`` among live server names, from SQL-selected candidates only: names
     sharing a prefix (index range scans, longest prefix first), then names containing 3-character
     pieces of it; never the whole fleet."""
@@ -358,7 +361,7 @@ def check_detail(detail: str) -> bool:
     return detail == "full"
 
 
-async def instance_details(app: Any, instance_names: str, instance_ids: str, all_instances: bool,
+async def instance_details(app: AppContext, instance_names: str, instance_ids: str, all_instances: bool,
                            limit: int, offset: int, include_all: bool, detail: str = "full") -> InstanceList:
     check_window(limit, offset)
     full = check_detail(detail)
@@ -392,7 +395,7 @@ async def instance_details(app: Any, instance_names: str, instance_ids: str, all
                         not_found=not_found, snapshot=snap)
 
 
-async def search(app: Any, search_term: str, search_in: str, limit: int, offset: int,
+async def search(app: AppContext, search_term: str, search_in: str, limit: int, offset: int,
                  case_sensitive: bool, detail: str = "brief") -> InstanceSearchResult:
     check_window(limit, offset)
     full = check_detail(detail)
@@ -415,7 +418,7 @@ async def search(app: Any, search_term: str, search_in: str, limit: int, offset:
                                 search_term=term[:ECHO_MAX], search_in=field, case_sensitive=case_sensitive, snapshot=snap)
 
 
-async def by_name(app: Any, instance_name: str) -> InstanceResult:
+async def by_name(app: AppContext, instance_name: str) -> InstanceResult:
     name = (instance_name or "").strip()
     if not name:
         raise InvalidArgument("instance_name must not be empty.")
@@ -443,7 +446,7 @@ async def by_name(app: Any, instance_name: str) -> InstanceResult:
     return InstanceResult(instance=items[0], snapshot=snap)
 
 
-async def by_status(app: Any, status: str, limit: int, offset: int, detail: str = "brief") -> InstanceList:
+async def by_status(app: AppContext, status: str, limit: int, offset: int, detail: str = "brief") -> InstanceList:
     check_window(limit, offset)
     full = check_detail(detail)
     st = (status or "").strip().upper()

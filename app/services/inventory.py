@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import ColumnElement, Table, func, or_, select
@@ -27,6 +27,9 @@ from app.errors import InvalidArgument
 from app.resources.registry import get_spec
 from app.services.models import PageInfo, SnapshotInfo, schema_bounds
 from app.services.query import MAX_LIMIT, MAX_OFFSET, check_window, contains, fetch_page, live, ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 HIDDEN_COLUMNS = frozenset({"cloud", "raw", "search_text", "last_sync_id", "deleted_at"})
 SEEN_DOCS = {
@@ -170,7 +173,7 @@ def id_or_name(column: Any, value: str, kind: str, cloud: str, label: str = "nam
     return or_(column == value, column.in_(sub))
 
 
-def status_project_filters(app: Any, table: Any, status: str | None = None,
+def status_project_filters(app: AppContext, table: Any, status: str | None = None,
                            project: str | None = None) -> list[ColumnElement[bool]]:
     """The filters most listings share: case-insensitive ``status``, ``project`` by id or name."""
     where: list[ColumnElement[bool]] = []
@@ -196,7 +199,7 @@ def _ref_columns(cloud: str, view: View, t: Any) -> list[Any]:
 
 
 async def list_view(
-    app: Any,
+    app: AppContext,
     view: View,
     *,
     limit: int,

@@ -3,10 +3,13 @@ never key material)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.services.inventory import Ref, View, eq_ci, list_view, status_project_filters
 from app.services.query import like_escape
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 PROJECT = Ref("project_id", "projects")
 
@@ -17,7 +20,7 @@ IMAGES = View(
 )
 
 
-async def image_list(app: Any, *, limit: int, offset: int, status: str | None, visibility: str | None,
+async def image_list(app: AppContext, *, limit: int, offset: int, status: str | None, visibility: str | None,
                      project: str | None, name: str | None) -> Any:
     c = IMAGES.table.c
     where = status_project_filters(app, IMAGES.table, status, project)
@@ -33,7 +36,7 @@ STACKS = View(
 )
 
 
-async def stack_list(app: Any, *, limit: int, offset: int, status: str | None, project: str | None,
+async def stack_list(app: AppContext, *, limit: int, offset: int, status: str | None, project: str | None,
                      name: str | None) -> Any:
     c = STACKS.table.c
     where = []
@@ -54,5 +57,5 @@ KEYPAIRS = View(
 )
 
 
-async def keypair_list(app: Any, *, limit: int, offset: int, name: str | None) -> Any:
+async def keypair_list(app: AppContext, *, limit: int, offset: int, name: str | None) -> Any:
     return await list_view(app, KEYPAIRS, limit=limit, offset=offset, name=name)

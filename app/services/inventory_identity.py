@@ -3,12 +3,15 @@ and role assignments (names resolved by Keystone's include_names)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from app.resources.servers import table as servers
 from app.services.inventory import Page, Ref, View, list_view
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 USERS = View(
     kind="users", model_name="User", items_field="users",
@@ -18,7 +21,7 @@ USERS = View(
 )
 
 
-async def user_list(app: Any, *, limit: int, offset: int, enabled: bool | None, domain: str | None,
+async def user_list(app: AppContext, *, limit: int, offset: int, enabled: bool | None, domain: str | None,
                     name: str | None) -> Any:
     return await list_view(app, USERS, limit=limit, offset=offset, name=name,
                            filters={"enabled": enabled, "domain_id": domain or None})
@@ -40,7 +43,7 @@ PROJECTS = View(
 )
 
 
-async def project_list(app: Any, *, limit: int, offset: int, enabled: bool | None, domain: str | None,
+async def project_list(app: AppContext, *, limit: int, offset: int, enabled: bool | None, domain: str | None,
                        name: str | None) -> Any:
     return await list_view(app, PROJECTS, limit=limit, offset=offset, name=name,
                            filters={"enabled": enabled, "domain_id": domain or None})
@@ -54,7 +57,7 @@ ROLE_ASSIGNMENTS = View(
 )
 
 
-async def role_assignment_list(app: Any, *, limit: int, offset: int, user: str | None, project: str | None,
+async def role_assignment_list(app: AppContext, *, limit: int, offset: int, user: str | None, project: str | None,
                                role: str | None, group: str | None) -> Any:
     c = ROLE_ASSIGNMENTS.table.c
     where = []

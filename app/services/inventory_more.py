@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select
@@ -33,11 +33,14 @@ from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, contains, like_escape, live, ordered
 
+if TYPE_CHECKING:
+    from app.context import AppContext
+
 # ---------------------------------------------------------------------------------------------
 # shared
 
 
-async def _page(app: Any, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int,
+async def _page(app: AppContext, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int,
                 offset: int, group: str | None = None) -> tuple[int, list[Any], dict[str, int]]:
     """Total, one window of rows and (``group``) the count of matches per value of that column."""
     check_window(limit, offset)
@@ -123,7 +126,7 @@ def _ip_condition(value: str) -> ColumnElement[bool]:
     return cond
 
 
-async def port_list(app: Any, *, limit: int, offset: int, network: str | None, device: str | None,
+async def port_list(app: AppContext, *, limit: int, offset: int, network: str | None, device: str | None,
                     device_owner: str | None, status: str | None, fixed_ip: str | None, host: str | None,
                     project: str | None, name: str | None) -> PortList:
     cloud = app.cloud_name
@@ -197,7 +200,7 @@ class SubnetList(BaseModel):
     snapshot: SnapshotInfo
 
 
-async def subnet_list(app: Any, *, limit: int, offset: int, network: str | None, cidr: str | None,
+async def subnet_list(app: AppContext, *, limit: int, offset: int, network: str | None, cidr: str | None,
                       ip_version: int | None, project: str | None, name: str | None) -> SubnetList:
     cloud = app.cloud_name
     s = subnets.c
@@ -259,7 +262,7 @@ class AgentList(BaseModel):
     snapshot: SnapshotInfo
 
 
-async def network_agent_list(app: Any, *, limit: int, offset: int, alive: bool | None, admin_state_up: bool | None,
+async def network_agent_list(app: AppContext, *, limit: int, offset: int, alive: bool | None, admin_state_up: bool | None,
                              agent_type: str | None, host: str | None) -> AgentList:
     a = agents.c
     conds: list[ColumnElement[bool]] = []
@@ -315,7 +318,7 @@ class ZoneList(BaseModel):
     snapshot: SnapshotInfo
 
 
-async def availability_zone_list(app: Any, *, limit: int, offset: int, name: str | None) -> ZoneList:
+async def availability_zone_list(app: AppContext, *, limit: int, offset: int, name: str | None) -> ZoneList:
     conds = [contains(zones.c.name, name.strip(), False)] if name and name.strip() else []
     snap = await app.snapshot(["availability_zones"])
     total, rows, _ = await _page(app, zones, conds, (zones.c.name, zones.c.id), limit, offset)
@@ -375,7 +378,7 @@ class ProviderList(BaseModel):
     snapshot: SnapshotInfo
 
 
-async def resource_provider_list(app: Any, *, limit: int, offset: int, name: str | None,
+async def resource_provider_list(app: AppContext, *, limit: int, offset: int, name: str | None,
                                  resource_class: str | None) -> ProviderList:
     cloud = app.cloud_name
     conds: list[ColumnElement[bool]] = []
@@ -460,7 +463,7 @@ async def find_object(conn: Any, cloud: str, kind: str, id_or_name: str) -> Any:
                    close_matches(wanted, [str(n) for n in names]))
 
 
-async def get_resource(app: Any, kind: str, id_or_name: str, budget: int = DEFAULT_BUDGET - 2048) -> StoredObject:
+async def get_resource(app: AppContext, kind: str, id_or_name: str, budget: int = DEFAULT_BUDGET - 2048) -> StoredObject:
     specs = all_specs()
     if kind not in specs:
         raise InvalidArgument(f"Unknown kind {clip(kind)}. Known kinds: {', '.join(specs)}.")

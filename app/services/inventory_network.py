@@ -4,7 +4,7 @@ batched query per page."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, select
@@ -23,6 +23,9 @@ from app.services.inventory import (
 )
 from app.services.models import clip
 from app.services.query import close_matches, live, ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 PROJECT = Ref("project_id", "projects")
 
@@ -101,7 +104,7 @@ NETWORKS = View(
 )
 
 
-async def network_details(app: Any, network_name: str, *, limit: int, offset: int, shared: bool | None,
+async def network_details(app: AppContext, network_name: str, *, limit: int, offset: int, shared: bool | None,
                           external: bool | None, project: str | None) -> Any:
     where = []
     wanted = (network_name or "").strip()
@@ -172,7 +175,7 @@ FLOATING_IPS = View(
 )
 
 
-async def floating_ip_list(app: Any, *, limit: int, offset: int, status: str | None, associated: bool | None,
+async def floating_ip_list(app: AppContext, *, limit: int, offset: int, status: str | None, associated: bool | None,
                            project: str | None, address: str | None) -> Any:
     f = FLOATING_IPS.table.c
     where = status_project_filters(app, FLOATING_IPS.table, status, project)
@@ -218,7 +221,7 @@ ROUTERS = View(
 )
 
 
-async def router_list(app: Any, *, limit: int, offset: int, status: str | None, project: str | None,
+async def router_list(app: AppContext, *, limit: int, offset: int, status: str | None, project: str | None,
                       name: str | None) -> Any:
     where = status_project_filters(app, ROUTERS.table, status, project)
     return await list_view(app, ROUTERS, limit=limit, offset=offset, where=where, name=name)
@@ -277,7 +280,7 @@ SECURITY_GROUPS = View(
 )
 
 
-async def security_group_list(app: Any, *, limit: int, offset: int, project: str | None, name: str | None) -> Any:
+async def security_group_list(app: AppContext, *, limit: int, offset: int, project: str | None, name: str | None) -> Any:
     where = []
     if project:
         where.append(id_or_name(SECURITY_GROUPS.table.c.project_id, project.strip(), "projects", app.cloud_name))

@@ -4,7 +4,7 @@ volume) and volumes (attachments with server names, orphan filter)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, exists, select
@@ -16,6 +16,9 @@ from app.services.inventory import (
     Page, Ref, View, grouped, id_or_name, list_view, raw_of, status_project_filters,
 )
 from app.services.query import ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 PROJECT = Ref("project_id", "projects")
 
@@ -46,7 +49,7 @@ VOLUME_TYPES = View(
 )
 
 
-async def volume_type_list(app: Any, *, limit: int, offset: int, is_public: bool | None, name: str | None) -> Any:
+async def volume_type_list(app: AppContext, *, limit: int, offset: int, is_public: bool | None, name: str | None) -> Any:
     return await list_view(app, VOLUME_TYPES, limit=limit, offset=offset, filters={"is_public": is_public}, name=name)
 
 
@@ -60,7 +63,7 @@ VOLUME_SNAPSHOTS = View(
 )
 
 
-async def snapshot_list(app: Any, *, limit: int, offset: int, status: str | None, project: str | None,
+async def snapshot_list(app: AppContext, *, limit: int, offset: int, status: str | None, project: str | None,
                         volume: str | None, name: str | None) -> Any:
     c = VOLUME_SNAPSHOTS.table.c
     where = status_project_filters(app, VOLUME_SNAPSHOTS.table, status, project)
@@ -110,7 +113,7 @@ def orphaned_condition() -> Any:
     return and_(volumes.c.status == "available", ~attached)
 
 
-async def volume_list(app: Any, *, limit: int, offset: int, status: str | None, orphaned: bool | None,
+async def volume_list(app: AppContext, *, limit: int, offset: int, status: str | None, orphaned: bool | None,
                       project: str | None, volume_type: str | None, availability_zone: str | None,
                       name: str | None) -> Any:
     c = volumes.c

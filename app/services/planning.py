@@ -30,7 +30,7 @@ Everything else the scheduler weighs is listed in ``not_modelled`` with the answ
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
@@ -46,6 +46,9 @@ from app.services.completeness import IncompleteKinds, assess
 from app.services.inventory import raw_of
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import close_matches, live, split_csv
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 KINDS = ("hypervisors", "resource_providers", "compute_services", "flavors", "availability_zones")
 STANDARD = {"VCPU": "vcpus", "MEMORY_MB": "memory_mb", "DISK_GB": "disk_gb"}  # class -> capacity.RESOURCES key
@@ -309,7 +312,7 @@ def _num(v: Any) -> float | None:
 # the plan
 
 
-async def plan_capacity(app: Any, *, flavor: str, count: int, availability_zone: str | None, hosts: str | None,
+async def plan_capacity(app: AppContext, *, flavor: str, count: int, availability_zone: str | None, hosts: str | None,
                         boot_from_volume: bool, limit: int, offset: int) -> CapacityPlan:
     if not 1 <= count <= 1_000_000:
         raise InvalidArgument(f"count must be between 1 and 1000000 (got {count}).")

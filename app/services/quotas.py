@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -30,6 +30,9 @@ from app.services.instance_live import TTLCache, with_request_id
 from app.services.models import SnapshotInfo
 from app.services.operations.targets import resolve
 from app.services.query import live
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 QUOTA_TTL = 60.0
 PRESSURE_TTL = 120.0
@@ -96,7 +99,7 @@ class QuotaPressure(BaseModel):
 _caches: dict[int, tuple[Any, TTLCache, TTLCache]] = {}
 
 
-def _caches_for(app: Any) -> tuple[TTLCache, TTLCache]:
+def _caches_for(app: AppContext) -> tuple[TTLCache, TTLCache]:
     """Per cloud client: project quotas, and fleet views (weakly tied to the client's lifetime)."""
     import weakref
 
@@ -133,7 +136,7 @@ def tightest(items: list[QuotaItem]) -> QuotaItem | None:
     return max(limited, key=lambda i: (i.used_pct or 0.0, -(i.limit - i.in_use)), default=None)
 
 
-async def fetch_project(app: Any, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
+async def fetch_project(app: AppContext, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
     """One project's three quota bodies, concurrently; a service it cannot read is reported, not zeroed."""
     async def one(service: str) -> list[QuotaItem] | str:
         proxy, path, mv, _, _ = SERVICES[service]
@@ -159,7 +162,7 @@ async def fetch_project(app: Any, project_id: str) -> tuple[datetime, list[Quota
     return asked, items, unavailable
 
 
-async def _cached_project(app: Any, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
+async def _cached_project(app: AppContext, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
     per_project, _ = _caches_for(app)
     value, _hit = await per_project.get_or_fetch(project_id, lambda: fetch_project(app, project_id))
     return value
@@ -170,7 +173,7 @@ def _order(items: list[QuotaItem]) -> list[QuotaItem]:
                                         i.service, i.resource))
 
 
-async def get_quota(app: Any, project: str, all_resources: bool) -> ProjectQuota:
+async def get_quota(app: AppContext, project: str, all_resources: bool) -> ProjectQuota:
     target = await resolve(app, "projects", project, what="project", param="project")
     snap = await app.snapshot(["projects"], wait=False)
     fetched_at, items, unavailable = await _cached_project(app, target.id)
@@ -193,7 +196,7 @@ async def get_quota(app: Any, project: str, all_resources: bool) -> ProjectQuota
                         fetched_at=fetched_at, snapshot=snap)
 
 
-async def _projects(app: Any) -> tuple[list[tuple[str, str | None]], int]:
+async def _projects(app: AppContext) -> tuple[list[tuple[str, str | None]], int]:
     """(id, name) of live projects, the biggest users of instances first, at most MAX_PROJECTS; and the total."""
     specs = all_specs()
     p, s = specs["projects"].table, specs["servers"].table
@@ -208,7 +211,7 @@ async def _projects(app: Any) -> tuple[list[tuple[str, str | None]], int]:
     return [(r.id, r.name) for r in rows], int(total)
 
 
-async def get_quota_pressure(app: Any, limit: int) -> QuotaPressure:
+async def get_quota_pressure(app: AppContext, limit: int) -> QuotaPressure:
     if not 1 <= limit <= 50:
         raise InvalidArgument(f"limit must be 1..50 (got {limit}).")
     snap = await app.snapshot(["projects", "servers"], wait=False)

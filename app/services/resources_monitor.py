@@ -3,7 +3,7 @@ also feed get_cluster_status). Numbers come from :mod:`app.services.capacity`'s 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import desc, func, select
@@ -17,6 +17,9 @@ from app.services import capacity as capq
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, live, ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 KINDS = ("hypervisors", "resource_providers", "servers", "flavors", "projects")
 TOP_N = 10
@@ -202,7 +205,7 @@ async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_
     return [ProjectUse.model_validate(dict(r)) for r in (await conn.execute(stmt)).mappings().all()]
 
 
-async def monitor_resources(app: Any, *, threshold_warn: float, threshold_crit: float, limit: int,
+async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold_crit: float, limit: int,
                             offset: int) -> ResourceMonitor:
     check_window(limit, offset)
     if not 0 < threshold_warn <= threshold_crit:

@@ -4,7 +4,7 @@ shape, plus the API endpoints of the Keystone catalog (read live from the cloud 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Boolean, Select, String, case, cast, func, literal, or_, select, union_all
@@ -16,6 +16,9 @@ from app.resources.volume_services import table as volume_services
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, live, ordered
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 # service label -> snapshot kind
 SERVICE_KINDS = {"compute": "compute_services", "network": "network_agents", "block_storage": "volume_services"}
@@ -106,7 +109,7 @@ def _read_catalog(conn: Any) -> list[dict[str, Any]]:
     return list(access.service_catalog.catalog or [])
 
 
-async def catalog_endpoints(app: Any) -> tuple[list[EndpointOut], str | None]:
+async def catalog_endpoints(app: AppContext) -> tuple[list[EndpointOut], str | None]:
     """Endpoints from the token's catalog, fetched on a worker thread; on failure, the reason."""
     try:
         catalog = await app.cloud.run(_read_catalog, app.cloud.conn, doing="reading the service catalog")
@@ -141,7 +144,7 @@ def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
     return stmt.order_by(case((is_down(svc), 0), else_=1), *ordered(svc.c.service, svc.c.binary, svc.c.host, svc.c.id))
 
 
-async def service_status(app: Any, *, only_problems: bool, service: str | None, limit: int,
+async def service_status(app: AppContext, *, only_problems: bool, service: str | None, limit: int,
                          offset: int, include_endpoints: bool = False) -> ServiceStatus:
     check_window(limit, offset, MAX_SERVICES_LIMIT)
     if service is not None and service not in SERVICE_KINDS:

@@ -30,7 +30,7 @@ import functools
 import re
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -41,6 +41,9 @@ from app.errors import InvalidArgument, NotFound, NotPermitted
 from app.services.budget import DEFAULT_BUDGET, clip_text, json_size
 from app.services.models import clip
 from app.services.query import close_matches
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 BOOKKEEPING_READABLE = ("sync_runs", "sync_state", "snapshot_changes")
 TABLE_VALUED = ("json_each", "json_tree", "sqlite_master", "sqlite_schema")  # and the schema text
@@ -135,7 +138,7 @@ def _table_kind(t: Table) -> str:
     return "bookkeeping table"
 
 
-async def describe_snapshot(app: Any, table: str | None) -> SchemaDescription:
+async def describe_snapshot(app: AppContext, table: str | None) -> SchemaDescription:
     dialect = app.db.dialect_name
     tables = readable_tables()
     vs = views(dialect)
@@ -287,7 +290,7 @@ def _sqlite_rows(path: str, sql: str, limit: int, timeout: float, allowed: froze
         conn.close()
 
 
-async def _postgres_rows(app: Any, sql: str, limit: int, timeout: float,
+async def _postgres_rows(app: AppContext, sql: str, limit: int, timeout: float,
                          allowed: frozenset[str]) -> tuple[list[str], list[Any]]:
     body = sql.strip().rstrip(";").strip()
     async with app.db.read_engine.connect() as conn:
@@ -349,7 +352,7 @@ def _value(v: Any) -> tuple[Any, bool]:
     return (clip_text(text_, VALUE_CHARS), True) if len(text_) > VALUE_CHARS else (text_, False)
 
 
-async def query_snapshot(app: Any, sql: str, limit: int, budget: int = DEFAULT_BUDGET - 1024) -> QueryResult:
+async def query_snapshot(app: AppContext, sql: str, limit: int, budget: int = DEFAULT_BUDGET - 1024) -> QueryResult:
     settings = app.settings
     if not getattr(settings, "sql_tool_enabled", False):
         raise NotPermitted("The SQL tool is disabled on this server (OPS_SQL_TOOL_ENABLED=false).")

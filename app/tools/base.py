@@ -23,7 +23,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
+from typing import Annotated, Any, TypeVar, Union
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -34,23 +34,21 @@ from sqlalchemy.exc import OperationalError
 
 from app.auth import authorize
 from app.auth import caller as oauth_caller
+from app.context import AppContext
 from app.db.engine import is_lock_timeout
 from app.errors import OpsError
 from app.tools import answers
-
-if TYPE_CHECKING:
-    from app.context import AppContext
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def app_context(ctx: Context) -> AppContext:
+def app_context(ctx: Context[AppContext]) -> AppContext:
     """The lifespan's :class:`AppContext` from a tool's ``Context``."""
-    return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
+    return ctx.request_context.lifespan_context
 
 
-def principal(ctx: Context) -> str:
+def principal(ctx: Context[AppContext]) -> str:
     """Who is calling: ``local`` (stdio, in-process), ``oauth:<subject>`` for a verified JWT, or
     ``bearer:<hash prefix>`` with the static token (the token itself is never recorded)."""
     who = oauth_caller(ctx)
@@ -218,7 +216,7 @@ def register_tool(
     idempotent: bool = True,
     open_world: bool = False,
 ) -> F:
-    """Register ``fn`` (an async function whose parameters include ``ctx: Context``) as a tool named
+    """Register ``fn`` (an async function whose parameters include ``ctx: Context[AppContext]``) as a tool named
     after it. Domain errors become ``ToolError``; every call is counted and timed. The result is
     shaped for assistants by :func:`app.tools.answers.shape` (summary text, structured content, size
     budget) and the published output schema is flattened (:func:`app.tools.answers.flat_schema`)."""

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_catalog as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
@@ -15,7 +16,7 @@ KeypairList = svc.KEYPAIRS.list_model
 
 
 async def get_image_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="Only this status: active, queued, deactivated, ... "
@@ -32,7 +33,7 @@ async def get_image_list(
 
 
 async def get_stacks(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="A full status (CREATE_FAILED) or an outcome matching every "
@@ -47,7 +48,7 @@ async def get_stacks(
 
 
 async def get_keypair_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     name: NameFilter = None,

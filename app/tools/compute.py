@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import compute_catalog, instances
 from app.services.compute_catalog import FlavorList, HypervisorList
 from app.services.instance_search import SEARCH_FIELDS
@@ -25,7 +26,7 @@ STATUS_ENUM = {"enum": list(NOVA_STATUSES)}
 
 
 async def get_instance_details(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance_names: Annotated[str, Field(description="Comma-separated exact instance names."), LIST_BOUNDS] = "",
     instance_ids: Annotated[str, Field(description="Comma-separated instance IDs."), LIST_BOUNDS] = "",
     all_instances: Annotated[bool, Field(description="Page through every instance (when no names/IDs are given).")] = False,
@@ -47,7 +48,7 @@ async def get_instance_details(
 
 
 async def search_instances(
-    ctx: Context,
+    ctx: Context[AppContext],
     search_term: Annotated[str, Field(description="Text to find (partial match, e.g. 'web', '10.0.3.', 'cmp-01').")],
     search_in: Annotated[str, Field(
         description="Field to search: name, status, host, flavor, image, availability_zone, ip, project "
@@ -67,7 +68,7 @@ async def search_instances(
 
 
 async def get_instance_by_name(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance_name: Annotated[str, Field(description="Exact instance name (or its ID).")],
 ) -> InstanceResult:
     """One instance in full detail (including attached volumes and security groups). The name must
@@ -77,7 +78,7 @@ async def get_instance_by_name(
 
 
 async def get_instances_by_status(
-    ctx: Context,
+    ctx: Context[AppContext],
     status: Annotated[str, Field(
         description="Nova status (case-insensitive): ACTIVE, SHUTOFF, ERROR, BUILD, PAUSED, SUSPENDED, "
                     "SHELVED_OFFLOADED, ...", json_schema_extra=STATUS_ENUM)],
@@ -92,7 +93,7 @@ async def get_instances_by_status(
 
 
 async def get_hypervisor_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="Only hypervisors whose service is enabled/disabled, "
@@ -105,7 +106,7 @@ async def get_hypervisor_list(
 
 
 async def get_flavor_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Annotated[int, Field(description="Rows per page, 1..200.")] = 200,
     offset: Offset = 0,
 ) -> FlavorList:

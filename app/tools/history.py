@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import changes as svc
 from app.tools.base import app_context, register_tool
 
 
 async def get_changes(
-    ctx: Context,
+    ctx: Context[AppContext],
     since: Annotated[str, Field(description="Start of the window: ISO 8601 (2026-11-30T09:00:00Z; naive = "
                                                   "UTC) or a duration back from now (90m, 6h, 2d).")] = "24h",
     until: Annotated[str | None, Field(description="End of the window (same forms); now if omitted.")] = None,
@@ -33,7 +34,7 @@ async def get_changes(
 
 
 async def get_instance_history(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance: Annotated[str, Field(description="Instance ID or exact name (live or deleted).")],
     limit: Annotated[int, Field(description="Changes per page (1..200).", ge=1, le=200)] = 50,
     offset: Annotated[int, Field(description="Skip this many changes (newest first).", ge=0)] = 0,

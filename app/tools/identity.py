@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_identity as svc
 from app.services.inventory import Limit, NameFilter, Offset
 from app.tools.base import app_context, register_tool
@@ -18,7 +19,7 @@ Domain = Annotated[str | None, Field(description="Only this domain ID (e.g. defa
 
 
 async def get_user_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     enabled: Enabled = None,
@@ -32,7 +33,7 @@ async def get_user_list(
 
 
 async def get_project_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     enabled: Enabled = None,
@@ -46,7 +47,7 @@ async def get_project_list(
 
 
 async def get_role_assignments(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     user: Annotated[str | None, Field(description="Only this user (exact name or ID).")] = None,

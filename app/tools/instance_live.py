@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import instance_live as svc
 from app.tools.base import TextBounds, app_context, register_tool
 
 
 async def get_instance_actions(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance: Annotated[str, Field(description="Instance name (exact) or ID.")],
     action: Annotated[str | None, TextBounds(64),
                       Field(description="Only this action: create, stop, start, reboot, resize, migrate, "
@@ -31,7 +32,7 @@ async def get_instance_actions(
 
 
 async def get_console_log(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance: Annotated[str, Field(description="Instance name (exact) or ID.")],
     lines: Annotated[int, Field(description="How many of the last console lines (1..500).", ge=1, le=500)] = 50,
 ) -> svc.ConsoleLog:

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from app.context import AppContext
 from app.services.operations import Caller
 from app.tools.base import app_context, principal
 
@@ -20,7 +21,7 @@ ListLimit = Annotated[int, Field(description="For list: rows per page (1..200)."
 ListOffset = Annotated[int, Field(description="For list: rows to skip.")]
 
 
-def caller(ctx: Context) -> Caller:
+def caller(ctx: Context[AppContext]) -> Caller:
     """What the management flow needs from a tool's MCP Context: the app, the caller's principal (audit)
     and the progress sink (MCP progress notifications while waiting)."""
     return Caller(app=app_context(ctx), principal=principal(ctx), progress=ctx.report_progress)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services.manage.instances import MANAGE_INSTANCE
 from app.services.operations import OperationResult
 from app.tools.base import register_tool
@@ -14,7 +15,7 @@ from app.tools.manage_common import ConfirmationToken, Timeout, Wait, caller
 
 
 async def manage_instance(
-    ctx: Context,
+    ctx: Context[AppContext],
     instance_name: Annotated[str, Field(description="The instance's exact name or ID (an ambiguous name is refused).")],
     action: Annotated[str, Field(description="start, stop, restart, pause, unpause, suspend or resume.")],
     reboot_type: Annotated[str, Field(description="For restart: SOFT (guest OS restart) or HARD (power cycle; needs confirmation).")] = "SOFT",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_catalog as inv
 from app.services.manage.keypairs import MANAGE_KEYPAIR, PRIVATE_WITHHELD, looks_private
 from app.services.operations import OperationResult
@@ -16,7 +17,7 @@ from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Ti
 
 
 async def manage_keypair(
-    ctx: Context,
+    ctx: Context[AppContext],
     keypair_name: Annotated[str, Field(description="create/import: the new keypair's name; delete: its exact name; "
                                                    "list: name filter (may be empty).")],
     action: Annotated[str, Field(description="create, import, delete or list.")],

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_network as inv
 from app.services.manage.network import MANAGE_FLOATING_IP
 from app.services.operations import OperationResult
@@ -15,7 +16,7 @@ from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Ti
 
 
 async def manage_floating_ip(
-    ctx: Context,
+    ctx: Context[AppContext],
     action: Annotated[str, Field(description="create, delete, associate, disassociate or list.")],
     floating_network_id: Annotated[str, Field(description="create: external network name or ID (default: the only "
                                                           "external network).")] = "",

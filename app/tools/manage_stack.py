@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_catalog as inv
 from app.services.manage.stacks import MANAGE_STACK
 from app.services.operations import OperationResult
@@ -15,7 +16,7 @@ from app.tools.manage_common import ConfirmationToken, ListLimit, ListOffset, Ti
 
 
 async def manage_stack(
-    ctx: Context,
+    ctx: Context[AppContext],
     stack_name: Annotated[str, Field(description="create: the new stack's name; update/delete: exact name or ID (an "
                                                  "ambiguous name is refused); list: name filter (may be empty).")],
     action: Annotated[str, Field(description="create, update, delete or list.")],

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_storage as inv
 from app.services.manage.storage import MANAGE_SNAPSHOT, MANAGE_VOLUME
 from app.services.operations import OperationResult
@@ -18,7 +19,7 @@ Offset = Annotated[int, Field(description="For list: rows to skip.")]
 
 
 async def manage_volume(
-    ctx: Context,
+    ctx: Context[AppContext],
     action: Annotated[str, Field(description="create, delete, extend or list.")],
     volume_name: Annotated[str | None, Field(description="create: the new volume's name; delete/extend: exact name or ID "
                                                          "(an ambiguous name is refused); list: name filter.")] = None,
@@ -56,7 +57,7 @@ async def manage_volume(
 
 
 async def manage_snapshot(
-    ctx: Context,
+    ctx: Context[AppContext],
     action: Annotated[str, Field(description="create, delete or list.")],
     snapshot_name: Annotated[str | None, Field(description="create: the new snapshot's name; delete: exact name or ID "
                                                            "(an ambiguous name is refused); list: name filter.")] = None,

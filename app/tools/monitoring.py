@@ -7,19 +7,20 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services.cluster_status import KINDS as CLUSTER_KINDS
 from app.services.cluster_status import MAX_EVIDENCE, ClusterStatus, cluster_status
+from app.services.models import schema_bounds
+from app.services.query import MAX_OFFSET
 from app.services.resources_monitor import KINDS as MONITOR_KINDS
 from app.services.resources_monitor import ResourceMonitor
 from app.services.resources_monitor import monitor_resources as monitor_service
-from app.services.models import schema_bounds
-from app.services.query import MAX_OFFSET
 from app.services.service_status import MAX_SERVICES_LIMIT, ServiceStatus, service_status
 from app.tools.base import app_context, register_tool
 
 
 async def get_cluster_status(
-    ctx: Context,
+    ctx: Context[AppContext],
     stuck_after_minutes: Annotated[int, Field(description="An instance whose task_state has not changed for this many minutes counts as stuck (1..10080).",
                                               json_schema_extra=schema_bounds(1, 10080))] = 60,
     max_evidence: Annotated[int, Field(description=f"At most this many ids/names listed per issue (1..{MAX_EVIDENCE}).",
@@ -46,7 +47,7 @@ async def get_cluster_status(
 
 
 async def get_service_status(
-    ctx: Context,
+    ctx: Context[AppContext],
     only_problems: Annotated[bool, Field(description="Only services that are down or disabled.")] = False,
     service: Annotated[Literal["compute", "network", "block_storage"] | None,
                        Field(description="Only Nova services (compute), Neutron agents (network) or Cinder services (block_storage).")] = None,
@@ -68,7 +69,7 @@ async def get_service_status(
 
 
 async def monitor_resources(
-    ctx: Context,
+    ctx: Context[AppContext],
     threshold_warn: Annotated[float, Field(description="Percent at which a hypervisor is listed in over_warn.",
                                            json_schema_extra={"exclusiveMinimum": 0})] = 80.0,
     threshold_crit: Annotated[float, Field(description="Percent at which a hypervisor is listed in over_crit "

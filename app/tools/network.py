@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_network as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
@@ -16,7 +17,7 @@ SecurityGroupList = svc.SECURITY_GROUPS.list_model
 
 
 async def get_network_details(
-    ctx: Context,
+    ctx: Context[AppContext],
     network_name: Annotated[str, Field(description="'all' for every network, or one network's exact name or ID.")] = "all",
     limit: Limit = 50,
     offset: Offset = 0,
@@ -34,7 +35,7 @@ async def get_network_details(
 
 
 async def get_floating_ips(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="Only this status: ACTIVE, DOWN, ERROR (case-insensitive).")] = None,
@@ -50,7 +51,7 @@ async def get_floating_ips(
 
 
 async def get_routers(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="Only this status: ACTIVE, DOWN, ERROR (case-insensitive).")] = None,
@@ -64,7 +65,7 @@ async def get_routers(
 
 
 async def get_security_groups(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     project: ProjectFilter = None,

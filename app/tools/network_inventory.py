@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_more as svc
 from app.tools.base import app_context, register_tool
 
@@ -18,7 +19,7 @@ Project = Annotated[str | None, Field(description="Only this project (exact name
 
 
 async def get_port_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     network: Annotated[str | None, Field(description="Only ports on this network (exact name or ID).")] = None,
     device: Annotated[str | None, Field(description="Only ports of this device: an instance (exact name or ID), "
                                                     "a router ID, ...")] = None,
@@ -46,7 +47,7 @@ async def get_port_list(
 
 
 async def get_subnet_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     network: Annotated[str | None, Field(description="Only subnets of this network (exact name or ID).")] = None,
     cidr: Annotated[str | None, Field(description="Only subnets whose CIDR contains this text (10.0.).")] = None,
     ip_version: Annotated[Literal[4, 6] | None, Field(description="Only IPv4 (4) or IPv6 (6) subnets.")] = None,
@@ -63,7 +64,7 @@ async def get_subnet_list(
 
 
 async def get_network_agents(
-    ctx: Context,
+    ctx: Context[AppContext],
     alive: Annotated[bool | None, Field(description="false: only agents that are down (no recent heartbeat); "
                                                     "true: only live ones.")] = None,
     admin_state_up: Annotated[bool | None, Field(description="false: only agents disabled by an operator.")] = None,

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services.operation_log import operation_log
 from app.services.operations.models import OperationLog
 from app.tools.base import app_context, register_tool
 
 
 async def get_operation_log(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Annotated[int, Field(description="Rows per page (1..200).")] = 50,
     offset: Annotated[int, Field(description="Rows to skip (page with offset + returned).")] = 0,
     tool: Annotated[str | None, Field(description="Only calls of this management tool, e.g. manage_instance.")] = None,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_more as inv
 from app.services import planning as svc
 from app.tools.base import app_context, register_tool
@@ -18,7 +19,7 @@ Offset = Annotated[int, Field(description="Rows to skip; the next page is offset
 
 
 async def plan_capacity(
-    ctx: Context,
+    ctx: Context[AppContext],
     flavor: Annotated[str, Field(description="Flavor name (m1.large) or ID.")],
     count: Annotated[int, Field(description="How many instances (1..1000000).", ge=1, le=1_000_000)] = 1,
     availability_zone: Annotated[str | None, Field(description="Only hosts in this availability zone (az1, nova).")] = None,
@@ -44,7 +45,7 @@ async def plan_capacity(
 
 
 async def get_availability_zones(
-    ctx: Context,
+    ctx: Context[AppContext],
     name: Annotated[str | None, Field(description="Only zones whose name contains this text.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -56,7 +57,7 @@ async def get_availability_zones(
 
 
 async def get_resource_providers(
-    ctx: Context,
+    ctx: Context[AppContext],
     name: Annotated[str | None, Field(description="Only providers whose name contains this text.")] = None,
     resource_class: Annotated[str | None, Field(description="Only providers with inventory of this resource class "
                                                             "(VCPU, MEMORY_MB, DISK_GB, VGPU, CUSTOM_...).")] = None,

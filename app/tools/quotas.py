@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import quotas as svc
 from app.tools.base import app_context, register_tool
 
 
 async def get_quota(
-    ctx: Context,
+    ctx: Context[AppContext],
     project: Annotated[str, Field(description="Project name or ID (exact).")],
     all_resources: Annotated[bool, Field(description="Also list the other resources (key pairs, security groups, "
                                                      "routers, backups, per-volume-type quotas...).")] = False,
@@ -27,7 +28,7 @@ async def get_quota(
 
 
 async def get_quota_pressure(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Annotated[int, Field(description="How many projects to return (1..50).", ge=1, le=50)] = 10,
 ) -> svc.QuotaPressure:
     """The projects closest to one of their quota limits (highest % used first), each with what runs

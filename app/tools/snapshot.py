@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services.sync_status import SyncStatus, sync_status
 from app.tools.base import app_context, register_tool
 
 
 async def get_sync_status(
-    ctx: Context,
+    ctx: Context[AppContext],
     kind: Annotated[str | None, Field(description="Only this resource kind (e.g. servers); all kinds if omitted.")] = None,
     runs: Annotated[int, Field(description="How many recent sync runs to include (1..200).")] = 20,
 ) -> SyncStatus:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.resources.registry import all_specs
 from app.services import inventory_more as inv
 from app.services import sql_tool as sql
@@ -18,7 +19,7 @@ Kind = Literal[tuple(all_specs())]  # type: ignore[valid-type]
 
 
 async def get_resource(
-    ctx: Context,
+    ctx: Context[AppContext],
     kind: Annotated[Kind, Field(description="What kind of object (servers, volumes, ports, stacks, ...).")],
     id_or_name: Annotated[str, Field(description="The object's ID (live or deleted) or exact name (live).")],
 ) -> inv.StoredObject:
@@ -31,7 +32,7 @@ async def get_resource(
 
 
 async def describe_snapshot(
-    ctx: Context,
+    ctx: Context[AppContext],
     table: Annotated[str | None, Field(description="One table or view (servers, v_instances, ...): its columns "
                                                    "with types and descriptions. Omitted: every table and view "
                                                    "with a one-line description.")] = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import sql_tool as svc
 from app.tools.base import TextBounds, app_context, register_tool
 
@@ -15,7 +16,7 @@ SQL_BOUNDS = TextBounds(8192, multiline=True)
 
 
 async def query_snapshot(
-    ctx: Context,
+    ctx: Context[AppContext],
     sql: Annotated[str, SQL_BOUNDS, Field(description="One read-only SELECT (or WITH ... SELECT) over the snapshot "
                                                       "tables and views; describe_snapshot lists them. Live rows: "
                                                       "deleted_at IS NULL.")],

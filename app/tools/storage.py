@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from app.context import AppContext
 from app.services import inventory_storage as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
@@ -17,7 +18,7 @@ Status = Annotated[str | None, Field(description="Only this status, case-insensi
 
 
 async def get_volume_list(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Status = None,
@@ -37,7 +38,7 @@ async def get_volume_list(
 
 
 async def get_volume_types(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     is_public: Annotated[bool | None, Field(description="Only public (true) or private (false) types.")] = None,
@@ -49,7 +50,7 @@ async def get_volume_types(
 
 
 async def get_volume_snapshots(
-    ctx: Context,
+    ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Status = None,
