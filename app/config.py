@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPS_METRICS_HOST"),
     )
 
-    # --- OAuth 2.1 resource server (per-caller identity over HTTP; app/auth.py) ---------------------------
+    # --- OAuth 2.1 resource server (per-caller identity over HTTP; app/auth/) ---------------------------
     oauth_issuer: str | None = Field(
         None, description="Issuer URL of the authorization server whose JWT access tokens are accepted, e.g. "
                           "https://keycloak.example.com/realms/ops. Set: OAuth mode (instead of the static token).",

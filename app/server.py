@@ -90,7 +90,7 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
-        # OPS_OAUTH_ISSUER: JWTs verified per caller, protected resource metadata (app/auth.py)
+        # OPS_OAUTH_ISSUER: JWTs verified per caller, protected resource metadata (app/auth/)
         **auth.server_kwargs(settings, state),
     )
     modules = (READ_TOOL_MODULES + (SQL_TOOL_MODULES if settings.sql_tool_enabled else ())

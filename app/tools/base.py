@@ -232,7 +232,7 @@ def register_tool(
         outcome = "ok"
         try:
             if ctx is not None:
-                authorize(ctx, name, read_only)  # OAuth scopes (app/auth.py); no-op otherwise
+                authorize(ctx, name, read_only)  # OAuth scopes (app/auth/); no-op otherwise
             result = utc_aware(await fn(*args, **kwargs))
             return answers.shape(result, budget=answers.budget_for(kwargs, defaults))
         except OpsError as e:

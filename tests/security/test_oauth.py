@@ -1,4 +1,4 @@
-"""OAuth mode (OPS_OAUTH_ISSUER, app/auth.py): a real server process verifying JWTs that the test
+"""OAuth mode (OPS_OAUTH_ISSUER, app/auth/): a real server process verifying JWTs that the test
 mints with an RSA key it generates, against a JWKS (and OpenID discovery document) served by a tiny
 HTTP server on 127.0.0.1. Refusals are checked on the wire (status, WWW-Authenticate); the happy path
 through the SDK's client, and the audit log records the token's subject."""

@@ -1,0 +1,78 @@
+"""Who calls a tool (:class:`Caller`, from the verified token) and what that caller may do
+(:func:`authorize`, the tool wrapper's check; the HTTP gate refuses writes first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+from app.auth.config import auth_settings, oauth_enabled
+from app.auth.tokens import JWTVerifier
+from app.errors import NotPermitted
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an OAuth-authenticated request comes from."""
+
+    subject: str
+    scopes: frozenset[str]
+    projects: tuple[str, ...] | None = None  # None: not restricted
+
+    @property
+    def principal(self) -> str:
+        return f"oauth:{self.subject}"
+
+
+def caller_of_scope(scope: Any) -> Caller | None:
+    user = scope.get("user") if hasattr(scope, "get") else None
+    if not isinstance(user, AuthenticatedUser):
+        return None
+    token = user.access_token
+    projects = (token.claims or {}).get("projects")
+    return Caller(subject=token.subject or token.client_id, scopes=frozenset(token.scopes),
+                  projects=tuple(projects) if projects is not None else None)
+
+
+def caller(ctx: Any) -> Caller | None:
+    """The OAuth caller of a tool call (None on stdio, in-process, or with the static token)."""
+    try:
+        request = ctx.request_context.request
+    except (AttributeError, LookupError, RuntimeError, ValueError):
+        return None
+    scope = getattr(request, "scope", None)
+    return caller_of_scope(scope) if scope is not None else None
+
+
+def authorize(ctx: Any, tool: str, read_only: bool) -> None:
+    """Inside a tool call: refuse what the caller's token does not allow (the HTTP gate refuses a write
+    first; this holds for any path that reaches the tool). No-op without an OAuth caller."""
+    who = caller(ctx)
+    if who is None:
+        return
+    settings = ctx.request_context.lifespan_context.settings
+    if settings.oauth_read_scope not in who.scopes:
+        raise NotPermitted(f"{tool} needs the scope {settings.oauth_read_scope}, which this token does not carry.")
+    if not read_only and settings.oauth_write_scope not in who.scopes:
+        raise NotPermitted(f"{tool} changes the cloud and needs the scope {settings.oauth_write_scope}, which this "
+                           "token does not carry (it can call the read tools only).")
+    if who.projects is not None:
+        raise NotPermitted(
+            f"This token restricts its caller to projects ({settings.oauth_projects_claim}), and project-scoped "
+            "answers are not implemented yet: every tool is refused to restricted callers rather than showing "
+            "them other projects. Use a token without that claim, or ask the operator.")
+
+
+def server_kwargs(settings: Settings, state: Any) -> dict[str, Any]:
+    """``MCPServer(...)`` keyword arguments for OAuth mode (none otherwise); the verifier is kept in
+    ``state.extras`` for the HTTP gate."""
+    if not oauth_enabled(settings):
+        return {}
+    verifier = JWTVerifier(settings)
+    state.extras["verifier"] = verifier
+    return {"auth": auth_settings(settings), "token_verifier": verifier}
