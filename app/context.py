@@ -4,13 +4,13 @@ poller and metrics, plus the readiness and snapshot-metrics views the HTTP probe
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from app.cloud.connection import CloudClient
 from app.cloud.identity import identity_of
@@ -29,6 +29,8 @@ from app.sync.scheduler import Poller
 from app.sync.service import SyncService
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 # Kinds whose absence makes the server not ready (the rest may be unavailable to non-admin users).
 CORE_KINDS = ("servers", "hypervisors", "flavors")
@@ -60,6 +62,26 @@ class AppContext:
         if combined.missing and wait and self.poller is not None and self.settings.cold_start_wait > 0:
             combined = await fresh.wait_for_first_sync(self.db, self.settings, kinds)
         return to_snapshot_info(combined)
+
+    async def read(self, kinds: Iterable[str], fn: Callable[..., R], *args: Any, wait: bool = True) -> R:
+        """A read tool's whole read in one worker-thread call (:meth:`Database.read`):
+        ``fn(conn, snapshot, *args)`` gets the sync read connection and the freshness block of
+        ``kinds``, both read in the same snapshot transaction. On a cold start (a kind never synced,
+        a poller running, ``wait``) waits for a first sync like :meth:`snapshot`, then reads again."""
+        kinds = list(dict.fromkeys(kinds))
+        waits = wait and self.poller is not None and self.settings.cold_start_wait > 0
+
+        def body(conn: Connection, may_wait: bool) -> tuple[bool, Any]:
+            combined = fresh.freshness_in(conn, self.settings, kinds)
+            if may_wait and combined.missing:
+                return False, None
+            return True, fn(conn, to_snapshot_info(combined), *args)
+
+        done, result = await self.db.read(body, waits)
+        if not done:
+            await fresh.wait_for_first_sync(self.db, self.settings, kinds)
+            done, result = await self.db.read(body, False)
+        return result  # type: ignore[no-any-return]
 
     async def readiness(self) -> dict[str, Any]:
         per_kind = await fresh.kinds_freshness(self.db, self.settings, list(all_specs()))

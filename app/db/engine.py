@@ -8,6 +8,9 @@
   never queues behind the writer's lock (a renewal waits at most for one short write transaction).
   Write transactions are short and bounded: at most ``WRITE_BATCH`` rows each (app/db/writer.py).
 * PostgreSQL (``postgresql+asyncpg://...``): one ordinary engine serves every role.
+* Request-path reads: :meth:`Database.read` runs a sync function with all of a read's statements in
+  one worker-thread call, one read-only snapshot transaction (:mod:`app.db.readpath`; SQLite through
+  ``sqlite3``, PostgreSQL through psycopg 3).
 
 A write that times out waiting for the database's write lock (another process holds it, e.g. one
 stopped with SIGSTOP mid-transaction) sets :attr:`Database.writer_blocked_since` until a write
@@ -22,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -36,10 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 import app.db.sqlite_hints  # noqa: F401  (SQLite renders INDEXED BY hints)
 from app.config import Settings
 from app.db.fence import Fence
+from app.db.readpath import ReadExecutor
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+R = TypeVar("R")
 
 
 def utcnow() -> datetime:
@@ -137,6 +142,7 @@ class Database:
             self.read_engine = self.write_engine
             self.lease_engine = self.write_engine
         self._sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._read_executor: ReadExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -182,11 +188,29 @@ class Database:
         async with self.read_engine.connect() as conn:
             yield conn
 
+    async def read(self, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(conn, *args)``, a *sync* function, in ONE worker-thread call on that thread's read
+        connection, inside one snapshot-consistent read-only transaction (:mod:`app.db.readpath`).
+        Prefer this to :meth:`reader` for anything on a request path: a reader pays a thread hop per
+        statement, this one per read."""
+        return await self.read_executor.run(fn, *args)
+
+    @property
+    def read_executor(self) -> ReadExecutor:
+        """Created on first use (the database file may not exist, or be migrated, before that)."""
+        if self._read_executor is None:
+            self._read_executor = ReadExecutor(self.url, busy_timeout_ms=self.busy_timeout_ms,
+                                               json_serializer=canonical_json)
+        return self._read_executor
+
     def session(self) -> AsyncSession:
         """A read session for query builders that prefer the ORM-style API (``async with db.session() as s``)."""
         return self._sessions()
 
     async def dispose(self) -> None:
+        if self._read_executor is not None:
+            executor, self._read_executor = self._read_executor, None
+            await asyncio.to_thread(executor.close)
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Boolean, Select, String, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Boolean, Connection, Select, String, case, cast, func, literal, or_, select, union_all
 
 from app.errors import InvalidArgument, OpsError
 from app.resources.compute_services import table as compute_services
@@ -144,26 +144,32 @@ def _ordered(stmt: Select[Any], svc: Any) -> Select[Any]:
     return stmt.order_by(case((is_down(svc), 0), else_=1), *ordered(svc.c.service, svc.c.binary, svc.c.host, svc.c.id))
 
 
+def _read_services(conn: Connection, snapshot: SnapshotInfo, cloud: str, service: str | None, only_problems: bool,
+                   limit: int, offset: int) -> tuple[SnapshotInfo, int, list[Any], int, list[Any], list[Any]]:
+    """The rows of one get_service_status answer, in one read (see :meth:`AppContext.read`)."""
+    svc = services_union(cloud)
+    conds = []
+    if service:
+        conds.append(svc.c.service == service)
+    page_conds = conds + ([is_problem(svc)] if only_problems else [])
+    total = conn.execute(select(func.count()).select_from(svc).where(*page_conds)).scalar_one()
+    rows = conn.execute(_ordered(select(svc).where(*page_conds), svc).limit(limit).offset(offset)).mappings().all()
+    down_total = conn.execute(select(func.count()).select_from(svc).where(*conds, is_down(svc))).scalar_one()
+    down = conn.execute(_ordered(select(svc).where(*conds, is_down(svc)), svc).limit(DOWN_CAP)).mappings().all()
+    keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
+    summary = conn.execute(select(*keys, func.count().label("count")).where(*conds)
+                           .group_by(*keys).order_by(*ordered(*keys))).mappings().all()
+    return snapshot, int(total), list(rows), int(down_total), list(down), list(summary)
+
+
 async def service_status(app: AppContext, *, only_problems: bool, service: str | None, limit: int,
                          offset: int, include_endpoints: bool = False) -> ServiceStatus:
     check_window(limit, offset, MAX_SERVICES_LIMIT)
     if service is not None and service not in SERVICE_KINDS:
         raise InvalidArgument(f"service must be one of {', '.join(SERVICE_KINDS)} (got {service!r}).")
     kinds = [SERVICE_KINDS[service]] if service else list(SERVICE_KINDS.values())
-    snapshot = await app.snapshot(kinds)
-    svc = services_union(app.cloud_name)
-    conds = []
-    if service:
-        conds.append(svc.c.service == service)
-    page_conds = conds + ([is_problem(svc)] if only_problems else [])
-    async with app.db.reader() as conn:
-        total = (await conn.execute(select(func.count()).select_from(svc).where(*page_conds))).scalar_one()
-        rows = (await conn.execute(_ordered(select(svc).where(*page_conds), svc).limit(limit).offset(offset))).mappings().all()
-        down_total = (await conn.execute(select(func.count()).select_from(svc).where(*conds, is_down(svc)))).scalar_one()
-        down = (await conn.execute(_ordered(select(svc).where(*conds, is_down(svc)), svc).limit(DOWN_CAP))).mappings().all()
-        keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
-        summary = (await conn.execute(select(*keys, func.count().label("count")).where(*conds)
-                                      .group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
+    snapshot, total, rows, down_total, down, summary = await app.read(
+        kinds, _read_services, app.cloud_name, service, only_problems, limit, offset)
     endpoints, catalog_error = await catalog_endpoints(app) if include_endpoints else ([], None)
     bad = {k.kind for k in snapshot.kinds if k.status in ("never_synced", "unavailable")}
     verdict = assess(snapshot, what="service lists")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from app.config import Settings
 from app.db.bookkeeping import sync_state
@@ -59,6 +59,11 @@ class Freshness:
 STATE_CACHE_SECONDS = 0.5
 
 
+def _state_query(cloud: str) -> Any:
+    return select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
+                  sync_state.c.last_error, sync_state.c.last_finished_at).where(sync_state.c.cloud == cloud)
+
+
 async def _state_rows(db: Database, cloud: str) -> list[tuple[Any, ...]]:
     """Every kind's ``sync_state`` row of ``cloud``, read at most every STATE_CACHE_SECONDS per process.
     Runs finished in this process invalidate it once committed (``RunLog._forget_state``); another process's
@@ -67,10 +72,8 @@ async def _state_rows(db: Database, cloud: str) -> list[tuple[Any, ...]]:
     hit = cache.get(cloud)
     if hit is not None and time.monotonic() - hit[0] < STATE_CACHE_SECONDS:
         return hit[1]
-    q = select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
-               sync_state.c.last_error, sync_state.c.last_finished_at).where(sync_state.c.cloud == cloud)
     async with db.reader() as conn:
-        rows = [tuple(r) for r in (await conn.execute(q)).all()]
+        rows = [tuple(r) for r in (await conn.execute(_state_query(cloud))).all()]
     cache[cloud] = (time.monotonic(), rows)
     return rows
 
@@ -79,15 +82,9 @@ def _interval(settings: Settings, spec: ResourceSpec | None, kind: str) -> float
     return settings.poll_interval(kind, spec.poll_interval if spec else None)
 
 
-async def kinds_freshness(
-    db: Database, settings: Settings, kinds: Iterable[str], now: datetime | None = None,
-    specs: Mapping[str, ResourceSpec] | None = None,
-) -> dict[str, KindFreshness]:
-    """Per-kind freshness in one primary-key read of ``sync_state``."""
-    names = list(dict.fromkeys(kinds))
-    specs = specs if specs is not None else all_specs()
-    now = now or utcnow()
-    rows = [r for r in await _state_rows(db, settings.cloud_name) if r[0] in names]
+def _per_kind(rows: Iterable[tuple[Any, ...]], settings: Settings, names: list[str], now: datetime,
+              specs: Mapping[str, ResourceSpec]) -> dict[str, KindFreshness]:
+    rows = [r for r in rows if r[0] in names]
     as_of = {k: ok for k, ok, _s, _e, _f in rows if ok is not None}
     last = {k: (st, err, fin) for k, _ok, st, err, fin in rows if st is not None}
     out: dict[str, KindFreshness] = {}
@@ -103,6 +100,23 @@ async def kinds_freshness(
             last_error=error if status != SUCCEEDED else None, last_run_at=finished, interval_seconds=interval,
         )
     return out
+
+
+async def kinds_freshness(
+    db: Database, settings: Settings, kinds: Iterable[str], now: datetime | None = None,
+    specs: Mapping[str, ResourceSpec] | None = None,
+) -> dict[str, KindFreshness]:
+    """Per-kind freshness in one primary-key read of ``sync_state``."""
+    rows = await _state_rows(db, settings.cloud_name)
+    return _per_kind(rows, settings, list(dict.fromkeys(kinds)), now or utcnow(),
+                     specs if specs is not None else all_specs())
+
+
+def freshness_in(conn: Connection, settings: Settings, kinds: Iterable[str]) -> Freshness:
+    """:func:`freshness` read on a sync connection, inside the caller's transaction (the read path of
+    :meth:`app.db.engine.Database.read`): the block describes exactly the snapshot the rows came from."""
+    rows = [tuple(r) for r in conn.execute(_state_query(settings.cloud_name))]
+    return combine(_per_kind(rows, settings, list(dict.fromkeys(kinds)), utcnow(), all_specs()))
 
 
 def combine(per_kind: Mapping[str, KindFreshness]) -> Freshness:

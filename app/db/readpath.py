@@ -1,0 +1,139 @@
+"""The read executor: a whole read (every statement of a tool and its freshness block) in ONE
+worker-thread call, in one snapshot-consistent read-only transaction.
+
+Usage (through :meth:`app.db.engine.Database.read`)::
+
+    def rows(conn: Connection, cloud: str) -> list[Row]:   # plain sync code, no await
+        a = conn.execute(stmt_a, {"cloud": cloud}).all()
+        b = conn.execute(stmt_b).scalar_one()              # sees the same snapshot as stmt_a
+        return ...
+
+    result = await db.read(rows, cloud)
+
+``fn(conn, *args)`` runs on a worker thread of this executor's own pool, on that thread's own read
+connection (opened once, kept for the life of the process): ``conn`` is a SQLAlchemy *sync*
+``Connection``, so SQLAlchemy Core statements run as they are (``conn.execute(select(...))``, rows,
+``.mappings()``, ``.scalar_one()``) and compiled SQL is reused from the engine's compiled cache.
+Whatever ``fn`` returns (or raises: domain errors included) comes back to the awaiting caller.
+Services that answer a tool call use :meth:`app.context.AppContext.read`, which adds the freshness
+block read in the same transaction.
+
+* SQLite: the stdlib ``sqlite3`` driver, the file opened read-only (``file:...?mode=ro``) with
+  ``PRAGMA query_only=ON`` and ``busy_timeout``; the database is in WAL mode (the writer sets it),
+  so the poller never blocks a read. A deferred ``BEGIN`` (in-thread, no round trip) makes every
+  statement of ``fn`` read one snapshot; it ends with the read.
+* PostgreSQL: psycopg 3 (the ``postgres`` extra) in the same thread, each read one ``READ ONLY``
+  ``REPEATABLE READ`` transaction, so one code path serves both backends.
+
+``fn`` must not await (it is not a coroutine) and must not write: a write through this connection
+fails (SQLite ``attempt to write a readonly database``, PostgreSQL ``read-only transaction``).
+``calls`` counts the worker submissions and ``on_submit`` (tests) sees each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+READ_THREADS = 4
+
+
+def sync_read_url(url: str) -> URL:
+    """The sync driver URL behind the app's async one: SQLite through ``sqlite3`` opened read-only,
+    PostgreSQL through psycopg 3."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = u.database or ""
+        if not path or path == ":memory:":
+            raise ValueError("the read path needs a SQLite file (a memory database has no second connection)")
+        return URL.create("sqlite+pysqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+    return u.set(drivername="postgresql+psycopg")
+
+
+def _sqlite_read_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we say BEGIN ourselves (see _sqlite_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+class ReadExecutor:
+    """Per-worker-thread read connections and the one-hop :meth:`run`. Build one per process
+    (``Database`` does); ``close()`` at shutdown."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int, json_serializer: Callable[[Any], str],
+                 threads: int = READ_THREADS) -> None:
+        self.url = sync_read_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": threads, "max_overflow": 0}
+        if self.is_sqlite:
+            # Each connection stays on its thread; close() runs on the caller's thread at shutdown.
+            kw["connect_args"] = {"check_same_thread": False}
+        else:
+            kw["pool_pre_ping"] = True
+            kw["isolation_level"] = "REPEATABLE READ"
+            kw["execution_options"] = {"postgresql_readonly": True}
+        self.engine: Engine = create_engine(self.url, **kw)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_read_pragmas(busy_timeout_ms))
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ops-read")
+        self._local = threading.local()
+        self._conns: list[Connection] = []
+        self._conns_lock = threading.Lock()
+        self.calls = 0
+        self.on_submit: Callable[[Callable[..., Any]], None] | None = None
+
+    def _conn(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def _in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+        conn = self._conn()
+        tx = conn.begin()
+        try:
+            return fn(conn, *args)
+        finally:
+            tx.rollback()  # read-only either way: ends the snapshot
+
+    async def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(conn, *args)`` on a worker thread, in one read transaction: one hop."""
+        self.calls += 1
+        if self.on_submit is not None:
+            self.on_submit(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._in_thread, fn, args))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            c.close()
+        self.engine.dispose()
+
+
+__all__ = ["READ_THREADS", "ReadExecutor", "sync_read_url"]

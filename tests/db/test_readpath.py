@@ -1,0 +1,104 @@
+"""The read executor (app/db/readpath.py): one worker-thread call per read, one snapshot per read,
+read-only connections; on SQLite (sqlite3) and PostgreSQL (psycopg 3), whichever backend runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from app.db.engine import Database
+from app.db.readpath import sync_read_url
+from app.resources.projects import table as projects
+from app.resources.registry import load_all_tables
+from tests import backend
+
+NOW = datetime(2026, 1, 1, 12, 0)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    load_all_tables()
+    d = Database(backend.new_database_url(tmp_path, "r.db"))
+    yield d
+    await d.dispose()
+
+
+async def add_project(db: Database, pid: str) -> None:
+    async with db.writer() as conn:
+        await conn.execute(insert(projects).values(cloud="c1", id=pid, name=pid, raw={}, first_seen_at=NOW,
+                                                   last_seen_at=NOW, last_sync_id=1))
+
+
+def count_projects(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(projects).where(projects.c.cloud == "c1")).scalar_one())
+
+
+def test_sync_urls() -> None:
+    ro = sync_read_url("sqlite+aiosqlite:////var/lib/ops/snapshot.db")
+    assert ro.drivername == "sqlite+pysqlite" and ro.database == "file:/var/lib/ops/snapshot.db"
+    assert dict(ro.query) == {"mode": "ro", "uri": "true"}
+    pg = sync_read_url("postgresql+asyncpg://ops:pw@db:5432/ops")
+    assert pg.drivername == "postgresql+psycopg" and pg.database == "ops" and pg.host == "db"
+
+
+async def test_one_submission_per_read_with_its_args(db: Database) -> None:
+    await add_project(db, "p1")
+    seen: list[Any] = []
+    db.read_executor.on_submit = seen.append
+    before = db.read_executor.calls
+
+    def three_statements(conn: Connection, extra: int) -> int:
+        return count_projects(conn) + count_projects(conn) + count_projects(conn) + extra
+
+    assert await db.read(three_statements, 10) == 13
+    assert db.read_executor.calls - before == 1 and seen == [three_statements]
+
+
+async def test_a_write_between_two_statements_is_not_half_seen(db: Database) -> None:
+    """The writer commits a row while a read is between its two statements (forced with the loop's
+    own coroutine, awaited from the worker thread): the read's second statement still sees the
+    snapshot of its first, and the next read sees the row."""
+    await add_project(db, "p1")
+    loop = asyncio.get_running_loop()
+
+    def read_around_a_write(conn: Connection) -> tuple[int, int]:
+        first = count_projects(conn)
+        asyncio.run_coroutine_threadsafe(add_project(db, "p2"), loop).result(timeout=60)
+        return first, count_projects(conn)
+
+    assert await db.read(read_around_a_write) == (1, 1)
+    assert await db.read(count_projects) == 2
+
+
+async def test_the_read_connection_refuses_writes(db: Database) -> None:
+    def write(conn: Connection) -> None:
+        conn.execute(insert(projects).values(cloud="c1", id="px", name="px", raw={}, first_seen_at=NOW,
+                                             last_seen_at=NOW, last_sync_id=1))
+
+    with pytest.raises(DBAPIError, match="(?i)read-?only"):
+        await db.read(write)
+    assert await db.read(count_projects) == 0  # the connection is still usable afterwards
+
+
+async def test_errors_raised_by_fn_reach_the_caller_and_the_connection_recovers(db: Database) -> None:
+    def fails(conn: Connection) -> None:
+        conn.execute(text("SELECT 1")).scalar_one()
+        raise LookupError("no such thing")
+
+    with pytest.raises(LookupError, match="no such thing"):
+        await db.read(fails)
+    await add_project(db, "p1")
+    assert await db.read(count_projects) == 1
+
+
+async def test_concurrent_reads_use_their_own_connections(db: Database) -> None:
+    await add_project(db, "p1")
+    got = await asyncio.gather(*(db.read(count_projects) for _ in range(12)))
+    assert got == [1] * 12
