@@ -117,7 +117,10 @@ def translate_sdk_error(exc: BaseException, doing: str, who: str | None = None) 
             f"OpenStack refused {doing} because the resource is in the wrong state: {detail}. "
             "Check its current status (it may still be transitioning) and retry when it fits."
         )
-    if status == 413 or "quota" in str(detail).lower() and status in (403, 413):
+    # a 403 naming a quota is "exceeded" only when it says so: "Policy doesn't allow
+    # os_compute_api:os-quota-sets:show" and Neutron's "rule:get_quota is disallowed" are refusals
+    lowered = str(detail).lower()
+    if status == 413 or ("quota" in lowered and "exceed" in lowered and status == 403):
         return QuotaExceeded(f"Quota exceeded while {doing}: {detail}. Free resources or raise the quota.")
     if isinstance(exc, os_exc.ForbiddenException) or status == 403:
         return NotPermitted(

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from app.cloud.connection import CloudClient
-from app.errors import NotFound, NotPermitted, UpstreamError
-from app.resources.base import Enrich, Listing, ResourceSpec
+from app.errors import NotFound, NotPermitted, ServiceNotOffered, UpstreamError
+from app.resources.base import ENRICH_UNAVAILABLE, Enrich, Listing, ResourceSpec
 
 MAX_PAGES = 100_000
 
@@ -57,6 +57,16 @@ def base_params(listing: Listing, page_size: int, extra: Mapping[str, str] | Non
     return list(params.items())
 
 
+def unavailable_reason(service: str, exc: Exception) -> str:
+    """Why an optional sub-request did not answer, without request ids or object ids (stable from one
+    sync to the next)."""
+    if isinstance(exc, ServiceNotOffered):
+        return f"the cloud offers no {service} service"
+    if isinstance(exc, NotPermitted):
+        return f"{service} refused it (403: not permitted for these credentials)"
+    return f"{service} does not know it (404: API or extension missing)"
+
+
 async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, Any]], id_key: str = "id") -> None:
     """Run ``listing.enrich`` sub-requests for ``items`` (in place): ``raw[key] = GET path`` body, on the
     listing's service for a plain path, on the :class:`~app.resources.base.Enrich`'s own otherwise."""
@@ -67,11 +77,13 @@ async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, An
         e = how if isinstance(how, Enrich) else Enrich(listing.service, how, listing.microversion)
         path = e.path.format(id=item[id_key])
         try:
-            resp = await client.get_json(e.service, path, microversion=e.microversion, doing=f"reading {path}")
-        except (NotFound, NotPermitted):
+            resp = await client.get_json(e.service, path, params=list(e.params) or None, microversion=e.microversion,
+                                         doing=f"reading {path}")
+        except (NotFound, NotPermitted, ServiceNotOffered) as exc:
             if not e.optional:
                 raise
             item[key] = None
+            item.setdefault(ENRICH_UNAVAILABLE, {})[key] = unavailable_reason(e.service, exc)
             return
         item[key] = resp.body
 

@@ -144,13 +144,21 @@ def link_table(name: str, parent: str, *columns: Column[Any] | Index, doc: str =
 class Enrich:
     """A per-object sub-request on *another* service than the listing's (``Listing.enrich`` values
     that are plain paths go to the listing's own service): e.g. a project's compute quotas,
-    ``Enrich("compute", "/os-quota-sets/{id}/detail", microversion=None)``. ``optional``: a 404 or 403
-    stores ``None`` instead of failing the listing (a service that does not answer for that object)."""
+    ``Enrich("compute", "/os-quota-sets/{id}/detail", microversion=None)``; ``params``: its query
+    (Cinder's ``usage=True``). ``optional``: a 404, a 403 or a service missing from the catalog stores
+    ``None`` instead of failing the listing (a service that does not answer for that object), and says
+    why under ``raw[ENRICH_UNAVAILABLE][key]`` (a stable text: no request id, so an unchanged refusal
+    does not change the row)."""
 
     service: str
     path: str
     microversion: str | None = None
     optional: bool = False
+    params: tuple[tuple[str, str], ...] = ()
+
+
+# Where an optional sub-request that did not answer records why (``{key: reason}``), in the raw object.
+ENRICH_UNAVAILABLE = "enrich_unavailable"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ KIND_MODULES: tuple[str, ...] = (
     "volume_types", "volume_services", "volumes", "volume_snapshots",
     "servers",
     "stacks",
+    "project_quotas",
 )
 
 _specs: dict[str, ResourceSpec] | None = None

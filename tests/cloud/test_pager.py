@@ -150,8 +150,24 @@ async def test_enrich_on_another_service_and_optional_misses(make_sim, make_stac
     pages = [p async for p in iter_pages(st.cloud, listing, page_size=100)]
     projects = [p for page in pages for p in page.items]
     assert projects and all(p["nothing"] is None for p in projects)
+    assert all(p["enrich_unavailable"] == {"nothing": "compute does not know it (404: API or extension missing)"}
+               for p in projects)
     assert all(p["compute_quota"]["quota_set"]["id"] == p["id"] for p in projects)
     assert all("limit" in p["compute_quota"]["quota_set"]["instances"] for p in projects)
+
+    # a query on the sub-request (Cinder's usage=True), a refusal and a missing service are told apart
+    sim.inject(r"/quotas/.*/details", status=403)
+    mixed = Listing(service="identity", path="/projects", collection="projects", paginated=False, enrich={
+        "volume_quota": Enrich("block_storage", "/os-quota-sets/{id}", params=(("usage", "True"),)),
+        "network_quota": Enrich("network", "/quotas/{id}/details", optional=True),
+        "dns": Enrich("dns", "/quotas/{id}", optional=True),
+    })
+    projects = [p for page in [p async for p in iter_pages(st.cloud, mixed, page_size=100)] for p in page.items]
+    assert all(isinstance(p["volume_quota"]["quota_set"]["volumes"], dict) for p in projects)  # with usage
+    assert all(p["network_quota"] is None and p["dns"] is None for p in projects)
+    assert projects[0]["enrich_unavailable"] == {
+        "network_quota": "network refused it (403: not permitted for these credentials)",
+        "dns": "the cloud offers no dns service"}
 
     strict = Listing(service="identity", path="/projects", collection="projects", paginated=False,
                      enrich={"nothing": Enrich("compute", "/os-no-such-api/{id}")})

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import Engine, inspect
 
-from app.resources.base import SECRET_KEYS, ResourceSpec
+from app.resources.base import SECRET_KEYS, Enrich, ResourceSpec
 from app.resources.registry import KIND_MODULES, all_specs, load_all_tables
 from tests.resources.conftest import FIXTURES, load_fixture
 
@@ -78,7 +78,7 @@ def test_listing_is_well_formed(spec: ResourceSpec) -> None:
     if spec.incremental:
         assert lst.service == "compute" and spec.kind == "servers"
     for sub in lst.enrich.values():
-        assert "{id}" in sub
+        assert "{id}" in (sub.path if isinstance(sub, Enrich) else sub)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
