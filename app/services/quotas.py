@@ -1,55 +1,37 @@
 """Quotas and usage per project: ``get_quota`` (one project) and ``get_quota_pressure`` (the projects
-closest to a limit).
+closest to a limit), answered from the ``project_quotas`` kind (app/resources/project_quotas.py:
+Nova, Neutron and Cinder quotas with usage, synced every 5 minutes for every project).
 
-Three upstream calls per project, one per service, each answering limit and usage together:
-
-* compute: ``GET /os-quota-sets/{project}/detail`` -> ``{"quota_set": {<res>: {"limit", "in_use", "reserved"}}}``
-* network: ``GET /v2.0/quotas/{project}/details`` -> ``{"quota": {<res>: {"limit", "used", "reserved"}}}``
-* block storage: ``GET /os-quota-sets/{project}?usage=True`` -> ``{"quota_set": {<res>: {"limit", "in_use", ...}}}``
-
-They are read **live with a short cache** (``QUOTA_TTL`` per project, ``PRESSURE_TTL`` for the fleet
-view), not synced: the generic listing's per-object sub-requests (``Listing.enrich``) run on the
-listing's own service, and a quota kind needs a Keystone project listing enriched by three other
-services. Once the pager accepts sub-requests on another service this module reads the ``quotas``
-kind instead (see docs/fidelity.md and the issue 14 report). A service that the cloud does not offer
-or refuses is reported per project (``unavailable``), never as zero. ``-1`` means unlimited.
+The fleet view is one indexed ``ORDER BY max_used_pct DESC`` over the per-project rows (the % used,
+the tightest resource and the at-or-over count are computed by the sync, not per request).
+``get_quota(live=true)`` reads the one project an operator is about to act on from OpenStack now
+(app/services/quota_live.py, cached 60 s). ``-1`` means unlimited; a service the cloud does not offer
+or refuses is reported per project (``unavailable``), never as zero.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Select, case, func, select
 
-from app.errors import InvalidArgument, NotPermitted, OpsError, ServiceNotOffered
-from app.resources.registry import all_specs
-from app.services.instance_live import TTLCache, with_request_id
+from app.errors import InvalidArgument, StaleSnapshot
+from app.resources._quotas import at_or_over, tightest
+from app.resources._quotas import unavailable as unavailable_of
+from app.resources.project_quotas import items as items_table
+from app.resources.project_quotas import table as quotas_table
+from app.services import quota_live
 from app.services.models import SnapshotInfo
-from app.services.operations.targets import resolve
+from app.services.operations.targets import Target, resolve
 from app.services.query import live
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
-QUOTA_TTL = 60.0
-PRESSURE_TTL = 120.0
-MAX_PROJECTS = 500  # the fleet view asks about at most this many projects (largest users first)
-
-# (service, upstream resource) -> the name we report; the resources people ask about.
-KEY_RESOURCES: dict[tuple[str, str], str] = {
-    ("compute", "instances"): "instances", ("compute", "cores"): "cores", ("compute", "ram"): "ram_mb",
-    ("network", "floatingip"): "floating_ips", ("network", "port"): "ports", ("network", "network"): "networks",
-    ("volume", "volumes"): "volumes", ("volume", "gigabytes"): "gigabytes", ("volume", "snapshots"): "snapshots",
-}
-SERVICES = {
-    "compute": ("compute", "/os-quota-sets/{id}/detail", "max", "quota_set", "in_use"),
-    "network": ("network", "/quotas/{id}/details", None, "quota", "used"),
-    "volume": ("block_storage", "/os-quota-sets/{id}", "max", "quota_set", "in_use"),
-}
-PARAMS = {"volume": [("usage", "True")]}
+KIND = "project_quotas"
+MAX_PRESSURE = 50
 
 
 class QuotaItem(BaseModel):
@@ -66,186 +48,148 @@ class ProjectQuota(BaseModel):
     summary: str
     project_id: str
     project_name: str | None
+    source: Literal["snapshot", "live"] = Field(description="snapshot: the last quota sync; live: OpenStack now.")
     resources: list[QuotaItem] = Field(description="Key resources first, most used first.")
     tightest: str | None = Field(description="The limited resource closest to its limit (what runs out first).")
     max_used_pct: float | None
     unavailable: dict[str, str] = Field(default_factory=dict,
                                         description="service -> why its quotas could not be read (never zeros).")
-    fetched_at: datetime = Field(description=f"When OpenStack was asked (UTC); cached {QUOTA_TTL:.0f} s.")
-    snapshot: SnapshotInfo = Field(description="Freshness of the snapshot the project was resolved in.")
+    fetched_at: datetime | None = Field(description="When OpenStack was asked (UTC): by the sync that stored these "
+                                                    f"quotas, or by this call with live=true (cached "
+                                                    f"{quota_live.QUOTA_TTL:.0f} s).")
+    snapshot: SnapshotInfo = Field(description="Freshness of the project_quotas kind.")
 
 
 class PressureRow(BaseModel):
     project_id: str
     project_name: str | None
-    max_used_pct: float | None = Field(description="Highest % used among the key resources with a limit.")
-    tightest: str | None = Field(description="service/resource closest to its limit.")
+    max_used_pct: float = Field(description="Highest % used among the key resources with a limit.")
+    tightest: str = Field(description="service/resource closest to its limit (what runs out first).")
     in_use: int | None = None
     limit: int | None = None
+    headroom: int | None = Field(default=None, description="limit - in_use of the tightest resource (negative: over).")
     at_or_over: list[str] = Field(default_factory=list, description="Key resources at or over 100 %.")
     unavailable: list[str] = Field(default_factory=list, description="Services that could not be read.")
 
 
 class QuotaPressure(BaseModel):
     summary: str
-    projects_checked: int
-    projects_total: int = Field(description="Live projects in the snapshot.")
-    partial: bool = Field(description=f"True when only the {MAX_PROJECTS} largest projects (by instances) were checked.")
+    projects_total: int = Field(description="Projects with a quota row in the snapshot.")
+    projects_ranked: int = Field(description="Projects with at least one limited key resource (the ranking).")
+    projects_at_or_over: int = Field(description="Projects with a key resource at or over its limit.")
+    projects_unreadable: int = Field(description="Projects for which some service's quotas could not be read.")
     projects: list[PressureRow] = Field(description="Closest to a limit first.")
-    fetched_at: datetime
     snapshot: SnapshotInfo
 
 
-_caches: dict[int, tuple[Any, TTLCache, TTLCache]] = {}
+def _item(row: dict[str, Any]) -> QuotaItem:
+    return QuotaItem(service=row["service"], resource=row["resource"], limit=row["quota_limit"],
+                     in_use=row["in_use"], reserved=row["reserved"], used_pct=row["used_pct"])
 
 
-def _caches_for(app: AppContext) -> tuple[TTLCache, TTLCache]:
-    """Per cloud client: project quotas, and fleet views (weakly tied to the client's lifetime)."""
-    import weakref
-
-    key = id(app.cloud)
-    entry = _caches.get(key)
-    if entry is None or entry[0]() is not app.cloud:
-        entry = (weakref.ref(app.cloud), TTLCache(QUOTA_TTL, maxsize=MAX_PROJECTS * 2), TTLCache(PRESSURE_TTL, 8))
-        _caches[key] = entry
-    return entry[1], entry[2]
+def _order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda i: (not i["key_resource"], -(i["used_pct"] if i["used_pct"] is not None else -1.0),
+                                       i["service"], i["resource"]))
 
 
-def items_of(service: str, body: Any) -> list[QuotaItem]:
-    """QuotaItems from one service's quota body (mapping tests use the recorded real bodies)."""
-    _, _, _, wrapper, used_key = SERVICES[service]
-    inner = body.get(wrapper) if isinstance(body, dict) else None
-    out = []
-    for res, v in (inner or {}).items():
-        if not isinstance(v, dict) or "limit" not in v:
-            continue
-        limit = int(v.get("limit") or 0)
-        used = int(v.get(used_key) or 0)
-        pct = round(100.0 * used / limit, 1) if limit > 0 else None
-        out.append(QuotaItem(service=service, resource=KEY_RESOURCES.get((service, res), res), limit=limit,
-                             in_use=used, reserved=int(v.get("reserved") or 0), used_pct=pct))
-    return out
-
-
-def is_key(item: QuotaItem) -> bool:
-    return item.resource in KEY_RESOURCES.values()
-
-
-def tightest(items: list[QuotaItem]) -> QuotaItem | None:
-    limited = [i for i in items if is_key(i) and i.used_pct is not None]
-    return max(limited, key=lambda i: (i.used_pct or 0.0, -(i.limit - i.in_use)), default=None)
-
-
-async def fetch_project(app: AppContext, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
-    """One project's three quota bodies, concurrently; a service it cannot read is reported, not zeroed."""
-    async def one(service: str) -> list[QuotaItem] | str:
-        proxy, path, mv, _, _ = SERVICES[service]
-        try:
-            resp = await app.cloud.get_json(proxy, path.format(id=project_id), params=PARAMS.get(service),
-                                            microversion=mv,
-                                            doing=f"reading the {service} quotas of project {project_id}")
-        except (ServiceNotOffered, NotPermitted) as e:
-            return str(with_request_id(e))
-        except OpsError as e:
-            raise with_request_id(e) from e.__cause__
-        return items_of(service, resp.body)
-
-    asked = datetime.now(timezone.utc).replace(tzinfo=None)
-    results = await asyncio.gather(*(one(s) for s in SERVICES))
-    items: list[QuotaItem] = []
-    unavailable: dict[str, str] = {}
-    for service, r in zip(SERVICES, results):
-        if isinstance(r, str):
-            unavailable[service] = r
-        else:
-            items += r
-    return asked, items, unavailable
-
-
-async def _cached_project(app: AppContext, project_id: str) -> tuple[datetime, list[QuotaItem], dict[str, str]]:
-    per_project, _ = _caches_for(app)
-    value, _hit = await per_project.get_or_fetch(project_id, lambda: fetch_project(app, project_id))
-    return value
-
-
-def _order(items: list[QuotaItem]) -> list[QuotaItem]:
-    return sorted(items, key=lambda i: (not is_key(i), -(i.used_pct if i.used_pct is not None else -1.0),
-                                        i.service, i.resource))
-
-
-async def get_quota(app: AppContext, project: str, all_resources: bool) -> ProjectQuota:
-    target = await resolve(app, "projects", project, what="project", param="project")
-    snap = await app.snapshot(["projects"], wait=False)
-    fetched_at, items, unavailable = await _cached_project(app, target.id)
-    shown = _order(items if all_resources else [i for i in items if is_key(i)])
-    top = tightest(items)
+def _answer(target: Target, rows: list[dict[str, Any]], unavailable: dict[str, str], all_resources: bool,
+            source: Literal["snapshot", "live"], fetched_at: datetime | None, snap: SnapshotInfo) -> ProjectQuota:
+    shown = _order(rows if all_resources else [r for r in rows if r["key_resource"]])
+    top = tightest(rows)
     label = target.label()
     if top is not None:
-        summary = (f"Project {label}: closest to a limit is {top.service} {top.resource} at {top.used_pct}% "
-                   f"({top.in_use} of {top.limit}).")
-        over = [f"{i.resource} ({i.in_use}/{i.limit})" for i in items if is_key(i) and (i.used_pct or 0) >= 100]
+        summary = (f"Project {label}: closest to a limit is {top['service']} {top['resource']} at {top['used_pct']}% "
+                   f"({top['in_use']} of {top['quota_limit']}).")
+        over = [f"{i['resource']} ({i['in_use']}/{i['quota_limit']})" for i in at_or_over(rows)]
         if over:
             summary += " At or over the limit: " + ", ".join(over) + "."
     else:
         summary = f"Project {label}: no limited key resource (all unlimited or unreadable)."
     if unavailable:
         summary += " Not readable: " + ", ".join(sorted(unavailable)) + "."
-    return ProjectQuota(summary=summary, project_id=target.id, project_name=target.name, resources=shown,
-                        tightest=f"{top.service}/{top.resource}" if top else None,
-                        max_used_pct=top.used_pct if top else None, unavailable=unavailable,
+    summary += " Read live from OpenStack." if source == "live" else " From the snapshot (live=true reads it now)."
+    return ProjectQuota(summary=summary, project_id=target.id, project_name=target.name, source=source,
+                        resources=[_item(r) for r in shown],
+                        tightest=f"{top['service']}/{top['resource']}" if top else None,
+                        max_used_pct=top["used_pct"] if top else None, unavailable=unavailable,
                         fetched_at=fetched_at, snapshot=snap)
 
 
-async def _projects(app: AppContext) -> tuple[list[tuple[str, str | None]], int]:
-    """(id, name) of live projects, the biggest users of instances first, at most MAX_PROJECTS; and the total."""
-    specs = all_specs()
-    p, s = specs["projects"].table, specs["servers"].table
-    counts = (select(s.c.project_id, func.count().label("n")).where(live(s, app.cloud_name))
-              .group_by(s.c.project_id).subquery())
-    async with app.db.reader() as conn:
-        total = (await conn.execute(select(func.count()).select_from(p).where(live(p, app.cloud_name)))).scalar_one()
-        rows = (await conn.execute(
-            select(p.c.id, p.c.name).outerjoin(counts, counts.c.project_id == p.c.id)
-            .where(live(p, app.cloud_name))
-            .order_by(func.coalesce(counts.c.n, 0).desc(), p.c.name, p.c.id).limit(MAX_PROJECTS))).all()
-    return [(r.id, r.name) for r in rows], int(total)
+def _read_project(conn: Connection, snap: SnapshotInfo, cloud: str, project_id: str) -> tuple[Any, list[Any]]:
+    q, it = quotas_table, items_table
+    row = conn.execute(select(q.c.last_seen_at, q.c.raw).where(live(q, cloud), q.c.id == project_id)).first()
+    if row is None:
+        return None, []
+    cols = [it.c.service, it.c.resource, it.c.quota_limit, it.c.in_use, it.c.reserved, it.c.used_pct, it.c.key_resource]
+    items = conn.execute(select(*cols).where(it.c.cloud == cloud, it.c.project_quota_id == project_id)).all()
+    return row, [dict(r._mapping) for r in items]
+
+
+async def get_quota(app: AppContext, project: str, all_resources: bool, live_read: bool = False) -> ProjectQuota:
+    target = await resolve(app, "projects", project, what="project", param="project")
+    if live_read:
+        snap = await app.snapshot([KIND], wait=False)
+        (fetched_at, rows, unavailable), _hit = await quota_live.cached_project(app, target.id)
+        return _answer(target, rows, unavailable, all_resources, "live", fetched_at, snap)
+    snap, (row, rows) = await app.read([KIND], lambda conn, s: (s, _read_project(conn, s, app.cloud_name, target.id)))
+    if row is None:
+        when = f"last synced {snap.as_of:%Y-%m-%d %H:%M:%S} UTC" if snap.as_of else "never synced yet"
+        raise StaleSnapshot(f"The quotas of project {target.label()} are not in the snapshot (the project_quotas kind "
+                            f"is {when}; a project created since appears at the next sync). Call get_quota with "
+                            "live=true to read them from OpenStack now.")
+    return _answer(target, rows, unavailable_of(row.raw), all_resources, "snapshot", row.last_seen_at, snap)
+
+
+def top_projects(cloud: str, limit: int) -> Select[Any]:
+    """The fleet view's ranking: a walk of the live-row index on ``(cloud, max_used_pct)``."""
+    q = quotas_table
+    return (select(q.c.id, q.c.name, q.c.max_used_pct, q.c.tightest, q.c.tightest_in_use, q.c.tightest_limit,
+                   q.c.unavailable)
+            .where(live(q, cloud), q.c.max_used_pct.is_not(None))
+            .order_by(q.c.max_used_pct.desc(), q.c.id).limit(limit))
+
+
+def _read_pressure(conn: Connection, snap: SnapshotInfo, cloud: str, limit: int) -> QuotaPressure:
+    q, it = quotas_table, items_table
+    counts = conn.execute(select(
+        func.count(), func.count(q.c.max_used_pct), func.sum(case((q.c.at_or_over > 0, 1), else_=0)),
+        func.count(q.c.unavailable)).where(live(q, cloud))).one()
+    total, ranked, over_n, unreadable = (int(v or 0) for v in counts)
+    top = conn.execute(top_projects(cloud, limit)).all()
+    over: dict[str, list[str]] = {}
+    if top:
+        for r in conn.execute(select(it.c.project_quota_id, it.c.service, it.c.resource).where(
+                it.c.cloud == cloud, it.c.project_quota_id.in_([t.id for t in top]), it.c.key_resource.is_(True),
+                it.c.used_pct >= 100.0).order_by(it.c.project_quota_id, it.c.service, it.c.resource)):
+            over.setdefault(r.project_quota_id, []).append(f"{r.service}/{r.resource}")
+    rows = [PressureRow(
+        project_id=t.id, project_name=t.name, max_used_pct=t.max_used_pct, tightest=t.tightest, in_use=t.tightest_in_use,
+        limit=t.tightest_limit,
+        headroom=None if t.tightest_limit is None or t.tightest_in_use is None else t.tightest_limit - t.tightest_in_use,
+        at_or_over=over.get(t.id, []), unavailable=(t.unavailable or "").split(",") if t.unavailable else [])
+        for t in top]
+    return QuotaPressure(summary=_pressure_summary(rows, total, ranked, over_n, unreadable), projects_total=total,
+                         projects_ranked=ranked, projects_at_or_over=over_n, projects_unreadable=unreadable,
+                         projects=rows, snapshot=snap)
+
+
+def _pressure_summary(rows: list[PressureRow], total: int, ranked: int, over_n: int, unreadable: int) -> str:
+    if not rows:
+        text = f"{total} project(s) in the snapshot; none has a limited key resource (all unlimited or unreadable)."
+    else:
+        lead = rows[0]
+        text = (f"{total} project(s); closest to a limit: {lead.project_name or lead.project_id} at "
+                f"{lead.max_used_pct}% of {lead.tightest} ({lead.in_use}/{lead.limit}).")
+        if over_n:
+            text += f" {over_n} project(s) at or over a limit."
+    if ranked < total:
+        text += f" {total - ranked} project(s) have no limited key resource."
+    if unreadable:
+        text += f" {unreadable} project(s) could not be fully read (see unavailable)."
+    return text
 
 
 async def get_quota_pressure(app: AppContext, limit: int) -> QuotaPressure:
-    if not 1 <= limit <= 50:
-        raise InvalidArgument(f"limit must be 1..50 (got {limit}).")
-    snap = await app.snapshot(["projects", "servers"], wait=False)
-    _, fleet = _caches_for(app)
-
-    async def compute() -> tuple[datetime, list[PressureRow], int, int]:
-        projects, total = await _projects(app)
-        asked = datetime.now(timezone.utc).replace(tzinfo=None)
-        got = await asyncio.gather(*(_cached_project(app, pid) for pid, _ in projects))
-        rows = []
-        for (pid, name), (_, items, unavailable) in zip(projects, got):
-            top = tightest(items)
-            rows.append(PressureRow(
-                project_id=pid, project_name=name, max_used_pct=top.used_pct if top else None,
-                tightest=f"{top.service}/{top.resource}" if top else None,
-                in_use=top.in_use if top else None, limit=top.limit if top else None,
-                at_or_over=[f"{i.service}/{i.resource}" for i in items if is_key(i) and (i.used_pct or 0) >= 100],
-                unavailable=sorted(unavailable)))
-        rows.sort(key=lambda r: (-(r.max_used_pct if r.max_used_pct is not None else -1.0), r.project_name or "",
-                                 r.project_id))
-        return asked, rows, len(projects), total
-
-    (asked, rows, checked, total), _hit = await fleet.get_or_fetch("pressure", compute)
-    top = rows[:limit]
-    if top and top[0].max_used_pct is not None:
-        lead = top[0]
-        summary = (f"{checked} project(s) checked; closest to a limit: {lead.project_name or lead.project_id} at "
-                   f"{lead.max_used_pct}% of {lead.tightest} ({lead.in_use}/{lead.limit}).")
-        over = [r for r in rows if r.at_or_over]
-        if over:
-            summary += f" {len(over)} project(s) at or over a limit."
-    else:
-        summary = f"{checked} project(s) checked; none has a limited key resource in use."
-    if checked < total:
-        summary += f" Only the {checked} largest of {total} projects were checked."
-    return QuotaPressure(summary=summary, projects_checked=checked, projects_total=total, partial=checked < total,
-                         projects=top, fetched_at=asked, snapshot=snap)
+    if not 1 <= limit <= MAX_PRESSURE:
+        raise InvalidArgument(f"limit must be 1..{MAX_PRESSURE} (got {limit}).")
+    return await app.read([KIND], _read_pressure, app.cloud_name, limit)

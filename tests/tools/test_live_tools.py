@@ -1,6 +1,6 @@
 """Issue 14 live tools through the MCP client against the simulator over HTTP (real openstacksdk,
-real migrated database): get_instance_actions ("who stopped this server?"), get_console_log,
-get_quota and get_quota_pressure."""
+real migrated database): get_instance_actions ("who stopped this server?") and get_console_log
+(quotas: tests/tools/test_quotas.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import openstack
 
 from app.services.instance_live import clean_console
 from app.simulator.nova_live import CONSOLE_LINES
-from app.simulator.quotas import nova_usage
 from tests.tools.conftest import call, call_error, make_settings, mcp_client, sync_everything
 
 ANSWER_BUDGET = 16 * 1024
@@ -74,53 +73,6 @@ async def test_failed_build_shows_the_reason(synced: Any) -> None:
         assert "Failed: create" in got["summary"]
         err = await call_error(client, "get_console_log", instance=failed["id"])
         assert "is not ready" in err and "request id" in err
-
-
-async def test_quota_of_a_project_and_the_fleet_pressure(synced: Any) -> None:
-    sim = synced.sim
-    projects = {p["name"]: p["id"] for p in sim.state.values("projects")}
-    web = projects["web"]
-    async with mcp_client(synced.settings, sim) as client:
-        got = await call(client, "get_quota", project="web")
-        assert got["project_id"] == web and not got["unavailable"]
-        res = {(r["service"], r["resource"]): r for r in got["resources"]}
-        assert set(res) == {("compute", "instances"), ("compute", "cores"), ("compute", "ram_mb"),
-                            ("network", "floating_ips"), ("network", "ports"), ("network", "networks"),
-                            ("volume", "volumes"), ("volume", "gigabytes"), ("volume", "snapshots")}
-        usage = nova_usage(sim, web)
-        assert res[("compute", "instances")]["in_use"] == usage["instances"]
-        assert res[("compute", "cores")]["in_use"] == usage["cores"]
-        top = max((r for r in got["resources"] if r["used_pct"] is not None), key=lambda r: r["used_pct"])
-        assert got["tightest"] == f"{top['service']}/{top['resource']}" and got["max_used_pct"] == top["used_pct"]
-        assert got["resources"][0] == top and "closest to a limit" in got["summary"]
-
-        everything = await call(client, "get_quota", project=web, all_resources=True)
-        names = {r["resource"] for r in everything["resources"]}
-        assert {"key_pairs", "security_group", "backups"} <= names
-
-        admin = await call(client, "get_quota", project="admin")
-        assert {r["resource"]: r["limit"] for r in admin["resources"] if r["service"] == "compute"}["cores"] == -1
-
-        pressure = await call(client, "get_quota_pressure", limit=2)
-        assert pressure["projects_checked"] == pressure["projects_total"] == len(projects)
-        assert len(pressure["projects"]) == 2 and not pressure["partial"]
-        pcts = [p["max_used_pct"] for p in pressure["projects"]]
-        assert pcts == sorted(pcts, reverse=True)
-        assert pressure["projects"][0]["project_name"] in pressure["summary"]
-        assert _size(pressure) < ANSWER_BUDGET
-
-        assert "No live project" in await call_error(client, "get_quota", project="no-such-project")
-
-
-async def test_a_service_that_refuses_is_reported_not_zeroed(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(servers=20, seed=5)
-    settings = make_settings(tmp_path / "quota.db")
-    await sync_everything(settings, sim)
-    sim.inject(r"/quotas/.*/details", status=403)
-    async with mcp_client(settings, sim) as client:
-        got = await call(client, "get_quota", project="web")
-        assert set(got["unavailable"]) == {"network"} and "Not readable: network" in got["summary"]
-        assert not any(r["service"] == "network" for r in got["resources"])
 
 
 def test_console_text_is_cleaned_and_bounded() -> None:
