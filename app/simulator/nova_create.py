@@ -170,28 +170,12 @@ async def volume_attachments(sim: Simulator, request: Request, mv: MV) -> Respon
 
 
 async def limits(sim: Simulator, request: Request, mv: MV) -> Response:
+    """``/limits``: the project's compute quotas and usage (``tenant_id`` for admins), from the quota
+    model ``os-quota-sets`` reports (app/simulator/quotas.py)."""
+    from app.simulator.quotas import nova_absolute_limits
+
     tok = token(request)
     project = request.query_params.get("tenant_id") if is_admin(request) else None
     project = project or tok.project_id
-    fl = {f["id"]: f for f in sim.state.values("flavors")}
-    n = cores = ram = 0
-    for s in sim.state.values("servers"):
-        if s["tenant_id"] == project:
-            f = fl.get(s["_flavor"])
-            n += 1
-            if f:
-                cores += f["vcpus"]
-                ram += f["ram"]
-    absolute: dict[str, int] = {
-        "maxTotalInstances": 1000, "maxTotalCores": 4000, "maxTotalRAMSize": 8192000, "maxServerMeta": 128,
-        "maxServerGroups": 10, "maxServerGroupMembers": 10, "maxTotalKeypairs": 100,
-        "totalInstancesUsed": n, "totalCoresUsed": cores, "totalRAMUsed": ram, "totalServerGroupsUsed": 0,
-    }
-    if mv < (2, 57):
-        absolute.update(maxPersonality=5, maxPersonalitySize=10240)
-    if mv < (2, 36):
-        absolute.update(maxSecurityGroups=10, maxSecurityGroupRules=20, maxTotalFloatingIps=10,
-                        totalSecurityGroupsUsed=0, totalFloatingIpsUsed=0)
-    if mv < (2, 39):
-        absolute["maxImageMeta"] = 128
+    absolute = nova_absolute_limits(sim, project, tok.user_id, mv)
     return json_body({"limits": {"absolute": absolute, "rate": []}})

@@ -92,22 +92,58 @@ def nova_usage(sim: Simulator, project_id: str) -> dict[str, int]:
     return {"instances": n, "cores": cores, "ram": ram}
 
 
-async def nova_quota_detail(sim: Simulator, request: Request, mv: tuple[int, int]) -> Response:
-    pid = request.path_params["project_id"]
-    _check_scope(request, pid)
-    usage = nova_usage(sim, pid)
-    tok = request.scope["state"]["token"]
-    usage["key_pairs"] = sum(1 for k in sim.state.values("keypairs") if k.get("user_id") == tok.user_id)
+def nova_quota_set(sim: Simulator, project_id: str, user_id: str | None, mv: tuple[int, int]) -> dict[str, Any]:
+    """``{resource: {"in_use", "limit", "reserved"}}`` of one project at microversion ``mv``: what
+    ``os-quota-sets/{id}/detail`` and ``/limits`` both report (key pairs are counted per user)."""
+    usage = nova_usage(sim, project_id)
+    usage["key_pairs"] = sum(1 for k in sim.state.values("keypairs") if k.get("user_id") == user_id)
     defaults = dict(NOVA_DEFAULTS)
     if mv < (2, 36):
         defaults.update(NOVA_BEFORE_2_36)
     if mv < (2, 57):
         defaults.update(NOVA_BEFORE_2_57)
-    limits = {**defaults, **_limits(sim, "compute", pid, NOVA_DEFAULTS, usage)}
-    body: dict[str, Any] = {"id": pid}
-    for res in sorted(defaults):
-        body[res] = {"in_use": usage.get(res, 0), "limit": limits[res], "reserved": 0}
-    return json_body({"quota_set": body})
+    limits = {**defaults, **_limits(sim, "compute", project_id, NOVA_DEFAULTS, usage)}
+    return {res: {"in_use": usage.get(res, 0), "limit": limits[res], "reserved": 0} for res in sorted(defaults)}
+
+
+async def nova_quota_detail(sim: Simulator, request: Request, mv: tuple[int, int]) -> Response:
+    pid = request.path_params["project_id"]
+    _check_scope(request, pid)
+    tok = request.scope["state"]["token"]
+    return json_body({"quota_set": {"id": pid, **nova_quota_set(sim, pid, tok.user_id, mv)}})
+
+
+# /limits "absolute": (quota resource, limit name, usage name or None), as real Nova maps them
+# (nova/api/openstack/compute/views/limits.py), with the microversion that drops each
+_ABSOLUTE: tuple[tuple[str, str, str | None, tuple[int, int] | None], ...] = (
+    ("instances", "maxTotalInstances", "totalInstancesUsed", None),
+    ("cores", "maxTotalCores", "totalCoresUsed", None),
+    ("ram", "maxTotalRAMSize", "totalRAMUsed", None),
+    ("key_pairs", "maxTotalKeypairs", None, None),
+    ("metadata_items", "maxServerMeta", None, None),
+    ("metadata_items", "maxImageMeta", None, (2, 39)),
+    ("server_groups", "maxServerGroups", "totalServerGroupsUsed", None),
+    ("server_group_members", "maxServerGroupMembers", None, None),
+    ("injected_files", "maxPersonality", None, (2, 57)),
+    ("injected_file_content_bytes", "maxPersonalitySize", None, (2, 57)),
+    ("floating_ips", "maxTotalFloatingIps", "totalFloatingIpsUsed", (2, 36)),
+    ("security_groups", "maxSecurityGroups", "totalSecurityGroupsUsed", (2, 36)),
+    ("security_group_rules", "maxSecurityGroupRules", None, (2, 36)),
+)
+
+
+def nova_absolute_limits(sim: Simulator, project_id: str, user_id: str | None, mv: tuple[int, int]) -> dict[str, int]:
+    """``/limits`` ``absolute`` for one project: the same quota model as ``os-quota-sets`` (limits
+    and usage agree between the two APIs, as they do in real Nova)."""
+    quota = nova_quota_set(sim, project_id, user_id, mv)
+    out: dict[str, int] = {}
+    for res, limit_name, used_name, dropped_at in _ABSOLUTE:
+        if (dropped_at is not None and mv >= dropped_at) or res not in quota:
+            continue
+        out[limit_name] = quota[res]["limit"]
+        if used_name:
+            out[used_name] = quota[res]["in_use"]
+    return dict(sorted(out.items()))
 
 
 # ----------------------------------------------------------------------------------------------
