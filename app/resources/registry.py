@@ -17,6 +17,7 @@ KIND_MODULES: tuple[str, ...] = (
     "volume_types", "volume_services", "volumes", "volume_snapshots",
     "servers",
     "stacks",
+    "load_balancers", "lb_listeners", "lb_pools", "lb_health_monitors", "lb_amphorae",
     "project_quotas",
 )
 

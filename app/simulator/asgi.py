@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _style_for(path: str) -> str:
     for prefix, style in (
         ("/identity", "identity"), ("/network", "network"), ("/image", "image"),
-        ("/heat-api", "orchestration"), ("/placement", "placement"),
+        ("/heat-api", "orchestration"), ("/placement", "placement"), ("/load-balancer", "load-balancer"),
     ):
         if path.startswith(prefix):
             return style

@@ -3,7 +3,7 @@
 Every OpenStack service of the simulator lives in its own module (``keystone.py``, ``nova.py``, ...)
 that exposes ``SERVICE: ServiceDef``; ``asgi.build_app`` mounts them all under one port, devstack
 style (``/identity``, ``/compute``, ``/network``, ``/volume``, ``/image``, ``/heat-api``,
-``/placement``), and the Keystone catalog points at those prefixes.
+``/placement``, ``/load-balancer``), and the Keystone catalog points at those prefixes.
 
 State is plain API-shaped dicts (what the newest microversion would return), kept per kind in
 insertion order in :class:`SimState`. Keys starting with ``_`` are internal and never rendered.
@@ -187,6 +187,7 @@ class Simulator:
       * the clock: :meth:`now` is wall time plus ``clock_offset``; :meth:`freeze` stops it (tests then
         move it only with :meth:`advance`, so transitions happen exactly when the test says), :meth:`unfreeze`
         lets it run again from where it stood.
+      * ``disabled_services``: catalog types the cloud does not offer (e.g. ``{"load-balancer"}``).
       * Nova's network info cache: ``hold_network_events`` (Nova keeps showing a server's old addresses after
         a floating IP change until :meth:`deliver_network_events`) or ``network_event_delay`` (simulated
         seconds until Nova's cache catches up); see :func:`app.simulator.neutron.pin_nova_addresses`.
@@ -233,6 +234,9 @@ class Simulator:
         self.request_log: list[tuple[str, str, int]] = []
         self.log_requests = False
         self.n_servers = servers
+        # Catalog types left out of the catalog (and unmounted if set before the app is built): a cloud
+        # without that service, e.g. {"load-balancer"}.
+        self.disabled_services: set[str] = set()
         if populate:
             from app.simulator.fleet import generate_fleet
 
@@ -315,9 +319,10 @@ class Simulator:
 
     # --- catalog ----------------------------------------------------------------------------
     def services(self) -> list[ServiceDef]:
-        from app.simulator import cinder, glance, heat, keystone, neutron, nova, placement
+        from app.simulator import cinder, glance, heat, keystone, neutron, nova, octavia, placement
 
-        return [m.SERVICE for m in (keystone, nova, neutron, cinder, glance, heat, placement)]
+        return [m.SERVICE for m in (keystone, nova, neutron, cinder, glance, heat, placement, octavia)
+                if m.SERVICE.type not in self.disabled_services]
 
     def endpoint(self, service_type: str, project_id: str | None = None) -> str:
         for s in self.services():

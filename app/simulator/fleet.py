@@ -7,7 +7,8 @@ each other (adding records in one step never shifts another step's randomness).
 
 Realistic mixes the monitoring tools must find: some ERROR/SHUTOFF/PAUSED instances, a down
 nova-compute service, a disabled hypervisor, a nearly-full hypervisor, orphaned (available,
-unattached) volumes, unassociated floating IPs, a failed Heat stack.
+unattached) volumes, unassociated floating IPs, a failed Heat stack, a DEGRADED and a failed load
+balancer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _steps() -> list[tuple[str, Callable[["Simulator", int, random.Random], None]]]:
-    from app.simulator import cinder, glance, heat, keystone, neutron, nova
+    from app.simulator import cinder, glance, heat, keystone, neutron, nova, octavia
 
     return [
         ("identity", keystone.populate),          # domains, projects, users, roles, assignments, groups
@@ -32,6 +33,7 @@ def _steps() -> list[tuple[str, Callable[["Simulator", int, random.Random], None
         ("network-fips", neutron.populate_fips),  # floating IPs, some associated to server ports
         ("storage", cinder.populate),             # volume types, volumes (some attached), snapshots, services
         ("orchestration", heat.populate),         # stacks
+        ("load-balancers", octavia.populate),     # Octavia LBs whose members are instances (added last)
     ]
 
 

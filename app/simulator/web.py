@@ -24,7 +24,8 @@ def error_response(status: int, message: str, style: str = "compute", headers: d
     compute: ``{"itemNotFound": {"code": 404, "message": ...}}`` (key by status: badRequest, forbidden,
     itemNotFound, conflictingRequest, overLimit, computeFault); network: ``{"NeutronError": {...}}``;
     identity: ``{"error": {"code", "title", "message"}}``; volume: like compute; orchestration: heat
-    style; image: webob's HTML page (what the real Glance answers, even to ``Accept: application/json``).
+    style; load-balancer: WSME's ``{"faultcode", "faultstring", "debuginfo"}`` (Octavia); image: webob's
+    HTML page (what the real Glance answers, even to ``Accept: application/json``).
     """
     titles = {
         400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -34,6 +35,8 @@ def error_response(status: int, message: str, style: str = "compute", headers: d
     title = titles.get(status, "Error")
     if style == "identity":
         body: dict[str, Any] = {"error": {"code": status, "title": title, "message": message}}
+    elif style == "load-balancer":
+        body = {"faultcode": "Client" if status < 500 else "Server", "faultstring": message, "debuginfo": None}
     elif style == "network":
         ntype = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 403: "Forbidden"}.get(status, "NeutronError")
         body = {"NeutronError": {"type": ntype, "message": message, "detail": ""}}

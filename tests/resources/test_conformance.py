@@ -15,7 +15,7 @@ from tests.resources.conftest import FIXTURES, load_fixture
 SPECS = list(all_specs().values())
 IDS = [s.kind for s in SPECS]
 BOOKKEEPING = {"cloud", "id", "raw", "first_seen_at", "last_seen_at", "last_sync_id", "deleted_at"}
-SERVICES = {"compute", "network", "block_storage", "image", "identity", "orchestration", "placement"}
+SERVICES = {"compute", "network", "block_storage", "image", "identity", "orchestration", "placement", "load_balancer"}
 
 
 def test_registry_covers_every_module() -> None:
