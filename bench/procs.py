@@ -139,9 +139,11 @@ class Procs:
         sim.startup_s = time.perf_counter() - t0
         return sim
 
-    def start_http_server(self, db: Path, sim: Sim, cloud: str, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+    def start_http_server(self, url: str, sim: Sim, cloud: str, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+        """``python -m app serve`` over streamable-http on the database at ``url`` (poller off,
+        query_snapshot on, as in the in-process step)."""
         port = free_port()
-        env = clean_env(**sim.os_env(), OPS_DATABASE_URL=f"sqlite+aiosqlite:///{db}", OPS_POLLER_ENABLED="false",
+        env = clean_env(**sim.os_env(), OPS_DATABASE_URL=url, OPS_POLLER_ENABLED="false", OPS_SQL_TOOL_ENABLED="true",
                         OPS_CLOUD_LABEL=cloud, OPS_COLD_START_WAIT="0", MCP_LOG_LEVEL="WARNING")
         p = self.popen([sys.executable, "-m", "app", "serve", "--type", "streamable-http", "--host", "127.0.0.1",
                         "--port", str(port), "--no-poller"], "http-server", env=env)
@@ -149,8 +151,11 @@ class Procs:
         _wait_http(base + "/healthz", p, timeout)
         return p, base
 
-    def start_worker(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
-        return self.popen([sys.executable, "-m", "bench.worker", *args], name, stdout=subprocess.PIPE)
+    def start_worker(self, args: list[str], name: str, db_url: str | None = None) -> subprocess.Popen[bytes]:
+        """``python -m bench.worker ARGS`` on the database at ``db_url`` (passed in the environment, never
+        on the command line, where a password would be visible to every local user)."""
+        env = clean_env(**({"BENCH_DB_URL": db_url} if db_url else {}))
+        return self.popen([sys.executable, "-m", "bench.worker", *args], name, env=env, stdout=subprocess.PIPE)
 
     def finish_worker(self, p: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
         try:
@@ -166,8 +171,8 @@ class Procs:
             raise WorkerFailed(f"{name} exited {p.returncode}; log {log}:\n{tail}")
         return json.loads(lines[-1])  # type: ignore[no-any-return]
 
-    def worker(self, args: list[str], name: str, timeout: float) -> dict[str, Any]:
-        return self.finish_worker(self.start_worker(args, name), timeout)
+    def worker(self, args: list[str], name: str, timeout: float, db_url: str | None = None) -> dict[str, Any]:
+        return self.finish_worker(self.start_worker(args, name, db_url), timeout)
 
 
 def _wait_http(url: str, p: subprocess.Popen[bytes], timeout: float) -> None:

@@ -11,6 +11,8 @@ from importlib import metadata
 from typing import Any
 
 from bench.live import BASELINES
+from bench.report_fmt import f1, ok, sizes_of, table
+from bench.report_issues import backends_section, earlier_note, errors_cell, first_call_section, issue11_targets, label, snapshot_cases
 
 TARGET_SIZE = 50000
 RATIO_SIZE = 10000
@@ -52,22 +54,7 @@ def _la(v: Any) -> str:
     return " / ".join(f"{x:.1f}" for x in v) if v else "?"
 
 
-def f1(v: Any, nd: int = 1) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, (int, float)):
-        return f"{v:,.{nd}f}"
-    return str(v)
-
-
-def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out + [""]
-
-
-def _sizes(results: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    return sorted(((int(k), v) for k, v in results["sizes"].items()), key=lambda kv: kv[0])
+_sizes = sizes_of
 
 
 def targets(results: dict[str, Any]) -> list[list[str]]:
@@ -76,9 +63,6 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     missing = f"not measured ({TARGET_SIZE:,} not in this run)"
 
-    def ok(b: bool) -> str:
-        return "**met**" if b else "**missed**"
-
     # 1. read tools at 50k: through the in-process client (round trip), and server-side (the tool function)
     for key, what in (("handler", "server-side (tool function, as timed by app.tools.base)"),
                       ("client", "in-process MCP client round trip (includes the client's output-schema validation)")):
@@ -86,7 +70,7 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
         if not (big and "tools" in big):
             rows.append([name, missing, "–"])
             continue
-        tools = {k: v[key] for k, v in big["tools"]["tools"].items() if v[key].get("n")}
+        tools = {k: v[key] for k, v in snapshot_cases(big["tools"]["tools"]).items() if v[key].get("n")}
         slow = {k: v for k, v in tools.items() if v["p99"] >= 25 or v["median"] >= 5}
         worst_p99 = max(tools.items(), key=lambda kv: kv[1]["p99"])
         worst_med = max(tools.items(), key=lambda kv: kv[1]["median"])
@@ -211,14 +195,17 @@ def render(results: dict[str, Any]) -> str:
                     f"{(results.get('finished', results['started']) - results['started']) / 60:.1f} min; load average "
                     f"(1/5/15 min) {_la(results.get('loadavg_start'))} at the start, {_la(results.get('loadavg_end'))} at "
                     "the end (other work on the machine competes for the same cores)", "",
-                    "```", results["command"], "```", "",
+                    "```", results["command"], "```", "", *earlier_note(results),
                     f"Iterations: {o['iterations']} per read tool in-process, {o['http_iterations']} over HTTP (a tool "
                     f"stops early after {o['budget']:.0f} s / {o['budget'] / 2:.0f} s); load: {o['clients']} clients for "
                     f"{o['load_seconds']:.0f} s; live baseline: {o['live_reps']} repetition(s) per question up to "
                     f"{o['live_max_size']:,} instances. The simulator, each sync, the HTTP server, the load generator and "
                     "the live baseline are separate processes on 127.0.0.1, sharing the CPUs above.", ""]
+    L += issue11_targets(results)
     L += ["## Targets (issue 6)", "", *table(["Target", "Measured", "Status"], targets(results))]
     L += answers_section(results)
+    L += backends_section(results)
+    L += first_call_section(results)
     sizes = _sizes(results)
     failed = [(n, r["failed"]) for n, r in sizes if "failed" in r]
     for n, err in failed:
@@ -227,10 +214,11 @@ def render(results: dict[str, Any]) -> str:
 
     # --- sync
     L += ["## Sync", "",
-          "Full sync: every kind into a fresh migrated SQLite file, kinds concurrently (`SyncService.sync_all`), in "
+          "On the first backend of the run (SQLite unless `--database` says otherwise; the others are in the side-by-side "
+          "section). Full sync: every kind into a fresh migrated database, kinds concurrently (`SyncService.sync_all`), in "
           "its own process; peak RSS is that process's `ru_maxrss`. Incremental: `incremental_sync('servers')` "
           "(Nova `changes-since`) after stopping 1% of the ACTIVE servers through the compute API "
-          "(openstacksdk `stop_server`). Full sync under load: the same full sync into the served database while the "
+          "(openstacksdk `stop_server`). Unchanged re-sync: a second full sync right after the first, nothing changed. Full sync under load: the same full sync into the served database while the "
           "HTTP load below runs.", ""]
     rows = []
     for n, r in sizes:
@@ -238,9 +226,9 @@ def render(results: dict[str, Any]) -> str:
         rows.append([f"{n:,}", f1(r["sim_startup_s"]), f1(r["sync"]["total_s"]), f1(r["sync"]["peak_rss_mb"], 0),
                      f1(r["sync"]["db_bytes"] / 1e6), f"{r['change']['changed']} ({r['change']['errors']} errors)",
                      f"{f1(r['incremental']['total_s'], 2)} ({inc['mode']}, seen {inc['seen']}, changed {inc['changed']})",
-                     f1(r.get("sync_under_load", {}).get("total_s"))])
+                     f1(r.get("resync", {}).get("total_s")), f1(r.get("sync_under_load", {}).get("total_s"))])
     L += table(["Instances", "Simulator start (s)", "Full sync (s)", "Peak RSS (MB)", "DB size (MB)",
-                "Servers changed", "Incremental sync (s)", "Full sync under load (s)"], rows)
+                "Servers changed", "Incremental sync (s)", "Unchanged re-sync (s)", "Full sync under load (s)"], rows)
     kinds = list(sizes[0][1]["sync"]["kinds"]) if sizes else []
     rows = []
     for k in kinds:
@@ -264,20 +252,20 @@ def render(results: dict[str, Any]) -> str:
          "Round trip through the MCP SDK's streamable-http client to `python -m app serve --type streamable-http` "
          "(separate process, poller off) on 127.0.0.1."),
     ):
-        L += [f"## {title}", "", note, ""]
+        L += [f"## {title}", "", note + " *(live)*: the tool asks OpenStack (here the simulator) on a cache miss.", ""]
         for n, r in sizes:
             if key not in r:
                 continue
             rows = []
-            for label, t in r[key]["tools"].items():
+            for name, t in r[key]["tools"].items():
                 c, h = t["client"], t["handler"]
-                row = [f"`{label}`", f1(c.get("median"), 2), f1(c.get("p95"), 2), f1(c.get("p99"), 2)]
+                row = [label(name, t), f1(c.get("median"), 2), f1(c.get("p95"), 2), f1(c.get("p99"), 2)]
                 if key == "tools":
                     row += [f1(h.get("median"), 2), f1(h.get("p99"), 2)]
-                row += [c.get("n", 0), t["errors"] or "0" if not t["first_error"] else f"{t['errors']}: {t['first_error'][:80]}"]
+                row += [c.get("n", 0), errors_cell(t)]
                 rows.append(row)
             header = ["Tool", "median ms", "p95 ms", "p99 ms"] + (["handler median", "handler p99"] if key == "tools" else [])
-            L += [f"### {n:,} instances", "", *table(header + ["calls", "errors"], rows)]
+            L += [f"### {n:,} instances ({r.get('backend', 'sqlite')})", "", *table(header + ["calls", "errors"], rows)]
         if sizes and key == "tools":
             args = sizes[0][1]["tools"]["tools"]
             L += ["Arguments (`bench/tool_args.py`; names filled from the synced database):", ""]

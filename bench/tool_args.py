@@ -33,6 +33,25 @@ TOOL_ARGS: dict[str, dict[str, Any]] = {
     "get_keypair_list": {},
     "get_sync_status": {},
     "get_instance_history": {"instance": "{server_name}"},
+    "get_changes": {},
+    "plan_capacity": {"flavor": "{flavor_name}", "count": 20},
+    "query_snapshot": {"sql": "SELECT status, count(*) AS n FROM servers WHERE deleted_at IS NULL GROUP BY status"},
+    "describe_snapshot": {},
+    "get_resource": {"kind": "servers", "id_or_name": "{server_id}"},
+    "get_port_list": {},
+    "get_subnet_list": {},
+    "get_network_agents": {},
+    "get_availability_zones": {},
+    "get_resource_providers": {},
+    "get_operation_log": {},
+    "get_load_balancers": {},
+    "get_load_balancer": {"name_or_id": "{load_balancer_id}"},
+    "get_clouds": {},
+    "get_quota": {"project": "{project_name}"},
+    # live tools (they ask OpenStack, here the simulator, on a cache miss)
+    "get_quota_pressure": {},
+    "get_instance_actions": {"instance": "{server_id}"},
+    "get_console_log": {"instance": "{server_id}"},
 }
 
 # Second cases for the tools whose cost depends most on the arguments.
@@ -55,7 +74,50 @@ EXTRA_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "get_floating_ips (limit=200)": ("get_floating_ips", {"limit": 200}),
     "get_routers (limit=200)": ("get_routers", {"limit": 200}),
     "get_hypervisor_list (limit=200)": ("get_hypervisor_list", {"limit": 200}),
+    "get_changes (limit=200)": ("get_changes", {"limit": 200}),
+    "get_changes (servers changed)": ("get_changes", {"kinds": "servers", "change": "changed"}),
+    "get_instance_history (most changes, limit=200)": ("get_instance_history",
+                                                       {"instance": "{changed_server_id}", "limit": 200}),
+    "plan_capacity (1,000,000, limit=50)": ("plan_capacity", {"flavor": "{flavor_name}", "count": 1_000_000,
+                                                              "limit": 50}),
+    "query_snapshot (500 rows)": ("query_snapshot", {"sql": "SELECT * FROM servers WHERE deleted_at IS NULL",
+                                                     "limit": 500}),
+    "query_snapshot (join, group by)": ("query_snapshot", {
+        "sql": "SELECT s.host, f.name AS flavor, count(*) AS n FROM servers s JOIN flavors f ON f.cloud = s.cloud "
+               "AND f.id = s.flavor_id WHERE s.deleted_at IS NULL GROUP BY s.host, f.name ORDER BY n DESC",
+        "limit": 500}),
+    "query_snapshot (endless: its time limit)": ("query_snapshot", {
+        "sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000000) "
+               "SELECT count(*) AS n FROM c"}),
+    "describe_snapshot (servers)": ("describe_snapshot", {"table": "servers"}),
+    "get_resource (resource provider)": ("get_resource", {"kind": "resource_providers", "id_or_name": "{provider_id}"}),
+    "get_port_list (limit=200)": ("get_port_list", {"limit": 200}),
+    "get_port_list (network)": ("get_port_list", {"network": "{network_name}"}),
+    "get_subnet_list (limit=200)": ("get_subnet_list", {"limit": 200}),
+    "get_network_agents (limit=200)": ("get_network_agents", {"limit": 200}),
+    "get_availability_zones (limit=200)": ("get_availability_zones", {"limit": 200}),
+    "get_resource_providers (limit=200)": ("get_resource_providers", {"limit": 200}),
+    "get_quota (all_resources)": ("get_quota", {"project": "{project_name}", "all_resources": True}),
+    "get_quota (live=true)": ("get_quota", {"project": "{project_name}", "live": True}),
+    "get_quota_pressure (limit=50)": ("get_quota_pressure", {"limit": 50}),
+    "get_instance_actions (limit=50)": ("get_instance_actions", {"instance": "{server_id}", "limit": 50}),
+    "get_console_log (500 lines)": ("get_console_log", {"instance": "{server_id}", "lines": 500}),
+    "get_instances_by_status (limit=200)": ("get_instances_by_status", {"status": "ACTIVE", "limit": 200}),
+    "get_image_list (limit=200)": ("get_image_list", {"limit": 200}),
+    "get_keypair_list (limit=200)": ("get_keypair_list", {"limit": 200}),
+    "get_project_list (limit=200)": ("get_project_list", {"limit": 200}),
+    "get_role_assignments (limit=200)": ("get_role_assignments", {"limit": 200}),
+    "get_stacks (limit=200)": ("get_stacks", {"limit": 200}),
+    "get_user_list (limit=200)": ("get_user_list", {"limit": 200}),
+    "get_volume_snapshots (limit=200)": ("get_volume_snapshots", {"limit": 200}),
+    "get_volume_types (limit=200)": ("get_volume_types", {"limit": 200}),
+    "get_load_balancers (limit=200)": ("get_load_balancers", {"limit": 200}),
+    "get_load_balancer (limit=200)": ("get_load_balancer", {"name_or_id": "{load_balancer_id}", "limit": 200}),
+    "get_clouds (limit=100)": ("get_clouds", {"limit": 100}),
 }
+
+# Cases whose answer is a refusal by design (the time is that of the refusal).
+EXPECT_REFUSAL = {"query_snapshot (endless: its time limit)"}
 
 # Tools that write (never called by the harness even if registered).
 SKIP_PREFIXES = ("manage_", "set_", "create_", "delete_")

@@ -5,6 +5,7 @@ to stderr.
     python -m bench.worker change      --db F --auth-url U --fraction  stop ~1% of ACTIVE servers (API)
     python -m bench.worker incremental --db F --auth-url U            incremental servers sync
     python -m bench.worker tools       --db F --auth-url U [--url H]  every read tool, N iterations
+    python -m bench.worker firstcall   --db F --auth-url U            each tool's first call after a sync
     python -m bench.worker live        --auth-url U --reps R           live-API baseline questions
     python -m bench.worker load        --url H --clients C --duration S  concurrent JSON-RPC load
 """
@@ -17,18 +18,15 @@ import json
 import logging
 import os
 import resource
-import sqlite3
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import db as bdb
+from bench.db import CLOUD
 from bench.stats import summary
-
-CLOUD = "bench"
 
 
 def peak_rss_mb() -> float:
@@ -41,15 +39,14 @@ def connect_kwargs(auth_url: str) -> dict[str, Any]:
             "identity_api_version": "3"}
 
 
-def settings_for(db: str) -> Any:
-    from app.config import load_settings
+def settings_for(url: str) -> Any:
+    """The server's settings for a benchmark: poller off, and query_snapshot on (off by default in a
+    deployment; the harness times it, bounded by its time limit)."""
+    from app.config import Settings, load_settings
 
-    return load_settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", poller_enabled=False,
-                         cloud_name=CLOUD, cold_start_wait=0.0, log_level="WARNING")
-
-
-def db_bytes(db: str) -> int:
-    return sum(os.path.getsize(p) for p in (db, db + "-wal", db + "-shm") if os.path.exists(p))
+    extra = {"sql_tool_enabled": True} if "sql_tool_enabled" in Settings.model_fields else {}  # older --app-root
+    return load_settings(_env_file=None, database_url=url, poller_enabled=False, cloud_name=CLOUD,
+                         cold_start_wait=0.0, log_level="WARNING", **extra)
 
 
 def emit(data: dict[str, Any]) -> None:
@@ -61,7 +58,7 @@ def emit(data: dict[str, Any]) -> None:
 async def do_sync(a: argparse.Namespace, incremental: bool = False) -> dict[str, Any]:
     from app.context import open_app_context
 
-    async with open_app_context(settings_for(a.db), **connect_kwargs(a.auth_url)) as ctx:
+    async with open_app_context(settings_for(a.db_url), **connect_kwargs(a.auth_url)) as ctx:
         t0 = time.perf_counter()
         if incremental:
             results = {"servers": await ctx.sync.incremental_sync("servers")}
@@ -71,104 +68,58 @@ async def do_sync(a: argparse.Namespace, incremental: bool = False) -> dict[str,
     kinds = {k: {"status": r.status, "mode": r.mode, "seen": r.seen, "added": r.added, "changed": r.changed,
                  "tombstoned": r.tombstoned, "duration_s": r.duration_s, "error": r.error}
              for k, r in results.items()}
-    return {"total_s": total, "kinds": kinds, "peak_rss_mb": peak_rss_mb(), "db_bytes": db_bytes(a.db)}
+    return {"total_s": total, "kinds": kinds, "peak_rss_mb": peak_rss_mb(), "db_bytes": await bdb.db_bytes(a.db_url)}
 
 
 def do_change(a: argparse.Namespace) -> dict[str, Any]:
     """Stop ~``fraction`` of the ACTIVE servers through the compute API (openstacksdk), then wait for
     the simulator's transition (1 s) so that the next incremental sync sees SHUTOFF."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import openstack
 
-    with sqlite3.connect(f"file:{a.db}?mode=ro", uri=True) as c:
-        total = c.execute("SELECT count(*) FROM servers WHERE cloud=? AND deleted_at IS NULL", (CLOUD,)).fetchone()[0]
-        k = max(1, round(total * a.fraction))
-        ids = [r[0] for r in c.execute("SELECT id FROM servers WHERE cloud=? AND deleted_at IS NULL AND status='ACTIVE' "
-                                       "ORDER BY id LIMIT ?", (CLOUD, k))]
+    total, ids = asyncio.run(bdb.active_servers(a.db_url, a.fraction))
     conn = openstack.connect(**connect_kwargs(a.auth_url))
-    errors: list[str] = []
-
-    def stop(sid: str) -> None:
-        try:
-            conn.compute.stop_server(sid)
-        except Exception as e:  # noqa: BLE001 - counted and reported
-            errors.append(f"{type(e).__name__}: {e}")
-
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(stop, ids))
+    errors = server_actions(conn, ids, "stop")
     elapsed = time.perf_counter() - t0
     time.sleep(1.5)
     return {"servers": total, "changed": len(ids) - len(errors), "errors": len(errors), "first_error": errors[:1],
             "seconds": elapsed}
 
 
+def server_actions(conn: Any, ids: list[str], action: str) -> list[str]:
+    """``stop`` or ``start`` each server through the compute API (8 at a time); the errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    errors: list[str] = []
+    call = conn.compute.stop_server if action == "stop" else conn.compute.start_server
+
+    def one(sid: str) -> None:
+        try:
+            call(sid)
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            errors.append(f"{type(e).__name__}: {e}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, ids))
+    return errors
+
+
 # --- read tools -----------------------------------------------------------------------------------
-def samples(db: str) -> dict[str, str]:
-    """Real values for the argument placeholders of :mod:`bench.tool_args`."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        def one(sql: str) -> str:
-            row = c.execute(sql, (CLOUD,)).fetchone()
-            return str(row[0]) if row else "none"
-        return {
-            "server_name": one("SELECT name FROM servers WHERE cloud=? AND deleted_at IS NULL GROUP BY name "
-                               "HAVING count(*) = 1 ORDER BY name LIMIT 1 OFFSET 7"),
-            "server_id": one("SELECT id FROM servers WHERE cloud=? AND deleted_at IS NULL ORDER BY id LIMIT 1"),
-            "network_name": one("SELECT name FROM networks WHERE cloud=? AND deleted_at IS NULL ORDER BY name LIMIT 1"),
-        }
-
-
-@asynccontextmanager
-async def _recording_context(settings: Any, auth_url: str, handler_ms: dict[str, list[float]]) -> AsyncIterator[Any]:
-    """open_app_context whose tool-latency histogram also records raw samples (the time spent in the
-    tool function itself, measured by app.tools.base)."""
-    from app.context import open_app_context
-
-    async with open_app_context(settings, **connect_kwargs(auth_url)) as ctx:
-        hist = ctx.metrics.tool_latency
-        orig = hist.observe
-
-        def observe(value: float, *labels: str) -> None:
-            handler_ms[labels[0] if labels else "?"].append(value * 1000)
-            orig(value, *labels)
-
-        hist.observe = observe
-        yield ctx
-
-
-def answer_size(result: Any) -> dict[str, Any]:
-    """Bytes of one tool answer as a client receives it: the text blocks and the structured content
-    (compact JSON, as on the wire), and an estimated token count (4 bytes a token, the usual rule of
-    thumb for English and JSON)."""
-    text = sum(len(c.text.encode()) for c in result.content if getattr(c, "text", None) is not None)
-    structured = (len(json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False).encode())
-                  if result.structured_content is not None else 0)
-    return {"text_bytes": text, "structured_bytes": structured, "tokens_est": round((text + structured) / 4)}
-
-
 async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
     from mcp import Client
 
+    from bench.inprocess import answer_size, expected_error, target_for
     from bench.tool_args import cases
 
     handler_ms: dict[str, list[float]] = defaultdict(list)
-    if a.url:
-        import httpx2
-        from mcp.client.streamable_http import streamable_http_client
-
-        http = httpx2.AsyncClient(timeout=60)
-        target: Any = streamable_http_client(a.url.rstrip("/") + "/mcp", http_client=http)
-    else:
-        from app.server import build_server
-
-        settings = settings_for(a.db)
-        target, _ = build_server(settings, context_factory=lambda s: _recording_context(s, a.auth_url, handler_ms))
+    target = target_for(a, handler_ms)
     results: dict[str, Any] = {}
     async with Client(target, read_timeout_seconds=120) as client:
-        tools = [t.name for t in (await client.list_tools()).tools]
+        listed = (await client.list_tools()).tools
+        tools = [t.name for t in listed]
+        live = {t.name for t in listed if t.annotations and t.annotations.open_world_hint}
         only = set(a.cases.split(",")) if a.cases else None
-        for label, tool, args in cases(tools, samples(a.db)):
+        for label, tool, args in cases(tools, await bdb.samples(a.db_url)):
             if only and label not in only:
                 continue
             handler_ms.pop(tool, None)
@@ -196,7 +147,9 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
                     break
             handler = handler_ms.pop(tool, [])[a.warmup:]
             results[label] = {"tool": tool, "args": args, "client": summary(ms), "handler": summary(handler),
-                              "errors": errors, "first_error": first_error, **(answer_size(r) if r else {})}
+                              "errors": errors, "first_error": first_error,
+                              "live": tool in live or args.get("live") is True,
+                              "expected_error": expected_error(label), **(answer_size(r) if r else {})}
     return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -221,7 +174,7 @@ async def do_live(a: argparse.Namespace) -> dict[str, Any]:
 
     conn = openstack.connect(**connect_kwargs(a.auth_url))
     warm_up(conn)
-    fill = samples(a.db)
+    fill = await bdb.samples(a.db_url)
     only = set(a.only.split(",")) if a.only else None
     out: dict[str, Any] = {}
     for name, fn in BASELINES.items():
@@ -249,13 +202,14 @@ async def do_live(a: argparse.Namespace) -> dict[str, Any]:
 async def do_load(a: argparse.Namespace) -> dict[str, Any]:
     from bench.load import run_load
 
-    return await run_load(a.url, clients=a.clients, duration=a.duration, tools=a.tools.split(","), fill=samples(a.db))
+    return await run_load(a.url, clients=a.clients, duration=a.duration, tools=a.tools.split(","), fill=await bdb.samples(a.db_url))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.worker")
-    p.add_argument("step", choices=["sync", "change", "incremental", "tools", "live", "load"])
-    p.add_argument("--db", required=True)
+    p.add_argument("step", choices=["sync", "change", "incremental", "tools", "firstcall", "live", "load"])
+    p.add_argument("--db", help="the SQLite snapshot file (else the database URL in $BENCH_DB_URL: a URL with a "
+                                "password is never put on a command line)")
     p.add_argument("--auth-url", default="")
     p.add_argument("--url", default="", help="streamable-http base URL (tools over HTTP, load)")
     p.add_argument("--fraction", type=float, default=0.01)
@@ -270,12 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tools", default="")
     p.add_argument("--app-root", default="", help="tools: import the server (app/) from this checkout, e.g. a "
                                                   "worktree of an earlier commit, to compare both in one run")
-    p.add_argument("--cases", default="", help="tools: only these case labels (comma-separated)")
+    p.add_argument("--cases", default="", help="tools, firstcall: only these case labels (comma-separated)")
+    p.add_argument("--after", type=int, default=5, help="firstcall: calls after the first one, per case")
     a = p.parse_args(argv)
+    if a.db:
+        Path(a.db).parent.mkdir(parents=True, exist_ok=True)
+        a.db_url = bdb.sqlite_url(a.db)
+    elif os.environ.get("BENCH_DB_URL"):
+        a.db_url = os.environ["BENCH_DB_URL"]
+    else:
+        p.error("give --db FILE or set BENCH_DB_URL")
     if a.app_root:
         sys.path.insert(0, str(Path(a.app_root).resolve()))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    Path(a.db).parent.mkdir(parents=True, exist_ok=True)
     if a.step == "sync":
         out = asyncio.run(do_sync(a))
     elif a.step == "incremental":
@@ -284,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         out = do_change(a)
     elif a.step == "tools":
         out = asyncio.run(do_tools(a))
+    elif a.step == "firstcall":
+        from bench.firstcall import do_firstcall
+
+        out = asyncio.run(do_firstcall(a))
     elif a.step == "live":
         out = asyncio.run(do_live(a))
     else:
