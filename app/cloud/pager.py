@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from app.cloud.connection import CloudClient
+from app.cloud.connection import CloudClient, http_status
 from app.errors import NotFound, NotPermitted, ServiceNotOffered, UpstreamError
 from app.resources.base import ENRICH_UNAVAILABLE, Enrich, Listing, ResourceSpec
 
@@ -80,7 +80,7 @@ async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, An
             resp = await client.get_json(e.service, path, params=list(e.params) or None, microversion=e.microversion,
                                          doing=f"reading {path}")
         except (NotFound, NotPermitted, ServiceNotOffered) as exc:
-            if not e.optional:
+            if not e.optional or http_status(exc) == 401:  # our credentials refused: the listing fails
                 raise
             item[key] = None
             item.setdefault(ENRICH_UNAVAILABLE, {})[key] = unavailable_reason(e.service, exc)

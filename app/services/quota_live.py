@@ -10,6 +10,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from app.cloud.connection import http_status
 from app.errors import NotPermitted, OpsError, ServiceNotOffered
 from app.resources._quotas import SOURCES, QuotaSource, items_of
 from app.services.instance_live import TTLCache, with_request_id
@@ -43,6 +44,8 @@ async def fetch_project(app: AppContext, project_id: str) -> Fetched:
                                             microversion=src.microversion,
                                             doing=f"reading the {src.service} quotas of project {project_id}")
         except (ServiceNotOffered, NotPermitted) as e:
+            if http_status(e) == 401:  # our credentials refused: not a per-service answer
+                raise with_request_id(e) from e.__cause__
             return str(with_request_id(e))
         except OpsError as e:
             raise with_request_id(e) from e.__cause__

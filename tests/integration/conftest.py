@@ -376,6 +376,7 @@ def sdk_ids(c: Any) -> dict[str, set[Any]]:
         "volume_snapshots": {s.id for s in c.block_storage.snapshots(all_projects=True)},
         "servers": {s.id for s in c.compute.servers(all_projects=True)},
         "stacks": {s.id for s in c.orchestration.stacks()},
+        "project_quotas": {p.id for p in c.identity.projects()},
     }
 
 
