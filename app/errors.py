@@ -118,7 +118,8 @@ def translate_sdk_error(exc: BaseException, doing: str, who: str | None = None) 
             "Check its current status (it may still be transitioning) and retry when it fits."
         )
     # a 403 naming a quota is "exceeded" only when it says so: "Policy doesn't allow
-    # os_compute_api:os-quota-sets:show" and Neutron's "rule:get_quota is disallowed" are refusals
+    # os_compute_api:os-quota-sets:detail" and Neutron's "Only admin is authorized to access quotas
+    # for another tenant" are refusals
     lowered = str(detail).lower()
     if status == 413 or ("quota" in lowered and "exceed" in lowered and status == 403):
         return QuotaExceeded(f"Quota exceeded while {doing}: {detail}. Free resources or raise the quota.")

@@ -71,7 +71,7 @@ def _limits(sim: Simulator, service: str, project_id: str, defaults: dict[str, i
 def _check_scope(request: Request, project_id: str) -> None:
     tok = request.scope["state"]["token"]
     if project_id != tok.project_id and not any(r["name"] == "admin" for r in tok.roles):
-        raise SimHTTPError(403, "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.")
+        raise SimHTTPError(403, "Policy doesn't allow os_compute_api:os-quota-sets:detail to be performed.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,7 +170,8 @@ def _neutron_details(sim: Simulator, request: Request) -> Response:
     pid = request.path_params["project_id"]
     tok = request.scope["state"]["token"]
     if pid != tok.project_id and not any(r["name"] == "admin" for r in tok.roles):
-        raise SimHTTPError(403, "rule:get_quota is disallowed by policy")
+        raise SimHTTPError(403, "User does not have admin privileges: Only admin is authorized to access quotas for "
+                                "another tenant")
     usage = neutron_usage(sim, pid)
     limits = _limits(sim, "network", pid, NEUTRON_DEFAULTS, usage)
     return json_body({"quota": {res: {"limit": limits[res], "used": usage.get(res, 0), "reserved": 0}
