@@ -48,8 +48,8 @@ TOOL_ARGS: dict[str, dict[str, Any]] = {
     "get_load_balancer": {"name_or_id": "{load_balancer_id}"},
     "get_clouds": {},
     "get_quota": {"project": "{project_name}"},
-    # live tools (they ask OpenStack, here the simulator, on a cache miss)
     "get_quota_pressure": {},
+    # live tools (they ask OpenStack, here the simulator, on a cache miss)
     "get_instance_actions": {"instance": "{server_id}"},
     "get_console_log": {"instance": "{server_id}"},
 }
