@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--live-max-size", type=int, default=10000,
                    help="largest fleet with a live baseline (larger: skipped with a note)")
     p.add_argument("--live-latency", type=float, default=0.02, help="simulated per-request latency (s)")
+    p.add_argument("--no-live-zero", action="store_true",
+                   help="live baseline only at --live-latency (skip the 0 ms run, which no target reads)")
     p.add_argument("--compare-base", metavar="DIR", default=None,
                    help="also run the in-process read tools with the server (app/) of this checkout (e.g. a git "
                         "worktree of an earlier commit) on the same databases, and report both")
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "live_cap": a.live_cap or (20.0 if q else 90.0),
         "live_max_size": a.live_max_size,
         "live_latency": a.live_latency,
+        "live_latencies": [a.live_latency] if a.no_live_zero else [0.0, a.live_latency],
         "compare_base": a.compare_base,
         "tools_only": a.tools_only,
         "databases": [b.strip() for b in a.database.split(",") if b.strip()],
@@ -269,7 +272,7 @@ def http_and_live(procs: Procs, n: int, sim: Sim, url: str, o: dict[str, Any], r
                                   "lists the whole fleet; minutes per question)"}
         return
     res["live"] = {}
-    for latency in (0.0, o["live_latency"]):
+    for latency in o.get("live_latencies", [0.0, o["live_latency"]]):
         if latency:
             procs.stop(sim.proc)
             _step(f"[{n}] simulator with {latency * 1000:.0f} ms per request")
