@@ -21,6 +21,7 @@ from app.metrics import KindSample, Metrics, SnapshotSample
 from app.resources.registry import all_specs
 from app.services.cache import OrderCache, ReportCache
 from app.services.completeness import readiness_reasons
+from app.services.report_warmer import ReportWarmer
 from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo
@@ -49,6 +50,8 @@ class AppContext:
     orders: OrderCache = field(default_factory=OrderCache)
     # Follow-up refreshes after writes (app.services.operations), cancelled at shutdown.
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # Rebuilds `reports` and warms `orders` after data changes, so requests never compute them.
+    warmer: ReportWarmer = field(default_factory=ReportWarmer)
 
     @property
     def cloud_name(self) -> str:
@@ -172,11 +175,14 @@ async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIt
     sync = SyncService(settings, db, cloud, observer=metrics)
     poller = Poller(settings, db, sync) if settings.poller_enabled else None
     ctx = AppContext(settings=settings, db=db, cloud=cloud, sync=sync, poller=poller, metrics=metrics)
+    sync.on_run_end = ctx.warmer.run_ended
+    ctx.warmer.start(ctx)
     if poller is not None:
         await poller.start()
     try:
         yield ctx
     finally:
+        await ctx.warmer.stop()
         await ctx.tasks.cancel_all()
         if poller is not None:
             await poller.stop()

@@ -1,71 +1,236 @@
-"""Cache of derived reports (cluster status, capacity) keyed by the data they read.
+"""Caches of derived answers: reports (cluster status, capacity) and ordered instance match sets.
 
-A report is recomputed only when one of its kinds' data version (``snapshot_versions``, bumped by the
-snapshot writer in the same transaction as every change) or freshness status moves, or when its time
-bucket passes (reports with time-dependent rules such as "stuck for an hour"). A hit costs two small
-indexed queries; its ``snapshot`` block is always recomputed, so ages stay exact. Nothing here can serve
-data older than the snapshot itself: a write that changes rows changes the key.
+**Reports** (:class:`ReportCache`) are computed from a *basis*: the data version of each kind they read
+(``snapshot_versions``, bumped by the snapshot writer in the same transaction as every change) and
+which of those kinds are facts yet (:func:`app.services.completeness.kind_state`). An entry is current
+while its basis is. Nothing cached depends on the clock: time cuts (the "stuck for an hour" rule) and
+the freshness-based rules are applied when answering.
+
+* The default argument sets are rebuilt in the background (:mod:`app.services.report_warmer`) when
+  the basis moves, never on a request. A request gets the entry of the current basis or, while its
+  rebuild is under way, the previous entry marked as such: ``computed.current`` is false, the summary's
+  first line says a newer snapshot is being summarised, and the ``snapshot`` block is the one the
+  figures came from (ages as of now, marked stale), never the current one.
+* Other arguments are computed on the first request for a basis and kept per basis (LRU).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
 
 from app.db.bookkeeping import snapshot_versions
+from app.db.engine import utcnow
+from app.services.completeness import kind_state
+from app.services.models import SnapshotInfo
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
+
+
+class Computed(BaseModel):
+    """Which data a report's figures summarise."""
+
+    current: bool = Field(description="True: the figures summarise the snapshot's current data. False: they summarise "
+                                      "an earlier data version (computed_for_version) while the report for the "
+                                      "current one (data_version) is rebuilt in the background; `snapshot` is then "
+                                      "the snapshot those figures came from. Ask again in a few seconds.")
+    computed_for_version: int = Field(description="Data version the figures were computed from (the sum of the "
+                                                  "per-kind versions of the kinds read; table snapshot_versions).")
+    data_version: int = Field(description="The data version of those kinds now.")
+    computed_at: datetime = Field(description="When the figures were computed (UTC; docs/performance.md: reports "
+                                              "are rebuilt in the background after each change of their data).")
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a report's figures depend on, read cheaply (one indexed read and the freshness cache)."""
+
+    versions: tuple[tuple[str, int], ...]
+    states: tuple[tuple[str, str | None, str | None], ...]  # (kind, kind_state, its error while not a fact)
+    snapshot: SnapshotInfo
+
+    @property
+    def key(self) -> Hashable:
+        return self.versions, self.states
+
+    @property
+    def version(self) -> int:
+        return sum(v for _, v in self.versions)
+
+
+def versions_query(cloud: str, kinds: Sequence[str]) -> Any:
+    return select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
+        snapshot_versions.c.cloud == cloud, snapshot_versions.c.kind.in_(list(kinds)))
+
+
+def basis_in(conn: Connection, snapshot: SnapshotInfo, cloud: str) -> Basis:
+    """The basis of ``snapshot``'s kinds, read in the caller's transaction (inside :meth:`AppContext.read`)."""
+    rows = conn.execute(versions_query(cloud, [k.kind for k in snapshot.kinds])).all()
+    states = []
+    for k in snapshot.kinds:
+        state = kind_state(k)
+        states.append((k.kind, state, k.last_error if state else None))
+    return Basis(tuple(sorted((str(k), int(v)) for k, v in rows)), tuple(states), snapshot)
+
+
+async def read_basis(app: AppContext, kinds: Sequence[str]) -> Basis:
+    """The current basis of ``kinds``: one read (the versions and the freshness block together)."""
+    return await app.read(kinds, basis_in, app.cloud_name, wait=False)
+
+
+def _computed_in(conn: Connection, snapshot: SnapshotInfo, cloud: str,
+                 compute: Callable[[Connection, SnapshotInfo], Any]) -> tuple[Basis, Any]:
+    """A report and its basis from one transaction: the entry is labelled with exactly the data it read."""
+    return basis_in(conn, snapshot, cloud), compute(conn, snapshot)
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: Any
+    basis: Basis
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class Served(Generic[T]):
+    """A report for an answer: its figures, the snapshot block they stand for, and which data they summarise."""
+
+    value: T
+    snapshot: SnapshotInfo
+    computed: Computed
+    note: str | None = None  # the summary's first line when the figures are not current
+
+    def summary(self, text: str) -> str:
+        return text if self.note is None else f"{self.note}\n{text}"
+
+
+def _served(entry: Entry, basis: Basis) -> Served[Any]:
+    """``entry`` answered against the current ``basis``: as is when current, else marked previous."""
+    computed = Computed(current=entry.basis.key == basis.key, computed_for_version=entry.basis.version,
+                        data_version=basis.version, computed_at=entry.computed_at)
+    if computed.current:
+        return Served(entry.value, basis.snapshot, computed)
+    old = entry.basis
+    moved = {k for k, v in basis.versions if dict(old.versions).get(k) != v}
+    moved |= {s[0] for s in basis.states if s not in set(old.states)}
+    when = f"{entry.computed_at:%Y-%m-%dT%H:%M:%SZ}"
+    if basis.version != old.version:
+        note = (f"Not the current snapshot: these figures summarise data version {old.version} (computed {when}); "
+                f"the snapshot has moved to version {basis.version} ({', '.join(sorted(moved))}) and a newer "
+                "snapshot is being summarised in the background: ask again in a few seconds.")
+    else:
+        note = (f"Not the current snapshot: these figures were computed {when}, before the sync state of "
+                f"{', '.join(sorted(moved))} changed; the report for the current state is being rebuilt in the "
+                "background: ask again in a few seconds.")
+    return Served(entry.value, aged(old.snapshot, moved), computed, note)
+
+
+def aged(snapshot: SnapshotInfo, moved: set[str]) -> SnapshotInfo:
+    """A past snapshot block as of now: ages recomputed, and stale, as are the kinds that moved since."""
+    now = utcnow()
+    kinds = []
+    for k in snapshot.kinds:
+        age = None if k.as_of is None else round(max(0.0, (now - k.as_of).total_seconds()), 1)
+        gone = k.kind in moved
+        kinds.append(k.model_copy(update={"age_seconds": age, "stale": k.stale or gone,
+                                          "status": "stale" if gone and k.status == "ok" else k.status}))
+    ages = [k.age_seconds for k in kinds if k.age_seconds is not None]
+    return snapshot.model_copy(update={"kinds": kinds, "stale": True, "age_seconds": max(ages) if ages else None})
+
+
+class Rebuilder(Protocol):
+    """The background rebuilder a cache defers to (:class:`app.services.report_warmer.ReportWarmer`)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def nudge(self) -> None: ...
 
 
 class ReportCache:
     def __init__(self, maxsize: int = 64) -> None:
-        self._entries: OrderedDict[Hashable, BaseModel] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self.maxsize = maxsize
         self.hits = 0
-        self.misses = 0
+        self.previous_served = 0
+        self.computed_on_request = 0
+        self.rebuilt = 0
+        # Set while a background rebuilder runs (app.context): old entries of background reports are
+        # then served, marked, instead of computed on the request.
+        self.rebuilder: Rebuilder | None = None
+        # Told about every computation: ``on_compute(name, params, on_request)`` (tests, measurements).
+        self.on_compute: Callable[[str, Hashable, bool], None] | None = None
 
-    async def get_or_compute(
-        self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
-        compute: Callable[[], Awaitable[T]], *, time_bucket: float | None = None,
-    ) -> T:
+    async def serve(self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
+                    compute: Callable[[Connection, SnapshotInfo], T], *, background: bool) -> Served[T]:
+        """The report ``name`` for ``params``; ``compute(conn, snapshot)`` (sync) builds it inside one
+        read (:meth:`AppContext.read`). ``background``: its argument set is one the rebuilder keeps
+        current, so an entry of an older basis is served (marked) rather than recomputed."""
         kinds = list(dict.fromkeys(kinds))
-        async with app.db.reader() as conn:
-            rows = (await conn.execute(
-                select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
-                    snapshot_versions.c.cloud == app.cloud_name, snapshot_versions.c.kind.in_(kinds))
-            )).all()
-        snapshot = await app.snapshot(kinds, wait=False)
-        if snapshot.missing:
-            # Cold start: let the report wait for a first sync and say what is missing; never cache it.
-            self.misses += 1
-            return await compute()
-        bucket = int(time.time() // time_bucket) if time_bucket else 0
-        key = (name, params, tuple(sorted(rows)), tuple((k.kind, k.status) for k in snapshot.kinds), bucket)
+        basis = await read_basis(app, kinds)
+        key = (name, params)
+        entry = self._entries.get(key)
+        if entry is not None and entry.basis.key == basis.key:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return _served(entry, basis)
+        rebuilder = self.rebuilder
+        if entry is not None and background and rebuilder is not None and rebuilder.running:
+            self.previous_served += 1
+            rebuilder.nudge()
+            return _served(entry, basis)
+        entry = await self._build(app, key, kinds, compute, on_request=True)
+        return _served(entry, entry.basis)
+
+    async def refresh(self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
+                      compute: Callable[[Connection, SnapshotInfo], Any]) -> bool:
+        """Background: bring the entry of ``(name, params)`` to the current basis. True if it computed."""
+        key = (name, params)
+        before = self._entries.get(key)
+        return await self._build(app, key, list(dict.fromkeys(kinds)), compute, on_request=False) is not before
+
+    def entry(self, name: str, params: Hashable) -> Entry | None:
+        return self._entries.get((name, params))
+
+    async def _build(self, app: AppContext, key: Hashable, kinds: list[str],
+                     compute: Callable[[Connection, SnapshotInfo], Any], *, on_request: bool) -> Entry:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            cached = self._entries.get(key)
-            if cached is None:
-                self.misses += 1
-                cached = await compute()
-                self._entries[key] = cached
-                if len(self._entries) > self.maxsize:
-                    old, _ = self._entries.popitem(last=False)
-                    self._locks.pop(old, None)
+            # Under the lock: whoever held it may have just built the current entry.
+            entry = self._entries.get(key)
+            if entry is not None and entry.basis.key == (await read_basis(app, kinds)).key:
+                return entry
+            name, params = key  # type: ignore[misc]
+            if self.on_compute is not None:
+                self.on_compute(name, params, on_request)
+            if on_request:
+                self.computed_on_request += 1
             else:
-                self.hits += 1
-                self._entries.move_to_end(key)
-        return cached.model_copy(update={"snapshot": snapshot})  # type: ignore[return-value]
+                self.rebuilt += 1
+            # A request on a cold start waits for a first sync (AppContext.read); the rebuilder takes
+            # what is there (the end of that sync starts another rebuild).
+            basis, value = await app.read(kinds, _computed_in, app.cloud_name, compute, wait=on_request)
+            entry = Entry(value, basis, utcnow())
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                old, _ = self._entries.popitem(last=False)
+                held = self._locks.get(old)
+                if held is not None and not held.locked():
+                    del self._locks[old]
+            return entry
 
 
 class OrderCache:
@@ -76,7 +241,9 @@ class OrderCache:
     the same question twice) should not pay it again. The versions are read on the caller's reader
     connection, in the same transaction as the computation, so an entry always matches the snapshot it
     was computed from, and any write to those kinds (``snapshot_versions``) makes a new key. Entries
-    are compact ``array('q')`` (8 bytes per row: 400 KB for 50,000 servers)."""
+    are compact ``array('q')`` (8 bytes per row: 400 KB for 50,000 servers). The hot sets (every
+    status present, the whole fleet by name) are computed ahead of requests after each change
+    (:mod:`app.services.report_warmer`)."""
 
     def __init__(self, maxsize: int = 32) -> None:
         self._entries: OrderedDict[Hashable, array[int]] = OrderedDict()
@@ -86,10 +253,7 @@ class OrderCache:
 
     async def get(self, conn: Any, cloud: str, kinds: Sequence[str], key: Hashable,
                   compute: Callable[[], Awaitable[Sequence[int]]]) -> array[int]:
-        rows = (await conn.execute(
-            select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
-                snapshot_versions.c.cloud == cloud, snapshot_versions.c.kind.in_(list(kinds)))
-        )).all()
+        rows = (await conn.execute(versions_query(cloud, kinds))).all()
         full = (cloud, key, tuple(sorted(rows)))
         hit = self._entries.get(full)
         if hit is not None:

@@ -10,11 +10,14 @@ then covers what the account can see, and says so)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Table, case, func, select
+from sqlalchemy import ColumnElement, Connection, Table, case, func, select
 
+from app.db.engine import utcnow
 from app.errors import InvalidArgument
 from app.resources.registry import get_spec
 from app.resources.floating_ips import table as floating_ips
@@ -28,6 +31,7 @@ from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volume_types import table as volume_types
 from app.resources.volumes import table as volumes
 from app.services import health
+from app.services.cache import Computed, Served
 from app.services.completeness import IncompleteKinds, assess, incomplete_kinds
 from app.services.query import ordered
 from app.services.models import SnapshotInfo
@@ -124,18 +128,20 @@ class ClusterStatus(BaseModel):
     unknown_kinds: list[str] = Field(description="Kinds with nothing in the snapshot yet: their counts are null (unknown), not zero.")
     score_rules: list[dict[str, Any]] = Field(description="The scoring rules: code, severity, points per item, cap "
                                                           "(only with include_rules=true; docs/health.md lists them).")
+    computed: Computed = Field(description="Which data version the figures summarise (current or, while the "
+                                           "report is rebuilt after a change, the previous one).")
     snapshot: SnapshotInfo
 
 
-async def _count(conn: Any, t: Table, cloud: str, *where: ColumnElement[bool]) -> int:
-    return int((await conn.execute(select(func.count()).select_from(t).where(
-        t.c.cloud == cloud, t.c.deleted_at.is_(None), *where))).scalar_one())
+def _count(conn: Connection, t: Table, cloud: str, *where: ColumnElement[bool]) -> int:
+    return int(conn.execute(select(func.count()).select_from(t).where(
+        t.c.cloud == cloud, t.c.deleted_at.is_(None), *where)).scalar_one())
 
 
-async def _by(conn: Any, t: Table, col: Any, cloud: str) -> dict[str, int]:
+def _by(conn: Connection, t: Table, col: Any, cloud: str) -> dict[str, int]:
     key = func.coalesce(func.nullif(col, ""), NONE_LABEL)
-    rows = (await conn.execute(select(key, func.count()).where(t.c.cloud == cloud, t.c.deleted_at.is_(None))
-                               .group_by(key).order_by(func.count().desc(), key))).all()
+    rows = conn.execute(select(key, func.count()).where(t.c.cloud == cloud, t.c.deleted_at.is_(None))
+                        .group_by(key).order_by(func.count().desc(), key)).all()
     return {k: int(n) for k, n in rows}
 
 
@@ -175,8 +181,29 @@ def summary_text(score: int | None, coverage: str, complete: bool, issues: list[
     return "\n".join(lines)
 
 
-async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
-                         threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
+DEFAULT_CRIT = 90.0
+NAME = "cluster_status"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a cluster report computes from the snapshot (cached per data version, :mod:`app.services.cache`);
+    the time- and freshness-dependent parts (stuck instances, snapshot_* rules, score) come when answering."""
+
+    hyp: HypervisorSummary | None
+    inst: InstanceSummary | None
+    net: NetworkSummary
+    storage: StorageSummary
+    stk: StackSummary | None
+    services: ServiceHealth | None
+    findings: list[health.Finding]  # the SQL rules, up to MAX_EVIDENCE items each
+    stuck: list[health.StuckCandidate] | None  # None: servers are not a fact, the rule is not evaluated
+    so_far: dict[str, int]
+    unknown: list[str]
+    partial: list[str]
+
+
+def check_args(stuck_after_minutes: int, max_evidence: int, threshold_crit: float) -> None:
     if not 1 <= stuck_after_minutes <= 10080:
         raise InvalidArgument("stuck_after_minutes must be between 1 and 10080 (a week).")
     if not 1 <= max_evidence <= MAX_EVIDENCE:
@@ -184,72 +211,39 @@ async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evide
                               "search_instances and the list tools page through all of them).")
     if not 0 < threshold_crit <= 1000:
         raise InvalidArgument("threshold_crit must be a percentage above 0.")
-    snapshot = await app.snapshot(KINDS)
-    states = incomplete_kinds(snapshot)
-    facts = set(KINDS) - set(states)  # rules are evaluated on these only
-    cloud = app.cloud_name
-    c = cloud
 
-    async with app.db.reader() as conn:
-        so_far = {k: await _count(conn, get_spec(k).table, c) for k in states}
-        # figures shown: facts, and the rows already written for kinds whose first sync is not done
-        ok = facts | {k for k, n in so_far.items() if n}
-        unknown = set(KINDS) - ok
-        hyp = None
-        if "hypervisors" in ok:
-            st = (await conn.execute(select(
-                func.count(), func.sum(case((hypervisors.c.state == "up", 1), else_=0)),
-                func.sum(case((hypervisors.c.state == "down", 1), else_=0)),
-                func.sum(case((hypervisors.c.status == "enabled", 1), else_=0)),
-                func.sum(case((hypervisors.c.status == "disabled", 1), else_=0)),
-            ).where(hypervisors.c.cloud == c, hypervisors.c.deleted_at.is_(None)))).one()
-            hyp = HypervisorSummary(total=st[0], up=st[1] or 0, down=st[2] or 0, enabled=st[3] or 0,
-                                    disabled=st[4] or 0, capacity=await load_totals(conn, c))
-        inst = None
-        if "servers" in ok:
-            by_status = await _by(conn, servers, servers.c.status, c)
-            inst = InstanceSummary(total=sum(by_status.values()), by_status=by_status,
-                                   by_availability_zone=await _by(conn, servers, servers.c.availability_zone, c))
 
-        async def n(kind: str, t: Table, *where: ColumnElement[bool]) -> int | None:
-            return await _count(conn, t, c, *where) if kind in ok else None
+async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
+                         threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
+    """The report from the cache: the figures of the current data version (the default threshold's are
+    rebuilt in the background after each change, see :func:`rebuild`), cut and scored now."""
+    check_args(stuck_after_minutes, max_evidence, threshold_crit)
+    served = await app.reports.serve(app, NAME, threshold_crit, KINDS, _figures(app, threshold_crit),
+                                     background=threshold_crit == DEFAULT_CRIT)
+    return answer(served, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
+                  include_rules=include_rules)
 
-        net = NetworkSummary(
-            networks=await n("networks", networks), floating_ips=await n("floating_ips", floating_ips),
-            floating_ips_associated=await n("floating_ips", floating_ips, floating_ips.c.port_id.is_not(None)),
-            floating_ips_unassociated=await n("floating_ips", floating_ips, floating_ips.c.port_id.is_(None)),
-            routers=await n("routers", routers), security_groups=await n("security_groups", security_groups),
-        )
-        vol_ok, snap_ok = "volumes" in ok, "volume_snapshots" in ok
-        vol_by = await _by(conn, volumes, volumes.c.status, c) if vol_ok else None
-        snap_by = await _by(conn, volume_snapshots, volume_snapshots.c.status, c) if snap_ok else None
-        gb = (await conn.execute(select(func.coalesce(func.sum(volumes.c.size_gb), 0)).where(
-            volumes.c.cloud == c, volumes.c.deleted_at.is_(None)))).scalar_one() if vol_ok else None
-        storage = StorageSummary(
-            volumes=sum(vol_by.values()) if vol_by is not None else None, volumes_by_status=vol_by,
-            volume_gb=int(gb) if gb is not None else None,
-            orphaned_volumes=await n("volumes", volumes, volumes.c.status == "available", ~health.orphan_exists(c)),
-            snapshots=sum(snap_by.values()) if snap_by is not None else None, snapshots_by_status=snap_by,
-            volume_types=await n("volume_types", volume_types),
-        )
-        stk = None
-        if "stacks" in ok:
-            sb = await _by(conn, stacks, stacks.c.status, c)
-            stk = StackSummary(total=sum(sb.values()), by_status=sb)
-        services = None
-        if ok & {"compute_services", "network_agents", "volume_services"}:
-            svc = services_union(c)
-            keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
-            rows = (await conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*ordered(*keys)))).mappings().all()
-            counts = [ServiceCount.model_validate(dict(r)) for r in rows]
-            services = ServiceHealth(total=sum(x.count for x in counts),
-                                     down=sum(x.count for x in counts if x.state == "down"),
-                                     disabled=sum(x.count for x in counts if x.status == "disabled"), by_binary=counts)
-        findings = await health.sql_findings(conn, c, facts, stuck_minutes=stuck_after_minutes, crit=threshold_crit,
-                                             max_evidence=max_evidence, instances_total=inst.total if inst else None)
+
+async def rebuild(app: AppContext) -> bool:
+    """Bring the default report up to the current data version (the background rebuilder's job)."""
+    return await app.reports.refresh(app, NAME, DEFAULT_CRIT, KINDS, _figures(app, DEFAULT_CRIT))
+
+
+def _figures(app: AppContext, threshold_crit: float) -> Callable[[Connection, SnapshotInfo], Figures]:
+    return lambda conn, snapshot: figures(conn, snapshot, app.cloud_name, threshold_crit)
+
+
+def answer(served: Served[Figures], *, stuck_after_minutes: int, max_evidence: int,
+           include_rules: bool) -> ClusterStatus:
+    f, snapshot = served.value, served.snapshot
+    findings = [health.clipped(x, max_evidence) for x in f.findings]
+    if f.stuck is not None:
+        stuck = health.stuck_finding(f.stuck, utcnow(), stuck_after_minutes, max_evidence)
+        findings += [stuck] if stuck is not None else []
     findings += health.freshness_findings(snapshot)
     score, issues = health.score(findings, max_evidence)
-    verdict = assess(snapshot, rows_so_far=so_far, what="counts")
+    states = incomplete_kinds(snapshot)
+    verdict = assess(snapshot, rows_so_far=f.so_far, what="counts")
     pending = sorted(k for k, st in states.items() if st != "unavailable")
     coverage = verdict.summary
     if pending:
@@ -257,11 +251,77 @@ async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evide
         coverage += "; no health score until they have synced."
     elif states:
         coverage += "; the health score covers only what this account can see."
-    partial = sorted({f for k in ok & set(states) for f in FIELDS.get(k, ())})
     return ClusterStatus(
-        summary=summary_text(score, coverage, verdict.complete, issues, hyp, inst, storage, services),
-        complete=verdict.complete, coverage=coverage, health_score=score, issues=issues, hypervisors=hyp,
-        instances=inst, network=net, storage=storage, stacks=stk, services=services,
-        incomplete=verdict.incomplete, partial=partial, unknown_kinds=sorted(unknown),
-        score_rules=health.rules_table() if include_rules else [], snapshot=snapshot,
+        summary=served.summary(summary_text(score, coverage, verdict.complete, issues, f.hyp, f.inst, f.storage,
+                                            f.services)),
+        complete=verdict.complete, coverage=coverage, health_score=score, issues=issues, hypervisors=f.hyp,
+        instances=f.inst, network=f.net, storage=f.storage, stacks=f.stk, services=f.services,
+        incomplete=verdict.incomplete, partial=f.partial, unknown_kinds=f.unknown,
+        score_rules=health.rules_table() if include_rules else [], computed=served.computed, snapshot=snapshot,
     )
+
+
+def figures(conn: Connection, snapshot: SnapshotInfo, c: str, threshold_crit: float) -> Figures:
+    """Every count and rule of the report, read on ``conn`` (one transaction, the one of ``snapshot``)."""
+    states = incomplete_kinds(snapshot)
+    facts = set(KINDS) - set(states)  # rules are evaluated on these only
+    so_far = {k: _count(conn, get_spec(k).table, c) for k in states}
+    # figures shown: facts, and the rows already written for kinds whose first sync is not done
+    ok = facts | {k for k, n in so_far.items() if n}
+    unknown = set(KINDS) - ok
+    hyp = None
+    if "hypervisors" in ok:
+        st = conn.execute(select(
+            func.count(), func.sum(case((hypervisors.c.state == "up", 1), else_=0)),
+            func.sum(case((hypervisors.c.state == "down", 1), else_=0)),
+            func.sum(case((hypervisors.c.status == "enabled", 1), else_=0)),
+            func.sum(case((hypervisors.c.status == "disabled", 1), else_=0)),
+        ).where(hypervisors.c.cloud == c, hypervisors.c.deleted_at.is_(None))).one()
+        hyp = HypervisorSummary(total=st[0], up=st[1] or 0, down=st[2] or 0, enabled=st[3] or 0,
+                                disabled=st[4] or 0, capacity=load_totals(conn, c))
+    inst = None
+    if "servers" in ok:
+        by_status = _by(conn, servers, servers.c.status, c)
+        inst = InstanceSummary(total=sum(by_status.values()), by_status=by_status,
+                               by_availability_zone=_by(conn, servers, servers.c.availability_zone, c))
+
+    def n(kind: str, t: Table, *where: ColumnElement[bool]) -> int | None:
+        return _count(conn, t, c, *where) if kind in ok else None
+
+    net = NetworkSummary(
+        networks=n("networks", networks), floating_ips=n("floating_ips", floating_ips),
+        floating_ips_associated=n("floating_ips", floating_ips, floating_ips.c.port_id.is_not(None)),
+        floating_ips_unassociated=n("floating_ips", floating_ips, floating_ips.c.port_id.is_(None)),
+        routers=n("routers", routers), security_groups=n("security_groups", security_groups),
+    )
+    vol_ok, snap_ok = "volumes" in ok, "volume_snapshots" in ok
+    vol_by = _by(conn, volumes, volumes.c.status, c) if vol_ok else None
+    snap_by = _by(conn, volume_snapshots, volume_snapshots.c.status, c) if snap_ok else None
+    gb = conn.execute(select(func.coalesce(func.sum(volumes.c.size_gb), 0)).where(
+        volumes.c.cloud == c, volumes.c.deleted_at.is_(None))).scalar_one() if vol_ok else None
+    storage = StorageSummary(
+        volumes=sum(vol_by.values()) if vol_by is not None else None, volumes_by_status=vol_by,
+        volume_gb=int(gb) if gb is not None else None,
+        orphaned_volumes=n("volumes", volumes, volumes.c.status == "available", ~health.orphan_exists(c)),
+        snapshots=sum(snap_by.values()) if snap_by is not None else None, snapshots_by_status=snap_by,
+        volume_types=n("volume_types", volume_types),
+    )
+    stk = None
+    if "stacks" in ok:
+        sb = _by(conn, stacks, stacks.c.status, c)
+        stk = StackSummary(total=sum(sb.values()), by_status=sb)
+    services = None
+    if ok & {"compute_services", "network_agents", "volume_services"}:
+        svc = services_union(c)
+        keys = (svc.c.service, svc.c.binary, svc.c.state, svc.c.status)
+        rows = conn.execute(select(*keys, func.count().label("count")).group_by(*keys).order_by(*ordered(*keys))).mappings().all()
+        counts = [ServiceCount.model_validate(dict(r)) for r in rows]
+        services = ServiceHealth(total=sum(x.count for x in counts),
+                                 down=sum(x.count for x in counts if x.state == "down"),
+                                 disabled=sum(x.count for x in counts if x.status == "disabled"), by_binary=counts)
+    findings = health.sql_findings(conn, c, facts, crit=threshold_crit, max_evidence=MAX_EVIDENCE,
+                                         instances_total=inst.total if inst else None)
+    stuck = health.stuck_candidates(conn, c) if "servers" in facts else None
+    partial = sorted({f for k in ok & set(states) for f in FIELDS.get(k, ())})
+    return Figures(hyp=hyp, inst=inst, net=net, storage=storage, stk=stk, services=services, findings=findings,
+                   stuck=stuck, so_far=so_far, unknown=sorted(unknown), partial=partial)

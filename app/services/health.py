@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import String, and_, cast, func, literal, select
+from sqlalchemy import Connection, String, and_, cast, func, literal, select
 
-from app.db.engine import utcnow
 from app.resources.floating_ips import table as floating_ips
 from app.resources.hypervisors import table as hypervisors
 from app.resources.servers import table as servers
@@ -84,8 +83,9 @@ class Finding:
     units: float | None = None  # scoring units when not the count (percent of ERROR instances)
 
 
-def _sources(cloud: str, stuck_before: Any, crit: float) -> list[tuple[Any, ...]]:
-    """Per SQL rule: (code, from, where, group column or None, id, name, detail, label template)."""
+def _sources(cloud: str, crit: float) -> list[tuple[Any, ...]]:
+    """Per SQL rule: (code, from, where, group column or None, id, name, detail, label template). The
+    time-dependent rule (instances_stuck) is not here: see :func:`stuck_candidates`."""
     svc = services_union(cloud)
     cap = capq.capacity_query(cloud).subquery("cap")
     s, v, vs, st, h, fip = servers, volumes, volume_snapshots, stacks, hypervisors, floating_ips
@@ -100,8 +100,6 @@ def _sources(cloud: str, stuck_before: Any, crit: float) -> list[tuple[Any, ...]
         ("hypervisor_full", cap, capq.over_threshold(cap, crit), None, cap.c.hypervisor_id, cap.c.hypervisor_hostname,
          literal("pressure ") + cast(cap.c.pressure_pct, String) + "%", f"hypervisors at or above {crit:g}%"),
         ("instances_error", s, and_(live(s, cloud), s.c.status == "ERROR"), None, s.c.id, s.c.name, s.c.host, "instances in ERROR"),
-        ("instances_stuck", s, and_(live(s, cloud), s.c.task_state.is_not(None), s.c.updated_at < stuck_before), None, s.c.id, s.c.name,
-         s.c.task_state + " since " + utc_text(s.c.updated_at), "instances stuck in a task state"),
         ("volumes_error", v, and_(live(v, cloud), v.c.status.like("error%")), None, v.c.id, v.c.name, v.c.status, "volumes in error"),
         ("volume_snapshots_error", vs, and_(live(vs, cloud), vs.c.status.like("error%")), None, vs.c.id, vs.c.name, vs.c.status, "volume snapshots in error"),
         ("stacks_failed", st, and_(live(st, cloud), st.c.status.like("%\\_FAILED", escape="\\")), None, st.c.id, st.c.name, st.c.status_reason, "failed stacks"),
@@ -118,13 +116,12 @@ def orphan_exists(cloud: str) -> Any:
         attachments.c.cloud == cloud, attachments.c.volume_id == volumes.c.id).exists()
 
 
-async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minutes: int, crit: float,
+def sql_findings(conn: Connection, cloud: str, ok_kinds: set[str], *, crit: float,
                        max_evidence: int, instances_total: int | None) -> list[Finding]:
     """Run every SQL rule whose kinds are in the snapshot: one query per rule returning, per group, the
     first ``max_evidence`` items (ROW_NUMBER) and the group's count (COUNT(*) OVER)."""
-    stuck_before = utcnow() - timedelta(minutes=stuck_minutes)
     out: list[Finding] = []
-    for code, src, where, group, id_col, name_col, detail, label in _sources(cloud, stuck_before, crit):
+    for code, src, where, group, id_col, name_col, detail, label in _sources(cloud, crit):
         rule = RULES[code]
         if not set(rule.kinds) <= ok_kinds:
             continue
@@ -133,8 +130,8 @@ async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minut
         n_in_group = func.count().over(partition_by=g).label("n")
         sample = select(g.label("g"), id_col.label("id"), name_col.label("name"), detail.label("detail"), rn,
                         n_in_group).select_from(src).where(where).subquery("sample")
-        rows = (await conn.execute(select(sample).where(sample.c.rn <= max_evidence)
-                                   .order_by(*ordered(sample.c.g, sample.c.rn)))).mappings().all()
+        rows = conn.execute(select(sample).where(sample.c.rn <= max_evidence)
+                            .order_by(*ordered(sample.c.g, sample.c.rn))).mappings().all()
         counts = {r["g"]: r["n"] for r in rows}
         for key in sorted(counts, key=lambda k: (k is None, k or "")):
             items = [IssueItem(id=r["id"], name=r["name"], detail=r["detail"]) for r in rows if r["g"] == key]
@@ -144,6 +141,45 @@ async def sql_findings(conn: Any, cloud: str, ok_kinds: set[str], *, stuck_minut
                 units = math.ceil(100.0 * n / instances_total)
             out.append(Finding(rule, label.format(binary=key or "unknown"), n, items, units))
     return out
+
+
+@dataclass(frozen=True)
+class StuckCandidate:
+    """A live instance with a task_state: stuck once its ``updated_at`` is older than the cut."""
+
+    updated_at: datetime
+    id: str
+    name: str | None
+    task_state: str
+
+
+def stuck_candidates(conn: Connection, cloud: str) -> list[StuckCandidate]:
+    """Every live instance with a task_state, in evidence order (name, id). The instances_stuck rule
+    applies its time cut to these when answering (:func:`stuck_finding`), so a cached report stays
+    right as the clock moves without reading the servers again (task states are transient: few rows)."""
+    s = servers
+    rows = conn.execute(select(s.c.updated_at, s.c.id, s.c.name, s.c.task_state).where(
+        live(s, cloud), s.c.task_state.is_not(None), s.c.updated_at.is_not(None)).order_by(*ordered(s.c.name, s.c.id)))
+    return [StuckCandidate(*r) for r in rows]
+
+
+def stuck_finding(candidates: list[StuckCandidate], now: datetime, stuck_minutes: int,
+                  max_evidence: int) -> Finding | None:
+    """instances_stuck: the candidates whose task_state has not changed for ``stuck_minutes`` at ``now``."""
+    before = now - timedelta(minutes=stuck_minutes)
+    stuck = [c for c in candidates if c.updated_at < before]
+    if not stuck:
+        return None
+    items = [IssueItem(id=c.id, name=c.name, detail=f"{c.task_state} since {c.updated_at:%Y-%m-%dT%H:%M:%SZ}")
+             for c in stuck[:max_evidence]]
+    return Finding(RULES["instances_stuck"], "instances stuck in a task state", len(stuck), items)
+
+
+def clipped(finding: Finding, max_evidence: int) -> Finding:
+    """The finding with at most ``max_evidence`` items (reports keep up to MAX_EVIDENCE, answers fewer)."""
+    if len(finding.items) <= max_evidence:
+        return finding
+    return Finding(finding.rule, finding.label, finding.count, finding.items[:max_evidence], finding.units)
 
 
 def freshness_findings(snapshot: Any) -> list[Finding]:
@@ -184,4 +220,5 @@ def rules_table() -> list[dict[str, Any]]:
     return [{"code": r.code, "severity": r.severity, "points": r.points, "cap": r.cap, "rule": r.doc} for r in RULES.values()]
 
 
-__all__ = ["RULES", "Issue", "IssueItem", "freshness_findings", "rules_table", "score", "sql_findings"]
+__all__ = ["RULES", "Issue", "IssueItem", "StuckCandidate", "clipped", "freshness_findings", "rules_table", "score",
+           "sql_findings", "stuck_candidates", "stuck_finding"]

@@ -3,17 +3,18 @@ also feed get_cluster_status). Numbers come from :mod:`app.services.capacity`'s 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import desc, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, desc, func, select
 
 from app.errors import InvalidArgument
 from app.resources.flavors import table as flavors
 from app.resources.projects import table as projects
 from app.resources.servers import table as servers
 from app.services import capacity as capq
+from app.services.cache import Computed
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, live, ordered
@@ -100,7 +101,9 @@ class ProjectUse(BaseModel):
     ram_mb: int
 
 
-class ResourceMonitor(PageInfo):
+class MonitorFigures(PageInfo):
+    """The report as computed (cached per data version); :class:`ResourceMonitor` is what an answer adds."""
+
     summary: str = Field(description="A few lines: totals, how many hypervisors are over the thresholds, the "
                                      "most loaded ones, how to page.")
     complete: bool = Field(description="True when hypervisors, resource providers, servers, flavors and projects have "
@@ -122,6 +125,11 @@ class ResourceMonitor(PageInfo):
     top_projects_by_ram: list[ProjectUse] = Field(description=f"{TOP_PROJECTS} projects allocating the most RAM.")
     threshold_warn: float
     threshold_crit: float
+
+
+class ResourceMonitor(MonitorFigures):
+    computed: Computed = Field(description="Which data version the figures summarise (current or, while the "
+                                           "report is rebuilt after a change, the previous one).")
     snapshot: SnapshotInfo
 
 
@@ -151,23 +159,23 @@ def hypervisor_pressure(row: Any, threshold: float, vms: dict[str, int]) -> Hype
     )
 
 
-async def instances_on(conn: AsyncConnection, cloud: str, hostnames: list[str]) -> dict[str, int]:
+def instances_on(conn: Connection, cloud: str, hostnames: list[str]) -> dict[str, int]:
     """Live instances per hypervisor hostname, for these hypervisors only (one GROUP BY)."""
     names = sorted({h for h in hostnames if h})
     if not names:
         return {}
     s = servers
-    rows = (await conn.execute(select(s.c.hypervisor_hostname, func.count()).where(
-        live(s, cloud), s.c.hypervisor_hostname.in_(names)).group_by(s.c.hypervisor_hostname))).all()
+    rows = conn.execute(select(s.c.hypervisor_hostname, func.count()).where(
+        live(s, cloud), s.c.hypervisor_hostname.in_(names)).group_by(s.c.hypervisor_hostname)).all()
     return {h: int(n) for h, n in rows}
 
 
-async def load_totals(conn: AsyncConnection, cloud: str) -> CapacityTotals:
+def load_totals(conn: Connection, cloud: str) -> CapacityTotals:
     cap = capq.capacity_query(cloud).subquery("cap")
-    t = (await conn.execute(capq.totals_query(cap))).mappings().one()
+    t = conn.execute(capq.totals_query(cap)).mappings().one()
     ratios: dict[str, list[RatioCount]] = {}
     rc_key = {rc: key for key, (rc, _a, _b) in capq.RESOURCES.items()}
-    for rc, ratio, n in (await conn.execute(capq.ratios_query(cloud))).all():
+    for rc, ratio, n in conn.execute(capq.ratios_query(cloud)).all():
         ratios.setdefault(rc_key[rc], []).append(RatioCount(allocation_ratio=ratio, providers=n))
     res = {}
     for key in capq.RESOURCES:
@@ -190,7 +198,7 @@ async def load_totals(conn: AsyncConnection, cloud: str) -> CapacityTotals:
     )
 
 
-async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_PROJECTS) -> list[ProjectUse]:
+def top_projects(conn: Connection, cloud: str, by: str, n: int = TOP_PROJECTS) -> list[ProjectUse]:
     s, f, p = servers, flavors, projects
     vcpus = func.sum(func.coalesce(s.c.flavor_vcpus, f.c.vcpus, 0)).label("vcpus")
     ram = func.sum(func.coalesce(s.c.flavor_ram_mb, f.c.ram_mb, 0)).label("ram_mb")
@@ -202,37 +210,60 @@ async def top_projects(conn: AsyncConnection, cloud: str, by: str, n: int = TOP_
     ).subquery("agg")
     stmt = select(agg, p.c.name.label("project_name")).select_from(
         agg.outerjoin(p, (p.c.cloud == cloud) & (p.c.id == agg.c.project_id))).order_by(*ordered(desc(agg.c[by]), agg.c.project_id))
-    return [ProjectUse.model_validate(dict(r)) for r in (await conn.execute(stmt)).mappings().all()]
+    return [ProjectUse.model_validate(dict(r)) for r in conn.execute(stmt).mappings().all()]
+
+
+NAME = "monitor_resources"
+DEFAULTS = (80.0, 90.0, 5, 0)  # threshold_warn, threshold_crit, limit, offset: rebuilt in the background
 
 
 async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold_crit: float, limit: int,
                             offset: int) -> ResourceMonitor:
+    """The report from the cache (:mod:`app.services.cache`): the default arguments' is rebuilt in the
+    background after each change of its data (:func:`rebuild`), others are computed once per data version."""
     check_window(limit, offset)
     if not 0 < threshold_warn <= threshold_crit:
         raise InvalidArgument("thresholds must satisfy 0 < threshold_warn <= threshold_crit (percent), "
                               f"got warn={threshold_warn}, crit={threshold_crit}.")
-    snapshot = await app.snapshot(KINDS)
-    cloud = app.cloud_name
+    params = (threshold_warn, threshold_crit, limit, offset)
+    served = await app.reports.serve(app, NAME, params, KINDS, _compute(app, params), background=params == DEFAULTS)
+    fig = served.value
+    return ResourceMonitor(**{**dict(fig), "summary": served.summary(fig.summary)}, computed=served.computed,
+                           snapshot=served.snapshot)
+
+
+async def rebuild(app: AppContext) -> bool:
+    """Bring the default report up to the current data version (the background rebuilder's job)."""
+    return await app.reports.refresh(app, NAME, DEFAULTS, KINDS, _compute(app, DEFAULTS))
+
+
+def _compute(app: AppContext, params: tuple[float, float, int, int]) -> Callable[[Connection, SnapshotInfo],
+                                                                                  MonitorFigures]:
+    return lambda conn, snapshot: compute(conn, snapshot, app.cloud_name, *params)
+
+
+def compute(conn: Connection, snapshot: SnapshotInfo, cloud: str, threshold_warn: float, threshold_crit: float,
+            limit: int, offset: int) -> MonitorFigures:
+    """The report read on ``conn`` (one transaction, the one of ``snapshot``)."""
     cap = capq.capacity_query(cloud).subquery("cap")
     loaded = ordered(desc(cap.c.pressure_pct), cap.c.hypervisor_hostname, cap.c.hypervisor_id)
 
-    async def rows(stmt: Any) -> list[Any]:
-        return list((await conn.execute(stmt)).mappings().all())
+    def rows(stmt: Any) -> list[Any]:
+        return list(conn.execute(stmt).mappings().all())
 
-    async with app.db.reader() as conn:
-        total = (await conn.execute(select(func.count()).select_from(cap))).scalar_one()
-        page = await rows(select(cap).order_by(*ordered(cap.c.hypervisor_hostname, cap.c.hypervisor_id)).limit(limit).offset(offset))
-        over = {}
-        for name, thr in (("warn", threshold_warn), ("crit", threshold_crit)):
-            cond = capq.over_threshold(cap, thr)
-            n = (await conn.execute(select(func.count()).select_from(cap).where(cond))).scalar_one()
-            over[name] = (int(n), await rows(select(cap).where(cond).order_by(*loaded).limit(OVER_N)))
-        top = await rows(select(cap).where(cap.c.pressure_pct.is_not(None)).order_by(*loaded).limit(TOP_N))
-        totals = await load_totals(conn, cloud)
-        by_vcpus = await top_projects(conn, cloud, "vcpus")
-        by_ram = await top_projects(conn, cloud, "ram_mb")
-        shown = [*page, *over["warn"][1], *over["crit"][1], *top]
-        vms = await instances_on(conn, cloud, [r["hypervisor_hostname"] for r in shown if r["running_vms"] is None])
+    total = conn.execute(select(func.count()).select_from(cap)).scalar_one()
+    page = rows(select(cap).order_by(*ordered(cap.c.hypervisor_hostname, cap.c.hypervisor_id)).limit(limit).offset(offset))
+    over = {}
+    for name, thr in (("warn", threshold_warn), ("crit", threshold_crit)):
+        cond = capq.over_threshold(cap, thr)
+        n = conn.execute(select(func.count()).select_from(cap).where(cond)).scalar_one()
+        over[name] = (int(n), rows(select(cap).where(cond).order_by(*loaded).limit(OVER_N)))
+    top = rows(select(cap).where(cap.c.pressure_pct.is_not(None)).order_by(*loaded).limit(TOP_N))
+    totals = load_totals(conn, cloud)
+    by_vcpus = top_projects(conn, cloud, "vcpus")
+    by_ram = top_projects(conn, cloud, "ram_mb")
+    shown = [*page, *over["warn"][1], *over["crit"][1], *top]
+    vms = instances_on(conn, cloud, [r["hypervisor_hostname"] for r in shown if r["running_vms"] is None])
     hu = lambda r: hypervisor_use(r, threshold_warn, vms)  # noqa: E731
     hp = lambda r: hypervisor_pressure(r, threshold_warn, vms)  # noqa: E731
     verdict = assess(snapshot, what="capacity and use figures")
@@ -252,7 +283,7 @@ async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold
     if by_vcpus:
         lines.append("Top projects by vCPUs: " + ", ".join(f"{p.project_name or p.project_id} {p.vcpus}"
                                                           for p in by_vcpus[:3]) + ".")
-    return ResourceMonitor(
+    return MonitorFigures(
         **PageInfo.of(int(total), len(page), offset, limit).model_dump(),
         summary="\n".join(lines),
         complete=verdict.complete, coverage=verdict.summary, incomplete=verdict.incomplete,
@@ -260,5 +291,5 @@ async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold
         over_warn=[hp(r) for r in over["warn"][1]], over_warn_total=over["warn"][0],
         over_crit=[hp(r) for r in over["crit"][1]], over_crit_total=over["crit"][0],
         top_hypervisors=top_out, top_projects_by_vcpus=by_vcpus, top_projects_by_ram=by_ram,
-        threshold_warn=threshold_warn, threshold_crit=threshold_crit, snapshot=snapshot,
+        threshold_warn=threshold_warn, threshold_crit=threshold_crit,
     )

@@ -78,6 +78,9 @@ class SyncService:
         # and incremental runs write only while it holds. None: unfenced (sync-once, tests).
         self.fence: Fence | None = None
         self._watched: set[str] = set()  # kinds synced successfully before: their changes are logged
+        # Told when a run's outcome is recorded (its writes committed): ``on_run_end(result)``. The
+        # server's report rebuilder (app.context) starts rebuilding from it.
+        self.on_run_end: Callable[[SyncResult], None] | None = None
 
     # --- public API ----------------------------------------------------------------------------
     def spec(self, kind: str) -> ResourceSpec:
@@ -136,8 +139,10 @@ class SyncService:
         except OpsError as e:
             self._failed(result, e)
             await self.runs.finish(result)
+            self._ended(result)
             raise
         await self.runs.finish(result)
+        self._ended(result)
         return result
 
     async def purge(self, now: datetime | None = None) -> dict[str, int]:
@@ -202,6 +207,10 @@ class SyncService:
             task.add_done_callback(lambda _t, key=key: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
+    def _ended(self, result: SyncResult) -> None:
+        if self.on_run_end is not None:
+            self.on_run_end(result)
+
     @staticmethod
     def _run_id(result: SyncResult) -> int:
         assert result.run_id is not None
@@ -243,6 +252,7 @@ class SyncService:
             await self.runs.finish(result)
         except LeaseLost as e:
             return self._lease_lost(result, e)
+        self._ended(result)
         if result.ok:
             await self._followups(self.spec(result.kind))
         if self.observer is not None:

@@ -8,11 +8,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from app.context import AppContext
-from app.services.cluster_status import KINDS as CLUSTER_KINDS
-from app.services.cluster_status import MAX_EVIDENCE, ClusterStatus, cluster_status
+from app.services.cluster_status import DEFAULT_CRIT, MAX_EVIDENCE, ClusterStatus, cluster_status
 from app.services.models import schema_bounds
 from app.services.query import MAX_OFFSET
-from app.services.resources_monitor import KINDS as MONITOR_KINDS
+from app.services.resources_monitor import DEFAULTS as MONITOR_DEFAULTS
 from app.services.resources_monitor import ResourceMonitor
 from app.services.resources_monitor import monitor_resources as monitor_service
 from app.services.service_status import MAX_SERVICES_LIMIT, ServiceStatus, service_status
@@ -26,7 +25,7 @@ async def get_cluster_status(
     max_evidence: Annotated[int, Field(description=f"At most this many ids/names listed per issue (1..{MAX_EVIDENCE}).",
                                        json_schema_extra=schema_bounds(1, MAX_EVIDENCE))] = 5,
     threshold_crit: Annotated[float, Field(description="Percent at which a hypervisor counts as full (issue hypervisor_full).",
-                                           json_schema_extra={"exclusiveMinimum": 0, "maximum": 1000})] = 90.0,
+                                           json_schema_extra={"exclusiveMinimum": 0, "maximum": 1000})] = DEFAULT_CRIT,
     include_rules: Annotated[bool, Field(description="Also return the scoring rules table (score_rules).")] = False,
 ) -> ClusterStatus:
     """Whole-cloud health report from the snapshot: hypervisors (up/down, enabled/disabled, CPU/RAM/disk
@@ -37,13 +36,8 @@ async def get_cluster_status(
     totals and the top issues. Start here; drill down with get_service_status, monitor_resources or
     get_instances_by_status (status=ERROR shows each instance's Nova fault). Counts of kinds never synced
     are null (listed in `unknown_kinds`), not zero."""
-    app = app_context(ctx)
-    return await app.reports.get_or_compute(
-        app, "cluster_status", (stuck_after_minutes, max_evidence, threshold_crit, include_rules), CLUSTER_KINDS,
-        lambda: cluster_status(app, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
-                               threshold_crit=threshold_crit, include_rules=include_rules),
-        time_bucket=60,  # the "stuck in a task state" rule depends on the clock
-    )
+    return await cluster_status(app_context(ctx), stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
+                                threshold_crit=threshold_crit, include_rules=include_rules)
 
 
 async def get_service_status(
@@ -71,11 +65,11 @@ async def get_service_status(
 async def monitor_resources(
     ctx: Context[AppContext],
     threshold_warn: Annotated[float, Field(description="Percent at which a hypervisor is listed in over_warn.",
-                                           json_schema_extra={"exclusiveMinimum": 0})] = 80.0,
+                                           json_schema_extra={"exclusiveMinimum": 0})] = MONITOR_DEFAULTS[0],
     threshold_crit: Annotated[float, Field(description="Percent at which a hypervisor is listed in over_crit "
-                                                       "(>= threshold_warn).", json_schema_extra={"exclusiveMinimum": 0})] = 90.0,
+                                                       "(>= threshold_warn).", json_schema_extra={"exclusiveMinimum": 0})] = MONITOR_DEFAULTS[1],
     limit: Annotated[int, Field(description="Hypervisors per page in `hypervisors` (1..200).",
-                                json_schema_extra=schema_bounds(1, 200))] = 5,
+                                json_schema_extra=schema_bounds(1, 200))] = MONITOR_DEFAULTS[2],
     offset: Annotated[int, Field(description="Skip this many hypervisors (ordered by hostname).",
                                  json_schema_extra=schema_bounds(0, MAX_OFFSET))] = 0,
 ) -> ResourceMonitor:
@@ -87,12 +81,8 @@ async def monitor_resources(
     hypervisors, the projects allocating the most vCPUs/RAM, and running_vms per hypervisor. The text
     summary leads with the totals and the hot spots; `hypervisors` pages the full per-hypervisor
     figures (5 per page by default)."""
-    app = app_context(ctx)
-    return await app.reports.get_or_compute(
-        app, "monitor_resources", (threshold_warn, threshold_crit, limit, offset), MONITOR_KINDS,
-        lambda: monitor_service(app, threshold_warn=threshold_warn, threshold_crit=threshold_crit,
-                                limit=limit, offset=offset),
-    )
+    return await monitor_service(app_context(ctx), threshold_warn=threshold_warn, threshold_crit=threshold_crit,
+                                 limit=limit, offset=offset)
 
 
 def register(mcp: MCPServer[Any]) -> None:
