@@ -68,15 +68,18 @@ def attach(sim: Simulator, vol: dict[str, Any], server_id: str, host: str | None
     idx(sim).volumes_by_server.setdefault(server_id, []).append(vol["id"])
 
 
-def detach_all(sim: Simulator, vol: dict[str, Any]) -> None:
+def detach_all(sim: Simulator, vol: dict[str, Any], server_id: str | None = None) -> None:
+    """Drop the volume's attachments (only the one to ``server_id`` when given)."""
     ix = idx(sim)
     for a in vol.get("attachments", ()):
+        if server_id is not None and a["server_id"] != server_id:
+            continue
         lst = ix.volumes_by_server.get(a["server_id"])
         if lst and vol["id"] in lst:
             lst.remove(vol["id"])
             if not lst:
                 del ix.volumes_by_server[a["server_id"]]
-    vol["attachments"] = []
+    vol["attachments"] = [a for a in vol.get("attachments", ()) if server_id is not None and a["server_id"] != server_id]
 
 
 # ----------------------------------------------------------------------------------------------

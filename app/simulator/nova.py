@@ -2,6 +2,8 @@
 
 - :mod:`app.simulator.nova_common`: microversion negotiation, version documents, status mapping, usage.
 - :mod:`app.simulator.nova_servers`: server bodies per microversion, listing, actions, delete.
+- :mod:`app.simulator.nova_moves`: resize, confirm/revert, cold and live migration.
+- :mod:`app.simulator.nova_volumes`: volume attach and detach.
 - :mod:`app.simulator.nova_create`: create (scheduling, BUILD -> ACTIVE), interfaces, volume attachments, limits.
 - :mod:`app.simulator.nova_hosts`: hypervisors, compute services, availability zones.
 - :mod:`app.simulator.nova_misc`: flavors, keypairs.
@@ -19,6 +21,7 @@ from app.simulator import nova_hosts as ho
 from app.simulator import nova_live as lv
 from app.simulator import nova_misc as mi
 from app.simulator import nova_servers as sv
+from app.simulator import nova_volumes as vo
 from app.simulator import quotas as qu
 from app.simulator.core import ServiceDef, Simulator
 from app.simulator.nova_common import cbind, version_routes
@@ -39,6 +42,8 @@ def _routes(sim: Simulator) -> list[BaseRoute]:
         r("/os-quota-sets/{project_id}/detail", qu.nova_quota_detail),
         r("/servers/{id}/os-interface", cr.interfaces),
         r("/servers/{id}/os-volume_attachments", cr.volume_attachments),
+        r("/servers/{id}/os-volume_attachments", vo.attach, ["POST"]),
+        r("/servers/{id}/os-volume_attachments/{volume_id}", vo.detach, ["DELETE"]),
         r("/limits", cr.limits),
         r("/os-hypervisors", ho.list_hypervisors), r("/os-hypervisors/detail", ho.list_hypervisors),
         r("/os-hypervisors/statistics", ho.statistics),

@@ -182,5 +182,11 @@ def host_usage(sim: Simulator) -> dict[str, list[int]]:
         u[3] += 1
         if s["OS-EXT-STS:task_state"] is not None:
             u[4] += 1
+        old = s.get("_migration") if s["OS-EXT-STS:vm_state"] == "resized" else None
+        if old and old.get("host") and flavors.get(old.get("flavor")):  # the source keeps the old allocation
+            o, ofl = usage.setdefault(old["host"], [0, 0, 0, 0, 0]), flavors[old["flavor"]]
+            o[0] += ofl[0]
+            o[1] += ofl[1]
+            o[2] += ofl[2]
     sim._nova_usage = (key, usage)  # type: ignore[attr-defined]
     return usage

@@ -17,14 +17,16 @@ from app.simulator.nova_servers import FAULT_MSG, get_server, links_for
 RAM_RATIO, CPU_RATIO, RESERVED_MB = 1.5, 16.0, 512
 
 
-def pick_host(sim: Simulator, flavor: dict[str, Any], az: str | None) -> dict[str, Any] | None:
-    """The enabled, up hypervisor (in ``az``) with the most free RAM that fits ``flavor`` (RAM/CPU ratios)."""
+def pick_host(sim: Simulator, flavor: dict[str, Any], az: str | None, *, only: str | None = None,
+              exclude: str | None = None) -> dict[str, Any] | None:
+    """The enabled, up hypervisor (in ``az``; ``only`` that host; never ``exclude``) with the most free RAM
+    that fits ``flavor`` (RAM/CPU ratios)."""
     from app.simulator.nova_hosts import service_is_up
 
     usage = host_usage(sim)
     best, best_free = None, -1.0
     for h in sim.state.values("hypervisors"):
-        if az and h["_az"] != az:
+        if (az and h["_az"] != az) or (only and h["host"] != only) or (exclude and h["host"] == exclude):
             continue
         svc = sim.state.get("compute_services", h["_service"])
         if svc is None or svc["status"] != "enabled" or not service_is_up(sim, svc):

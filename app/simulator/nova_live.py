@@ -25,8 +25,15 @@ from app.simulator.nova_common import MV, is_admin, token
 
 # Server action body key -> Nova's instance action name (nova/compute/instance_actions.py).
 ACTION_NAMES = {"os-start": "start", "os-stop": "stop", "reboot": "reboot", "pause": "pause",
-                "unpause": "unpause", "suspend": "suspend", "resume": "resume", "lock": "lock", "unlock": "unlock"}
+                "unpause": "unpause", "suspend": "suspend", "resume": "resume", "lock": "lock", "unlock": "unlock",
+                "resize": "resize", "confirmResize": "confirmResize", "revertResize": "revertResize",
+                "migrate": "migrate", "os-migrateLive": "live-migration"}
 NO_EVENTS = {"lock", "unlock"}
+# Actions whose (first) event is not named compute_<action>_instance (nova/compute/manager.py, conductor).
+EVENT_NAMES = {"resize": "compute_prep_resize", "migrate": "compute_prep_resize",
+               "confirmResize": "compute_confirm_resize", "revertResize": "compute_revert_resize",
+               "live-migration": "conductor_live_migrate_instance", "attach_volume": "compute_attach_volume",
+               "detach_volume": "compute_detach_volume"}
 CONSOLE_LINES = 120
 
 
@@ -62,14 +69,18 @@ def _created_action(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_action(sim: Simulator, s: dict[str, Any], action: str, request_id: str, request: Request) -> None:
+    """Record an accepted action; a move the scheduler rejects afterwards (``_move_failure``, set by
+    :mod:`app.simulator.nova_moves`) gets a failed event with Nova's message, and the action message Error."""
     tok = token(request)
     now = sim.now()
+    failure = s.pop("_move_failure", None)
     events = [] if action in NO_EVENTS else [{
-        "event": f"compute_{action}_instance", "_start": now, "_finish": now + sim.transition_seconds,
-        "result": "Success", "traceback": None, "details": None}]
+        "event": EVENT_NAMES.get(action, f"compute_{action}_instance"), "_start": now,
+        "_finish": now + sim.transition_seconds, "result": "Error" if failure else "Success",
+        "traceback": (f"nova.exception.NoValidHost: {failure}\n" if failure else None), "details": failure}]
     s.setdefault("_actions", []).append({"action": action, "request_id": request_id, "user_id": tok.user_id,
-                                         "project_id": tok.project_id, "_start": now, "message": None,
-                                         "_events": events})
+                                         "project_id": tok.project_id, "_start": now,
+                                         "message": "Error" if failure else None, "_events": events})
 
 
 def _actions(s: dict[str, Any]) -> list[dict[str, Any]]:

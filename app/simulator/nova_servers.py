@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.simulator import nova_moves
 from app.simulator.core import SimHTTPError, Simulator, iso, iso_micro, json_body, paginate, parse_iso
 from app.simulator.nova_common import (
     MV, PAUSED, RUNNING, SHUTDOWN, SUSPENDED, base, bump, is_admin, links, status_of, token, truthy,
@@ -356,7 +357,12 @@ async def server_action(sim: Simulator, request: Request, mv: MV) -> Response:
     if not isinstance(body, dict) or len(body) != 1:
         raise SimHTTPError(400, "Malformed request body")
     (action, arg), = body.items()
-    run_action(sim, s, action, arg, admin=is_admin(request))
+    if action in nova_moves.MOVE_ACTIONS:
+        if s.get("locked") and not is_admin(request):
+            raise SimHTTPError(409, f"Instance {s['id']} is locked")
+        nova_moves.run(sim, s, action, arg, mv)
+    else:
+        run_action(sim, s, action, arg, admin=is_admin(request))
     return Response(status_code=202, headers={"x-openstack-request-id": "req-" + secrets.token_hex(16)})
 
 

@@ -74,7 +74,7 @@ async def test_volume_refusals_change_nothing(fleet: Fleet) -> None:
     assert preview["targets"][0]["status"] == "available"
     assert "larger than the current size" in shrink
     assert "needs size" in no_size
-    assert "Unknown action 'resize'" in bad and "create, delete, extend, list" in bad
+    assert "Unknown action 'resize'" in bad and "create, delete, extend, attach, detach, list" in bad
     assert sim_volume(fleet, v["id"])["status"] == "available"
     assert fleet.row("volumes", v["id"])["deleted_at"] is None
 

@@ -1,4 +1,5 @@
-"""manage_instance: Nova server lifecycle actions. Stop and hard reboot need confirmation."""
+"""manage_instance: Nova server lifecycle actions and moves (resize, migrate, live migrate: see
+:mod:`app.services.manage.moves`). Stop, hard reboot, the moves and revert_resize need confirmation."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidArgument
+from app.services.manage.moves import MOVE_ACTIONS
 from app.services.operations import Action, Call, ManagedTool, Target
 
 REBOOT_TYPES = ("SOFT", "HARD")
@@ -57,6 +59,7 @@ ACTIONS = {
     "unpause": _simple("unpause", "unpause_server", "ACTIVE", "Unpause"),
     "suspend": _simple("suspend", "suspend_server", "SUSPENDED", "Suspend", ": state saved to disk"),
     "resume": _simple("resume", "resume_server", "ACTIVE", "Resume"),
+    **MOVE_ACTIONS,
 }
 
 MANAGE_INSTANCE = ManagedTool(name="manage_instance", what="instance", target_param="instance_name",

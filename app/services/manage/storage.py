@@ -1,5 +1,6 @@
-"""manage_volume and manage_snapshot: Cinder volume create/delete/extend and snapshot create/delete.
-Deletes need confirmation; ``list`` is answered from the snapshot by the tools."""
+"""manage_volume and manage_snapshot: Cinder volume create/delete/extend, attach/detach (see
+:mod:`app.services.manage.attachments`) and snapshot create/delete. Deletes and detach need
+confirmation; ``list`` is answered from the snapshot by the tools."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidArgument
+from app.services.manage.attachments import ATTACH_ACTIONS
 from app.services.operations import Action, Call, ManagedTool, Target
 
 SETTLED_VOLUME = ("available", "in-use")
@@ -58,6 +60,7 @@ VOLUME_ACTIONS = {
         call=lambda c: c.conn.block_storage.extend_volume(c.target.id, c.args["new_size"]),
         describe=lambda t, a: f"Extend volume {t.label() if t else '?'} to {a.get('new_size')} GiB ({_vol_state(t)}).",
         goal=lambda a: {"status": SETTLED_VOLUME, "size_gb": (a.get("new_size"),)}),
+    **ATTACH_ACTIONS,
 }
 
 MANAGE_VOLUME = ManagedTool(name="manage_volume", what="volume", target_param="volume_name",

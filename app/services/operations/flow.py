@@ -49,6 +49,9 @@ MAX_TIMEOUT_S = 1800.0
 ERROR_STATES = frozenset({"ERROR", "error", "error_deleting", "error_extending", "error_restoring",
                           "CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "killed"})
 NOT_BOUND = ("confirmation_token", "wait", "timeout")   # arguments that do not change *what* is done
+# prepare() values named "_..." are facts of the moment (a host's free capacity): shown in the preview and
+# seen by check/describe/call, but neither bound to the confirmation token nor audited.
+FACT_PREFIX = "_"
 
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -102,7 +105,8 @@ class Action:
     * ``prepare(app, target, args) -> {name: value}`` (async, before ``check``): resolves what else the call
       needs (an instance's port, an external network, a file under an allowed directory) or refuses; the
       values are added to the arguments seen by ``check``, ``describe``, ``call``, the confirmation binding
-      and the audit row.
+      and the audit row. Names starting with ``_`` are facts of the moment (a target host's free capacity):
+      seen by ``check``/``describe``/``call`` only, never bound to the token nor audited.
     * ``goal``: column -> accepted values of the final state (``wait=True``), or a function of the
       arguments returning that (e.g. ``size_gb`` == ``new_size``); or ``gone=True``: the row is tombstoned
       (with a ``goal`` too: gone *or* that state). A status that means gone (Heat's DELETE_COMPLETE) is the
@@ -221,28 +225,29 @@ class ManagedTool:
             if act.prepare is not None:
                 extra = dict(await act.prepare(app, target, arguments))
                 arguments = {**arguments, **extra}
-                entry.arguments.update(extra)
+                entry.arguments.update({k: v for k, v in extra.items() if not k.startswith(FACT_PREFIX)})
             if act.check is not None:
                 act.check(target, arguments)
-            bound = {k: v for k, v in arguments.items() if k not in NOT_BOUND}
+            bound = {k: v for k, v in arguments.items() if k not in NOT_BOUND and not k.startswith(FACT_PREFIX)}
             ids = [target.id] if target else []
             if act.needs_confirmation(arguments):
                 store = ConfirmationStore(app.db, app.cloud_name, app.settings.confirmation_ttl)
                 if not confirmation_token:
-                    return await self._preview(store, entry, act, target, bound, ids, who)
+                    return await self._preview(store, entry, act, target, arguments, bound, ids, who)
                 await store.consume(confirmation_token, self.name, action, bound, ids, who)
                 entry.confirmed = True
             return await self._execute(caller, entry, act, target, arguments, wait, timeout)
 
     async def _preview(self, store: ConfirmationStore, entry: AuditEntry, act: Action, target: Target | None,
-                       bound: Mapping[str, Any], ids: list[str], who: str) -> OperationResult:
+                       arguments: Mapping[str, Any], bound: Mapping[str, Any], ids: list[str],
+                       who: str) -> OperationResult:
         token, expires = await store.issue(self.name, act.name, bound, ids, who)
         entry.outcome = "preview"
         op_id = await entry.commit()
         ttl = int(store.ttl.total_seconds())
         return OperationResult(
             tool=self.name, action=act.name, status="confirmation_required",
-            preview=[act.describe(target, bound)],
+            preview=[act.describe(target, arguments)],
             targets=[state_of(target.kind, target.id, target.row)] if target else [],
             message=(f"Nothing was changed. '{act.name}' is destructive: show the preview to the user and, only with "
                      f"their consent, call {self.name} again with the same arguments and confirmation_token within "
@@ -260,7 +265,9 @@ class ManagedTool:
         try:
             result = await call_sdk(app.cloud, act.call, call, doing=doing.rstrip(), request_ids=entry.request_ids)
         except NotFound as e:
-            raise await self._vanished(app, act, call, e) from e
+            raise _cite(await self._vanished(app, act, call, e), entry.request_ids) from e
+        except OpsError as e:  # OpenStack refused: the user gets its request id to look up in the service logs
+            raise _cite(e, entry.request_ids) from e
         ids = [act.created_id(result)] if act.creates else ([target.id] if target else [])
         if act.creates:
             entry.targets = [{"kind": act.kind, "id": ids[0], "name": arguments.get(self.target_param)}]
@@ -315,6 +322,15 @@ class ManagedTool:
             more = (f"The {self.what} {target.label()} itself still exists (status {row.get('status') or '-'}); "
                     "something it refers to is gone. Its snapshot row was refreshed.")
         return NotFound(" ".join([err.message, more, *notes]))
+
+
+def _cite(err: OpsError, request_ids: list[str]) -> OpsError:
+    """``err`` naming the OpenStack request ids of the refused write (unless it already does)."""
+    missing = [r for r in request_ids if r not in err.message]
+    if missing:
+        err.message = f"{err.message} (OpenStack request id {', '.join(missing)})"
+        err.args = (err.message,)
+    return err
 
 
 def _jsonable(v: Any) -> Any:
