@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class Procs:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
         self._n = 0
+        self.on_step: Callable[[], None] | None = None  # called before each worker starts
 
     # --- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Procs:
@@ -154,6 +156,8 @@ class Procs:
     def start_worker(self, args: list[str], name: str, db_url: str | None = None) -> subprocess.Popen[bytes]:
         """``python -m bench.worker ARGS`` on the database at ``db_url`` (passed in the environment, never
         on the command line, where a password would be visible to every local user)."""
+        if self.on_step is not None:  # the steps finished so far
+            self.on_step()
         env = clean_env(**({"BENCH_DB_URL": db_url} if db_url else {}))
         return self.popen([sys.executable, "-m", "bench.worker", *args], name, env=env, stdout=subprocess.PIPE)
 

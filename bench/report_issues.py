@@ -33,16 +33,30 @@ def errors_cell(t: dict[str, Any]) -> str:
 
 def _backends(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every backend's results of one size, the first one's at the top level of ``r``."""
-    out = {r.get("backend", "sqlite"): r} if "sync" in r else {}
-    out.update(r.get("backends") or {})
+    out = {r.get("backend", "sqlite"): r} if "incremental" in r else {}
+    out.update({k: v for k, v in (r.get("backends") or {}).items() if "incremental" in v})
     return out
+
+
+def merged_note(results: dict[str, Any]) -> list[str]:
+    """``--render a.json,b.json``: the runs whose figures this report joins."""
+    runs = results.get("merged") or []
+    if not runs:
+        return []
+    L = ["This report joins the results of several runs (the same sizes on different backends side by side):", ""]
+    for m in runs:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m["started"])) if m.get("started") else "?"
+        la = lambda v: " / ".join(f"{x:.1f}" for x in v) if v else "?"  # noqa: E731
+        L.append(f"- `{m.get('command')}`: commit {m.get('commit')}, started {when}, load average "
+                 f"{la(m.get('loadavg_start'))} at its start, {la(m.get('loadavg_end'))} at its end")
+    return L + [""]
 
 
 def earlier_note(results: dict[str, Any]) -> list[str]:
     """``--reuse-databases``: which figures come from the earlier run that built the databases."""
     e = results.get("earlier")
     if not e:
-        return []
+        return merged_note(results)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e["started"])) if e.get("started") else "?"
     la = " / ".join(f"{x:.1f}" for x in e.get("loadavg_start") or [])
     return [f"This run reused the databases of an earlier run (`{e.get('command')}`, commit {e.get('commit')}, started "
@@ -76,7 +90,7 @@ def issue11_targets(results: dict[str, Any]) -> list[str]:
         rows.append([f"First call after a sync under 10 ms for every tool at {ISSUE11_SIZE:,}", measured, ok(not slow)])
     else:
         rows.append(["First call after a sync under 10 ms", missing, "–"])
-    if big and "sync" in big:
+    if big and "incremental" in big:
         full, inc = big["sync"]["total_s"], big["incremental"]["total_s"]
         rss = max(big["sync"]["peak_rss_mb"], big["incremental"]["peak_rss_mb"])
         server_rss = big["tools"]["peak_rss_mb"] if "tools" in big else None
@@ -165,6 +179,8 @@ def backends_section(results: dict[str, Any]) -> list[str]:
         vals = [per[b]["sync"]["db_bytes"] / 1e6 for b in names]
         rows.append(["Database size (MB)", *[f1(v, 0) for v in vals], _ratio(vals)])
         L += [f"### {n:,} instances", "", *table(["", *names, f"{names[1]} / {names[0]}"], rows)]
+        if not all("tools" in per[b] for b in names):
+            continue
         rows = []
         for name, t in per[names[0]]["tools"]["tools"].items():
             row = [label(name, t)]
@@ -183,6 +199,8 @@ def backends_section(results: dict[str, Any]) -> list[str]:
 
 
 def pg_targets(lite: dict[str, Any], pg: dict[str, Any]) -> list[str]:
+    if "resync" not in lite or "resync" not in pg:
+        return []
     a, b = lite["resync"]["total_s"], pg["resync"]["total_s"]
     tools = {k: v["client"] for k, v in snapshot_cases(pg["tools"]["tools"]).items() if v["client"].get("n")}
     slow = {k: c["median"] for k, c in tools.items() if c["median"] >= 10}

@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds per tool in-process before it stops early (default 10, quick 3; HTTP: half)")
     p.add_argument("--live-cap", type=float, default=None,
                    help="seconds per live question before its repetitions stop (default 90, quick 20)")
-    p.add_argument("--render", metavar="RESULTS_JSON", help="only re-render the report of an earlier run's results.json")
+    p.add_argument("--render", metavar="RESULTS_JSON",
+                   help="only re-render the report of an earlier run's results.json (several, comma-separated: "
+                        "joined, e.g. SQLite and PostgreSQL runs made in parallel)")
     p.add_argument("--live-max-size", type=int, default=10000,
                    help="largest fleet with a live baseline (larger: skipped with a note)")
     p.add_argument("--live-latency", type=float, default=0.02, help="simulated per-request latency (s)")
@@ -64,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--first-cases", default="",
                    help="first call after a sync: only these case labels (comma-separated; default every case)")
     p.add_argument("--no-first-call", action="store_true", help="skip the first-call-after-a-sync step")
+    p.add_argument("--no-resync", action="store_true", help="skip the unchanged re-sync (a second full sync)")
     p.add_argument("--reuse-databases", action="store_true",
                    help="rerun only the read tools and the first calls on the databases an earlier --keep run left in "
                         "--workdir (its results.json): its sync figures are kept and reported with its commit")
@@ -73,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.render:
-        md = render(json.loads(Path(a.render).read_text()))
+        md = render(merge([json.loads(Path(f).read_text()) for f in a.render.split(",")]))
         if a.out != "-":
             Path(a.out).write_text(md)
         print(md)
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_fraction": None if a.no_first_call else a.first_fraction,
         "first_after": 3 if q else 5,
         "first_cases": a.first_cases,
+        "resync": not a.no_resync,
     }
     unknown = [b for b in opts["databases"] if b not in bdb.BACKENDS]
     if unknown or not opts["databases"]:
@@ -111,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         return retime(a, opts, work, results, pg_server)
     print(f"bench: sizes {sizes}, work dir {work}", file=sys.stderr)
     with Procs(work / "logs") as procs:
+        # every finished step is in results.json at once: a run stopped midway keeps what it measured
+        procs.on_step = lambda: (work / "results.json").write_text(json.dumps(results, indent=1))
         for n in sizes:
             t0 = time.perf_counter()
+            res = results["sizes"][str(n)] = {"servers": n}
             try:
-                results["sizes"][str(n)] = bench_size(procs, n, work / str(n), opts, pg_server, a.keep)
+                bench_size(procs, n, work / str(n), opts, pg_server, a.keep, res)
             except Exception as e:  # noqa: BLE001 - the report says which size failed and why
-                results["sizes"][str(n)] = {"servers": n, "failed": str(e)}
+                res["failed"] = str(e)
                 print(f"bench: size {n} failed: {e}", file=sys.stderr)
             results["sizes"][str(n)]["wall_s"] = time.perf_counter() - t0
             print(f"bench: size {n} done in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
@@ -177,15 +184,36 @@ def retime(a: argparse.Namespace, opts: dict[str, Any], work: Path, results: dic
     return finish(a, results, work)
 
 
+def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report's results from several runs: a size measured on another backend by a later run goes
+    beside the first run's (its ``backends``), anything else is added as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0], sizes=dict(runs[0]["sizes"]))
+    out["merged"] = [{k: r.get(k) for k in ("command", "commit", "started", "finished", "loadavg_start",
+                                             "loadavg_end")} for r in runs]
+    for r in runs[1:]:
+        for key, size in r["sizes"].items():
+            mine = out["sizes"].get(key)
+            if mine is not None and size.get("backend") and size.get("backend") != mine.get("backend"):
+                mine.setdefault("backends", {})[size["backend"]] = size
+            elif mine is None:
+                out["sizes"][key] = size
+    out["started"] = min(r["started"] for r in runs)
+    out["finished"] = max(r.get("finished", r["started"]) for r in runs)
+    return out
+
+
 def _step(msg: str) -> None:
     print(f"bench:   {msg}", file=sys.stderr, flush=True)
 
 
 def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any], pg_server: str | None = None,
-               keep: bool = False) -> dict[str, Any]:
+               keep: bool = False, res: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every step for one fleet size, filling ``res`` as the steps finish."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    res: dict[str, Any] = {"servers": n}
+    res = {"servers": n} if res is None else res
     _step(f"[{n}] starting simulator")
     sim = procs.start_simulator(n)
     res["sim_startup_s"] = sim.startup_s
@@ -195,8 +223,10 @@ def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any], pg_server: s
             bdb.fresh_postgres_database(pg_server or "", f"bench_{n}_{os.getpid()}") for b in o["databases"]}
     try:
         res["backend"] = primary
-        res.update(backend_steps(procs, n, sim, urls[primary], primary, o, scale))
-        res["backends"] = {b: backend_steps(procs, n, sim, urls[b], b, o, scale) for b in others}
+        res["backends"] = {}
+        backend_steps(procs, n, sim, urls[primary], primary, o, scale, res)
+        for b in others:
+            backend_steps(procs, n, sim, urls[b], b, o, scale, res["backends"].setdefault(b, {}))
         if o.get("tools_only"):
             return res
         http_and_live(procs, n, sim, urls[primary], o, res)
@@ -210,17 +240,18 @@ def bench_size(procs: Procs, n: int, work: Path, o: dict[str, Any], pg_server: s
 
 
 def backend_steps(procs: Procs, n: int, sim: Sim, url: str, backend: str, o: dict[str, Any],
-                  scale: float) -> dict[str, Any]:
-    """Sync, unchanged re-sync, 1% change, incremental sync, the read tools and each tool's first call
-    after a sync, on one database."""
-    res: dict[str, Any] = {"database": backend, "database_url": bdb.redact(url)}
+                  scale: float, res: dict[str, Any]) -> dict[str, Any]:
+    """Sync, unchanged re-sync (unless --no-resync), 1% change, incremental sync, the read tools and each
+    tool's first call after a sync, on one database, into ``res``."""
+    res.update({"database": backend, "database_url": bdb.redact(url)})
     base_args = ["--auth-url", sim.auth_url]
     tag = f"{backend}-{n}"
     _step(f"[{n}] {backend}: full sync into a fresh database")
     res["sync"] = procs.worker(["sync", *base_args], f"sync-{tag}", timeout=1800 * scale, db_url=url)
-    _step(f"[{n}] {backend}: full sync {res['sync']['total_s']:.1f}s; full sync again, nothing changed")
-    res["resync"] = procs.worker(["sync", *base_args], f"resync-{tag}", timeout=1800 * scale, db_url=url)
-    _step(f"[{n}] {backend}: unchanged re-sync {res['resync']['total_s']:.1f}s; changing 1% of servers")
+    if o.get("resync", True):
+        _step(f"[{n}] {backend}: full sync {res['sync']['total_s']:.1f}s; full sync again, nothing changed")
+        res["resync"] = procs.worker(["sync", *base_args], f"resync-{tag}", timeout=1800 * scale, db_url=url)
+    _step(f"[{n}] {backend}: full sync {res['sync']['total_s']:.1f}s; changing 1% of servers")
     res["change"] = procs.worker(["change", *base_args], f"change-{tag}", timeout=600 * scale, db_url=url)
     res["incremental"] = procs.worker(["incremental", *base_args], f"incremental-{tag}", timeout=600 * scale, db_url=url)
     _step(f"[{n}] {backend}: incremental {res['incremental']['total_s']:.2f}s; read tools in-process")
