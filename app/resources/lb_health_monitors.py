@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String
+from sqlalchemy import Column, Integer, String
 
-from app.resources._common import boolean, cloud_indexes, integer, text, ts
+from app.resources._common import cloud_indexes, integer, text
 from app.resources.base import Listing, ResourceSpec, snapshot_table
-from app.resources.load_balancers import LB_SERVICE, first_id
+from app.resources.load_balancers import COMMON_SOURCES, LB_SERVICE, first_id, owner_columns, status_columns
 
 FILTERABLE = ("name", "pool_id", "type", "provisioning_status", "operating_status", "project_id")
 
@@ -22,12 +22,8 @@ table = snapshot_table(
     Column("http_method", String(16), doc="HTTP(S) checks: method."),
     Column("url_path", String(255), doc="HTTP(S) checks: path."),
     Column("expected_codes", String(64), doc="HTTP(S) checks: expected status codes, e.g. 200 or 200-204."),
-    Column("provisioning_status", String(16), doc="ACTIVE, PENDING_*, ERROR."),
-    Column("operating_status", String(16), doc="ONLINE, OFFLINE, ..."),
-    Column("admin_state_up", Boolean, doc="Administrative state."),
-    Column("project_id", String(64), doc="Owning project."),
-    Column("created_at", DateTime, doc="Creation time (UTC)."),
-    Column("updated_at", DateTime, doc="Last update (UTC)."),
+    *status_columns(),
+    *owner_columns(),
     *cloud_indexes("lb_health_monitors", *FILTERABLE),
     doc="Octavia health monitors.",
 )
@@ -40,6 +36,7 @@ SPEC = ResourceSpec(
     get_path="/lbaas/healthmonitors/{id}",
     get_key="healthmonitor",
     columns={
+        **COMMON_SOURCES,
         "name": lambda r: r.get("name") or None,
         "pool_id": first_id("pools"),
         "type": "type",
@@ -50,12 +47,6 @@ SPEC = ResourceSpec(
         "http_method": text("http_method"),
         "url_path": text("url_path"),
         "expected_codes": text("expected_codes"),
-        "provisioning_status": "provisioning_status",
-        "operating_status": "operating_status",
-        "admin_state_up": boolean("admin_state_up"),
-        "project_id": text("project_id"),
-        "created_at": ts("created_at"),
-        "updated_at": ts("updated_at"),
     },
     searchable=("name",),
     filterable=FILTERABLE,

@@ -4,11 +4,11 @@ raw."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String
+from sqlalchemy import Column, Integer, String
 
-from app.resources._common import boolean, cloud_indexes, integer, text, ts
+from app.resources._common import cloud_indexes, integer, text
 from app.resources.base import Listing, ResourceSpec, snapshot_table
-from app.resources.load_balancers import LB_SERVICE, first_id
+from app.resources.load_balancers import COMMON_SOURCES, LB_SERVICE, first_id, owner_columns, status_columns
 
 FILTERABLE = ("name", "loadbalancer_id", "provisioning_status", "operating_status", "protocol", "protocol_port",
               "default_pool_id", "project_id")
@@ -19,14 +19,10 @@ table = snapshot_table(
     Column("loadbalancer_id", String(64), doc="The load balancer (first of raw.loadbalancers; joins load_balancers.id)."),
     Column("protocol", String(32), doc="HTTP, HTTPS, TCP, UDP, SCTP, TERMINATED_HTTPS, PROMETHEUS."),
     Column("protocol_port", Integer, doc="The port it listens on."),
-    Column("provisioning_status", String(16), doc="ACTIVE, PENDING_*, ERROR, DELETED."),
-    Column("operating_status", String(16), doc="ONLINE, DEGRADED, ERROR, OFFLINE, NO_MONITOR."),
-    Column("admin_state_up", Boolean, doc="Administrative state."),
+    *status_columns(),
     Column("default_pool_id", String(64), doc="Pool receiving traffic no L7 policy redirects (joins lb_pools.id)."),
     Column("connection_limit", Integer, doc="Maximum connections (-1: unlimited)."),
-    Column("project_id", String(64), doc="Owning project."),
-    Column("created_at", DateTime, doc="Creation time (UTC)."),
-    Column("updated_at", DateTime, doc="Last update (UTC)."),
+    *owner_columns(),
     *cloud_indexes("lb_listeners", *FILTERABLE),
     doc="Octavia listeners. L7 policy ids in raw.l7policies.",
 )
@@ -40,18 +36,13 @@ SPEC = ResourceSpec(
     get_path="/lbaas/listeners/{id}",
     get_key="listener",
     columns={
+        **COMMON_SOURCES,
         "name": lambda r: r.get("name") or None,
         "loadbalancer_id": first_id("loadbalancers"),
         "protocol": "protocol",
         "protocol_port": integer("protocol_port"),
-        "provisioning_status": "provisioning_status",
-        "operating_status": "operating_status",
-        "admin_state_up": boolean("admin_state_up"),
         "default_pool_id": text("default_pool_id"),
         "connection_limit": integer("connection_limit"),
-        "project_id": text("project_id"),
-        "created_at": ts("created_at"),
-        "updated_at": ts("updated_at"),
     },
     searchable=("name",),
     filterable=FILTERABLE,

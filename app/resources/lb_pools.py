@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String
+from sqlalchemy import Boolean, Column, Integer, String
 
-from app.resources._common import as_bool, as_int, boolean, cloud_indexes, integer, items, text, ts
+from app.resources._common import as_bool, as_int, cloud_indexes, items, text
 from app.resources.base import ChildSpec, Listing, ResourceSpec, link_table, snapshot_table
-from app.resources.load_balancers import LB_SERVICE, first_id
+from app.resources.load_balancers import COMMON_SOURCES, LB_SERVICE, first_id, owner_columns, status_columns
 
 FILTERABLE = ("name", "loadbalancer_id", "listener_id", "provisioning_status", "operating_status", "protocol",
               "healthmonitor_id", "project_id")
@@ -28,14 +28,10 @@ table = snapshot_table(
     Column("listener_id", String(64), doc="First listener using it as default pool (raw.listeners; joins lb_listeners.id)."),
     Column("protocol", String(32), doc="HTTP, HTTPS, PROXY, PROXYV2, TCP, UDP, SCTP."),
     Column("lb_algorithm", String(32), doc="ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP, SOURCE_IP_PORT."),
-    Column("provisioning_status", String(16), doc="ACTIVE, PENDING_*, ERROR, DELETED."),
-    Column("operating_status", String(16), doc="ONLINE, DEGRADED, ERROR, OFFLINE, NO_MONITOR."),
-    Column("admin_state_up", Boolean, doc="Administrative state."),
+    *status_columns(),
     Column("healthmonitor_id", String(64), doc="Its health monitor (joins lb_health_monitors.id; NULL: none)."),
     Column("member_count", Integer, doc="Members listed for it (rows in lb_members)."),
-    Column("project_id", String(64), doc="Owning project."),
-    Column("created_at", DateTime, doc="Creation time (UTC)."),
-    Column("updated_at", DateTime, doc="Last update (UTC)."),
+    *owner_columns(),
     *cloud_indexes("lb_pools", *FILTERABLE),
     doc="Octavia pools. Members in lb_members (from raw.member_details, the pool's member listing).",
 )
@@ -84,19 +80,14 @@ SPEC = ResourceSpec(
     get_path="/lbaas/pools/{id}",
     get_key="pool",
     columns={
+        **COMMON_SOURCES,
         "name": lambda r: r.get("name") or None,
         "loadbalancer_id": first_id("loadbalancers"),
         "listener_id": first_id("listeners"),
         "protocol": "protocol",
         "lb_algorithm": "lb_algorithm",
-        "provisioning_status": "provisioning_status",
-        "operating_status": "operating_status",
-        "admin_state_up": boolean("admin_state_up"),
         "healthmonitor_id": text("healthmonitor_id"),
         "member_count": lambda r: len(member_list(r)) if isinstance(r.get(MEMBERS_KEY), dict) else None,
-        "project_id": text("project_id"),
-        "created_at": ts("created_at"),
-        "updated_at": ts("updated_at"),
     },
     children=(ChildSpec(members, _member_rows),),
     searchable=("name",),

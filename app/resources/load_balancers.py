@@ -30,12 +30,38 @@ def first_id(key: str) -> Any:
     return get
 
 
+def status_columns() -> list[Column[Any]]:
+    """The two statuses and the admin state every Octavia object carries."""
+    return [
+        Column("provisioning_status", String(16), doc="ACTIVE, PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE, ERROR, DELETED."),
+        Column("operating_status", String(16), doc="ONLINE, DEGRADED, ERROR, OFFLINE, DRAINING, NO_MONITOR."),
+        Column("admin_state_up", Boolean, doc="Administrative state."),
+    ]
+
+
+def owner_columns() -> list[Column[Any]]:
+    return [
+        Column("project_id", String(64), doc="Owning project."),
+        Column("created_at", DateTime, doc="Creation time (UTC)."),
+        Column("updated_at", DateTime, doc="Last update (UTC)."),
+    ]
+
+
+# Sources of status_columns() and owner_columns().
+COMMON_SOURCES = {
+    "provisioning_status": "provisioning_status",
+    "operating_status": "operating_status",
+    "admin_state_up": boolean("admin_state_up"),
+    "project_id": text("project_id"),
+    "created_at": ts("created_at"),
+    "updated_at": ts("updated_at"),
+}
+
+
 table = snapshot_table(
     "load_balancers",
     Column("name", String(255), doc="Load balancer name."),
-    Column("provisioning_status", String(16), doc="ACTIVE, PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE, ERROR, DELETED."),
-    Column("operating_status", String(16), doc="ONLINE, DEGRADED, ERROR, OFFLINE, DRAINING, NO_MONITOR."),
-    Column("admin_state_up", Boolean, doc="Administrative state."),
+    *status_columns(),
     Column("vip_address", String(64), doc="The VIP's IP address."),
     Column("vip_port_id", String(64), doc="Neutron port of the VIP (joins ports.id)."),
     Column("vip_subnet_id", String(64), doc="Subnet of the VIP (joins subnets.id)."),
@@ -59,10 +85,8 @@ SPEC = ResourceSpec(
     get_path="/lbaas/loadbalancers/{id}",
     get_key="loadbalancer",
     columns={
+        **COMMON_SOURCES,
         "name": lambda r: r.get("name") or None,
-        "provisioning_status": "provisioning_status",
-        "operating_status": "operating_status",
-        "admin_state_up": boolean("admin_state_up"),
         "vip_address": text("vip_address"),
         "vip_port_id": text("vip_port_id"),
         "vip_subnet_id": text("vip_subnet_id"),
@@ -70,10 +94,7 @@ SPEC = ResourceSpec(
         "provider": text("provider"),
         "flavor_id": text("flavor_id"),
         "availability_zone": text("availability_zone"),
-        "project_id": text("project_id"),
         "search_text": lowered("name", "id", "vip_address"),
-        "created_at": ts("created_at"),
-        "updated_at": ts("updated_at"),
     },
     searchable=("name", "search_text"),
     filterable=FILTERABLE,
