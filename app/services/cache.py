@@ -251,9 +251,10 @@ class OrderCache:
         self.hits = 0
         self.misses = 0
 
-    async def get(self, conn: Any, cloud: str, kinds: Sequence[str], key: Hashable,
-                  compute: Callable[[], Awaitable[Sequence[int]]]) -> array[int]:
-        rows = (await conn.execute(versions_query(cloud, kinds))).all()
+    def get(self, conn: Connection, cloud: str, kinds: Sequence[str], key: Hashable,
+            compute: Callable[[], Sequence[int]]) -> array[int]:
+        """Inside a read of :meth:`app.db.engine.Database.read` (``conn`` its sync connection)."""
+        rows = conn.execute(versions_query(cloud, kinds)).all()
         full = (cloud, key, tuple(sorted(rows)))
         hit = self._entries.get(full)
         if hit is not None:
@@ -261,7 +262,7 @@ class OrderCache:
             self._entries.move_to_end(full)
             return hit
         self.misses += 1
-        value = array("q", await compute())
+        value = array("q", compute())
         self._entries[full] = value
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

@@ -20,6 +20,7 @@ is unknown (vCPUs above the physical core count are normal there).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Float, Numeric, Select, and_, case, cast, func, literal, null, or_, select, type_coerce
@@ -62,8 +63,10 @@ def _pct(used: ColumnElement[Any], total: ColumnElement[Any]) -> ColumnElement[A
     return type_coerce(func.round(cast(100.0 * used / func.nullif(total, 0), Numeric), 1), Float)
 
 
-def capacity_query(cloud: str) -> Select[Any]:
-    """One row per live hypervisor with capacity, use, ratios and percentages (see module doc)."""
+def capacity_query(cloud: str, hypervisor_ids: Sequence[str] | None = None) -> Select[Any]:
+    """One row per live hypervisor with capacity, use, ratios and percentages (see module doc).
+    ``hypervisor_ids``: only these (a page): the Placement sums are then taken over their providers
+    only, so the cost is the page's, not the fleet's."""
     h = hypervisors
     by_uuid = select(providers.c.id).where(
         providers.c.cloud == h.c.cloud, providers.c.id == h.c.id, providers.c.deleted_at.is_(None)
@@ -71,8 +74,13 @@ def capacity_query(cloud: str) -> Select[Any]:
     by_name = select(func.min(providers.c.id)).where(
         providers.c.cloud == h.c.cloud, providers.c.name == h.c.hypervisor_hostname, providers.c.deleted_at.is_(None)
     ).scalar_subquery()
-    matched = select(h, func.coalesce(by_uuid, by_name).label("rp_id")).where(
-        h.c.cloud == cloud, h.c.deleted_at.is_(None)).subquery("hm")
+    matched_q = select(h, func.coalesce(by_uuid, by_name).label("rp_id")).where(h.c.cloud == cloud, h.c.deleted_at.is_(None))
+    if hypervisor_ids is not None:
+        # The LIMIT keeps SQLite from flattening the subquery: the provider match is then computed once
+        # per hypervisor, not again for each of the ~30 output columns that test it.
+        matched_q = matched_q.where(h.c.id.in_(list(hypervisor_ids))).limit(len(hypervisor_ids))
+    matched = matched_q.subquery("hm")
+    of_page: list[Any] = [] if hypervisor_ids is None else [select(matched.c.rp_id)]
 
     i = inventories
     inv_cols = []
@@ -83,13 +91,15 @@ def capacity_query(cloud: str) -> Select[Any]:
             func.sum(case((is_rc, i.c.total - i.c.reserved))).label(f"{key}_phys"),
             func.max(case((is_rc, i.c.allocation_ratio))).label(f"{key}_ratio"),
         ]
-    inv = select(i.c.resource_provider_id, *inv_cols).where(i.c.cloud == cloud).group_by(
+    inv = select(i.c.resource_provider_id, *inv_cols).where(
+        i.c.cloud == cloud, *(i.c.resource_provider_id.in_(q) for q in of_page)).group_by(
         i.c.resource_provider_id).subquery("inv")
     u = usages
     us = select(u.c.resource_provider_id, *[
         func.sum(case((u.c.resource_class == rc, u.c.used))).label(f"{key}_used")
         for key, (rc, _t, _u) in RESOURCES.items()
-    ]).where(u.c.cloud == cloud).group_by(u.c.resource_provider_id).subquery("us")
+    ]).where(u.c.cloud == cloud, *(u.c.resource_provider_id.in_(q) for q in of_page)).group_by(
+        u.c.resource_provider_id).subquery("us")
 
     m = matched.c
     placement = m.rp_id.is_not(None)

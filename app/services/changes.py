@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from app.db.bookkeeping import snapshot_changes
 from app.db.engine import utcnow
@@ -119,14 +119,19 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
     if change:
         where.append(t.c.change == change)
     cond = and_(*where)
-    async with app.db.reader() as conn:
-        grouped = (await conn.execute(select(t.c.kind, t.c.change, func.count()).where(cond)
-                                      .group_by(t.c.kind, t.c.change))).all()
-        page = (await conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
-                                   .limit(limit).offset(offset))).all()
-        status_rows = (await conn.execute(
+
+    def read(conn: Connection) -> tuple[list[Any], list[Any], list[Any], SnapshotInfo]:
+        grouped = conn.execute(select(t.c.kind, t.c.change, func.count()).where(cond)
+                               .group_by(t.c.kind, t.c.change)).all()
+        page = conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
+                            .limit(limit).offset(offset)).all()
+        status_rows = conn.execute(
             select(t.c.kind, t.c.before, t.c.after).where(cond, t.c.change == "changed")
-            .order_by(t.c.id.desc()).limit(TRANSITION_SCAN))).all()
+            .order_by(t.c.id.desc()).limit(TRANSITION_SCAN)).all()
+        seen = sorted({kind for kind, _ch, _n in grouped})
+        return grouped, page, status_rows, app.snapshot_in(conn, wanted or seen or ["servers"])
+
+    grouped, page, status_rows, snap = await app.db.read(read)
     per_kind: dict[str, ChangeCount] = {}
     for kind, ch, n in grouped:
         setattr(per_kind.setdefault(kind, ChangeCount(kind=kind)), ch, int(n))
@@ -136,7 +141,6 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
         f"{kind}: {b.get('status')}->{a.get('status')}" for kind, b, a in status_rows
         if isinstance(b, dict) and isinstance(a, dict) and "status" in b and "status" in a)
     top = dict(transitions.most_common(10))
-    snap = await app.snapshot(wanted or [c.kind for c in counts] or ["servers"], wait=False)
     return Changes(
         summary=_summary(start, end, counts, top), since=start, until=end, counts=counts,
         status_transitions=top, transitions_sampled=len(status_rows) >= TRANSITION_SCAN,
@@ -165,14 +169,15 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
     check_window(limit, offset)
     servers = all_specs()["servers"].table
     s = servers
-    async with app.db.reader() as conn:
-        matches = (await conn.execute(
+
+    def read(conn: Connection) -> tuple[Any, int, list[Any], SnapshotInfo]:
+        matches = conn.execute(
             select(s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
             .where(s.c.cloud == app.cloud_name, or_(s.c.id == instance, s.c.name == instance))
-            .order_by(s.c.deleted_at.is_not(None), s.c.name, s.c.id).limit(20))).all()
+            .order_by(s.c.deleted_at.is_not(None), s.c.name, s.c.id).limit(20)).all()
         if not matches:
-            names = (await conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None))
-                                        .limit(5000))).scalars().all()
+            names = conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None))
+                                 .limit(5000)).scalars().all()
             raise NotFound(f"No instance {clip(instance)} in the snapshot (live or deleted).",
                            close_matches(instance, list(names)))
         by_id = [m for m in matches if m.id == instance]
@@ -188,9 +193,12 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
             target = matches[0]
         t = snapshot_changes
         cond = and_(t.c.cloud == app.cloud_name, t.c.kind == "servers", t.c.resource_id == target.id)
-        total = (await conn.execute(select(func.count()).where(cond))).scalar_one()
-        rows = (await conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
-                                   .limit(limit).offset(offset))).all()
+        total = conn.execute(select(func.count()).where(cond)).scalar_one()
+        rows = conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
+                            .limit(limit).offset(offset)).all()
+        return target, int(total), list(rows), app.snapshot_in(conn, ["servers"])
+
+    target, total, rows, snap = await app.db.read(read)
     history = [_row(r) for r in rows]
     state = "deleted" if target.deleted_at else "live"
     summary = (f"Instance {target.name or target.id} ({target.id}), {state}; first seen {target.first_seen_at:%Y-%m-%d %H:%M} "
@@ -205,5 +213,5 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
         summary=summary, id=target.id, name=target.name, live=target.deleted_at is None,
         first_seen_at=target.first_seen_at, deleted_at=target.deleted_at,
         page=PageInfo.of(int(total), len(history), offset, limit), history=history,
-        snapshot=await app.snapshot(["servers"], wait=False),
+        snapshot=snap,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from app.resources.registry import all_specs
 from app.services.query import contains, live
@@ -42,19 +42,20 @@ async def complete(app: AppContext, kind: str, typed: str, cap: int = CAP) -> tu
             if v is not None and str(v) not in out:
                 out.append(str(v))
 
-    async with app.db.reader() as conn:
-        where = live(t, app.cloud_name)
+    where = live(t, app.cloud_name)
+
+    def values(conn: Connection) -> None:
         if not typed:
-            add((await conn.execute(select(col).where(where, col.is_not(None)).order_by(col).limit(cap + 1)))
-                .scalars())
-            return out[:cap], len(out) > cap
-        add((await conn.execute(select(col).where(where, col == typed).limit(1))).scalars())
-        add((await conn.execute(select(col).where(where, col >= typed, col < typed + HIGH)
-                                .order_by(func.length(col), col).limit(cap + 1))).scalars())
+            add(conn.execute(select(col).where(where, col.is_not(None)).order_by(col).limit(cap + 1)).scalars())
+            return
+        add(conn.execute(select(col).where(where, col == typed).limit(1)).scalars())
+        add(conn.execute(select(col).where(where, col >= typed, col < typed + HIGH)
+                         .order_by(func.length(col), col).limit(cap + 1)).scalars())
         if len(out) <= cap:
-            add((await conn.execute(select(t.c.id).where(where, t.c.id >= typed, t.c.id < typed + HIGH)
-                                    .order_by(t.c.id).limit(cap + 1 - len(out)))).scalars())
+            add(conn.execute(select(t.c.id).where(where, t.c.id >= typed, t.c.id < typed + HIGH)
+                             .order_by(t.c.id).limit(cap + 1 - len(out))).scalars())
         if len(out) <= cap:
-            add((await conn.execute(select(col).where(where, contains(col, typed, False))
-                                    .limit(2 * cap + 2))).scalars())
+            add(conn.execute(select(col).where(where, contains(col, typed, False)).limit(2 * cap + 2)).scalars())
+
+    await app.db.read(values)
     return out[:cap], len(out) > cap

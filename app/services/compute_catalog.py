@@ -1,29 +1,34 @@
-"""Hypervisor and flavor listings (get_hypervisor_list, get_flavor_list): capacity from the
-``v_hypervisor_capacity`` view (Placement, or the hypervisor's own fields before compute 2.88; NULL when
-neither source has it, never invented), instance counts from one grouped query per page."""
+"""Hypervisor and flavor listings (get_hypervisor_list, get_flavor_list): capacity as the
+``v_hypervisor_capacity`` view defines it (:func:`app.services.capacity.capacity_query`, for the page's
+hypervisors only: Placement, or the hypervisor's own fields before compute 2.88; NULL when neither
+source has it, never invented), instance counts from one grouped query per page."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import column, func, select, table
+from sqlalchemy import Connection, Select, func, select
 
 from app.errors import InvalidArgument
 from app.resources.flavors import table as flavors
+from app.resources.hypervisors import table as hypervisors
 from app.resources.servers import table as servers
+from app.services.capacity import capacity_query
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, fetch_page, live, ordered
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
-_CAP_COLUMNS = (
-    "hypervisor_id", "hypervisor_hostname", "host", "state", "status", "hypervisor_type", "capacity_source",
-    "vcpus_total", "vcpus_used", "memory_mb_total", "memory_mb_used", "disk_gb_total", "disk_gb_used",
-    "vcpus_used_pct", "memory_used_pct", "disk_used_pct", "running_vms",
-)
-capacity = table("v_hypervisor_capacity", column("cloud"), *(column(c) for c in _CAP_COLUMNS))
+# HypervisorOut field -> column of app.services.capacity.capacity_query
+_CAP_FIELDS = {
+    "hypervisor_hostname": "hypervisor_hostname", "host": "host", "state": "state", "status": "status",
+    "hypervisor_type": "hypervisor_type", "capacity_source": "capacity_source",
+    "vcpus_total": "vcpus_capacity", "vcpus_used": "vcpus_used", "memory_mb_total": "memory_mb_capacity",
+    "memory_mb_used": "memory_mb_used", "disk_gb_total": "disk_gb_capacity", "disk_gb_used": "disk_gb_used",
+    "vcpus_used_pct": "vcpus_pct", "memory_used_pct": "memory_mb_pct", "disk_used_pct": "disk_gb_pct",
+}
 
 
 class HypervisorOut(BaseModel):
@@ -74,27 +79,36 @@ HYPERVISOR_STATUSES = ("enabled", "disabled", "up", "down")
 
 async def hypervisor_list(app: AppContext, limit: int, offset: int, status: str | None) -> HypervisorList:
     check_window(limit, offset)
-    c = capacity.c
-    stmt = select(capacity).where(c.cloud == app.cloud_name)
+    h = hypervisors
+    conds = [live(h, app.cloud_name)]
     if status is not None and status.strip():
         st = status.strip().lower()
         if st not in HYPERVISOR_STATUSES:
             raise InvalidArgument(f"status must be one of {', '.join(HYPERVISOR_STATUSES)} "
                                   "(enabled/disabled: the compute service; up/down: its state).")
-        stmt = stmt.where((c.status == st) if st in ("enabled", "disabled") else (c.state == st))
-    stmt = stmt.order_by(*ordered(c.hypervisor_hostname, c.hypervisor_id))
-    snap = await app.snapshot(("hypervisors", "resource_providers", "servers"))
-    async with app.db.reader() as conn:
-        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        names = [r.hypervisor_hostname for r in rows if r.hypervisor_hostname]
-        counts = dict((await conn.execute(
-            select(servers.c.hypervisor_hostname, func.count())
-            .where(live(servers, app.cloud_name), servers.c.hypervisor_hostname.in_(names))
-            .group_by(servers.c.hypervisor_hostname))).all()) if names else {}
-    items = [HypervisorOut(id=r.hypervisor_id, instances=counts.get(r.hypervisor_hostname, 0),
-                           **{k: getattr(r, k) for k in _CAP_COLUMNS if k not in ("hypervisor_id", "running_vms")})
-             for r in rows]
-    return HypervisorList(**PageInfo.of(total, len(items), offset, limit).model_dump(), hypervisors=items,
+        conds.append((h.c.status == st) if st in ("enabled", "disabled") else (h.c.state == st))
+    return await app.read(("hypervisors", "resource_providers", "servers"), _read_hypervisors, app.cloud_name, conds,
+                          limit, offset)
+
+
+def _read_hypervisors(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[Any], limit: int,
+                      offset: int) -> HypervisorList:
+    """Count and window the live hypervisors on their (cloud, hostname, id) index, then capacity and
+    instance counts for the window's hypervisors only (never the whole fleet)."""
+    h = hypervisors
+    total = conn.execute(select(func.count()).select_from(h).where(*conds)).scalar_one()
+    ids = [i for (i,) in conn.execute(select(h.c.id).where(*conds).order_by(
+        *ordered(h.c.hypervisor_hostname, h.c.id)).limit(limit).offset(offset))] if offset < total else []
+    caps = {r["hypervisor_id"]: r for r in conn.execute(capacity_query(cloud, ids)).mappings()} if ids else {}
+    rows = [caps[i] for i in ids if i in caps]
+    names = [r["hypervisor_hostname"] for r in rows if r["hypervisor_hostname"]]
+    counts = dict(conn.execute(
+        select(servers.c.hypervisor_hostname, func.count())
+        .where(live(servers, cloud), servers.c.hypervisor_hostname.in_(names))
+        .group_by(servers.c.hypervisor_hostname)).all()) if names else {}
+    items = [HypervisorOut(id=r["hypervisor_id"], instances=counts.get(r["hypervisor_hostname"], 0),
+                           **{out: r[col] for out, col in _CAP_FIELDS.items()}) for r in rows]
+    return HypervisorList(**PageInfo.of(int(total), len(items), offset, limit).model_dump(), hypervisors=items,
                           snapshot=snap)
 
 
@@ -102,17 +116,20 @@ async def flavor_list(app: AppContext, limit: int, offset: int) -> FlavorList:
     check_window(limit, offset)
     f = flavors
     stmt = select(f).where(live(f, app.cloud_name)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))
-    snap = await app.snapshot(("flavors", "servers"))
-    async with app.db.reader() as conn:
-        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        s = servers
-        by_id = dict((await conn.execute(
-            select(s.c.flavor_id, func.count()).where(live(s, app.cloud_name), s.c.flavor_id.in_([r.id for r in rows]))
-            .group_by(s.c.flavor_id))).all())
-        by_name = dict((await conn.execute(
-            select(s.c.flavor_name, func.count())
-            .where(live(s, app.cloud_name), s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
-            .group_by(s.c.flavor_name))).all())
+    return await app.read(("flavors", "servers"), _read_flavors, app.cloud_name, stmt, limit, offset)
+
+
+def _read_flavors(conn: Connection, snap: SnapshotInfo, cloud: str, stmt: Select[Any], limit: int,
+                  offset: int) -> FlavorList:
+    total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
+    s = servers
+    by_id = dict(conn.execute(
+        select(s.c.flavor_id, func.count()).where(live(s, cloud), s.c.flavor_id.in_([r.id for r in rows]))
+        .group_by(s.c.flavor_id)).all())
+    by_name = dict(conn.execute(
+        select(s.c.flavor_name, func.count())
+        .where(live(s, cloud), s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
+        .group_by(s.c.flavor_name)).all())
     items = [FlavorOut(id=r.id, name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
                        ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb, is_public=r.is_public,
                        is_disabled=r.is_disabled, instances=by_id.get(r.id, 0) + by_name.get(r.name, 0))

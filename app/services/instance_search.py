@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import (ColumnElement, FromClause, Select, Table, column, false, literal, literal_column, or_,
+from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, literal, literal_column, or_,
                         select, table, union)
 
 from app.resources.flavors import table as flavors
@@ -159,10 +159,9 @@ class Matcher(Selector):
         return self.any_of(tests, extra)
 
 
-async def has_fts(conn: object) -> bool:
+def has_fts(conn: Connection) -> bool:
     """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram)."""
     from sqlalchemy import text
 
-    row = (await conn.execute(  # type: ignore[attr-defined]
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME})).first()
+    row = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME}).first()
     return row is not None

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_serializer
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, func, or_, select, true
 
 from app.errors import Conflict, InvalidArgument, NotFound
 from app.resources.flavors import table as flavors
@@ -211,7 +211,7 @@ def _to_instance(r: Any, addrs: list[AddressOut], full: bool) -> dict[str, Any]:
     return out
 
 
-async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool) -> dict[str, dict[str, list[Any]]]:
+def _children(conn: Connection, cloud: str, ids: Sequence[str], include_all: bool) -> dict[str, dict[str, list[Any]]]:
     """The page's link rows: one query per link table (addresses always; volumes and security groups
     with ``include_all``)."""
     out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
@@ -220,7 +220,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     a = addresses
     # Each lookup is pinned to the link table's (cloud, server_id) index: with statistics, SQLite
     # otherwise walks the index of the ORDER BY column over every row of the cloud (20 ms at 50k).
-    for r in await conn.execute(
+    for r in conn.execute(
         select(a).where(a.c.cloud == cloud, a.c.server_id.in_(ids)).order_by(*nulls_pinned(a.c.network_name, a.c.ip_address))
         .with_hint(a, "INDEXED BY ix_server_addresses_cloud_server_id", "sqlite")
     ):
@@ -230,7 +230,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
     if not include_all:
         return out
     sv, v = server_volumes, volumes
-    for r in await conn.execute(
+    for r in conn.execute(
         select(sv.c.server_id, sv.c.volume_id, sv.c.delete_on_termination, v.c.name, v.c.size_gb)
         .select_from(sv.outerjoin(v, (v.c.cloud == sv.c.cloud) & (v.c.id == sv.c.volume_id)))
         .where(sv.c.cloud == cloud, sv.c.server_id.in_(ids)).order_by(*nulls_pinned(sv.c.volume_id))
@@ -239,7 +239,7 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
         out[r.server_id]["volumes"].append(AttachedVolume(
             id=r.volume_id, name=r.name, size_gb=r.size_gb, delete_on_termination=r.delete_on_termination))
     sg = server_security_groups
-    for r in await conn.execute(
+    for r in conn.execute(
         select(sg.c.server_id, sg.c.security_group_name)
         .where(sg.c.cloud == cloud, sg.c.server_id.in_(ids)).order_by(*nulls_pinned(sg.c.security_group_name))
         .with_hint(sg, "INDEXED BY ix_server_security_groups_cloud_server_id", "sqlite")
@@ -253,18 +253,18 @@ async def _children(conn: Any, cloud: str, ids: Sequence[str], include_all: bool
 SORT_MATCHES_MAX = 3000
 
 
-async def _ordered(app: AppContext, conn: Any, where: Where | None, cache_key: Any) -> Any:
+def _ordered(app: AppContext, conn: Connection, where: Where | None, cache_key: Any) -> Any:
     """Rowids of the live servers matching ``where``, ordered by name then id: computed once per
     data version of the instance kinds (:class:`app.services.cache.OrderCache`), then every page of
     the same question is a slice."""
     s = servers
     cloud = app.cloud_name
 
-    async def compute() -> list[int]:
+    def compute() -> list[int]:
         conds = [live(s, cloud)]
         walk_names = where is None
         if isinstance(where, RowidSet):
-            n = (await conn.execute(select(func.count()).select_from(where.select.subquery()))).scalar_one()
+            n = conn.execute(select(func.count()).select_from(where.select.subquery())).scalar_one()
             conds.append(where.condition())
             walk_names = n > SORT_MATCHES_MAX
         elif where is not None:
@@ -272,51 +272,50 @@ async def _ordered(app: AppContext, conn: Any, where: Where | None, cache_key: A
         stmt = select(rowid(s)).where(*conds).order_by(s.c.name, s.c.id)
         if walk_names:
             stmt = stmt.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
-        return [r for (r,) in await conn.execute(stmt)]
+        return [r for (r,) in conn.execute(stmt)]
 
-    return await app.orders.get(conn, cloud, KINDS, cache_key, compute)
+    return app.orders.get(conn, cloud, KINDS, cache_key, compute)
 
 
-async def _page(app: AppContext, where: Where | None, limit: int, offset: int,
-                include_all: bool, cache_key: Any = None, full: bool = True) -> tuple[int, list[Instance]]:
+def _page(app: AppContext, conn: Connection, where: Where | None, limit: int, offset: int,
+          include_all: bool, cache_key: Any = None, full: bool = True) -> tuple[int, list[Instance]]:
     """Count and window the live servers matching ``where`` (ordered by name, then id: the order of
     the live (cloud, name, id) and (cloud, status, name, id) indexes), then read only the window's rows
     with their names and link rows. ``cache_key`` (SQLite): the question is one whose ordered match set
     is worth keeping (see :func:`_ordered`)."""
     cloud = app.cloud_name
     s = servers
-    async with app.db.reader() as conn:
-        if app.db.dialect_name == "sqlite":
-            conds = [live(s, cloud)]
-            if cache_key is not None:
-                ordered = await _ordered(app, conn, where, cache_key)
-                total = len(ordered)
-                order = list(ordered[offset:offset + limit])
-            else:
-                if isinstance(where, RowidSet):
-                    # The set holds distinct live rowids of this cloud: its size is the total.
-                    total = (await conn.execute(select(func.count()).select_from(where.select.subquery()))).scalar_one()
-                    conds.append(where.condition())
-                else:
-                    if where is not None:
-                        conds.append(where)
-                    count = select(func.count()).select_from(s).where(*conds)
-                    if where is None:  # index-only over the live (cloud, name) partial index
-                        count = count.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
-                    total = (await conn.execute(count)).scalar_one()
-                window = select(rowid(s)).where(*conds).order_by(s.c.name, s.c.id).limit(limit).offset(offset)
-                if where is None or (isinstance(where, RowidSet) and total > SORT_MATCHES_MAX):
-                    window = window.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
-                order = [r for (r,) in await conn.execute(window)] if offset < total else []
-            fetched = {r.rid: r for r in await conn.execute(
-                _base().add_columns(rowid(s).label("rid")).where(rowid(s).in_(order)))} if order else {}
-            rows = [fetched[r] for r in order if r in fetched]
+    if app.db.dialect_name == "sqlite":
+        conds = [live(s, cloud)]
+        if cache_key is not None:
+            ordered = _ordered(app, conn, where, cache_key)
+            total = len(ordered)
+            order = list(ordered[offset:offset + limit])
         else:
-            cond = where.condition() if isinstance(where, RowidSet) else where
-            stmt = _base().where(live(s, cloud), cond if cond is not None else true()).order_by(
-                *nulls_pinned(s.c.name, s.c.id))
-            total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        kids = await _children(conn, cloud, [r.id for r in rows], include_all)
+            if isinstance(where, RowidSet):
+                # The set holds distinct live rowids of this cloud: its size is the total.
+                total = conn.execute(select(func.count()).select_from(where.select.subquery())).scalar_one()
+                conds.append(where.condition())
+            else:
+                if where is not None:
+                    conds.append(where)
+                count = select(func.count()).select_from(s).where(*conds)
+                if where is None:  # index-only over the live (cloud, name) partial index
+                    count = count.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
+                total = conn.execute(count).scalar_one()
+            window = select(rowid(s)).where(*conds).order_by(s.c.name, s.c.id).limit(limit).offset(offset)
+            if where is None or (isinstance(where, RowidSet) and total > SORT_MATCHES_MAX):
+                window = window.with_hint(s, "INDEXED BY ix_servers_cloud_name", "sqlite")
+            order = [r for (r,) in conn.execute(window)] if offset < total else []
+        fetched = {r.rid: r for r in conn.execute(
+            _base().add_columns(rowid(s).label("rid")).where(rowid(s).in_(order)))} if order else {}
+        rows = [fetched[r] for r in order if r in fetched]
+    else:
+        cond = where.condition() if isinstance(where, RowidSet) else where
+        stmt = _base().where(live(s, cloud), cond if cond is not None else true()).order_by(
+            *nulls_pinned(s.c.name, s.c.id))
+        total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
+    kids = _children(conn, cloud, [r.id for r in rows], include_all)
     result = []
     for r in rows:
         k = kids.get(r.id, {})
@@ -327,7 +326,7 @@ async def _page(app: AppContext, where: Where | None, limit: int, offset: int,
     return int(total), result
 
 
-async def _suggest(app: AppContext, term: str) -> list[str]:
+def _suggest(app: AppContext, conn: Connection, term: str) -> list[str]:
     """Close matches for ``term`` among live server names, from SQL-selected candidates only: names
     sharing a prefix (index range scans, longest prefix first), then names containing 3-character
     pieces of it; never the whole fleet."""
@@ -336,21 +335,19 @@ async def _suggest(app: AppContext, term: str) -> list[str]:
         return []
     s = servers
     names: set[str] = set()
-    async with app.db.reader() as conn:
-        for n in sorted({len(t) - 1, (2 * len(t)) // 3, len(t) // 2, 3}, reverse=True):
-            if n < 2 or len(names) >= 20:
-                continue
-            prefix = t[:n]
-            stmt = (select(s.c.name).where(live(s, app.cloud_name), s.c.name >= prefix,
-                                           s.c.name < prefix + "\U0010ffff").limit(200))
-            names.update(x for (x,) in await conn.execute(stmt) if x)
-        if len(names) < 5:
-            pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
-            where = Selector(app.cloud_name, app.db.dialect_name).any_of(
-                [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
-            cond = where.condition() if isinstance(where, RowidSet) else where
-            names.update(x for (x,) in await conn.execute(
-                select(s.c.name).where(live(s, app.cloud_name), cond).limit(1000)) if x)
+    for n in sorted({len(t) - 1, (2 * len(t)) // 3, len(t) // 2, 3}, reverse=True):
+        if n < 2 or len(names) >= 20:
+            continue
+        prefix = t[:n]
+        stmt = (select(s.c.name).where(live(s, app.cloud_name), s.c.name >= prefix,
+                                       s.c.name < prefix + "\U0010ffff").limit(200))
+        names.update(x for (x,) in conn.execute(stmt) if x)
+    if len(names) < 5:
+        pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
+        where = Selector(app.cloud_name, app.db.dialect_name).any_of(
+            [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
+        cond = where.condition() if isinstance(where, RowidSet) else where
+        names.update(x for (x,) in conn.execute(select(s.c.name).where(live(s, app.cloud_name), cond).limit(1000)) if x)
     return close_matches(t, sorted(names))
 
 
@@ -370,29 +367,31 @@ async def instance_details(app: AppContext, instance_names: str, instance_ids: s
         raise InvalidArgument(
             "Say which instances: pass instance_names and/or instance_ids (comma-separated), or "
             "all_instances=true to page through every instance (use search_instances for partial matches).")
-    snap = await app.snapshot(DETAIL_KINDS if include_all else KINDS)
     where: ColumnElement[bool] | None = None
-    not_found: list[str] = []
     if names or ids:
         tests = ([lambda t: t.c.name.in_(names)] if names else []) + ([lambda t: t.c.id.in_(ids)] if ids else [])
         where = Selector(app.cloud_name, app.db.dialect_name).any_of(tests)
-        cond = where.condition() if isinstance(where, RowidSet) else where
-        async with app.db.reader() as conn:
-            found = (await conn.execute(
-                select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), cond))).all()
-        found_names = {n for n, _ in found}
-        found_ids = {i for _, i in found}
-        not_found = [n for n in names if n not in found_names] + [i for i in ids if i not in found_ids]
-        if not found:
-            hints: list[str] = []
-            for n in names[:5]:
-                hints += [h for h in await _suggest(app, n) if h not in hints]
-            raise NotFound(f"No instance matches the names {names} or IDs {ids} in the snapshot "
-                           f"(as of {snap.as_of}).", candidates=hints[:8])
-    total, items = await _page(app, where, limit, offset, include_all,
-                               cache_key=("all",) if where is None else None, full=full)
-    return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
-                        not_found=not_found, snapshot=snap)
+
+    def read(conn: Connection, snap: SnapshotInfo) -> InstanceList:
+        not_found: list[str] = []
+        if where is not None:
+            cond = where.condition() if isinstance(where, RowidSet) else where
+            found = conn.execute(select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), cond)).all()
+            found_names = {n for n, _ in found}
+            found_ids = {i for _, i in found}
+            not_found = [n for n in names if n not in found_names] + [i for i in ids if i not in found_ids]
+            if not found:
+                hints: list[str] = []
+                for n in names[:5]:
+                    hints += [h for h in _suggest(app, conn, n) if h not in hints]
+                raise NotFound(f"No instance matches the names {names} or IDs {ids} in the snapshot "
+                               f"(as of {snap.as_of}).", candidates=hints[:8])
+        total, items = _page(app, conn, where, limit, offset, include_all,
+                             cache_key=("all",) if where is None else None, full=full)
+        return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                            not_found=not_found, snapshot=snap)
+
+    return await app.read(DETAIL_KINDS if include_all else KINDS, read)
 
 
 async def search(app: AppContext, search_term: str, search_in: str, limit: int, offset: int,
@@ -406,44 +405,47 @@ async def search(app: AppContext, search_term: str, search_in: str, limit: int, 
     field = (search_in or "name").strip().lower()
     if field not in SEARCH_FIELDS:
         raise InvalidArgument(f"search_in must be one of {', '.join(SEARCH_FIELDS)} (got {clip(search_in)}).")
-    snap = await app.snapshot(KINDS)
-    use_fts = False
-    if app.db.dialect_name == "sqlite":
-        async with app.db.reader() as conn:
-            use_fts = await has_fts(conn)
-    cond = Matcher(app.cloud_name, term, case_sensitive, app.db.dialect_name, use_fts).condition(field)
-    total, items = await _page(app, cond, limit, offset, include_all=False,
-                               cache_key=("search", field, term, case_sensitive, use_fts), full=full)
-    return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
-                                search_term=term[:ECHO_MAX], search_in=field, case_sensitive=case_sensitive, snapshot=snap)
+    dialect = app.db.dialect_name
+
+    def read(conn: Connection, snap: SnapshotInfo) -> InstanceSearchResult:
+        use_fts = dialect == "sqlite" and has_fts(conn)
+        cond = Matcher(app.cloud_name, term, case_sensitive, dialect, use_fts).condition(field)
+        total, items = _page(app, conn, cond, limit, offset, include_all=False,
+                             cache_key=("search", field, term, case_sensitive, use_fts), full=full)
+        return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                                    search_term=term[:ECHO_MAX], search_in=field, case_sensitive=case_sensitive,
+                                    snapshot=snap)
+
+    return await app.read(KINDS, read)
 
 
 async def by_name(app: AppContext, instance_name: str) -> InstanceResult:
     name = (instance_name or "").strip()
     if not name:
         raise InvalidArgument("instance_name must not be empty.")
-    snap = await app.snapshot(DETAIL_KINDS)
-    async with app.db.reader() as conn:
+
+    def read(conn: Connection, snap: SnapshotInfo) -> InstanceResult:
         # Two keyed lookups (the live name index, the primary key): an OR of both lets SQLite's
         # planner fall back to scanning the fat rows.
         rows = []
         for where in (servers.c.name == name, servers.c.id == name):
-            rows += (await conn.execute(
-                select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
-                .where(live(servers, app.cloud_name), where))).all()
+            rows += conn.execute(select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
+                                 .where(live(servers, app.cloud_name), where)).all()
         rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)
-    by_id = [r for r in rows if r.id == name]
-    if by_id:
-        rows = by_id
-    if not rows:
-        raise NotFound(f"No instance named (or with ID) {clip(name)} in the snapshot (as of {snap.as_of}); names "
-                       "match exactly (use search_instances for partial matches).",
-                       candidates=await _suggest(app, name))
-    if len(rows) > 1:
-        listed = "; ".join(f"{r.id} (status {r.status}, host {r.host})" for r in rows)
-        raise Conflict(f"{len(rows)} instances are named {clip(name)}: {listed}. Ask again with one of these IDs.")
-    _, items = await _page(app, servers.c.id == rows[0].id, 1, 0, include_all=True)
-    return InstanceResult(instance=items[0], snapshot=snap)
+        by_id = [r for r in rows if r.id == name]
+        if by_id:
+            rows = by_id
+        if not rows:
+            raise NotFound(f"No instance named (or with ID) {clip(name)} in the snapshot (as of {snap.as_of}); names "
+                           "match exactly (use search_instances for partial matches).",
+                           candidates=_suggest(app, conn, name))
+        if len(rows) > 1:
+            listed = "; ".join(f"{r.id} (status {r.status}, host {r.host})" for r in rows)
+            raise Conflict(f"{len(rows)} instances are named {clip(name)}: {listed}. Ask again with one of these IDs.")
+        _, items = _page(app, conn, servers.c.id == rows[0].id, 1, 0, include_all=True)
+        return InstanceResult(instance=items[0], snapshot=snap)
+
+    return await app.read(DETAIL_KINDS, read)
 
 
 async def by_status(app: AppContext, status: str, limit: int, offset: int, detail: str = "brief") -> InstanceList:
@@ -452,9 +454,12 @@ async def by_status(app: AppContext, status: str, limit: int, offset: int, detai
     st = (status or "").strip().upper()
     if st not in NOVA_STATUSES:
         raise InvalidArgument(f"Unknown instance status {clip(status)}. Valid Nova statuses: {', '.join(NOVA_STATUSES)}.")
-    snap = await app.snapshot(KINDS)
-    # A plain condition: the live (cloud, status, name) index serves the count and the name order.
-    total, items = await _page(app, servers.c.status == st, limit, offset, include_all=False,
-                               cache_key=("status", st), full=full)
-    return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
-                        snapshot=snap)
+
+    def read(conn: Connection, snap: SnapshotInfo) -> InstanceList:
+        # A plain condition: the live (cloud, status, name) index serves the count and the name order.
+        total, items = _page(app, conn, servers.c.status == st, limit, offset, include_all=False,
+                             cache_key=("status", st), full=full)
+        return InstanceList(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
+                            snapshot=snap)
+
+    return await app.read(KINDS, read)

@@ -2,7 +2,7 @@
 
 A :class:`View` declares what one list tool returns: the kind, the item/list model names, the
 reference columns resolved to names (``project_id`` -> ``project_name``), and an optional ``enrich``
-coroutine adding per-row fields from a few batched queries (one query per page and per join, never
+function (sync: it runs inside the page's one read, :meth:`AppContext.read`) adding per-row fields from a few batched queries (one query per page and per join, never
 per row). :func:`list_view` does the rest in SQL: live rows of this cloud, validated ``limit``/``offset``,
 equality filters on the spec's ``filterable`` columns, an optional substring filter on the name
 column, extra ``where`` clauses, ordering by name then id, the total, and the ``snapshot`` block.
@@ -15,13 +15,12 @@ description): bookkeeping columns are dropped except ``first_seen_at``/``last_se
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
-from sqlalchemy import ColumnElement, Table, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, Connection, Select, Table, func, or_, select
 
 from app.errors import InvalidArgument
 from app.resources.registry import get_spec
@@ -47,10 +46,10 @@ def live_keyed(table: Table, cloud: str) -> ColumnElement[bool]:
 
 @dataclass
 class Page:
-    """What an ``enrich`` coroutine gets: the open reader connection, the cloud, the page's rows
+    """What an ``enrich`` function gets: the read's sync connection, the cloud, the page's rows
     (SQLAlchemy rows of the kind's table) and the kinds the snapshot block reports as never synced."""
 
-    conn: AsyncConnection
+    conn: Connection
     cloud: str
     rows: list[Any]
     missing: frozenset[str]
@@ -62,7 +61,7 @@ class Page:
     def values(self, column: str) -> list[Any]:
         return sorted({getattr(r, column) for r in self.rows if getattr(r, column) is not None})
 
-    async def count_by(self, table: Table, column: str, keys: Sequence[Any], kind: str,
+    def count_by(self, table: Table, column: str, keys: Sequence[Any], kind: str,
                        *where: ColumnElement[bool]) -> dict[Any, int | None]:
         """Live rows of ``table`` per value of ``column`` among ``keys`` (one GROUP BY). If ``kind``
         never synced the counts are unknown: every key maps to None rather than a fake zero."""
@@ -71,15 +70,15 @@ class Page:
         if not keys:
             return {}
         col = table.c[column]
-        rows = (await self.conn.execute(
+        rows = self.conn.execute(
             select(col, func.count()).where(live_keyed(table, self.cloud), col.in_(list(keys)), *where).group_by(col)
-        )).all()
+        ).all()
         counts: dict[Any, int | None] = {k: 0 for k in keys}
         counts.update({k: int(n) for k, n in rows})
         return counts
 
 
-Enrich = Callable[[Page], Awaitable[list[dict[str, Any]]]]
+Enrich = Callable[[Page], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -229,11 +228,15 @@ async def list_view(
         conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
     stmt = select(t, *_ref_columns(app.cloud_name, view, t)).where(*conds).order_by(
         *ordered(*(t.c[c] for c in view.order_by)))
-    snap = await app.snapshot(view.kinds)
-    async with app.db.reader() as conn:
-        total, rows = await fetch_page(conn, stmt, limit=limit, offset=offset)
-        page = Page(conn=conn, cloud=app.cloud_name, rows=rows, missing=frozenset(snap.missing))
-        extras = await view.enrich(page) if view.enrich and rows else [{} for _ in rows]
+    return await app.read(view.kinds, _read_view, view, app.cloud_name, stmt, limit, offset)
+
+
+def _read_view(conn: Connection, snap: SnapshotInfo, view: View, cloud: str, stmt: Select[Any], limit: int,
+               offset: int) -> Any:
+    """One page of ``view`` with its ``enrich`` fields, in one read (see :meth:`AppContext.read`)."""
+    total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
+    page = Page(conn=conn, cloud=cloud, rows=rows, missing=frozenset(snap.missing))
+    extras = view.enrich(page) if view.enrich and rows else [{} for _ in rows]
     cols = view.columns
     ref_fields = [ref.field_name for ref in view.refs]
     items = [view.item_model(**{**{c: getattr(r, c) for c in cols}, **{f: getattr(r, f) for f in ref_fields},

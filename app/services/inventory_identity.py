@@ -27,8 +27,8 @@ async def user_list(app: AppContext, *, limit: int, offset: int, enabled: bool |
                            filters={"enabled": enabled, "domain_id": domain or None})
 
 
-async def _project_extras(page: Page) -> list[dict[str, Any]]:
-    counts = await page.count_by(servers, "project_id", page.ids, "servers")
+def _project_extras(page: Page) -> list[dict[str, Any]]:
+    counts = page.count_by(servers, "project_id", page.ids, "servers")
     return [{"instance_count": counts.get(i)} for i in page.ids]
 
 

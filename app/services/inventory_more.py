@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
 from app.errors import Conflict, InvalidArgument, NotFound
 from app.resources.availability_zones import table as zones
@@ -40,20 +40,18 @@ if TYPE_CHECKING:
 # shared
 
 
-async def _page(app: AppContext, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int,
-                offset: int, group: str | None = None) -> tuple[int, list[Any], dict[str, int]]:
-    """Total, one window of rows and (``group``) the count of matches per value of that column."""
-    check_window(limit, offset)
-    where = and_(live(table, app.cloud_name), *conds)
-    async with app.db.reader() as conn:
-        total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
-        rows = (await conn.execute(select(table).where(where).order_by(*ordered(*order))
-                                   .limit(limit).offset(offset))).all()
-        counts: dict[str, int] = {}
-        if group is not None and total:
-            col = table.c[group]
-            counts = {str(k): int(n) for k, n in (await conn.execute(
-                select(col, func.count()).where(where).group_by(col).order_by(func.count().desc()))).all()}
+def _page(conn: Connection, cloud: str, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any],
+          limit: int, offset: int, group: str | None = None) -> tuple[int, list[Any], dict[str, int]]:
+    """Total, one window of rows and (``group``) the count of matches per value of that column, inside
+    a list's one read (:meth:`AppContext.read`; the window is checked before the read)."""
+    where = and_(live(table, cloud), *conds)
+    total = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    rows = conn.execute(select(table).where(where).order_by(*ordered(*order)).limit(limit).offset(offset)).all()
+    counts: dict[str, int] = {}
+    if group is not None and total:
+        col = table.c[group]
+        counts = {str(k): int(n) for k, n in conn.execute(
+            select(col, func.count()).where(where).group_by(col).order_by(func.count().desc())).all()}
     return int(total), list(rows), counts
 
 
@@ -73,12 +71,12 @@ def _mix(counts: dict[str, int], label: str) -> str:
     return f" {label}: " + ", ".join(f"{k} {n}" for k, n in list(counts.items())[:6]) + "."
 
 
-async def _names(conn: Any, table: Table, cloud: str, ids: Sequence[str], label: str = "name") -> dict[str, Any]:
+def _names(conn: Connection, table: Table, cloud: str, ids: Sequence[str], label: str = "name") -> dict[str, Any]:
     ids = sorted({i for i in ids if i})
     if not ids:
         return {}
-    return dict((await conn.execute(select(table.c.id, table.c[label]).where(
-        live_keyed(table, cloud), table.c.id.in_(ids)))).all())
+    return dict(conn.execute(select(table.c.id, table.c[label]).where(
+        live_keyed(table, cloud), table.c.id.in_(ids))).all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,17 +149,22 @@ async def port_list(app: AppContext, *, limit: int, offset: int, network: str | 
                                                                 _ip_condition(fixed_ip))))
     if name and name.strip():
         conds.append(contains(p.search_text, name.strip().lower(), False))
-    snap = await app.snapshot(["ports", "networks", "servers"])
-    total, rows, counts = await _page(app, ports, conds, (p.network_id, p.name, p.id), limit, offset, "status")
-    async with app.db.reader() as conn:
-        ips: dict[str, list[FixedIp]] = {}
-        if rows:
-            for r in (await conn.execute(select(fixed_ips).where(
-                    fixed_ips.c.cloud == cloud, fixed_ips.c.port_id.in_([r.id for r in rows])))).all():
-                ips.setdefault(r.port_id, []).append(FixedIp(ip_address=r.ip_address, subnet_id=r.subnet_id))
-        net_names = await _names(conn, networks, cloud, [r.network_id for r in rows])
-        server_names = await _names(conn, servers, cloud, [r.device_id for r in rows
-                                                           if (r.device_owner or "").startswith("compute:")])
+    check_window(limit, offset)
+    return await app.read(["ports", "networks", "servers"], _read_ports, cloud, conds, limit, offset)
+
+
+def _read_ports(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
+                offset: int) -> PortList:
+    p = ports.c
+    total, rows, counts = _page(conn, cloud, ports, conds, (p.network_id, p.name, p.id), limit, offset, "status")
+    ips: dict[str, list[FixedIp]] = {}
+    if rows:
+        for r in conn.execute(select(fixed_ips).where(
+                fixed_ips.c.cloud == cloud, fixed_ips.c.port_id.in_([r.id for r in rows]))).all():
+            ips.setdefault(r.port_id, []).append(FixedIp(ip_address=r.ip_address, subnet_id=r.subnet_id))
+    net_names = _names(conn, networks, cloud, [r.network_id for r in rows])
+    server_names = _names(conn, servers, cloud, [r.device_id for r in rows
+                                                 if (r.device_owner or "").startswith("compute:")])
     items = [PortItem(id=r.id, name=r.name, status=r.status, admin_state_up=r.admin_state_up, network_id=r.network_id,
                       network_name=net_names.get(r.network_id), fixed_ips=ips.get(r.id, []), mac_address=r.mac_address,
                       device_owner=r.device_owner, device_id=r.device_id, server_name=server_names.get(r.device_id),
@@ -215,16 +218,20 @@ async def subnet_list(app: AppContext, *, limit: int, offset: int, network: str 
         conds.append(id_or_name(s.project_id, project.strip(), "projects", cloud))
     if name and name.strip():
         conds.append(contains(s.name, name.strip(), False))
-    snap = await app.snapshot(["subnets", "networks", "ports"])
-    total, rows, _ = await _page(app, subnets, conds, (s.name, s.id), limit, offset)
-    async with app.db.reader() as conn:
-        net_names = await _names(conn, networks, cloud, [r.network_id for r in rows])
-        port_counts: dict[str, int] = {}
-        if rows and "ports" not in snap.missing:
-            port_counts = {k: int(n) for k, n in (await conn.execute(
-                select(fixed_ips.c.subnet_id, func.count(func.distinct(fixed_ips.c.port_id)))
-                .where(fixed_ips.c.cloud == cloud, fixed_ips.c.subnet_id.in_([r.id for r in rows]))
-                .group_by(fixed_ips.c.subnet_id))).all()}
+    check_window(limit, offset)
+    return await app.read(["subnets", "networks", "ports"], _read_subnets, cloud, conds, limit, offset)
+
+
+def _read_subnets(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
+                  offset: int) -> SubnetList:
+    total, rows, _ = _page(conn, cloud, subnets, conds, (subnets.c.name, subnets.c.id), limit, offset)
+    net_names = _names(conn, networks, cloud, [r.network_id for r in rows])
+    port_counts: dict[str, int] = {}
+    if rows and "ports" not in snap.missing:
+        port_counts = {k: int(n) for k, n in conn.execute(
+            select(fixed_ips.c.subnet_id, func.count(func.distinct(fixed_ips.c.port_id)))
+            .where(fixed_ips.c.cloud == cloud, fixed_ips.c.subnet_id.in_([r.id for r in rows]))
+            .group_by(fixed_ips.c.subnet_id)).all()}
     items = []
     for r in rows:
         raw = raw_of(r)
@@ -275,12 +282,17 @@ async def network_agent_list(app: AppContext, *, limit: int, offset: int, alive:
                          contains(a.agent_type, agent_type.strip(), False)))
     if host:
         conds.append(contains(a.host, host.strip(), False))
-    snap = await app.snapshot(["network_agents"])
-    total, rows, _ = await _page(app, agents, conds, (a.alive, a.host, a.binary, a.id), limit, offset)
-    async with app.db.reader() as conn:
-        where = and_(live(agents, app.cloud_name), *conds)
-        down = (await conn.execute(select(func.count()).where(where, a.alive.is_(False)))).scalar_one()
-        disabled = (await conn.execute(select(func.count()).where(where, a.admin_state_up.is_(False)))).scalar_one()
+    check_window(limit, offset)
+    return await app.read(["network_agents"], _read_agents, app.cloud_name, conds, limit, offset)
+
+
+def _read_agents(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
+                 offset: int) -> AgentList:
+    a = agents.c
+    total, rows, _ = _page(conn, cloud, agents, conds, (a.alive, a.host, a.binary, a.id), limit, offset)
+    where = and_(live(agents, cloud), *conds)
+    down = conn.execute(select(func.count()).where(where, a.alive.is_(False))).scalar_one()
+    disabled = conn.execute(select(func.count()).where(where, a.admin_state_up.is_(False))).scalar_one()
     items = [AgentItem(id=r.id, agent_type=r.agent_type, binary=r.binary, host=r.host,
                        availability_zone=r.availability_zone, alive=r.alive, admin_state_up=r.admin_state_up,
                        heartbeat_at=r.heartbeat_at) for r in rows]
@@ -320,8 +332,13 @@ class ZoneList(BaseModel):
 
 async def availability_zone_list(app: AppContext, *, limit: int, offset: int, name: str | None) -> ZoneList:
     conds = [contains(zones.c.name, name.strip(), False)] if name and name.strip() else []
-    snap = await app.snapshot(["availability_zones"])
-    total, rows, _ = await _page(app, zones, conds, (zones.c.name, zones.c.id), limit, offset)
+    check_window(limit, offset)
+    return await app.read(["availability_zones"], _read_zones, app.cloud_name, conds, limit, offset)
+
+
+def _read_zones(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
+                offset: int) -> ZoneList:
+    total, rows, _ = _page(conn, cloud, zones, conds, (zones.c.name, zones.c.id), limit, offset)
     items = []
     for r in rows:
         hosts_raw = raw_of(r).get("hosts")
@@ -387,20 +404,24 @@ async def resource_provider_list(app: AppContext, *, limit: int, offset: int, na
     if resource_class:
         conds.append(providers.c.id.in_(select(inventories.c.resource_provider_id).where(
             inventories.c.cloud == cloud, inventories.c.resource_class == resource_class.strip().upper())))
-    snap = await app.snapshot(["resource_providers"])
-    total, rows, _ = await _page(app, providers, conds, (providers.c.name, providers.c.id), limit, offset)
+    check_window(limit, offset)
+    return await app.read(["resource_providers"], _read_providers, cloud, conds, limit, offset)
+
+
+def _read_providers(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
+                    offset: int) -> ProviderList:
+    total, rows, _ = _page(conn, cloud, providers, conds, (providers.c.name, providers.c.id), limit, offset)
     inv: dict[str, list[Any]] = {}
     used: dict[tuple[str, str], int] = {}
     if rows:
         ids = [r.id for r in rows]
-        async with app.db.reader() as conn:
-            for i in (await conn.execute(select(inventories).where(
-                    inventories.c.cloud == cloud, inventories.c.resource_provider_id.in_(ids))
-                    .order_by(inventories.c.resource_class))).all():
-                inv.setdefault(i.resource_provider_id, []).append(i)
-            for u in (await conn.execute(select(usages).where(
-                    usages.c.cloud == cloud, usages.c.resource_provider_id.in_(ids)))).all():
-                used[(u.resource_provider_id, u.resource_class)] = u.used
+        for i in conn.execute(select(inventories).where(
+                inventories.c.cloud == cloud, inventories.c.resource_provider_id.in_(ids))
+                .order_by(inventories.c.resource_class)).all():
+            inv.setdefault(i.resource_provider_id, []).append(i)
+        for u in conn.execute(select(usages).where(
+                usages.c.cloud == cloud, usages.c.resource_provider_id.in_(ids))).all():
+            used[(u.resource_provider_id, u.resource_class)] = u.used
     items = []
     for r in rows:
         res = []
@@ -443,24 +464,30 @@ def name_column(kind: str) -> str:
     return "name" if "name" in spec.table.c else spec.searchable[0]
 
 
-async def find_object(conn: Any, cloud: str, kind: str, id_or_name: str) -> Any:
+def find_object(conn: Connection, cloud: str, kind: str, id_or_name: str) -> Any:
     """The stored row of ``kind`` with this ID (live or tombstoned) or this exact name (live only).
     Raises NotFound with close names, Conflict when a name is ambiguous."""
     t = all_specs()[kind].table
     label = t.c[name_column(kind)]
     wanted = id_or_name.strip()
-    row = (await conn.execute(select(t).where(t.c.cloud == cloud, t.c.id == wanted))).first()
+    row = conn.execute(select(t).where(t.c.cloud == cloud, t.c.id == wanted)).first()
     if row is not None:
         return row
-    rows = (await conn.execute(select(t).where(live(t, cloud), label == wanted).order_by(t.c.id).limit(11))).all()
+    rows = conn.execute(select(t).where(live(t, cloud), label == wanted).order_by(t.c.id).limit(11)).all()
     if len(rows) == 1:
         return rows[0]
     if len(rows) > 1:
         raise Conflict(f"{len(rows) if len(rows) <= 10 else 'More than 10'} {kind} are named {clip(wanted)}: "
                        "pass one of their IDs: " + ", ".join(r.id for r in rows[:10]) + ".")
-    names = (await conn.execute(select(label).where(live(t, cloud), label.is_not(None)).limit(5000))).scalars().all()
+    names = conn.execute(select(label).where(live(t, cloud), label.is_not(None)).limit(5000)).scalars().all()
     raise NotFound(f"No {kind} with ID or name {clip(wanted)} in the snapshot.",
                    close_matches(wanted, [str(n) for n in names]))
+
+
+async def stored_object(app: AppContext, kind: str, id_or_name: str) -> tuple[SnapshotInfo, Any]:
+    """:func:`find_object` and the kind's freshness, in one read."""
+    return await app.read([kind], lambda conn, snap: (snap, find_object(conn, app.cloud_name, kind, id_or_name)),
+                          wait=False)
 
 
 async def get_resource(app: AppContext, kind: str, id_or_name: str, budget: int = DEFAULT_BUDGET - 2048) -> StoredObject:
@@ -469,9 +496,7 @@ async def get_resource(app: AppContext, kind: str, id_or_name: str, budget: int 
         raise InvalidArgument(f"Unknown kind {clip(kind)}. Known kinds: {', '.join(specs)}.")
     if not id_or_name.strip():
         raise InvalidArgument("id_or_name is empty: pass an ID or an exact name.")
-    snap = await app.snapshot([kind], wait=False)
-    async with app.db.reader() as conn:
-        row = await find_object(conn, app.cloud_name, kind, id_or_name)
+    snap, row = await stored_object(app, kind, id_or_name)
     name = getattr(row, name_column(kind), None)
     obj, clipped = bounded(raw_of(row) or {}, budget)
     state = "live" if row.deleted_at is None else f"deleted (tombstoned {row.deleted_at:%Y-%m-%d %H:%M} UTC)"
@@ -484,5 +509,5 @@ async def get_resource(app: AppContext, kind: str, id_or_name: str, budget: int 
                         deleted_at=row.deleted_at, raw=obj, clipped=clipped, snapshot=snap)
 
 
-__all__ = ["availability_zone_list", "find_object", "get_resource", "network_agent_list", "port_list",
+__all__ = ["availability_zone_list", "find_object", "get_resource", "stored_object", "network_agent_list", "port_list",
            "resource_provider_list", "subnet_list"]

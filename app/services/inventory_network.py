@@ -56,9 +56,9 @@ class AttachedRouter(BaseModel):
     ip_addresses: list[str] = Field(description="The router's interface addresses on this network's subnets.")
 
 
-async def _network_extras(page: Page) -> list[dict[str, Any]]:
+def _network_extras(page: Page) -> list[dict[str, Any]]:
     ids, c = page.ids, page.cloud
-    sub_rows = (await page.conn.execute(
+    sub_rows = (page.conn.execute(
         select(subnets).where(live_keyed(subnets, c), subnets.c.network_id.in_(ids))
         .order_by(*ordered(subnets.c.name, subnets.c.id)))).all()
     subs = grouped((s.network_id, SubnetOut(
@@ -68,10 +68,10 @@ async def _network_extras(page: Page) -> list[dict[str, Any]]:
                           for p in raw_of(s).get("allocation_pools") or [] if isinstance(p, dict)],
         dns_nameservers=[str(d) for d in raw_of(s).get("dns_nameservers") or []],
     )) for s in sub_rows)
-    port_counts = await page.count_by(ports, "network_id", ids, "ports")
-    gateway_counts = await page.count_by(routers, "external_network_id", ids, "routers")
+    port_counts = page.count_by(ports, "network_id", ids, "ports")
+    gateway_counts = page.count_by(routers, "external_network_id", ids, "routers")
     ri, rt = router_interfaces, routers
-    iface_rows = (await page.conn.execute(
+    iface_rows = (page.conn.execute(
         select(ri.c.network_id, ri.c.router_id, rt.c.name, ri.c.ip_address)
         .select_from(ri.outerjoin(rt, and_(rt.c.cloud == ri.c.cloud, rt.c.id == ri.c.router_id,
                                            rt.c.deleted_at.is_(None))))
@@ -116,9 +116,8 @@ async def network_details(app: AppContext, network_name: str, *, limit: int, off
     result = await list_view(app, NETWORKS, limit=limit, offset=offset, where=where,
                              filters={"is_shared": shared, "is_external": external})
     if specific and result.total == 0:
-        async with app.db.reader() as conn:
-            names = (await conn.execute(select(networks.c.name, networks.c.id)
-                                        .where(live(networks, app.cloud_name)))).all()
+        stmt = select(networks.c.name, networks.c.id).where(live(networks, app.cloud_name))
+        names = await app.db.read(lambda conn: conn.execute(stmt).all())  # the not-found path only
         if any(wanted in row for row in names):
             return result  # it exists, the other filters exclude it
         raise NotFound(f"No network named (or with id) {clip(wanted)} in the snapshot; call get_network_details "
@@ -131,9 +130,9 @@ async def network_details(app: AppContext, network_name: str, *, limit: int, off
 # floating IPs
 
 
-async def _fip_extras(page: Page) -> list[dict[str, Any]]:
+def _fip_extras(page: Page) -> list[dict[str, Any]]:
     port_ids = page.values("port_id")
-    port_rows = {p.id: p for p in (await page.conn.execute(
+    port_rows = {p.id: p for p in (page.conn.execute(
         select(ports.c.id, ports.c.device_id, ports.c.device_owner, ports.c.name)
         .where(live_keyed(ports, page.cloud), ports.c.id.in_(port_ids)))).all()} if port_ids else {}
 
@@ -144,7 +143,7 @@ async def _fip_extras(page: Page) -> list[dict[str, Any]]:
         return fip.server_id
 
     server_ids = sorted({s for s in map(server_of, page.rows) if s})
-    names = dict((await page.conn.execute(
+    names = dict((page.conn.execute(
         select(servers.c.id, servers.c.name).where(live_keyed(servers, page.cloud), servers.c.id.in_(server_ids))
     )).all()) if server_ids else {}
     out = []
@@ -198,9 +197,9 @@ class RouterInterface(BaseModel):
     interface_type: str | None = Field(description="Port device_owner (router_interface, ..._distributed, HA).")
 
 
-async def _router_extras(page: Page) -> list[dict[str, Any]]:
+def _router_extras(page: Page) -> list[dict[str, Any]]:
     ri, s = router_interfaces, subnets
-    rows = (await page.conn.execute(
+    rows = (page.conn.execute(
         select(ri, s.c.name.label("subnet_name"), s.c.cidr)
         .select_from(ri.outerjoin(s, and_(s.c.cloud == ri.c.cloud, s.c.id == ri.c.subnet_id, s.c.deleted_at.is_(None))))
         .where(ri.c.cloud == page.cloud, ri.c.router_id.in_(page.ids))
@@ -253,9 +252,9 @@ def _port_range(lo: int | None, hi: int | None) -> str:
     return f"{lo if lo is not None else 'any'}-{hi}"
 
 
-async def _sg_extras(page: Page) -> list[dict[str, Any]]:
+def _sg_extras(page: Page) -> list[dict[str, Any]]:
     rg = security_groups.alias("remote_group")
-    rows = (await page.conn.execute(
+    rows = (page.conn.execute(
         select(rules, rg.c.name.label("remote_group_name"))
         .select_from(rules.outerjoin(rg, and_(rg.c.cloud == rules.c.cloud, rg.c.id == rules.c.remote_group_id,
                                               rg.c.deleted_at.is_(None))))

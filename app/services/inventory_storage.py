@@ -27,8 +27,8 @@ PROJECT = Ref("project_id", "projects")
 # volume types
 
 
-async def _type_extras(page: Page) -> list[dict[str, Any]]:
-    counts = await page.count_by(volumes, "volume_type", page.values("name"), "volumes")
+def _type_extras(page: Page) -> list[dict[str, Any]]:
+    counts = page.count_by(volumes, "volume_type", page.values("name"), "volumes")
     out = []
     for r in page.rows:
         specs = raw_of(r).get("extra_specs")
@@ -84,9 +84,9 @@ class VolumeAttachmentOut(BaseModel):
     attached_at: datetime | None = Field(description="When attached (UTC).")
 
 
-async def _volume_extras(page: Page) -> list[dict[str, Any]]:
+def _volume_extras(page: Page) -> list[dict[str, Any]]:
     a, s = attachments, servers
-    rows = (await page.conn.execute(
+    rows = (page.conn.execute(
         select(a, s.c.name.label("server_name"))
         .select_from(a.outerjoin(s, and_(s.c.cloud == a.c.cloud, s.c.id == a.c.server_id, s.c.deleted_at.is_(None))))
         .where(a.c.cloud == page.cloud, a.c.volume_id.in_(page.ids))

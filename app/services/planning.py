@@ -33,7 +33,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from app.errors import InvalidArgument, NotFound
 from app.resources.availability_zones import table as zones
@@ -184,21 +184,21 @@ def flavor_request(row: Any, boot_from_volume: bool) -> FlavorRequest:
                          request={k: v for k, v in req.items() if v > 0}, ignored_extra_specs=ignored)
 
 
-async def _flavor(conn: Any, cloud: str, flavor: str) -> Any:
+def _flavor(conn: Connection, cloud: str, flavor: str) -> Any:
     f = flavors
     wanted = flavor.strip()
-    row = (await conn.execute(select(f).where(live(f, cloud), f.c.id == wanted))).first()
+    row = conn.execute(select(f).where(live(f, cloud), f.c.id == wanted)).first()
     if row is None:
-        rows = (await conn.execute(select(f).where(live(f, cloud), f.c.name == wanted).order_by(f.c.id))).all()
+        rows = conn.execute(select(f).where(live(f, cloud), f.c.name == wanted).order_by(f.c.id)).all()
         if not rows:
-            rows = (await conn.execute(select(f).where(live(f, cloud), func.lower(f.c.name) == wanted.lower())
-                                       .order_by(f.c.id))).all()
+            rows = conn.execute(select(f).where(live(f, cloud), func.lower(f.c.name) == wanted.lower())
+                                .order_by(f.c.id)).all()
         if len(rows) > 1:
             raise InvalidArgument(f"{len(rows)} flavors are named {clip(wanted)}: pass one of their IDs: "
                                   + ", ".join(r.id for r in rows[:10]) + ".")
         row = rows[0] if rows else None
     if row is None:
-        names = (await conn.execute(select(f.c.name).where(live(f, cloud)))).scalars().all()
+        names = conn.execute(select(f.c.name).where(live(f, cloud))).scalars().all()
         hint = close_matches(wanted, [n for n in names if n])
         known = "" if hint else f" Known flavors: {', '.join(sorted(n for n in names if n)[:15])}."
         raise NotFound(f"No flavor named (or with ID) {clip(wanted)} in the snapshot.{known} get_flavor_list lists them.",
@@ -318,24 +318,24 @@ async def plan_capacity(app: AppContext, *, flavor: str, count: int, availabilit
         raise InvalidArgument(f"count must be between 1 and 1000000 (got {count}).")
     if not 1 <= limit <= 50 or offset < 0:
         raise InvalidArgument("limit must be 1..50 and offset >= 0.")
-    snapshot = await app.snapshot(KINDS)
     cloud = app.cloud_name
     wanted_hosts = split_csv(hosts)
     az = availability_zone.strip() if availability_zone and availability_zone.strip() else None
-    async with app.db.reader() as conn:
-        frow = await _flavor(conn, cloud, flavor)
+
+    def read(conn: Connection, snapshot: SnapshotInfo) -> tuple[Any, ...]:
+        frow = _flavor(conn, cloud, flavor)
         req = flavor_request(frow, boot_from_volume)
-        rows = list((await conn.execute(capq.capacity_query(cloud))).mappings().all())
-        svc_rows = {r.host: r for r in (await conn.execute(
-            select(services).where(live(services, cloud), services.c.binary == "nova-compute"))).all()}
-        zone_rows = (await conn.execute(select(zones).where(live(zones, cloud)))).all()
+        rows = list(conn.execute(capq.capacity_query(cloud)).mappings().all())
+        svc_rows = {r.host: r for r in conn.execute(
+            select(services).where(live(services, cloud), services.c.binary == "nova-compute")).all()}
+        zone_rows = conn.execute(select(zones).where(live(zones, cloud))).all()
         rp_ids = [r["resource_provider_id"] for r in rows if r["resource_provider_id"]]
         inv: dict[tuple[str, str], Any] = {}
         used: dict[tuple[str, str], int] = {}
         tree: dict[str, list[str]] = {}
         if rp_ids:
-            members = (await conn.execute(select(providers.c.id, providers.c.root_provider_id).where(
-                live(providers, cloud), or_(providers.c.id.in_(rp_ids), providers.c.root_provider_id.in_(rp_ids))))).all()
+            members = conn.execute(select(providers.c.id, providers.c.root_provider_id).where(
+                live(providers, cloud), or_(providers.c.id.in_(rp_ids), providers.c.root_provider_id.in_(rp_ids)))).all()
             for pid, root in members:
                 tree.setdefault(root or pid, []).append(pid)
             for rp in rp_ids:
@@ -343,14 +343,17 @@ async def plan_capacity(app: AppContext, *, flavor: str, count: int, availabilit
                 if rp not in tree[rp]:
                     tree[rp].insert(0, rp)
             all_ids = sorted({p for ps in tree.values() for p in ps})
-            for i in (await conn.execute(select(inventories).where(
+            for i in conn.execute(select(inventories).where(
                     inventories.c.cloud == cloud, inventories.c.resource_provider_id.in_(all_ids),
-                    inventories.c.resource_class.in_(list(req.request))))).all():
+                    inventories.c.resource_class.in_(list(req.request)))).all():
                 inv[(i.resource_provider_id, i.resource_class)] = i
-            for u in (await conn.execute(select(usages).where(
+            for u in conn.execute(select(usages).where(
                     usages.c.cloud == cloud, usages.c.resource_provider_id.in_(all_ids),
-                    usages.c.resource_class.in_(list(req.request))))).all():
+                    usages.c.resource_class.in_(list(req.request)))).all():
                 used[(u.resource_provider_id, u.resource_class)] = int(u.used or 0)
+        return snapshot, frow, req, rows, svc_rows, zone_rows, inv, used, tree
+
+    snapshot, frow, req, rows, svc_rows, zone_rows, inv, used, tree = await app.read(KINDS, read)
 
     zone_of_host: dict[str, str] = {}
     for z in zone_rows:

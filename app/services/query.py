@@ -7,8 +7,7 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Table, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, Select, String, Table, bindparam, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -109,10 +108,14 @@ def ordered(*terms: Any) -> list[Any]:
     return out
 
 
-async def fetch_page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[int, list[Any]]:
-    """Total matching rows and one window of ``stmt`` (which must already carry its ORDER BY)."""
-    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
-    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+def fetch_page(conn: Connection, stmt: Select[Any], *, limit: int, offset: int) -> tuple[int, list[Any]]:
+    """Total matching rows and one window of ``stmt`` (which must already carry its ORDER BY), on a
+    read connection of :meth:`app.db.engine.Database.read`."""
+    # Counted over the statement's FROM and WHERE only: its columns (fat rows, correlated name
+    # lookups) would keep SQLite from answering the count from a covering index.
+    only_rows = stmt.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True)
+    total = conn.execute(select(func.count()).select_from(only_rows.subquery())).scalar_one()
+    rows = conn.execute(stmt.limit(limit).offset(offset)).all()
     return int(total), list(rows)
 
 

@@ -163,8 +163,7 @@ async def describe_snapshot(app: AppContext, table: str | None) -> SchemaDescrip
                          columns=cols, indexes=idx)
     elif name in vs:
         doc, sql = vs[name]
-        async with app.db.reader() as conn:
-            keys = list((await conn.execute(text(f'SELECT * FROM "{name}" LIMIT 0'))).keys())
+        keys = await app.db.read(lambda conn: list(conn.execute(text(f'SELECT * FROM "{name}" LIMIT 0')).keys()))
         info = TableInfo(name=name, kind="view", description=doc, columns=[ColumnInfo(name=k, type=None) for k in keys],
                          sql=clip_text(sql, 4000))
     else:

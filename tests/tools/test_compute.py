@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.simulator.core import Simulator
+from tests import backend
 from tests.tools.conftest import SyncedCloud, call, call_error, make_settings, mcp_client, sync_everything
 
 
@@ -246,3 +247,18 @@ async def test_hypervisors_and_flavors(synced: SyncedCloud) -> None:
     assert "status must be one of" in bad
     assert flv["total"] == st.count("flavors")
     assert sum(f["instances"] for f in flv["flavors"]) == st.count("servers")
+
+
+async def test_hypervisor_pages_match_the_capacity_view(synced: SyncedCloud) -> None:
+    """A page computes capacity for its own hypervisors only: the numbers are the view's, row by row."""
+    cols = ("capacity_source", "vcpus_total", "vcpus_used", "memory_mb_total", "memory_mb_used", "disk_gb_total",
+            "disk_gb_used", "vcpus_used_pct", "memory_used_pct", "disk_used_pct")
+    view = {r.hypervisor_id: r for r in backend.rows(
+        synced.settings.database_url, "SELECT * FROM v_hypervisor_capacity WHERE cloud = :c", c="test")}
+    async with mcp_client(synced.settings, synced.sim) as client:
+        _total, items = await _all_pages(client, "get_hypervisor_list", 7, key="hypervisors")
+    assert [h["hypervisor_hostname"] for h in items] == sorted(h["hypervisor_hostname"] for h in items)
+    assert {h["id"] for h in items} == set(view)
+    for h in items:
+        want = view[h["id"]]
+        assert {c: h[c] for c in cols} == pytest.approx({c: getattr(want, c) for c in cols}), h["id"]

@@ -38,8 +38,7 @@ async def _search_all(app: Any, term: str, field: str, cs: bool) -> tuple[int, l
 @backend.sqlite_only
 async def test_fts_matches_the_scan_exactly(synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async with open_app_context(synced.settings, **synced.sim.connect_kwargs()) as app:
-        async with app.db.reader() as conn:
-            assert await instance_search.has_fts(conn), "migration 0005 did not create servers_fts"
+        assert await app.db.read(instance_search.has_fts), "migration 0005 did not create servers_fts"
         checked = 0
         for term in TERMS:
             if not term.strip():
@@ -55,7 +54,7 @@ async def test_fts_matches_the_scan_exactly(synced: Any, monkeypatch: pytest.Mon
         assert checked > 50, "too few terms matched anything: the comparison proves little"
 
 
-async def _no_fts(conn: Any) -> bool:
+def _no_fts(conn: Any) -> bool:
     return False
 
 
