@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import json
+import re
 from typing import Annotated, Any, Literal
 
 import platformdirs
@@ -18,6 +19,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "mcp-openstack-ops"
+CLOUD_LABEL = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a snapshot row's `cloud` column
 
 
 def default_database_url() -> str:
@@ -74,6 +76,13 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPS_CLOUD_LABEL"),
     )
     os_cloud: str | None = Field(None, validation_alias=_alias("OS_CLOUD"))
+    clouds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Serve several clouds from this process and database: clouds.yaml entry names, comma-separated, "
+                    "or `all` (every entry of clouds.yaml). Each cloud's label is its entry name; one poller (and "
+                    "lease) per cloud; every tool takes `cloud`. Empty: one cloud (OS_CLOUD or the OS_* variables).",
+        validation_alias=_alias("OPS_CLOUDS"),
+    )
     poller_enabled: bool = Field(True, validation_alias=_alias("OPS_POLLER_ENABLED"))
     default_poll_interval: float = Field(
         60.0, gt=0, validation_alias=_alias("OPS_POLL_INTERVAL")
@@ -211,8 +220,8 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPS_OAUTH_PROJECTS_CLAIM"),
     )
 
-    @field_validator("allowed_hosts", "image_upload_dirs", "stack_template_dirs", "enabled_tools", "disabled_tools",
-                     "oauth_algorithms", mode="before")
+    @field_validator("allowed_hosts", "clouds", "image_upload_dirs", "stack_template_dirs", "enabled_tools",
+                     "disabled_tools", "oauth_algorithms", mode="before")
     @classmethod
     def _csv_or_json_list(cls, v: Any) -> Any:
         """Accept a JSON list (``["a", "b"]``) or a comma-separated string (``a,b``)."""
@@ -221,6 +230,20 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return v
+
+    @field_validator("clouds")
+    @classmethod
+    def _cloud_labels(cls, v: list[str]) -> list[str]:
+        """Each entry name becomes a label as OPS_CLOUD_LABEL's are: at most 64 of ``A-Za-z0-9._:-``."""
+        if "all" in v and len(v) > 1:
+            raise ValueError("OPS_CLOUDS is either `all` or a list of clouds.yaml entry names, not both")
+        for name in v:
+            if not CLOUD_LABEL.fullmatch(name):
+                raise ValueError(f"OPS_CLOUDS entry {name[:80]!r} cannot be a cloud label: at most 64 characters "
+                                 "of A-Z a-z 0-9 . _ : - (rename the clouds.yaml entry)")
+        if len(set(v)) != len(v):
+            raise ValueError("OPS_CLOUDS names a cloud twice")
         return v
 
     @field_validator("log_level", mode="before")

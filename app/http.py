@@ -160,7 +160,7 @@ def add_probe_routes(mcp: MCPServer[Any], state: ServerState, *, metrics_elsewhe
         ctx = state.context
         if ctx is None:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        report = await ctx.readiness()
+        report = await ctx.serving_readiness()  # every served cloud (app/context.py)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     if not metrics_elsewhere:
@@ -173,7 +173,7 @@ async def metrics_response(state: ServerState) -> Response:
     ctx = state.context
     if ctx is None:
         return PlainTextResponse("", status_code=503)
-    return Response(ctx.metrics.render(await ctx.snapshot_sample()), media_type=CONTENT_TYPE_LATEST)
+    return Response(ctx.metrics.render(await ctx.snapshot_samples()), media_type=CONTENT_TYPE_LATEST)
 
 
 def metrics_app(state: ServerState) -> Any:

@@ -1,6 +1,7 @@
 """MCP resources and completions: the things people name, as resource templates
 (``openstack://{cloud}/instances/{name_or_id}``, volumes, networks, projects, stacks, flavors, images),
-each returning the stored object (secrets stripped at sync, fitted to the answer budget) as JSON; and
+each returning the stored object of that cloud (any served cloud; secrets stripped at sync, fitted to the
+answer budget) as JSON; and
 ``completion/complete`` for those templates' parameters and for the prompts' arguments
 (``investigate_instance``'s ``instance``), from the snapshot (:mod:`app.services.completion`).
 
@@ -43,10 +44,8 @@ def template_uri(segment: str) -> str:
 
 async def read_object(app: Any, kind: str, cloud: str, name_or_id: str) -> str:
     """The stored object as JSON text (what a resource read returns)."""
-    if cloud != app.cloud_name:
-        raise ResourceError(f"This server answers for cloud {app.cloud_name!r}, not {cloud[:60]!r}: use "
-                            f"{SCHEME}://{app.cloud_name}/... (completion suggests it).")
     try:
+        app = app.for_cloud(cloud)  # the view of the URI's cloud (several may be served)
         snap, row = await stored_object(app, kind, name_or_id)
     except OpsError as e:
         raise ResourceError(e.message) from e
@@ -86,9 +85,12 @@ def register(mcp: MCPServer[Any], state: Any) -> None:
         kind = None
         if isinstance(ref, ResourceTemplateReference):
             if argument.name == "cloud":
-                label = app.cloud_name
-                match = label.startswith(argument.value or "") or (argument.value or "").lower() in label.lower()
-                return Completion(values=[label] if match else [], total=1 if match else 0, has_more=False)
+                typed = (argument.value or "").lower()
+                labels = [label for label in app.labels if typed in label.lower()]
+                return Completion(values=labels, total=len(labels), has_more=False)
+            chosen = (context.arguments or {}).get("cloud") if context is not None else None
+            if chosen in app.labels:
+                app = app.for_cloud(chosen)  # complete names in the cloud already chosen
             segment = ref.uri.split("://", 1)[-1].split("/")[1] if "://" in ref.uri else ""
             if argument.name == "name_or_id" and segment in TEMPLATES:
                 kind = TEMPLATES[segment][0]

@@ -96,36 +96,39 @@ class SnapshotSample:
 
 
 class SnapshotCollector:
-    """The scrape-time gauges of one :class:`SnapshotSample`."""
+    """The scrape-time gauges of each served cloud's :class:`SnapshotSample` (label ``cloud``)."""
 
-    def __init__(self, sample: SnapshotSample) -> None:
-        self.sample = sample
+    def __init__(self, samples: Mapping[str, SnapshotSample]) -> None:
+        self.samples = samples
 
     def collect(self) -> Iterator[Metric]:
-        s = self.sample
         rows = GaugeMetricFamily(PREFIX + "snapshot_rows", "Live (not tombstoned) rows per kind in the snapshot.",
-                                 labels=["kind"])
+                                 labels=["kind", "cloud"])
         last = GaugeMetricFamily(PREFIX + "snapshot_last_success_timestamp_seconds",
                                  "Unix time of the last successful full or incremental sync per kind "
-                                 "(absent until the kind has synced once).", labels=["kind"])
+                                 "(absent until the kind has synced once).", labels=["kind", "cloud"])
         stale = GaugeMetricFamily(PREFIX + "snapshot_stale",
-                                  "1 if the kind is stale, failed, or never synced; else 0.", labels=["kind"])
-        for kind, k in sorted(s.kinds.items()):
-            rows.add_metric([kind], float(k.rows))
-            if k.last_success is not None:
-                last.add_metric([kind], k.last_success)
-            stale.add_metric([kind], 1.0 if k.stale else 0.0)
-        yield rows
-        yield last
-        yield stale
-        yield GaugeMetricFamily(PREFIX + "poller_enabled", "1 if this process runs a poller (OPS_POLLER_ENABLED).",
-                                value=1.0 if s.poller_enabled else 0.0)
-        yield GaugeMetricFamily(PREFIX + "poller_leader", "1 if this process holds the poller lease; else 0.",
-                                value=1.0 if s.leader else 0.0)
-        if s.lease_epoch is not None:
-            yield GaugeMetricFamily(PREFIX + "poller_lease_epoch",
-                                    "Epoch (fencing number) of the poller lease as this process last saw it.",
-                                    value=float(s.lease_epoch))
+                                  "1 if the kind is stale, failed, or never synced; else 0.", labels=["kind", "cloud"])
+        enabled = GaugeMetricFamily(PREFIX + "poller_enabled",
+                                    "1 if this process runs a poller for the cloud (OPS_POLLER_ENABLED).",
+                                    labels=["cloud"])
+        leader = GaugeMetricFamily(PREFIX + "poller_leader", "1 if this process holds the cloud's poller lease; "
+                                   "else 0.", labels=["cloud"])
+        epoch = GaugeMetricFamily(PREFIX + "poller_lease_epoch", "Epoch (fencing number) of the cloud's poller "
+                                  "lease as this process last saw it.", labels=["cloud"])
+        for cloud, s in sorted(self.samples.items()):
+            for kind, k in sorted(s.kinds.items()):
+                rows.add_metric([kind, cloud], float(k.rows))
+                if k.last_success is not None:
+                    last.add_metric([kind, cloud], k.last_success)
+                stale.add_metric([kind, cloud], 1.0 if k.stale else 0.0)
+            enabled.add_metric([cloud], 1.0 if s.poller_enabled else 0.0)
+            leader.add_metric([cloud], 1.0 if s.leader else 0.0)
+            if s.lease_epoch is not None:
+                epoch.add_metric([cloud], float(s.lease_epoch))
+        yield from (rows, last, stale, enabled, leader)
+        if epoch.samples:
+            yield epoch
 
 
 class _Scrape:
@@ -165,44 +168,63 @@ class Metrics:
             "(reason: missing, invalid, insufficient_scope).", ("reason",))
         self.sync_runs = LabeledCounter(reg, PREFIX + "sync_runs", "Finished poller sync runs by kind, mode "
                                         "(full, incremental) and outcome (succeeded, failed, unavailable).",
-                                        ("kind", "mode", "outcome"))
+                                        ("kind", "mode", "outcome", "cloud"))
         self.sync_duration = LabeledHistogram(reg, PREFIX + "sync_duration_seconds",
-                                              "Duration of finished poller sync runs.", ("kind", "mode"),
+                                              "Duration of finished poller sync runs.", ("kind", "mode", "cloud"),
                                               buckets=SYNC_BUCKETS)
         self.sync_changes = LabeledCounter(reg, PREFIX + "sync_changes", "Rows the sync runs added, changed or "
-                                           "tombstoned, by kind.", ("kind", "change"))
+                                           "tombstoned, by kind.", ("kind", "change", "cloud"))
         self.api_requests = LabeledCounter(reg, PREFIX + "cloud_api_requests",
                                            "OpenStack API calls by service (compute, network, ...; sdk for "
-                                           "calls made through openstacksdk's resource layer).", ("service",))
+                                           "calls made through openstacksdk's resource layer).", ("service", "cloud"))
         self.api_errors = LabeledCounter(reg, PREFIX + "cloud_api_errors",
                                          "OpenStack API calls that failed, by service and error class.",
-                                         ("service", "error"))
+                                         ("service", "error", "cloud"))
         self.api_latency = LabeledHistogram(reg, PREFIX + "cloud_api_request_duration_seconds",
-                                            "OpenStack API call duration by service.", ("service",),
+                                            "OpenStack API call duration by service.", ("service", "cloud"),
                                             buckets=API_BUCKETS)
 
     # --- observers (called by app.sync and app.cloud through the object app.context passes down) ---------
 
-    def sync_finished(self, result: Any) -> None:
+    def for_cloud(self, cloud: str) -> CloudObserver:
+        """The observer one cloud's client and sync service report to (its metrics carry ``cloud``)."""
+        return CloudObserver(self, cloud)
+
+    def sync_finished(self, result: Any, cloud: str = "") -> None:
         """A poller run (``app.sync.runs.SyncResult``) was recorded."""
-        self.sync_runs.inc(result.kind, result.mode, result.status)
-        self.sync_duration.observe(float(result.duration_s or 0.0), result.kind, result.mode)
+        self.sync_runs.inc(result.kind, result.mode, result.status, cloud)
+        self.sync_duration.observe(float(result.duration_s or 0.0), result.kind, result.mode, cloud)
         for change in ("added", "changed", "tombstoned"):
             n = getattr(result, change, 0) or 0
             if n:
-                self.sync_changes.inc(result.kind, change, amount=float(n))
+                self.sync_changes.inc(result.kind, change, cloud, amount=float(n))
 
-    def api_call(self, service: str | None, seconds: float, error: BaseException | None) -> None:
+    def api_call(self, service: str | None, seconds: float, error: BaseException | None, cloud: str = "") -> None:
         """One OpenStack API call through ``CloudClient.run`` finished (``error`` if it failed)."""
         service = service or "sdk"
-        self.api_requests.inc(service)
-        self.api_latency.observe(seconds, service)
+        self.api_requests.inc(service, cloud)
+        self.api_latency.observe(seconds, service, cloud)
         if error is not None:
-            self.api_errors.inc(service, type(error).__name__)
+            self.api_errors.inc(service, type(error).__name__, cloud)
 
     # --- exposition -----------------------------------------------------------------------------------
 
-    def render(self, sample: SnapshotSample | None = None) -> bytes:
-        """The Prometheus text exposition of everything, with ``sample``'s scrape-time gauges."""
-        extra: Iterable[Any] = (SnapshotCollector(sample),) if sample is not None else ()
+    def render(self, samples: Mapping[str, SnapshotSample] | None = None) -> bytes:
+        """The Prometheus text exposition of everything, with the scrape-time gauges of each cloud's sample."""
+        extra: Iterable[Any] = (SnapshotCollector(samples),) if samples else ()
         return generate_latest(_Scrape(self.registry, *extra))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CloudObserver:
+    """:class:`Metrics`' observer methods with one cloud's label (``app.context`` hands one to each cloud's
+    ``CloudClient`` and ``SyncService``)."""
+
+    metrics: Metrics
+    cloud: str
+
+    def sync_finished(self, result: Any) -> None:
+        self.metrics.sync_finished(result, self.cloud)
+
+    def api_call(self, service: str | None, seconds: float, error: BaseException | None) -> None:
+        self.metrics.api_call(service, seconds, error, self.cloud)

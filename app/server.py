@@ -32,6 +32,7 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.network_inventory",
     "app.tools.planning",
     "app.tools.snapshot_access",
+    "app.tools.clouds",
 )
 # Registered only with OPS_SQL_TOOL_ENABLED=true.
 SQL_TOOL_MODULES: tuple[str, ...] = ("app.tools.snapshot_sql",)
@@ -70,6 +71,7 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
     """The configured server and its state holder. ``context_factory`` defaults to
     :func:`app.context.open_app_context` (tests may pass one bound to a simulator)."""
     from app.context import open_app_context
+    from app.tools.base import publish_clouds
 
     factory = context_factory or open_app_context
     state = state or ServerState()
@@ -78,6 +80,8 @@ def build_server(settings: Settings, *, context_factory: ContextFactory | None =
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[Any]:
         async with factory(settings) as ctx:
             state.context = ctx
+            if ctx is not None:  # the `cloud` argument's enum: the labels just bound (app/tools/base.py)
+                publish_clouds(mcp, ctx.labels)
             try:
                 yield ctx
             finally:

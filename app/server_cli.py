@@ -122,10 +122,12 @@ def ops_error_in(exc: BaseException) -> Any:
 
 async def _serve(settings: Any) -> None:
     from app.cloud.connection import build_connection
+    from app.cloud.targets import cloud_settings
     from app.http import bind_socket, check_bind_policy, serve_http
     from app.server import build_server
 
-    build_connection(settings).close()  # fail fast, with a clear message, on missing credentials
+    for target in cloud_settings(settings):  # every served cloud (OPS_CLOUDS), else the one
+        build_connection(target).close()  # fail fast, with a clear message, on missing credentials
 
     sock = metrics_sock = None
     if settings.transport != "stdio":

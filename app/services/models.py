@@ -41,6 +41,8 @@ class KindFreshness(BaseModel):
 class SnapshotInfo(BaseModel):
     """How fresh the answer is. Every read result carries one."""
 
+    cloud: str | None = Field(default=None, description="The cloud this answer is about: its label (OPS_CLOUDS entry "
+                                                         "or the one cloud's label; the `cloud` argument of tools).")
     as_of: datetime | None = Field(description="Oldest as_of among the kinds this answer used (UTC).")
     age_seconds: float | None = Field(description="Age of the oldest kind used, in seconds.")
     stale: bool = Field(description="True if any kind used is stale, failed, unavailable or never synced.")

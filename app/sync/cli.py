@@ -36,7 +36,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(database_url=args.database_url, page_size=args.page_size, log_level=args.log_level)
     if args.simulator is None:
-        return asyncio.run(_sync_once(settings, args.kinds, {}))
+        from app.cloud.targets import cloud_settings
+
+        # every served cloud (OPS_CLOUDS), one after the other; else the one cloud
+        return max(asyncio.run(_sync_once(target, args.kinds, {})) for target in cloud_settings(settings))
     from app.simulator.core import Simulator
     from app.simulator.runner import SimulatorServer
 
@@ -75,6 +78,7 @@ async def _sync_once(settings: Settings, kinds: list[str] | None, connect_kwargs
     finally:
         await cloud.close()
         await db.dispose()
+    print(f"cloud {settings.cloud_name}")
     print(format_table([r.as_dict() for r in results.values()]))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\ntotal {total:.2f}s (kinds run concurrently); peak RSS {peak_mib:.0f} MiB; database {settings.database_url}")

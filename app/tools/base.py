@@ -12,6 +12,7 @@ at most a short prefix of what was sent (:func:`clip`)."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -43,9 +44,15 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
+# The view of the cloud a tool call is about (its `cloud` argument), bound by register_tool's wrapper.
+_CALL_VIEW: contextvars.ContextVar[AppContext | None] = contextvars.ContextVar("ops_cloud_view", default=None)
+
+
 def app_context(ctx: Context[AppContext]) -> AppContext:
-    """The lifespan's :class:`AppContext` from a tool's ``Context``."""
-    return ctx.request_context.lifespan_context
+    """The :class:`AppContext` of a tool call: the view of the cloud the call names (``cloud``), else
+    the lifespan's (the first cloud's view; every view reaches the others through ``clouds``)."""
+    view = _CALL_VIEW.get()
+    return view if view is not None else ctx.request_context.lifespan_context
 
 
 def principal(ctx: Context[AppContext]) -> str:
@@ -206,6 +213,46 @@ def utc_aware(value: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------------------------------------
+# the cloud a call is about
+
+CLOUD_PARAM = "cloud"
+CLOUD_BOUNDS = TextBounds(64)  # a cloud label (app/config.py CLOUD_LABEL)
+CLOUD_DESCRIPTION = ("Which cloud to answer about: one of the labels this server serves (get_clouds lists them). "
+                     "May be omitted when the server serves one cloud.")
+
+
+def _with_cloud_param(sig: inspect.Signature) -> inspect.Signature:
+    if CLOUD_PARAM in sig.parameters:
+        raise TypeError(f"a tool parameter may not be named {CLOUD_PARAM!r}: register_tool adds it to every tool")
+    p = inspect.Parameter(CLOUD_PARAM, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[_bounded(Union[str, None], CLOUD_PARAM, CLOUD_BOUNDS),
+                                               Field(description=CLOUD_DESCRIPTION)])
+    return sig.replace(parameters=[*sig.parameters.values(), p])
+
+
+def publish_clouds(mcp: MCPServer[Any], labels: list[str]) -> None:
+    """Put the served clouds' labels in every tool's ``cloud`` schema as its ``enum`` (known once the
+    lifespan has bound them; called by app.server). Calls are checked against them too (for_cloud)."""
+    for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - the SDK has no public accessor
+        prop = (tool.parameters.get("properties") or {}).get(CLOUD_PARAM)
+        if not isinstance(prop, dict):
+            continue
+        for branch in prop.get("anyOf") or [prop]:
+            if branch.get("type") == "string":
+                branch["enum"] = list(labels)
+
+
+def _cloud_line(view: AppContext, result: Any) -> Any:
+    """With several clouds served, the answer's text starts by naming the cloud it is about."""
+    if len(view.labels) < 2 or not getattr(result, "content", None):
+        return result
+    first = result.content[0]
+    if getattr(first, "type", None) == "text":
+        result.content[0] = first.model_copy(update={"text": f"Cloud {view.cloud_name}.\n{first.text}"})
+    return result
+
+
 def register_tool(
     mcp: MCPServer[Any],
     fn: F,
@@ -215,11 +262,16 @@ def register_tool(
     destructive: bool = False,
     idempotent: bool = True,
     open_world: bool = False,
+    spans_clouds: bool = False,
 ) -> F:
     """Register ``fn`` (an async function whose parameters include ``ctx: Context[AppContext]``) as a tool named
     after it. Domain errors become ``ToolError``; every call is counted and timed. The result is
     shaped for assistants by :func:`app.tools.answers.shape` (summary text, structured content, size
-    budget) and the published output schema is flattened (:func:`app.tools.answers.flat_schema`)."""
+    budget) and the published output schema is flattened (:func:`app.tools.answers.flat_schema`).
+
+    Every tool gets an optional ``cloud`` argument (unless ``spans_clouds``: the tool reports on every
+    cloud itself): the call runs on that cloud's view (:func:`app_context`), the only cloud when omitted,
+    and an unknown or missing-while-ambiguous cloud is a ToolError listing the served clouds."""
     name = fn.__name__
     defaults = {p.name: p.default for p in inspect.signature(fn).parameters.values()
                 if p.default is not inspect.Parameter.empty}
@@ -227,14 +279,21 @@ def register_tool(
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")
+        label = kwargs.pop(CLOUD_PARAM, None)
         metrics = getattr(app_context(ctx), "metrics", None) if ctx is not None else None
         t0 = time.perf_counter()
         outcome = "ok"
+        token = None
         try:
             if ctx is not None:
                 authorize(ctx, name, read_only)  # OAuth scopes (app/auth/); no-op otherwise
+                root = ctx.request_context.lifespan_context
+                if not spans_clouds and root is not None:
+                    view = root.for_cloud(label)
+                    token = _CALL_VIEW.set(view)
             result = utc_aware(await fn(*args, **kwargs))
-            return answers.shape(result, budget=answers.budget_for(kwargs, defaults))
+            shaped = answers.shape(result, budget=answers.budget_for(kwargs, defaults))
+            return shaped if token is None else _cloud_line(view, shaped)
         except OpsError as e:
             outcome = type(e).__name__
             raise ToolError(e.message) from e
@@ -254,11 +313,14 @@ def register_tool(
                 "whether the lock clears."
             ) from e
         finally:
+            if token is not None:
+                _CALL_VIEW.reset(token)
             if metrics is not None:
                 metrics.tool_calls.inc(name, outcome)
                 metrics.tool_latency.observe(time.perf_counter() - t0, name)
 
-    wrapper.__signature__ = bounded_signature(fn, NAME_BOUNDS if read_only else DEFAULT_BOUNDS)  # type: ignore[attr-defined]
+    sig = bounded_signature(fn, NAME_BOUNDS if read_only else DEFAULT_BOUNDS)
+    wrapper.__signature__ = sig if spans_clouds else _with_cloud_param(sig)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}  # type: ignore[attr-defined]
     wrapper.__annotations__["return"] = wrapper.__signature__.return_annotation  # type: ignore[attr-defined]
     annotations = ToolAnnotations(

@@ -49,7 +49,7 @@ async def test_resource_templates_return_stored_objects(synced: Any) -> None:
         assert "No servers with ID or name" in str(err.value)
         with pytest.raises(Exception) as err:
             await client.read_resource(f"openstack://othercloud/instances/{sid}")
-        assert "answers for cloud 'test'" in str(err.value)
+        assert "this server serves test" in str(err.value)
 
 
 async def test_completions_ranked_and_capped(synced: Any) -> None:
