@@ -133,7 +133,11 @@ async def get_quota(app: AppContext, project: str, all_resources: bool, live_rea
         return _answer(target, rows, unavailable, all_resources, "live", fetched_at, snap)
     snap, (row, rows) = await app.read([KIND], lambda conn, s: (s, _read_project(conn, s, app.cloud_name, target.id)))
     if row is None:
-        when = f"last synced {snap.as_of:%Y-%m-%d %H:%M:%S} UTC" if snap.as_of else "never synced yet"
+        kind = snap.kinds[0] if snap.kinds else None
+        if kind is not None and kind.status in ("unavailable", "failed"):
+            when = f"{kind.status}: {kind.last_error or 'no reason recorded'}"
+        else:
+            when = f"last synced {snap.as_of:%Y-%m-%d %H:%M:%S} UTC" if snap.as_of else "never synced yet"
         raise StaleSnapshot(f"The quotas of project {target.label()} are not in the snapshot (the project_quotas kind "
                             f"is {when}; a project created since appears at the next sync). Call get_quota with "
                             "live=true to read them from OpenStack now.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from typing import Any
@@ -42,6 +43,15 @@ CATALOG: tuple[tuple[str, str, int, int, int, int, dict[str, Any]], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=64)
+def synthetic_hashes(seed: int, size: int) -> dict[str, Any]:
+    """size, checksum and os_hash_* of the synthetic bytes of (seed, size): hashing tens of MB is most of
+    a small fleet's build time, and the same seeds recur (every simulator built with one fleet seed)."""
+    out: dict[str, Any] = {}
+    set_data_hashes(out, synthetic_chunks(seed, size))
+    return out
+
+
 def populate(sim: Simulator, n: int, rng: random.Random) -> None:
     projects = [p for p in sim.state.values("projects")]
     admin = next((p["id"] for p in projects if p.get("name") == sim.project_name), projects[0]["id"] if projects else "")
@@ -61,7 +71,7 @@ def populate(sim: Simulator, n: int, rng: random.Random) -> None:
         img.update(props)
         if size <= SYNTHETIC_MAX:
             img["_seed"] = rng.getrandbits(32)
-            set_data_hashes(img, synthetic_chunks(img["_seed"], size))
+            img.update(synthetic_hashes(img["_seed"], size))
         else:
             # No bytes kept for large fleet images; their hashes are those of the notional upstream file.
             seed = f"{name}:{size}".encode()

@@ -5,7 +5,10 @@ the test session's secrets scan fails if that value ever reaches a database."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import random
+from typing import Any
 
 import yaml
 
@@ -90,8 +93,15 @@ FAIL_REASON = ('Resource CREATE failed: ResourceInError: resources.server: Went 
                '"Message: No valid host was found. There are not enough hosts available., Code: 500"')
 
 
+@functools.lru_cache(maxsize=1)
+def parsed_templates() -> dict[str, Any]:
+    """TEMPLATES parsed once per process (PyYAML's pure-Python parser is a good part of a fleet's build
+    time); :func:`populate` works on a deep copy."""
+    return {k: yaml.safe_load(v) for k, v in TEMPLATES.items()}
+
+
 def populate(sim: Simulator, n: int, rng: random.Random) -> None:
-    tpls = {k: yaml.safe_load(v) for k, v in TEMPLATES.items()}
+    tpls = copy.deepcopy(parsed_templates())
     kinds = list(tpls)
     projects = [p["id"] for p in sim.state.values("projects") if p.get("name") != "service"] or [""]
     count = max(3, n // 100)

@@ -119,9 +119,16 @@ async def test_refused_service_moved_limits_and_a_project_not_synced_yet(make_si
         assert (await ctx.sync.full_sync("projects")).ok
     async with mcp_client(settings, sim) as client:
         err = await call_error(client, "get_quota", project="quota-newcomer")
-        assert "not in the snapshot" in err and "live=true" in err
+        assert "not in the snapshot" in err and "last synced" in err and "live=true" in err
         fresh = await call(client, "get_quota", project=new.id, live=True)
         assert fresh["source"] == "live" and fresh["project_name"] == "quota-newcomer"
+    # the quota sync itself refused (credentials without the admin role): said as such
+    sim.inject(r"/v3/projects$", status=403)
+    async with open_app_context(settings, **conn_kwargs) as ctx:
+        assert (await ctx.sync.full_sync("project_quotas")).status == "unavailable"
+    async with mcp_client(settings, sim) as client:
+        err = await call_error(client, "get_quota", project=new.id)
+        assert "project_quotas kind is unavailable" in err and "live=true" in err
 
 
 @backend.sqlite_only
