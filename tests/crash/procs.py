@@ -54,7 +54,7 @@ def serve(env: dict[str, str], *args: str, log: Path, host: str = "127.0.0.1",
     base = f"http://{host}:{port}"
     try:
         if wait:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a loaded 2-core machine (a full -n 2 run) may start it slowly
             while True:
                 if proc.poll() is not None:
                     raise AssertionError(f"server exited {proc.returncode}: {log.read_text()[-3000:]}")
