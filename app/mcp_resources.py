@@ -1,5 +1,6 @@
 """MCP resources and completions: the things people name, as resource templates
-(``openstack://{cloud}/instances/{name_or_id}``, volumes, networks, projects, stacks, flavors, images),
+(``openstack://{cloud}/instances/{name_or_id}``, volumes, networks, projects, stacks, flavors, images,
+load-balancers),
 each returning the stored object of that cloud (any served cloud; secrets stripped at sync, fitted to the
 answer budget) as JSON; and
 ``completion/complete`` for those templates' parameters and for the prompts' arguments
@@ -33,6 +34,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "stacks": ("stacks", "A Heat stack"),
     "flavors": ("flavors", "A Nova flavor"),
     "images": ("images", "A Glance image"),
+    "load-balancers": ("load_balancers", "An Octavia load balancer"),
 }
 # prompt name -> argument -> kind
 PROMPT_ARGUMENTS: dict[str, dict[str, str]] = {"investigate_instance": {"instance": "servers"}}

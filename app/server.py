@@ -30,6 +30,7 @@ READ_TOOL_MODULES: tuple[str, ...] = (
     "app.tools.quotas",
     "app.tools.instance_live",
     "app.tools.network_inventory",
+    "app.tools.load_balancers",
     "app.tools.planning",
     "app.tools.snapshot_access",
     "app.tools.clouds",

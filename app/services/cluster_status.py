@@ -30,7 +30,7 @@ from app.resources.stacks import table as stacks
 from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volume_types import table as volume_types
 from app.resources.volumes import table as volumes
-from app.services import health
+from app.services import health, lb_health
 from app.services.cache import Computed, Served
 from app.services.completeness import IncompleteKinds, assess, incomplete_kinds
 from app.services.query import ordered
@@ -221,7 +221,7 @@ async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evide
     served = await app.reports.serve(app, NAME, threshold_crit, KINDS, _figures(app, threshold_crit),
                                      background=threshold_crit == DEFAULT_CRIT)
     return answer(served, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
-                  include_rules=include_rules)
+                  include_rules=include_rules, extra=await lb_health.findings(app, max_evidence))
 
 
 async def rebuild(app: AppContext) -> bool:
@@ -234,9 +234,9 @@ def _figures(app: AppContext, threshold_crit: float) -> Callable[[Connection, Sn
 
 
 def answer(served: Served[Figures], *, stuck_after_minutes: int, max_evidence: int,
-           include_rules: bool) -> ClusterStatus:
+           include_rules: bool, extra: list[health.Finding] | None = None) -> ClusterStatus:
     f, snapshot = served.value, served.snapshot
-    findings = [health.clipped(x, max_evidence) for x in f.findings]
+    findings = [health.clipped(x, max_evidence) for x in (*f.findings, *(extra or []))]  # extra: lb_health's
     if f.stuck is not None:
         stuck = health.stuck_finding(f.stuck, utcnow(), stuck_after_minutes, max_evidence)
         findings += [stuck] if stuck is not None else []

@@ -51,6 +51,8 @@ RULES: dict[str, Rule] = {r.code: r for r in (
     Rule("volumes_error", "warning", 1, 10, ("volumes",), "volume in an error* status"),
     Rule("volume_snapshots_error", "warning", 1, 5, ("volume_snapshots",), "volume snapshot in an error* status"),
     Rule("stacks_failed", "warning", 2, 10, ("stacks",), "Heat stack in a *_FAILED status"),
+    Rule("load_balancers_error", "warning", 3, 15, ("load_balancers",), "Octavia load balancer in provisioning ERROR or operating ERROR/DEGRADED"),
+    Rule("lb_members_down", "warning", 1, 10, ("lb_pools",), "Octavia pool member ERROR/OFFLINE while admin_state_up is true"),
     Rule("snapshot_missing", "critical", 5, 20, (), "snapshot kind never synced, unavailable or whose last sync failed"),
     Rule("snapshot_stale", "warning", 2, 10, (), "snapshot kind older than twice its poll interval"),
     Rule("volumes_orphaned", "info", 0, 0, ("volumes",), "available volume attached to nothing"),

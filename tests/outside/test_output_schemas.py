@@ -52,6 +52,7 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
                          "get_console_log": {"instance": active}})
         required.update({"plan_capacity": {"flavor": "m1.small", "count": 5},
                          "get_resource": {"kind": "flavors", "id_or_name": "m1.small"},
+                         "get_load_balancer": {"name_or_id": "lb-0001"},
                          "query_snapshot": {"sql": "SELECT id, name, first_seen_at, raw FROM flavors"}})
         checked = []
         for tool in tools:
@@ -64,4 +65,4 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
             assert not errors, (tool.name, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
             checked.append(tool.name)
     assert {"get_cluster_status", "search_instances", "get_sync_status", "get_user_list", "plan_capacity",
-            "query_snapshot", "get_port_list"} <= set(checked)
+            "query_snapshot", "get_port_list", "get_load_balancers", "get_load_balancer"} <= set(checked)
