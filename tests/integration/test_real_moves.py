@@ -5,6 +5,8 @@ Nova 34 with two fake-driver computes, compute1 and compute2).
   capacity the snapshot knows (no Placement endpoint here: hypervisor fields, or unknown).
 * cold migrate to the other compute host and confirm: VERIFY_RESIZE on the new host, then ACTIVE there;
   a migration to the host it is on is refused up front; one to a host Nova does not know is refused.
+* live migrate to the other compute host (block migration auto): ACTIVE there, or, if the fake driver's
+  move fails after Nova accepted it, a result that says the instance stayed.
 * attach / detach through Nova: this Nova keeps its in-process Cinder fixture for attachments (see
   conftest.ensure_fleet), so the server's attached volumes follow (Nova's block device mappings) while the
   real Cinder volume stays ``available``: the test checks the server side and says so.
@@ -104,6 +106,29 @@ async def test_cold_migrate_to_the_other_host(synced: Synced, conn: Any, fleet: 
         assert done["status"] == "completed" and done["targets"][0]["fields"]["host"] == dest
         await s.followups_done()
     assert host_of(conn, server.id) == dest and conn.compute.get_server(server.id).status == "ACTIVE"
+
+
+async def test_live_migrate_to_the_other_host(synced: Synced, conn: Any, fleet: Fleet, server: Any,
+                                              tmp_path: Path) -> None:
+    src = host_of(conn, server.id)
+    others = sorted({h.service_details["host"] for h in conn.compute.hypervisors(details=True)} - {src})
+    if not others:
+        pytest.skip(f"one compute host only ({src})")
+    async with session(synced, tmp_path) as s:
+        await s.app.sync.refresh("servers", [server.id])
+        preview = await s.call("manage_instance", instance_name=server.id, action="live_migrate",
+                               target_host=others[0])
+        assert "block_migration auto" in preview["preview"][0] and f"Target {others[0]}" in preview["preview"][0]
+        out = await s.call("manage_instance", instance_name=server.id, action="live_migrate", target_host=others[0],
+                           wait=True, timeout=120, confirmation_token=preview["confirmation_token"])
+        assert out["status"] == "completed", out
+        await s.followups_done()
+    nova = conn.compute.get_server(server.id)
+    if nova.compute_host == src:  # Nova accepted, then the move failed: the result must have said so
+        assert "still ACTIVE on " + src in out["message"], out["message"]
+    else:
+        assert nova.compute_host == others[0] and out["targets"][0]["fields"]["host"] == others[0]
+    assert nova.status == "ACTIVE"
 
 
 async def test_attach_and_detach_a_volume(synced: Synced, conn: Any, fleet: Fleet, server: Any,
