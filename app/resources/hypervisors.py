@@ -34,7 +34,8 @@ table = snapshot_table(
     Column("running_vms", Integer, doc="Instances on the hypervisor (below 2.88 only)."),
     Column("disk_available_least", Integer, doc="Free disk GiB by the scheduler's measure (below 2.88 only)."),
     Column("service_disabled_reason", String(255), doc="service.disabled_reason."),
-    *cloud_indexes("hypervisors", *FILTERABLE),
+    # hostname + id: get_hypervisor_list's order, so a page is one index range walk.
+    *cloud_indexes("hypervisors", *FILTERABLE, then={"hypervisor_hostname": ("id",)}),
     doc="Nova hypervisors (compute nodes). Capacity fields are NULL at compute microversion 2.88+; see v_hypervisor_capacity.",
 )
 

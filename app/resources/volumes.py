@@ -34,7 +34,9 @@ table = snapshot_table(
     Column("created_at", DateTime, doc="Creation time (UTC)."),
     Column("updated_at", DateTime, doc="Last update (UTC)."),
     # name + id: the list order (name, id) is the index order, so a deep page is an index-only walk.
-    *cloud_indexes("volumes", *FILTERABLE, then={"name": ("id",)}),
+    # status + name + id: a status's volumes in list order, and the orphaned-volume count and page
+    # (available, no attachment row) walk the index without reading or sorting volume rows.
+    *cloud_indexes("volumes", *FILTERABLE, then={"name": ("id",), "status": ("name", "id")}),
     doc="Cinder volumes, all projects.",
 )
 
