@@ -180,7 +180,7 @@ class ReportCache:
         current, so an entry of an older basis is served (marked) rather than recomputed."""
         kinds = list(dict.fromkeys(kinds))
         basis = await read_basis(app, kinds)
-        key = (name, params)
+        key = (app.cloud_name, name, params)  # one cache may serve several clouds' views
         entry = self._entries.get(key)
         if entry is not None and entry.basis.key == basis.key:
             self.hits += 1
@@ -197,12 +197,16 @@ class ReportCache:
     async def refresh(self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
                       compute: Callable[[Connection, SnapshotInfo], Any]) -> bool:
         """Background: bring the entry of ``(name, params)`` to the current basis. True if it computed."""
-        key = (name, params)
+        key = (app.cloud_name, name, params)
         before = self._entries.get(key)
         return await self._build(app, key, list(dict.fromkeys(kinds)), compute, on_request=False) is not before
 
-    def entry(self, name: str, params: Hashable) -> Entry | None:
-        return self._entries.get((name, params))
+    def entry(self, name: str, params: Hashable, cloud: str | None = None) -> Entry | None:
+        """The entry of ``(name, params)`` for ``cloud`` (None: the newest, whichever cloud it is of)."""
+        for (c, n, p), e in reversed(self._entries.items()):  # type: ignore[misc]
+            if n == name and p == params and cloud in (None, c):
+                return e
+        return None
 
     async def _build(self, app: AppContext, key: Hashable, kinds: list[str],
                      compute: Callable[[Connection, SnapshotInfo], Any], *, on_request: bool) -> Entry:
@@ -212,7 +216,7 @@ class ReportCache:
             entry = self._entries.get(key)
             if entry is not None and entry.basis.key == (await read_basis(app, kinds)).key:
                 return entry
-            name, params = key  # type: ignore[misc]
+            _cloud, name, params = key  # type: ignore[misc]
             if self.on_compute is not None:
                 self.on_compute(name, params, on_request)
             if on_request:
