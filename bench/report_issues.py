@@ -165,8 +165,9 @@ def backends_section(results: dict[str, Any]) -> list[str]:
         names = list(per)
         if not L:
             L += ["## SQLite and PostgreSQL side by side (issue 12)", "",
-                  "The same simulator, each backend synced into its own fresh database in turn (PostgreSQL: a database "
-                  "created on the server given by `--postgres-url`, migrated by the server itself). *Unchanged "
+                  "Each backend synced into its own fresh database (PostgreSQL: a database created on the server given "
+                  "by `--postgres-url`, migrated by the server itself) from a simulator of the same seed: the same one "
+                  "in turn, or one per run when this report joins runs made in parallel (listed at the top). *Unchanged "
                   "re-sync*: a second full sync of every kind right after the first, with nothing changed in the cloud. "
                   "Read tools: the in-process client round trip (and the handler, the tool function alone).", ""]
         rows = []
