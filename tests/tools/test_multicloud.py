@@ -18,6 +18,7 @@ from mcp import Client
 
 from app.config import Settings, load_settings
 from app.context import CORE_KINDS, open_app_context
+from app.resources.registry import all_specs
 from app.server import build_server
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
@@ -37,6 +38,9 @@ class Clouds:
 
     def settings(self, **overrides: Any) -> Settings:
         overrides.setdefault("poller_enabled", False)
+        # Freshness must not expire while a loaded machine runs the test: a day per kind (a failed
+        # sync is stale whatever its age).
+        overrides.setdefault("poll_intervals", {kind: 86400.0 for kind in all_specs()})
         return load_settings(_env_file=None, database_url=backend.database_url(self.db_path), clouds=",".join(LABELS),
                              cold_start_wait=0.0, **overrides)
 
@@ -112,7 +116,8 @@ async def test_answers_are_per_cloud(clouds: Clouds) -> None:
         report = await call(client, "get_clouds")
         assert [c["cloud"] for c in report["clouds"]] == list(LABELS)
         assert [c["instances"] for c in report["clouds"]] == [5, 9]
-        assert all(c["ready"] and c["auth_host"] and c["snapshot"]["cloud"] == c["cloud"] for c in report["clouds"])
+        assert all(c["ready"] and c["auth_host"] and c["snapshot"]["cloud"] == c["cloud"]
+                   for c in report["clouds"]), report
         assert report["summary"].startswith("2 clouds served")
 
         # resources resolve per cloud
@@ -136,12 +141,12 @@ def lease_rows(c: Clouds) -> dict[str, str]:
                                                   "SELECT name, owner FROM poller_lease")}
 
 
-async def wait_for(predicate: Any, what: str, timeout: float = 120.0) -> None:
+async def wait_for(predicate: Any, what: str, state: Any, timeout: float = 180.0) -> None:
     """Poll an async predicate (states, not instants; generous bound for a loaded machine)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
+        assert loop.time() < deadline, f"timed out waiting for {what}: {await state()}"
         await asyncio.sleep(0.2)
 
 
@@ -154,7 +159,8 @@ async def test_a_lease_per_cloud_and_a_failing_cloud_stales_only_itself(clouds: 
             snaps = [await v.snapshot(CORE_KINDS, wait=False) for v in views.values()]
             return all(not s.missing and not s.stale for s in snaps)
 
-        await wait_for(both_synced, "both clouds' first syncs")
+        await wait_for(both_synced, "both clouds' first syncs", lambda: asyncio.gather(
+            *(v.serving_readiness() for v in views.values())))
         # two pollers, each holding its own lease row
         owners = lease_rows(clouds)
         assert {n: o for n, o in owners.items() if n.startswith("poller:")} == {
