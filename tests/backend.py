@@ -9,7 +9,8 @@ migrated, empty snapshot in a few milliseconds. Test databases are dropped when 
 session, for session fixtures) ends.
 
 * :func:`database_url` maps a test's ``tmp_path / "x.db"`` to a URL: the SQLite file, or a PostgreSQL
-  database named after that path (the same path always gives the same database within a run).
+  database named after that path (the same path always gives the same database within a run); a new
+  one is migrated to head on both backends (a copy of a template migrated once) unless ``empty=True``.
 * :func:`connect` / :func:`rows` / :func:`count_rows` read (and write) any of them through SQLAlchemy
   with the async driver the server itself uses (aiosqlite, asyncpg), behind a blocking facade: no
   sync PostgreSQL driver is needed, and no test opens the SQLite file by path.
@@ -300,18 +301,23 @@ def close() -> None:
 
 
 def database_url(path: Path | str, *, empty: bool = False) -> str:
-    """The database for ``path`` (a test's ``tmp_path / "name.db"``).
+    """The database for ``path`` (a test's ``tmp_path / "name.db"``), the same on both backends: already
+    migrated to head unless ``empty`` (then the server, or the test, migrates it).
 
-    SQLite: that file (not created here: the server migrates it on start, or use :func:`migrated_url`).
-    PostgreSQL: a database of its own for this path, already migrated to head unless ``empty``."""
+    SQLite: that file; if it does not exist yet (and not ``empty``), a copy of a template file migrated
+    once per run (a copy takes a millisecond, running the migrations a second or more per test; the
+    server's own start-up upgrade then finds it at head). An existing file is used as it is.
+    PostgreSQL: a database of its own for this path (the same path gives the same database)."""
     if not POSTGRES:
+        if not empty and not Path(path).exists():
+            return migrated_url(path)
         return sqlite_url(path)
     return cluster().database(str(path), empty=empty)
 
 
 def migrated_url(path: Path | str) -> str:
-    """Like :func:`database_url`, but migrated to head on both backends (SQLite: a copy of a template
-    file migrated once per run)."""
+    """A database for ``path`` migrated to head on both backends (SQLite: the file is replaced by a copy
+    of a template file migrated once per run)."""
     global _sqlite_template
     if POSTGRES:
         return database_url(path)

@@ -85,10 +85,12 @@ SECRET_MARKERS = (
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Scan every database file (and WAL) under this run's temporary directory: a secret from the
     simulator's bodies or a management call anywhere fails the run, whichever test wrote it.
-    (PostgreSQL: every database is dropped here; the secret checks of tests/sync run on both.)"""
+    (PostgreSQL: every database is dropped here; the secret checks of tests/sync run on both.)
+    Under pytest-xdist the controller scans (the workers' temporary directories are under its own);
+    a worker's exit status would not reach the run's anyway."""
     backend.close()
     factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None or exitstatus not in (0, 1):
+    if factory is None or exitstatus not in (0, 1) or hasattr(session.config, "workerinput"):
         return
     try:
         base = factory.getbasetemp()
