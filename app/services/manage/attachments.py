@@ -75,10 +75,8 @@ async def _prepare_detach(app: AppContext, t: Target | None, args: Mapping[str, 
 
 
 def _attach(c: Call) -> Any:
-    attrs = {"volume_id": c.target.id}  # type: ignore[union-attr]
-    if c.args.get("device"):
-        attrs["device"] = c.args["device"]
-    return c.conn.compute.create_volume_attachment(c.args["server_id"], **attrs)
+    attrs = {"device": c.args["device"]} if c.args.get("device") else {}
+    return c.conn.compute.create_volume_attachment(c.args["server_id"], c.target.id, **attrs)  # type: ignore[union-attr]
 
 
 def _detach(c: Call) -> Any:
