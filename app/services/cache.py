@@ -133,18 +133,22 @@ def _served(entry: Entry, basis: Basis) -> Served[Any]:
         note = (f"Not the current snapshot: these figures were computed {when}, before the sync state of "
                 f"{', '.join(sorted(moved))} changed; the report for the current state is being rebuilt in the "
                 "background: ask again in a few seconds.")
-    return Served(entry.value, aged(old.snapshot, moved), computed, note)
+    return Served(entry.value, aged(old.snapshot, basis.snapshot, moved), computed, note)
 
 
-def aged(snapshot: SnapshotInfo, moved: set[str]) -> SnapshotInfo:
-    """A past snapshot block as of now: ages recomputed, and stale, as are the kinds that moved since."""
-    now = utcnow()
+def aged(snapshot: SnapshotInfo, now_block: SnapshotInfo, moved: set[str]) -> SnapshotInfo:
+    """The snapshot block of figures computed from an earlier basis: each kind's ``as_of`` is the one the
+    figures came from (ages as of now), its sync status and error the current ones (a run that failed
+    since concerns these figures too), a kind whose data moved since is stale, and the whole is stale."""
+    now, current = utcnow(), {k.kind: k for k in now_block.kinds}
     kinds = []
     for k in snapshot.kinds:
+        cur = current.get(k.kind, k)
         age = None if k.as_of is None else round(max(0.0, (now - k.as_of).total_seconds()), 1)
         gone = k.kind in moved
-        kinds.append(k.model_copy(update={"age_seconds": age, "stale": k.stale or gone,
-                                          "status": "stale" if gone and k.status == "ok" else k.status}))
+        status = "stale" if gone and cur.status == "ok" else cur.status
+        kinds.append(k.model_copy(update={"age_seconds": age, "stale": cur.stale or gone, "status": status,
+                                          "last_error": cur.last_error}))
     ages = [k.age_seconds for k in kinds if k.age_seconds is not None]
     return snapshot.model_copy(update={"kinds": kinds, "stale": True, "age_seconds": max(ages) if ages else None})
 
@@ -187,7 +191,10 @@ class ReportCache:
             self._entries.move_to_end(key)
             return _served(entry, basis)
         rebuilder = self.rebuilder
-        if entry is not None and background and rebuilder is not None and rebuilder.running:
+        # A kind synced for the first time since the entry was built: it summarises a snapshot without
+        # that kind (a cold start), not a previous version of this one; computed now, like a cold start.
+        first_sync = entry is not None and set(entry.basis.snapshot.missing) - set(basis.snapshot.missing)
+        if entry is not None and not first_sync and background and rebuilder is not None and rebuilder.running:
             self.previous_served += 1
             rebuilder.nudge()
             return _served(entry, basis)

@@ -52,10 +52,13 @@ async def warm_match_sets(app: AppContext) -> int:
     """Compute the ordered instance match sets of the current data version that requests page through:
     every status present and the whole fleet by name (SQLite only: PostgreSQL pages in SQL). Asks the
     same questions a request would, one row each; returns how many sets were computed."""
-    if app.db.dialect_name != "sqlite" or (await app.snapshot(instances.KINDS, wait=False)).missing:
+    if app.db.dialect_name != "sqlite":
         return 0
     stmt = select(servers.c.status).where(live(servers, app.cloud_name)).group_by(servers.c.status)
-    present = await app.db.read(lambda conn: [st for (st,) in conn.execute(stmt)])
+    missing, present = await app.read(instances.KINDS, lambda conn, snap: (
+        snap.missing, [st for (st,) in conn.execute(stmt)]), wait=False)
+    if missing:
+        return 0
     before = app.orders.misses
     await instances.instance_details(app, "", "", True, 1, 0, False, "brief")
     for st in present:

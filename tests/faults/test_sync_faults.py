@@ -55,8 +55,15 @@ async def _assert_reads_say_failed(client: Any, sim: Any, kind: str, error_word:
 
 
 async def _assert_reads_say_ok(client: Any, kind: str) -> None:
-    status = await call(client, "get_sync_status", kind=kind, runs=1)
-    (k,) = status["snapshot"]["kinds"]
+    # The client's server is another context: a run finished by the test's own context shows up there
+    # once its freshness cache (0.5 s, app/sync/freshness.py) was last read before that run, so the state
+    # is waited for (bounded), not assumed on the first read.
+    deadline = time.monotonic() + 30
+    while True:
+        status = await call(client, "get_sync_status", kind=kind, runs=1)
+        (k,) = status["snapshot"]["kinds"]
+        if k["status"] == "ok" or time.monotonic() > deadline:
+            break
     assert k["status"] == "ok" and not k["stale"] and status["snapshot"]["stale"] is False
 
 

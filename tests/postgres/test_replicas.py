@@ -94,7 +94,12 @@ async def call_error(replica: Replica, tool: str, **arguments: Any) -> str:
 
 
 def without_snapshot(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in result.items() if k != "snapshot"}
+    """The answer without what is per process: the freshness block and when a report was computed
+    (each replica rebuilds its own reports; their data versions must agree)."""
+    out = {k: v for k, v in result.items() if k != "snapshot"}
+    if isinstance(out.get("computed"), dict):
+        out["computed"] = {k: v for k, v in out["computed"].items() if k != "computed_at"}
+    return out
 
 
 @pytest.fixture
