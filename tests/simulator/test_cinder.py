@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -10,7 +9,9 @@ from openstack import exceptions
 
 
 def _wait(sim: Any) -> None:
-    time.sleep(sim.transition_seconds + 0.1)
+    """Let the pending transitions happen: the test froze the simulator's clock, so an in-between state
+    (REBOOT, creating, extending ...) holds until this moves it, however loaded the machine is."""
+    sim.advance(sim.transition_seconds + 0.01)
 
 
 def test_volume_listing_filters_pagination(sim: Any, conn: Any) -> None:
@@ -40,6 +41,7 @@ def test_volume_listing_filters_pagination(sim: Any, conn: Any) -> None:
 
 
 def test_volume_create_extend_delete(sim: Any, conn: Any) -> None:
+    sim.freeze()
     vol = conn.block_storage.create_volume(size=2, name="data1", volume_type="ceph-ssd")
     assert vol.status == "creating"
     _wait(sim)
@@ -77,6 +79,7 @@ def test_volume_errors(sim: Any, conn: Any) -> None:
 
 
 def test_snapshots(sim: Any, conn: Any) -> None:
+    sim.freeze()
     snaps = list(conn.block_storage.snapshots(details=True, all_projects=True))
     assert len(snaps) == sim.state.count("snapshots") > 0
     assert all(s.progress == "100%" for s in snaps if s.status == "available")

@@ -16,7 +16,9 @@ CAPACITY = {"vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "l
 
 
 def wait(sim: Any) -> None:
-    time.sleep(sim.transition_seconds + 0.15)
+    """Let the pending transitions happen: the test froze the simulator's clock, so an in-between state
+    (REBOOT, creating, extending ...) holds until this moves it, however loaded the machine is."""
+    sim.advance(sim.transition_seconds + 0.01)
 
 
 def active_server(conn: Any) -> Any:
@@ -94,6 +96,7 @@ def test_filters(sim: Any, conn: Any) -> None:
 
 
 def test_stop_start_and_conflict(sim: Any, conn: Any) -> None:
+    sim.freeze()
     server = active_server(conn)
     conn.compute.stop_server(server)
     s = conn.compute.get_server(server.id)
@@ -112,6 +115,7 @@ def test_stop_start_and_conflict(sim: Any, conn: Any) -> None:
 
 
 def test_reboot_pause_suspend_cycle(sim: Any, conn: Any) -> None:
+    sim.freeze()
     server = active_server(conn)
     conn.compute.reboot_server(server, "SOFT")
     s = conn.compute.get_server(server.id)
