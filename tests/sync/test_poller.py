@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from app.db.engine import Database
+from app.db.engine import Database, utcnow
 from app.sync.lease import Lease
 from app.sync.scheduler import Poller
 from tests.sync.helpers import count_rows, query
@@ -29,11 +30,12 @@ async def _until(pred, timeout: float, step: float = 0.05) -> bool:
 
 async def test_lease_is_exclusive_and_expires(db_url) -> None:
     db = Database(db_url)
-    a, b = Lease(db, "poller:x", ttl=0.3), Lease(db, "poller:x", ttl=0.3)
-    assert await a.acquire() and not await b.acquire()
-    assert await a.renew() and (await a.holder()).owner == a.owner
-    await asyncio.sleep(0.4)
-    assert await b.acquire() and not await a.renew() and not await a.acquire()
+    a, b = Lease(db, "poller:x", ttl=30), Lease(db, "poller:x", ttl=30)
+    t0 = utcnow()  # the lease's clock is passed in: expiry is decided by these times, not by machine speed
+    assert await a.acquire(t0) and not await b.acquire(t0 + timedelta(seconds=29))
+    assert await a.renew(t0 + timedelta(seconds=10)) and (await a.holder()).owner == a.owner
+    later = t0 + timedelta(seconds=41)  # the renewal's 30 s have run out
+    assert await b.acquire(later) and not await a.renew(later) and not await a.acquire(later)
     await b.release()
     assert await a.holder() is None and await a.acquire()
     await db.dispose()

@@ -4,6 +4,7 @@ MCP ``Client`` bound in-process to the real server reading it (poller off, so an
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -81,6 +82,19 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     assert not result.is_error, f"{tool} failed: {result.content[0].text if result.content else result}"
     assert result.structured_content is not None, f"{tool} returned no structured content"
     return result.structured_content
+
+
+async def call_current(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a report tool (get_cluster_status, monitor_resources) until its figures summarise the current
+    data: after a write, the report is rebuilt in the background and a call meanwhile gets the previous
+    one marked ``computed.current=false`` (docs/performance.md). Waits for that state, bounded by a guard
+    against a hang, not a timing assertion."""
+    deadline = time.monotonic() + 120
+    while True:
+        out = await call(client, tool, **arguments)
+        if out["computed"]["current"] or time.monotonic() > deadline:
+            return out
+        await asyncio.sleep(0.1)
 
 
 async def call_error(client: Client, tool: str, **arguments: Any) -> str:

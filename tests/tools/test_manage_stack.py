@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
-from tests.tools.conftest import call, call_error, mcp_client
+from tests.tools.conftest import call, call_current, call_error, mcp_client
 
 TEMPLATE = """heat_template_version: 2018-08-31
 description: ops test
@@ -146,7 +146,7 @@ async def test_deleted_stack_leaves_the_snapshot(fleet: Fleet, wait: bool) -> No
             await m.followups.run()
         assert fleet.row("stacks", s["id"])["deleted_at"] is not None
         listed = await call(m.client, "get_stacks", limit=200)
-        status = await call(m.client, "get_cluster_status")
+        status = await call_current(m.client, "get_cluster_status")
     heat = heat_listed(fleet)
     assert s["id"] not in heat
     assert {x["id"] for x in listed["stacks"]} == heat and listed["total"] == len(heat)
