@@ -4,6 +4,7 @@ same endpoints, field by field."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,16 +12,26 @@ import pytest
 from app.context import open_app_context
 from app.services.instance_live import clean_console, get_console_log, get_instance_actions
 
-from .conftest import AUTH, Fleet, Synced
+from .conftest import AUTH, Fleet, make_settings, run_sync
 
 pytestmark = pytest.mark.real_openstack
 
 
-async def test_instance_actions_say_who_did_what(synced: Synced, conn: Any, fleet: Fleet) -> None:
+@pytest.fixture(scope="module")
+def settings(conn: Any, fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Its own snapshot of the kinds these tools resolve names with (not the session's ``synced``, whose
+    before/after comparisons must not be taken before the other modules change the cloud)."""
+    settings = make_settings(tmp_path_factory.mktemp("live") / "snapshot.db")
+    results, _ = asyncio.run(run_sync(settings, ["servers", "users", "projects"]))
+    assert {k: r.status for k, r in results.items()} == dict.fromkeys(results, "succeeded")
+    return settings
+
+
+async def test_instance_actions_say_who_did_what(settings: Any, conn: Any, fleet: Fleet) -> None:
     sid = fleet.servers["shutoff"]
     truth = list(conn.compute.server_actions(sid))
     assert any(a.action == "stop" for a in truth), "the fleet's shutoff server has no stop action in Nova"
-    async with open_app_context(synced.settings, **AUTH) as app:
+    async with open_app_context(settings, **AUTH) as app:
         got = await get_instance_actions(app, sid, None, 50, 0, True)
         stops = await get_instance_actions(app, sid, "stop", 50, 0, False)
     assert got.instance_id == sid and got.page.total == len(truth)
@@ -39,12 +50,12 @@ async def test_instance_actions_say_who_did_what(synced: Synced, conn: Any, flee
     assert {e.event: e.result for e in newest.events} == {e["event"]: e["result"] for e in detail.events}
 
 
-async def test_console_log_is_the_servers_console(synced: Synced, conn: Any, fleet: Fleet) -> None:
+async def test_console_log_is_the_servers_console(settings: Any, conn: Any, fleet: Fleet) -> None:
     sid = fleet.servers["active"]
     raw = conn.compute.get_server_console_output(sid, length=50)["output"]
     assert raw, "real Nova's fake driver returned no console output"
     want, _ = clean_console(raw)
-    async with open_app_context(synced.settings, **AUTH) as app:
+    async with open_app_context(settings, **AUTH) as app:
         log = await get_console_log(app, sid, 50)
     assert log.output.splitlines() == want[-50:] and log.truncated is False
     assert log.bytes == len(log.output.encode())

@@ -45,8 +45,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("search_instances", {"search_term": "ACTIVE", "search_in": "status", "case_sensitive": True, "limit": 50}),
     ("search_instances", {"search_term": "10.", "search_in": "ip", "limit": 50}),
 ]
-# Fields that record when this database saw a row, not what the cloud said.
-LOCAL_TIME_KEYS = {"snapshot", "first_seen_at", "last_seen_at", "as_of", "age_seconds"}
+# Fields that record when this database saw a row (or a report was computed from it), not what the cloud said.
+LOCAL_TIME_KEYS = {"snapshot", "first_seen_at", "last_seen_at", "as_of", "age_seconds", "computed_at"}
 
 
 def normalized(value: Any) -> Any:
