@@ -22,7 +22,7 @@ from app.errors import OpsError
 from app.services import completion
 from app.services.budget import DEFAULT_BUDGET, bounded
 from app.services.inventory import raw_of
-from app.services.inventory_more import name_column, stored_object
+from app.services.stored_objects import name_column, stored_object
 
 SCHEME = "openstack"
 # URI segment -> (kind, what it is)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.context import AppContext
 from app.resources.registry import all_specs
-from app.services import inventory_more as inv
+from app.services import stored_objects as inv
 from app.services import sql_tool as sql
 from app.tools.base import app_context, register_tool
 
