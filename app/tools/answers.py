@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,10 +26,14 @@ import pydantic_core
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-# Bytes of one answer (text content + structured content as compact JSON). ~4 bytes per token:
-# 16 KiB ~ 4,000 tokens, 80 KiB ~ 20,000 tokens (the same bounds as app.services.budget).
-DEFAULT_BUDGET = 16 * 1024
-MAX_BUDGET = 80 * 1024
+from app.services import budget as budgets
+
+log = logging.getLogger(__name__)
+
+# Bytes of one answer (text content + structured content as compact JSON), the bounds of
+# app.services.budget: 16,000 (~4,000 tokens) at default sizes, 80,000 (~20,000 tokens) at any argument.
+DEFAULT_BUDGET = budgets.DEFAULT_BUDGET
+MAX_BUDGET = budgets.HARD_BUDGET
 # Arguments that ask for a bigger answer: at their defaults the small budget applies.
 SIZE_ARGUMENTS = ("limit", "detail", "include_all", "max_evidence", "fields", "max_rows")
 LINE_MAX = 240  # characters per row line in the text block
@@ -222,11 +227,19 @@ def _size(obj: Any) -> int:
     return len(pydantic_core.to_json(obj))
 
 
-def shape(result: Any, *, budget: int) -> CallToolResult:
-    """``result`` (a pydantic model, usually) as a :class:`CallToolResult`: summary text + full
-    structured content, within ``budget`` bytes when it is a page of rows."""
+def answer_size(result: CallToolResult) -> int:
+    """Bytes of ``result`` as the client receives them: every text block (UTF-8) and the structured
+    content as compact JSON."""
+    text = sum(len(c.text.encode()) for c in result.content if isinstance(c, TextContent))
+    return text + (_size(result.structured_content) if result.structured_content is not None else 0)
+
+
+def shape(result: Any, *, budget: int, lead: str | None = None) -> CallToolResult:
+    """``result`` (a pydantic model, usually) as a :class:`CallToolResult`: summary text (after the
+    ``lead`` line, if any) + full structured content, within ``budget`` bytes when it is a page of
+    rows. The size counted is exactly what the client receives (:func:`answer_size`)."""
     if isinstance(result, CallToolResult):
-        return result
+        return _with_lead(result, lead)
     if isinstance(result, BaseModel):
         model: type[BaseModel] | None = type(result)
         data = result.model_dump(mode="json")
@@ -237,13 +250,23 @@ def shape(result: Any, *, budget: int) -> CallToolResult:
             return CallToolResult(content=[TextContent(text=json.dumps(data, separators=(",", ":")))])
     items = items_field(model, data)
     rows = data.get(items) if items else None
-    head = header_lines(data, items)
+    head = ([lead] if lead else []) + header_lines(data, items)
     lines = [row_line(r) for r in rows] if isinstance(rows, list) else []
     text = "\n".join(head + lines)
     total = _size(data) + len(text.encode())
     if total > budget and isinstance(rows, list) and len(rows) > 1:
-        data, text = _truncate(data, items, rows, lines, budget)  # type: ignore[arg-type]
+        data, text = _truncate(data, items, rows, lines, budget, lead)  # type: ignore[arg-type]
+    elif total > budget:
+        log.warning("answer of %d bytes over its %d-byte budget has no rows to cut (%s)", total, budget,
+                    model.__name__ if model is not None else type(result).__name__)
     return CallToolResult(content=[TextContent(text=text)], structured_content=data)
+
+
+def _with_lead(result: CallToolResult, lead: str | None) -> CallToolResult:
+    first = result.content[0] if result.content else None
+    if lead and isinstance(first, TextContent):
+        result.content[0] = first.model_copy(update={"text": f"{lead}\n{first.text}"})
+    return result
 
 
 def _with_page(data: dict[str, Any], items: str, rows: list[Any], **paging: Any) -> dict[str, Any]:
@@ -256,27 +279,43 @@ def _with_page(data: dict[str, Any], items: str, rows: list[Any], **paging: Any)
 
 
 def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str],
-              budget: int) -> tuple[dict[str, Any], str]:
-    """Keep the longest prefix of ``rows`` that fits ``budget`` with its text (at least one row)."""
+              budget: int, lead: str | None = None) -> tuple[dict[str, Any], str]:
+    """Keep the longest prefix of ``rows`` that fits ``budget`` with its text (at least one row):
+    estimated from the rows' sizes, then measured, and fewer rows while the measure is over."""
     cost = [_size(r) + 1 + len(ln.encode()) + 1 for r, ln in zip(rows, lines)]
     offset = int(_paging(data).get("offset") or 0)
-    # the fixed part, with the paging fields and the truncation sentence as they will read
-    probe = _with_page(data, items, [], returned=len(rows), has_more=True, truncated=True,
-                       next_offset=offset + len(rows))
-    fixed = _size(probe) + len("\n".join(header_lines(probe, items)).encode()) + 400
-    keep, used = 0, fixed
+
+    def build(keep: int) -> tuple[dict[str, Any], str]:
+        out = _with_page(data, items, rows[:keep], returned=keep, has_more=True, truncated=True,
+                         next_offset=offset + keep)
+        note = (f"Truncated to {keep} of the {len(rows)} rows asked for, to keep this answer under "
+                f"{budget:,} bytes (~{budget // 4:,} tokens): call again with offset={offset + keep} for the "
+                "rest, or narrow the question (filters, a smaller limit, less detail).")
+        head = ([lead] if lead else []) + header_lines(out, items)
+        return out, "\n".join([*head, note, *lines[:keep]])
+
+    fixed_data, fixed_text = build(0)
+    keep, used = 0, _size(fixed_data) + len(fixed_text.encode()) + 64  # digits of the final counts
     for c in cost:
         if used + c > budget:
             break
         used += c
         keep += 1
     keep = max(keep, 1)
-    out = _with_page(data, items, rows[:keep], returned=keep, has_more=True, truncated=True, next_offset=offset + keep)
-    note = (f"Truncated to {keep} of the {len(rows)} rows asked for, to keep this answer under "
-            f"{budget // 1024} KB (~{budget // 4096}k tokens): call again with offset={offset + keep} for the rest, "
-            "or narrow the question (filters, a smaller limit, less detail).")
-    head = header_lines(out, items)
-    return out, "\n".join([*head, note, *lines[:keep]])
+    out, text = build(keep)
+    while keep > 1 and (over := _size(out) + len(text.encode()) - budget) > 0:
+        drop = 0
+        while over > 0 and drop < keep - 1:  # the rows at the end that pay for the overshoot
+            over -= cost[keep - 1 - drop]
+            drop += 1
+        keep -= max(drop, 1)
+        out, text = build(keep)
+    while keep < len(rows):  # the estimate's slack may leave room for another row
+        more, more_text = build(keep + 1)
+        if _size(more) + len(more_text.encode()) > budget:
+            break
+        keep, out, text = keep + 1, more, more_text
+    return out, text
 
 
 def budget_for(arguments: Mapping[str, Any], defaults: Mapping[str, Any]) -> int:

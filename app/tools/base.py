@@ -243,14 +243,10 @@ def publish_clouds(mcp: MCPServer[Any], labels: list[str]) -> None:
                 branch["enum"] = list(labels)
 
 
-def _cloud_line(view: AppContext, result: Any) -> Any:
-    """With several clouds served, the answer's text starts by naming the cloud it is about."""
-    if len(view.labels) < 2 or not getattr(result, "content", None):
-        return result
-    first = result.content[0]
-    if getattr(first, "type", None) == "text":
-        result.content[0] = first.model_copy(update={"text": f"Cloud {view.cloud_name}.\n{first.text}"})
-    return result
+def _cloud_line(view: AppContext | None) -> str | None:
+    """With several clouds served, the answer's text starts by naming the cloud it is about (a line
+    counted in the answer's budget)."""
+    return f"Cloud {view.cloud_name}." if view is not None and len(view.labels) >= 2 else None
 
 
 def register_tool(
@@ -284,6 +280,7 @@ def register_tool(
         t0 = time.perf_counter()
         outcome = "ok"
         token = None
+        view: AppContext | None = None
         try:
             if ctx is not None:
                 authorize(ctx, name, read_only)  # OAuth scopes (app/auth/); no-op otherwise
@@ -292,8 +289,7 @@ def register_tool(
                     view = root.for_cloud(label)
                     token = _CALL_VIEW.set(view)
             result = utc_aware(await fn(*args, **kwargs))
-            shaped = answers.shape(result, budget=answers.budget_for(kwargs, defaults))
-            return shaped if token is None else _cloud_line(view, shaped)
+            return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=_cloud_line(view))
         except OpsError as e:
             outcome = type(e).__name__
             raise ToolError(e.message) from e
