@@ -123,9 +123,9 @@ async def test_background_tasks_are_cancelled() -> None:
 
 async def test_shutdown_cancels_pending_followups(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.context import open_app_context
-    from app.services.operations import flow
+    from app.services.operations import converge
 
-    monkeypatch.setattr(flow, "FOLLOWUP_DELAYS", (3600.0,))
+    monkeypatch.setattr(converge, "FOLLOWUP_DELAYS", (3600.0,))
     s = fleet.server("active")
     seen: dict[str, Any] = {}
 

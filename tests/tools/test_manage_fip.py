@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.operations import flow
+from app.services.operations import converge
 from app.simulator import neutron
 from tests import backend
 from tests.operations.helpers import Fleet, fleet, managed_client  # noqa: F401 (fixture)
@@ -265,5 +265,5 @@ async def test_address_follow_up_is_bounded(fleet: Fleet) -> None:
         await call(m.client, "manage_floating_ip", action="associate", floating_ip_id=fid, instance_name=s["name"],
                    wait=True, timeout=60)
         await m.followups.run()
-        assert m.followups.waits == len(flow.SETTLE_DELAYS) and m.followups.pending == 0
+        assert m.followups.waits == len(converge.SETTLE_DELAYS) and m.followups.pending == 0
     assert all(ip_type != "floating" for _ip, ip_type in addresses(fleet, s["id"]))

@@ -30,7 +30,7 @@ API
     ``Action.goal``/``gone`` or ``timeout``; then, unless the snapshot has converged (goal or error state
     reached, ``Action.settled`` true), bounded background follow-up refreshes with backoff
     (``FOLLOWUP_DELAYS``, or ``SETTLE_DELAYS`` for rows that lag behind a completed target; tasks in
-    ``app.tasks``, see ``background.py``); reports the refreshed rows. A 404 from the write refreshes the
+    ``app.tasks``, see ``converge.py`` and ``background.py``); reports the refreshed rows. A 404 from the write refreshes the
     target (tombstoning a row that vanished out of band) and says which it was. Audits every call.
     ``await .read(caller, action, arguments, fetch)``: a read action (``list``) answered by
     ``await fetch(app)`` (a pydantic page, returned in ``OperationResult.listing``), audited;

@@ -17,8 +17,6 @@ Context.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import InvalidArgument, NotFound, OpsError, UpstreamError
 from app.services.operations.audit import AuditEntry, AuditLog
-from app.services.operations.background import FollowUp
 from app.services.operations.confirm import ConfirmationStore
+from app.services.operations.converge import follow_up, refresh, wait_for_goal
 from app.services.operations.models import OperationResult, ResourceState
 from app.services.operations.sdkcall import call_sdk
 from app.services.operations.targets import Target, load_rows, resolve
@@ -36,15 +34,6 @@ from app.services.operations.targets import Target, load_rows, resolve
 if TYPE_CHECKING:
     from app.context import AppContext
 
-log = logging.getLogger(__name__)
-
-# Background follow-ups (module attributes: tests may change them). After an un-waited write (or a wait
-# that timed out): refreshes until the target reaches its goal (or an error state) and the rows that
-# follow it agree, ~2 min in all. After a completed wait whose following rows still lag (a server's
-# addresses behind its floating IP: Nova's network info cache): ~1 min of backoff.
-FOLLOWUP_DELAYS: tuple[float, ...] = (5.0, 5.0, 10.0, 20.0, 30.0, 60.0)
-SETTLE_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-POLL_MIN_S, POLL_MAX_S = 0.25, 3.0
 MAX_TIMEOUT_S = 1800.0
 ERROR_STATES = frozenset({"ERROR", "error", "error_deleting", "error_extending", "error_restoring",
                           "CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "killed"})
@@ -275,17 +264,17 @@ class ManagedTool:
         notes: list[str] = []
         # an error state the target was already in is not this call's failure (e.g. hard reboot of an ERROR server)
         before = {target.id: target.status} if target else {}
-        await _refresh(app, {act.kind: ids, **extra}, notes)
+        await refresh(app, {act.kind: ids, **extra}, notes)
         status, waited = "accepted", None
         if wait and ids:
             t0 = time.monotonic()
-            reached = await _wait(caller, act, arguments, ids, before, timeout, notes)
+            reached = await wait_for_goal(caller, act, arguments, ids, before, timeout, notes)
             waited = round(time.monotonic() - t0, 2)
             if extra:  # rows that follow the target (a server's addresses) may lag behind it
-                await _refresh(app, extra, notes)
+                await refresh(app, extra, notes)
             status = "completed" if reached else "timed_out"
         if ids:
-            await _follow_up(app, act, call, ids, extra, before, notes, settle_only=status == "completed")
+            await follow_up(app, act, call, ids, extra, before, notes, settle_only=status == "completed")
         rows = await load_rows(app, act.kind, ids)
         bad = [i for i in ids if act.errored(rows[i], before)]
         if bad:
@@ -313,7 +302,7 @@ class ManagedTool:
             return err
         notes: list[str] = []
         extra = {k: v for k, v in (act.also(call, None) if act.also else {}).items() if v}
-        await _refresh(app, {target.kind: [target.id], **extra}, notes)
+        await refresh(app, {target.kind: [target.id], **extra}, notes)
         row = (await load_rows(app, target.kind, [target.id]))[target.id]
         if row is None or row.get("deleted_at") is not None:
             more = (f"The {self.what} {target.label()} no longer exists in OpenStack (it was removed by someone "
@@ -344,69 +333,3 @@ def state_of(kind: str, rid: str, row: Mapping[str, Any] | None) -> ResourceStat
     return ResourceState(kind=kind, id=rid, name=name, status=row.get("status"),
                          deleted=row.get("deleted_at") is not None,
                          fields={k: _jsonable(v) for k, v in row.items() if k not in ("id", "name", "deleted_at")})
-
-
-async def _refresh(app: AppContext, affected: Mapping[str, list[str]], notes: list[str]) -> None:
-    for kind, ids in affected.items():
-        try:
-            await app.sync.refresh(kind, ids)
-        except OpsError as e:  # the write itself succeeded: say the snapshot lags, do not fail the call
-            notes.append(f"(Refreshing the snapshot of {kind} failed: {e.message}; the poller will catch up.)")
-
-
-async def _wait(caller: Caller, act: Action, args: Mapping[str, Any], ids: list[str],
-                before: Mapping[str, str | None], timeout: float, notes: list[str]) -> bool:
-    """Targeted refresh in a loop until every id reached the goal (or an error state), or timeout."""
-    app = caller.app
-    t0 = time.monotonic()
-    delay = POLL_MIN_S
-    while True:
-        rows = await load_rows(app, act.kind, ids)
-        done = [i for i in ids if act.reached(rows[i], args)]
-        elapsed = time.monotonic() - t0
-        states = ", ".join(f"{i[:8]}: {(rows[i] or {}).get('status') or 'gone'}" for i in ids)
-        await caller.report(min(elapsed, timeout), timeout, f"{len(done)}/{len(ids)} done ({states})")
-        if len(done) == len(ids) or any(act.errored(rows[i], before) for i in ids):
-            return len(done) == len(ids)
-        if elapsed >= timeout:
-            return False
-        await asyncio.sleep(min(delay, max(0.0, timeout - elapsed)))
-        delay = min(delay * 1.5, POLL_MAX_S)
-        await _refresh(app, {act.kind: ids}, notes)
-
-
-async def _follow_up(app: AppContext, act: Action, call: Call, ids: list[str], extra: Mapping[str, list[str]],
-                     before: Mapping[str, str | None], notes: list[str], *, settle_only: bool) -> None:
-    """Schedule background refreshes until the snapshot has converged, unless it already has.
-
-    ``settle_only`` (the wait reached the goal): only the rows that follow the target are left (``settled``);
-    otherwise (accepted, timed out) also the target itself, until its goal or an error state."""
-    async def followers_agree() -> bool:
-        return act.settled is None or await act.settled(app, ids, call)
-
-    async def converged() -> bool:
-        if not settle_only:
-            rows = await load_rows(app, act.kind, ids)
-            if not all(act.reached(rows[i], call.args) or act.errored(rows[i], before) for i in ids):
-                return False
-        return await followers_agree()
-
-    # After a completed wait only lagging followers need more; otherwise at least one refresh follows (a
-    # status that may still move, e.g. a floating IP mapped while DOWN becomes ACTIVE where an L3 agent runs).
-    if settle_only and await followers_agree():
-        return
-    affected = dict(extra) if settle_only else {act.kind: ids, **extra}
-    if settle_only:
-        notes.append("(The rows that follow it, e.g. the instance's addresses, still show the old state: OpenStack "
-                     "updates them a little later; background refreshes follow up until they agree.)")
-
-    async def step() -> None:
-        step_notes: list[str] = []
-        await _refresh(app, affected, step_notes)
-        for n in step_notes:
-            log.info("follow-up refresh: %s", n)
-
-    tasks = getattr(app, "tasks", None)
-    if tasks is not None:
-        tasks.follow_up(FollowUp(name=f"{act.kind}:{act.name}:{','.join(i[:8] for i in ids)}", step=step,
-                                 settled=converged, delays=SETTLE_DELAYS if settle_only else FOLLOWUP_DELAYS))
