@@ -94,6 +94,17 @@ async def db_bytes(url: str) -> int:
     return int(await _with_conn(url, size))
 
 
+async def recorded_auth_url(url: str) -> str:
+    """The auth URL of the cloud a benchmark database was synced from (``cloud_identities``)."""
+    async def read(conn: AsyncConnection) -> str:
+        row = (await conn.execute(text("SELECT auth_url FROM cloud_identities WHERE cloud=:c"), {"c": CLOUD})).first()
+        if row is None:
+            raise RuntimeError(f"{redact(url)} holds no synced cloud {CLOUD!r}: run `python -m bench --keep` first")
+        return str(row[0])
+
+    return str(await _with_conn(url, read))
+
+
 async def samples(url: str) -> dict[str, str]:
     """Real values for the argument placeholders of :mod:`bench.tool_args`."""
     queries = {

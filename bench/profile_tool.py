@@ -13,8 +13,9 @@ import json
 import sys
 import time
 
+from bench import db as bdb
 from bench.tool_args import TOOL_ARGS, _fill
-from bench.worker import samples, settings_for
+from bench.worker import connect_kwargs, settings_for
 
 
 async def run(a: argparse.Namespace) -> None:
@@ -24,10 +25,12 @@ async def run(a: argparse.Namespace) -> None:
     from app.context import open_app_context
     from app.server import build_server
 
-    args = json.loads(a.args) if a.args else _fill(TOOL_ARGS.get(a.tool, {}), samples(a.db))
-    kw = {"auth_url": "http://127.0.0.1:9/identity/v3", "username": "x", "password": "x", "project_name": "x",
-          "user_domain_name": "Default", "project_domain_name": "Default"}
-    mcp, _ = build_server(settings_for(a.db), context_factory=lambda s: open_app_context(s, **kw))
+    url = a.db if "://" in a.db else bdb.sqlite_url(a.db)
+    args = json.loads(a.args) if a.args else _fill(TOOL_ARGS.get(a.tool, {}), await bdb.samples(url))
+    # The identity the database was synced from (the server refuses a database of another cloud); the
+    # simulator need not run: the poller is off and read tools do not call it.
+    kw = connect_kwargs(await bdb.recorded_auth_url(url))
+    mcp, _ = build_server(settings_for(url), context_factory=lambda s: open_app_context(s, **kw))
     async with Client(mcp) as client:
         for _ in range(3):
             r = await client.call_tool(a.tool, args)
@@ -45,7 +48,7 @@ async def run(a: argparse.Namespace) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile_tool", description=__doc__)
     p.add_argument("tool")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="a SQLite file or a database URL")
     p.add_argument("--args", default="")
     p.add_argument("-n", type=int, default=50)
     p.add_argument("--all", action="store_true", help="show library frames too")

@@ -1,5 +1,6 @@
 """What strict outside clients check, without Node: every read tool's ``structuredContent`` validates
-against the tool's own published ``outputSchema``, formats included (the MCP Inspector validates with
+against the tool's own published ``outputSchema``, and every row against its documented row schema,
+formats included (the MCP Inspector validates with
 ajv and its formats, and rejected every result while datetimes went out without a UTC offset)."""
 
 from __future__ import annotations
@@ -22,6 +23,30 @@ from tests.tools.conftest import make_settings, server_for, sync_everything
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
 FORMATS = FormatChecker()
 FORMATS.checks("date-time")(lambda v: not isinstance(v, str) or bool(RFC3339.match(v)))
+
+
+ROW_REF = re.compile(r"\$defs/(\w+)")
+
+
+def with_rows(schema: dict[str, Any]) -> dict[str, Any]:
+    """The published schema with each row list's documented row schema (``$defs/<Name>``, named in the
+    list's description) put back as its ``items``: what the rows must match, checked here once even
+    though clients validate lists as lists (app/tools/answers.py:flat_schema)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) for k, v in node.items() if k != "$defs"}
+        types = node.get("type")
+        m = ROW_REF.search(str(node.get("description", "")))
+        if m and "items" not in node and "array" in (types if isinstance(types, list) else [types]):
+            out["items"] = walk(defs[m.group(1)])
+        return out
+
+    return walk(schema)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +79,19 @@ async def test_every_read_tool_matches_its_output_schema(cloud: tuple[Any, Simul
                          "get_resource": {"kind": "flavors", "id_or_name": "m1.small"},
                          "get_load_balancer": {"name_or_id": "lb-0001"},
                          "query_snapshot": {"sql": "SELECT id, name, first_seen_at, raw FROM flavors"}})
-        checked = []
+        checked, with_row_schemas = [], set()
         for tool in tools:
             if not tool.output_schema or not (tool.annotations and tool.annotations.read_only_hint):
                 continue
             result = await client.call_tool(tool.name, required.get(tool.name, {}))
             assert not result.is_error, (tool.name, result.content)
-            errors = sorted(Draft202012Validator(tool.output_schema, format_checker=FORMATS)
-                            .iter_errors(result.structured_content), key=lambda e: list(e.absolute_path))
-            assert not errors, (tool.name, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
+            for schema in (tool.output_schema, with_rows(tool.output_schema)):  # as published; rows too
+                errors = sorted(Draft202012Validator(schema, format_checker=FORMATS)
+                                .iter_errors(result.structured_content), key=lambda e: list(e.absolute_path))
+                assert not errors, (tool.name, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
             checked.append(tool.name)
+            if with_rows(tool.output_schema) != tool.output_schema:
+                with_row_schemas.add(tool.name)
     assert {"get_cluster_status", "search_instances", "get_sync_status", "get_user_list", "plan_capacity",
             "query_snapshot", "get_port_list", "get_load_balancers", "get_load_balancer"} <= set(checked)
+    assert {"search_instances", "get_instances_by_status", "get_cluster_status", "get_volume_list"} <= with_row_schemas

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pydantic_core
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from app.services.models import PageInfo
@@ -83,10 +84,16 @@ def test_flat_schema_inlines_refs_and_folds_nullable() -> None:
 
     flat = answers.flat_schema(Outer.model_json_schema())
     text = json.dumps(flat)
-    assert "$ref" not in text and "$defs" not in text and "anyOf" not in text
+    assert "$ref" not in text and "anyOf" not in text
     assert flat["properties"]["inner"]["type"] == ["object", "null"]
-    assert flat["properties"]["items"]["items"]["properties"]["a"]["type"] == ["integer", "null"]
-    assert "title" in flat["properties"]["items"]["items"]["properties"]  # a property named title stays
+    assert flat["properties"]["inner"]["properties"]["a"]["type"] == ["integer", "null"]
+    # a list of objects is validated as a list; its row schema is documentation in $defs
+    rows = flat["properties"]["items"]
+    assert rows["type"] == "array" and "items" not in rows and "$defs/Inner" in rows["description"]
+    assert flat["$defs"]["Inner"]["properties"]["a"]["type"] == ["integer", "null"]
+    assert "title" in flat["$defs"]["Inner"]["properties"]  # a property named title stays
+    Draft202012Validator.check_schema(flat)
+    assert not list(Draft202012Validator(flat).iter_errors({"inner": None, "items": [{"a": 1, "title": "x"}]}))
 
 
 # --- through the real server ---------------------------------------------------------------------
