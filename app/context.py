@@ -30,6 +30,7 @@ from app.resources.registry import all_specs
 from app.services.cache import OrderCache, ReportCache
 from app.services.completeness import readiness_reasons
 from app.services.report_warmer import ReportWarmer
+from app.services.scope import UNRESTRICTED, ProjectScope
 from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo, clip
@@ -62,6 +63,9 @@ class AppContext:
     warmer: ReportWarmer = field(default_factory=ReportWarmer)
     # Every served cloud's view by label, in configuration order: one mapping shared by all views.
     clouds: dict[str, AppContext] = field(default_factory=dict, repr=False)
+    # The projects the call's caller may see (app/services/scope.py): a tool call's view carries the
+    # OAuth caller's (app/tools/base.py); every other view is unrestricted.
+    scope: ProjectScope = UNRESTRICTED
 
     @property
     def cloud_name(self) -> str:

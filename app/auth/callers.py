@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from app.auth.config import auth_settings, oauth_enabled
+from app.auth.projects import refusal
 from app.auth.tokens import JWTVerifier
 from app.errors import NotPermitted
 
@@ -49,12 +50,14 @@ def caller(ctx: Any) -> Caller | None:
     return caller_of_scope(scope) if scope is not None else None
 
 
-def authorize(ctx: Any, tool: str, read_only: bool) -> None:
+def authorize(ctx: Any, tool: str, read_only: bool) -> Caller | None:
     """Inside a tool call: refuse what the caller's token does not allow (the HTTP gate refuses a write
-    first; this holds for any path that reaches the tool). No-op without an OAuth caller."""
+    first; this holds for any path that reaches the tool), and return the OAuth caller (None without
+    one). A project-restricted caller may call only the tools that answer for its projects
+    (app/auth/projects.py); the tool layer then binds its projects to the call's view."""
     who = caller(ctx)
     if who is None:
-        return
+        return None
     settings = ctx.request_context.lifespan_context.settings
     if settings.oauth_read_scope not in who.scopes:
         raise NotPermitted(f"{tool} needs the scope {settings.oauth_read_scope}, which this token does not carry.")
@@ -62,10 +65,10 @@ def authorize(ctx: Any, tool: str, read_only: bool) -> None:
         raise NotPermitted(f"{tool} changes the cloud and needs the scope {settings.oauth_write_scope}, which this "
                            "token does not carry (it can call the read tools only).")
     if who.projects is not None:
-        raise NotPermitted(
-            f"This token restricts its caller to projects ({settings.oauth_projects_claim}), and project-scoped "
-            "answers are not implemented yet: every tool is refused to restricted callers rather than showing "
-            "them other projects. Use a token without that claim, or ask the operator.")
+        why = refusal(tool, settings.oauth_projects_claim)
+        if why is not None:
+            raise NotPermitted(why)
+    return who
 
 
 def server_kwargs(settings: Settings, state: Any) -> dict[str, Any]:

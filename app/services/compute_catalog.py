@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from app.errors import InvalidArgument
 from app.resources.flavors import table as flavors
@@ -17,6 +17,7 @@ from app.resources.servers import table as servers
 from app.services.capacity import capacity_query
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, fetch_page, live, ordered
+from app.services.scope import restrict, visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -115,20 +116,22 @@ def _read_hypervisors(conn: Connection, snap: SnapshotInfo, cloud: str, conds: l
 async def flavor_list(app: AppContext, limit: int, offset: int) -> FlavorList:
     check_window(limit, offset)
     f = flavors
-    stmt = select(f).where(live(f, app.cloud_name)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))
-    return await app.read(("flavors", "servers"), _read_flavors, app.cloud_name, stmt, limit, offset)
+    stmt = select(f).where(visible(app, f)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))
+    return await app.read(("flavors", "servers"), _read_flavors, app.cloud_name, stmt, limit, offset,
+                          restrict(app, servers))
 
 
 def _read_flavors(conn: Connection, snap: SnapshotInfo, cloud: str, stmt: Select[Any], limit: int,
-                  offset: int) -> FlavorList:
+                  offset: int, mine: ColumnElement[bool]) -> FlavorList:
+    """One page of flavors, each with the count of the caller's instances (``mine``) of it."""
     total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
     s = servers
     by_id = dict(conn.execute(
-        select(s.c.flavor_id, func.count()).where(live(s, cloud), s.c.flavor_id.in_([r.id for r in rows]))
+        select(s.c.flavor_id, func.count()).where(live(s, cloud), mine, s.c.flavor_id.in_([r.id for r in rows]))
         .group_by(s.c.flavor_id)).all())
     by_name = dict(conn.execute(
         select(s.c.flavor_name, func.count())
-        .where(live(s, cloud), s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
+        .where(live(s, cloud), mine, s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
         .group_by(s.c.flavor_name)).all())
     items = [FlavorOut(id=r.id, name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
                        ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb, is_public=r.is_public,

@@ -23,7 +23,7 @@ ip: the server's addresses (``server_addresses.ip_address``); all: the union of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, literal, literal_column, or_,
                         select, table, union)
@@ -33,7 +33,11 @@ from app.resources.images import table as images
 from app.resources.projects import table as projects
 from app.resources.servers import addresses
 from app.resources.servers import table as servers
-from app.services.query import contains
+from app.services.query import close_matches, contains
+from app.services.scope import visible
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 SEARCH_FIELDS = ("name", "status", "host", "flavor", "image", "availability_zone", "ip", "project", "all")
 
@@ -165,3 +169,28 @@ def has_fts(conn: Connection) -> bool:
 
     row = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME}).first()
     return row is not None
+
+
+def suggest(app: AppContext, conn: Connection, term: str) -> list[str]:
+    """Close matches for ``term`` among live server names, from SQL-selected candidates only: names
+    sharing a prefix (index range scans, longest prefix first), then names containing 3-character
+    pieces of it; never the whole fleet."""
+    t = term.strip()
+    if not t:
+        return []
+    s = servers
+    names: set[str] = set()
+    for n in sorted({len(t) - 1, (2 * len(t)) // 3, len(t) // 2, 3}, reverse=True):
+        if n < 2 or len(names) >= 20:
+            continue
+        prefix = t[:n]
+        stmt = (select(s.c.name).where(visible(app, s), s.c.name >= prefix,
+                                       s.c.name < prefix + "\U0010ffff").limit(200))
+        names.update(x for (x,) in conn.execute(stmt) if x)
+    if len(names) < 5:
+        pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
+        where = Selector(app.cloud_name, app.db.dialect_name).any_of(
+            [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
+        cond = where.condition() if isinstance(where, RowidSet) else where
+        names.update(x for (x,) in conn.execute(select(s.c.name).where(visible(app, s), cond).limit(1000)) if x)
+    return close_matches(t, sorted(names))

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_serializer
-from sqlalchemy import ColumnElement, Connection, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, true
 
 from app.errors import Conflict, InvalidArgument, NotFound
 from app.resources.flavors import table as flavors
@@ -21,9 +21,10 @@ from app.resources.servers import addresses, server_security_groups, server_volu
 from app.resources.servers import table as servers
 from app.resources.users import table as users
 from app.resources.volumes import table as volumes
-from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selector, Where, has_fts, rowid
+from app.services.instance_search import SEARCH_FIELDS, Matcher, RowidSet, Selector, Where, has_fts, rowid, suggest
 from app.services.models import PageInfo, SnapshotInfo, clip
-from app.services.query import check_window, close_matches, contains, fetch_page, live, split_csv
+from app.services.query import check_window, fetch_page, live, split_csv
+from app.services.scope import restrict, visible
 from app.services.query import ordered as nulls_pinned
 
 if TYPE_CHECKING:
@@ -285,6 +286,9 @@ def _page(app: AppContext, conn: Connection, where: Where | None, limit: int, of
     is worth keeping (see :func:`_ordered`)."""
     cloud = app.cloud_name
     s = servers
+    if app.scope.restricted:  # the caller's projects only: a plain condition, its own count, no shared cache
+        cond = where.condition() if isinstance(where, RowidSet) else where
+        where, cache_key = restrict(app, s) if cond is None else and_(cond, restrict(app, s)), None
     if app.db.dialect_name == "sqlite":
         conds = [live(s, cloud)]
         if cache_key is not None:
@@ -326,31 +330,6 @@ def _page(app: AppContext, conn: Connection, where: Where | None, limit: int, of
     return int(total), result
 
 
-def _suggest(app: AppContext, conn: Connection, term: str) -> list[str]:
-    """Close matches for ``term`` among live server names, from SQL-selected candidates only: names
-    sharing a prefix (index range scans, longest prefix first), then names containing 3-character
-    pieces of it; never the whole fleet."""
-    t = term.strip()
-    if not t:
-        return []
-    s = servers
-    names: set[str] = set()
-    for n in sorted({len(t) - 1, (2 * len(t)) // 3, len(t) // 2, 3}, reverse=True):
-        if n < 2 or len(names) >= 20:
-            continue
-        prefix = t[:n]
-        stmt = (select(s.c.name).where(live(s, app.cloud_name), s.c.name >= prefix,
-                                       s.c.name < prefix + "\U0010ffff").limit(200))
-        names.update(x for (x,) in conn.execute(stmt) if x)
-    if len(names) < 5:
-        pieces = {t[i:i + 3] for i in range(0, max(len(t) - 2, 1), max((len(t) - 2) // 4, 1))}
-        where = Selector(app.cloud_name, app.db.dialect_name).any_of(
-            [lambda x, p=p: contains(x.c.name, p, False) for p in pieces if p])
-        cond = where.condition() if isinstance(where, RowidSet) else where
-        names.update(x for (x,) in conn.execute(select(s.c.name).where(live(s, app.cloud_name), cond).limit(1000)) if x)
-    return close_matches(t, sorted(names))
-
-
 def check_detail(detail: str) -> bool:
     """True for 'full', False for 'brief'; anything else is refused."""
     if detail not in DETAILS:
@@ -376,14 +355,14 @@ async def instance_details(app: AppContext, instance_names: str, instance_ids: s
         not_found: list[str] = []
         if where is not None:
             cond = where.condition() if isinstance(where, RowidSet) else where
-            found = conn.execute(select(servers.c.name, servers.c.id).where(live(servers, app.cloud_name), cond)).all()
+            found = conn.execute(select(servers.c.name, servers.c.id).where(visible(app, servers), cond)).all()
             found_names = {n for n, _ in found}
             found_ids = {i for _, i in found}
             not_found = [n for n in names if n not in found_names] + [i for i in ids if i not in found_ids]
             if not found:
                 hints: list[str] = []
                 for n in names[:5]:
-                    hints += [h for h in _suggest(app, conn, n) if h not in hints]
+                    hints += [h for h in suggest(app, conn, n) if h not in hints]
                 raise NotFound(f"No instance matches the names {names} or IDs {ids} in the snapshot "
                                f"(as of {snap.as_of}).", candidates=hints[:8])
         total, items = _page(app, conn, where, limit, offset, include_all,
@@ -430,7 +409,7 @@ async def by_name(app: AppContext, instance_name: str) -> InstanceResult:
         rows = []
         for where in (servers.c.name == name, servers.c.id == name):
             rows += conn.execute(select(servers.c.id, servers.c.name, servers.c.status, servers.c.host)
-                                 .where(live(servers, app.cloud_name), where)).all()
+                                 .where(visible(app, servers), where)).all()
         rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)
         by_id = [r for r in rows if r.id == name]
         if by_id:
@@ -438,7 +417,7 @@ async def by_name(app: AppContext, instance_name: str) -> InstanceResult:
         if not rows:
             raise NotFound(f"No instance named (or with ID) {clip(name)} in the snapshot (as of {snap.as_of}); names "
                            "match exactly (use search_instances for partial matches).",
-                           candidates=_suggest(app, conn, name))
+                           candidates=suggest(app, conn, name))
         if len(rows) > 1:
             listed = "; ".join(f"{r.id} (status {r.status}, host {r.host})" for r in rows)
             raise Conflict(f"{len(rows)} instances are named {clip(name)}: {listed}. Ask again with one of these IDs.")

@@ -26,6 +26,7 @@ from app.errors import InvalidArgument
 from app.resources.registry import get_spec
 from app.services.models import PageInfo, SnapshotInfo, schema_bounds
 from app.services.query import MAX_LIMIT, MAX_OFFSET, check_window, contains, fetch_page, live, ordered
+from app.services.scope import UNRESTRICTED, ProjectScope, condition, visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -53,6 +54,11 @@ class Page:
     cloud: str
     rows: list[Any]
     missing: frozenset[str]
+    scope: ProjectScope = UNRESTRICTED  # the caller's projects: every lookup of per-project rows keeps to them
+
+    def mine(self, table: Table) -> ColumnElement[bool]:
+        """The rows of ``table`` the caller may see (``true()`` when unrestricted)."""
+        return condition(self.scope, table, self.cloud)
 
     @property
     def ids(self) -> list[str]:
@@ -63,7 +69,7 @@ class Page:
 
     def count_by(self, table: Table, column: str, keys: Sequence[Any], kind: str,
                        *where: ColumnElement[bool]) -> dict[Any, int | None]:
-        """Live rows of ``table`` per value of ``column`` among ``keys`` (one GROUP BY). If ``kind``
+        """Live rows of ``table`` (the caller's) per value of ``column`` among ``keys`` (one GROUP BY). If ``kind``
         never synced the counts are unknown: every key maps to None rather than a fake zero."""
         if kind in self.missing:
             return {k: None for k in keys}
@@ -71,7 +77,8 @@ class Page:
             return {}
         col = table.c[column]
         rows = self.conn.execute(
-            select(col, func.count()).where(live_keyed(table, self.cloud), col.in_(list(keys)), *where).group_by(col)
+            select(col, func.count()).where(live_keyed(table, self.cloud), self.mine(table), col.in_(list(keys)), *where)
+            .group_by(col)
         ).all()
         counts: dict[Any, int | None] = {k: 0 for k in keys}
         counts.update({k: int(n) for k, n in rows})
@@ -214,7 +221,7 @@ async def list_view(
     check_window(limit, offset)
     spec = get_spec(view.kind)
     t = spec.table
-    conds: list[ColumnElement[bool]] = [live(t, app.cloud_name), *where]
+    conds: list[ColumnElement[bool]] = [visible(app, t), *where]
     for col, value in (filters or {}).items():
         if value is None:
             continue
@@ -228,14 +235,14 @@ async def list_view(
         conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
     stmt = select(t, *_ref_columns(app.cloud_name, view, t)).where(*conds).order_by(
         *ordered(*(t.c[c] for c in view.order_by)))
-    return await app.read(view.kinds, _read_view, view, app.cloud_name, stmt, limit, offset)
+    return await app.read(view.kinds, _read_view, view, app.cloud_name, stmt, limit, offset, app.scope)
 
 
 def _read_view(conn: Connection, snap: SnapshotInfo, view: View, cloud: str, stmt: Select[Any], limit: int,
-               offset: int) -> Any:
+               offset: int, scope: ProjectScope) -> Any:
     """One page of ``view`` with its ``enrich`` fields, in one read (see :meth:`AppContext.read`)."""
     total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
-    page = Page(conn=conn, cloud=cloud, rows=rows, missing=frozenset(snap.missing))
+    page = Page(conn=conn, cloud=cloud, rows=rows, missing=frozenset(snap.missing), scope=scope)
     extras = view.enrich(page) if view.enrich and rows else [{} for _ in rows]
     cols = view.columns
     ref_fields = [ref.field_name for ref in view.refs]

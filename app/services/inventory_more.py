@@ -29,6 +29,7 @@ from app.resources.subnets import table as subnets
 from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, contains, like_escape, live, ordered
+from app.services.scope import restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -146,6 +147,7 @@ async def port_list(app: AppContext, *, limit: int, offset: int, network: str | 
                                                                 _ip_condition(fixed_ip))))
     if name and name.strip():
         conds.append(contains(p.search_text, name.strip().lower(), False))
+    conds.append(restrict(app, ports))
     check_window(limit, offset)
     return await app.read(["ports", "networks", "servers"], _read_ports, cloud, conds, limit, offset)
 
@@ -215,6 +217,7 @@ async def subnet_list(app: AppContext, *, limit: int, offset: int, network: str 
         conds.append(id_or_name(s.project_id, project.strip(), "projects", cloud))
     if name and name.strip():
         conds.append(contains(s.name, name.strip(), False))
+    conds.append(restrict(app, subnets))
     check_window(limit, offset)
     return await app.read(["subnets", "networks", "ports"], _read_subnets, cloud, conds, limit, offset)
 

@@ -22,7 +22,8 @@ from app.services.inventory import (
     Page, Ref, View, grouped, id_or_name, list_view, live_keyed, raw_of, status_project_filters,
 )
 from app.services.models import clip
-from app.services.query import close_matches, live, ordered
+from app.services.query import close_matches, ordered
+from app.services.scope import visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -59,7 +60,7 @@ class AttachedRouter(BaseModel):
 def _network_extras(page: Page) -> list[dict[str, Any]]:
     ids, c = page.ids, page.cloud
     sub_rows = (page.conn.execute(
-        select(subnets).where(live_keyed(subnets, c), subnets.c.network_id.in_(ids))
+        select(subnets).where(live_keyed(subnets, c), page.mine(subnets), subnets.c.network_id.in_(ids))
         .order_by(*ordered(subnets.c.name, subnets.c.id)))).all()
     subs = grouped((s.network_id, SubnetOut(
         id=s.id, name=s.name, cidr=s.cidr, ip_version=s.ip_version, gateway_ip=s.gateway_ip,
@@ -75,7 +76,7 @@ def _network_extras(page: Page) -> list[dict[str, Any]]:
         select(ri.c.network_id, ri.c.router_id, rt.c.name, ri.c.ip_address)
         .select_from(ri.outerjoin(rt, and_(rt.c.cloud == ri.c.cloud, rt.c.id == ri.c.router_id,
                                            rt.c.deleted_at.is_(None))))
-        .where(ri.c.cloud == c, ri.c.network_id.in_(ids))
+        .where(ri.c.cloud == c, ri.c.network_id.in_(ids), page.mine(rt))
         .order_by(*ordered(rt.c.name, ri.c.router_id, ri.c.ip_address)))).all()
     attached: dict[str, dict[str, AttachedRouter]] = {}
     for net_id, router_id, name, ip in iface_rows:
@@ -116,7 +117,7 @@ async def network_details(app: AppContext, network_name: str, *, limit: int, off
     result = await list_view(app, NETWORKS, limit=limit, offset=offset, where=where,
                              filters={"is_shared": shared, "is_external": external})
     if specific and result.total == 0:
-        stmt = select(networks.c.name, networks.c.id).where(live(networks, app.cloud_name))
+        stmt = select(networks.c.name, networks.c.id).where(visible(app, networks))
         names = await app.db.read(lambda conn: conn.execute(stmt).all())  # the not-found path only
         if any(wanted in row for row in names):
             return result  # it exists, the other filters exclude it
@@ -134,7 +135,7 @@ def _fip_extras(page: Page) -> list[dict[str, Any]]:
     port_ids = page.values("port_id")
     port_rows = {p.id: p for p in (page.conn.execute(
         select(ports.c.id, ports.c.device_id, ports.c.device_owner, ports.c.name)
-        .where(live_keyed(ports, page.cloud), ports.c.id.in_(port_ids)))).all()} if port_ids else {}
+        .where(live_keyed(ports, page.cloud), page.mine(ports), ports.c.id.in_(port_ids)))).all()} if port_ids else {}
 
     def server_of(fip: Any) -> str | None:
         port = port_rows.get(fip.port_id)
@@ -144,7 +145,8 @@ def _fip_extras(page: Page) -> list[dict[str, Any]]:
 
     server_ids = sorted({s for s in map(server_of, page.rows) if s})
     names = dict((page.conn.execute(
-        select(servers.c.id, servers.c.name).where(live_keyed(servers, page.cloud), servers.c.id.in_(server_ids))
+        select(servers.c.id, servers.c.name).where(live_keyed(servers, page.cloud), page.mine(servers),
+                                                   servers.c.id.in_(server_ids))
     )).all()) if server_ids else {}
     out = []
     for fip in page.rows:

@@ -28,6 +28,7 @@ from app.services.inventory import eq_ci, id_or_name
 from app.services.inventory_more import _mix, _paging
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, contains, live, ordered
+from app.services.scope import restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -68,19 +69,21 @@ def project_names(conn: Connection, cloud: str, ids: Sequence[str | None]) -> di
         live(projects, cloud), projects.c.id.in_(wanted))).all()}
 
 
-def find_lb(conn: Connection, cloud: str, name_or_id: str) -> Any:
-    """The load balancer with this ID (live or deleted) or this exact name (live); NotFound says which
-    names look alike, Conflict lists the IDs sharing a name."""
+def find_lb(conn: Connection, cloud: str, name_or_id: str, mine: ColumnElement[bool]) -> Any:
+    """The load balancer with this ID (live or deleted) or this exact name (live), among those ``mine``
+    selects (the caller's projects, app/services/scope.py); NotFound says which names look alike,
+    Conflict lists the IDs sharing a name."""
     wanted = name_or_id.strip()
-    row = conn.execute(select(lbs).where(lbs.c.cloud == cloud, lbs.c.id == wanted)).first()
+    row = conn.execute(select(lbs).where(lbs.c.cloud == cloud, lbs.c.id == wanted, mine)).first()
     if row is not None:
         return row
-    rows = conn.execute(select(lbs).where(live(lbs, cloud), lbs.c.name == wanted).order_by(lbs.c.id).limit(11)).all()
+    rows = conn.execute(select(lbs).where(live(lbs, cloud), mine, lbs.c.name == wanted).order_by(lbs.c.id)
+                        .limit(11)).all()
     if len(rows) > 1:
         raise Conflict(f"Several load balancers are named {clip(wanted)}: pass one of their IDs: "
                        + ", ".join(r.id for r in rows[:10]) + ".")
     if not rows:
-        names = conn.execute(select(lbs.c.name).where(live(lbs, cloud), lbs.c.name.is_not(None))).scalars().all()
+        names = conn.execute(select(lbs.c.name).where(live(lbs, cloud), mine, lbs.c.name.is_not(None))).scalars().all()
         raise NotFound(f"No load balancer with ID or name {clip(wanted)} in the snapshot (get_load_balancers "
                        "lists them).", close_matches(wanted, [str(n) for n in names]))
     return rows[0]
@@ -128,6 +131,7 @@ async def load_balancer_list(app: AppContext, *, status: str | None, operating_s
         conds.append(id_or_name(c.project_id, project.strip(), "projects", cloud))
     if name and name.strip():
         conds.append(contains(c.search_text, name.strip().lower(), False))
+    conds.append(restrict(app, lbs))
     check_window(limit, offset)
     return await app.read(LIST_KINDS, _read_list, cloud, conds, limit, offset)
 
@@ -254,7 +258,8 @@ async def load_balancer_tree(app: AppContext, name_or_id: str, *, limit: int, de
     if not 1 <= limit <= MAX_MEMBERS:
         raise InvalidArgument(f"limit (members shown per pool) must be between 1 and {MAX_MEMBERS}.")
     budget = DEFAULT_BUDGET if limit == default_limit else HARD_BUDGET
-    return await app.read(TREE_KINDS + ("projects",), _read_tree, app.cloud_name, name_or_id, limit, budget - 2048)
+    return await app.read(TREE_KINDS + ("projects",), _read_tree, app.cloud_name, name_or_id, limit, budget - 2048,
+                          restrict(app, lbs))
 
 
 def _monitor(r: Any) -> HealthMonitorNode:
@@ -272,8 +277,8 @@ def _member(m: Any) -> MemberNode:
 
 
 def _read_tree(conn: Connection, snap: SnapshotInfo, cloud: str, name_or_id: str, limit: int,
-               budget: int) -> LoadBalancerTree:
-    lb = find_lb(conn, cloud, name_or_id)
+               budget: int, mine: ColumnElement[bool]) -> LoadBalancerTree:
+    lb = find_lb(conn, cloud, name_or_id, mine)
     lsts = conn.execute(select(listeners).where(live(listeners, cloud), listeners.c.loadbalancer_id == lb.id)
                         .order_by(listeners.c.protocol_port, listeners.c.id)).all()
     pls = conn.execute(select(pools).where(live(pools, cloud), pools.c.loadbalancer_id == lb.id)

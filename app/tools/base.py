@@ -13,6 +13,7 @@ at most a short prefix of what was sent (:func:`clip`)."""
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -38,6 +39,7 @@ from app.auth import caller as oauth_caller
 from app.context import AppContext
 from app.db.engine import is_lock_timeout
 from app.errors import OpsError
+from app.services.scope import scope_for
 from app.tools import answers
 
 log = logging.getLogger(__name__)
@@ -283,10 +285,12 @@ def register_tool(
         view: AppContext | None = None
         try:
             if ctx is not None:
-                authorize(ctx, name, read_only)  # OAuth scopes (app/auth/); no-op otherwise
+                who = authorize(ctx, name, read_only)  # OAuth scopes and projects (app/auth/); no-op otherwise
                 root = ctx.request_context.lifespan_context
                 if not spans_clouds and root is not None:
                     view = root.for_cloud(label)
+                    if who is not None and who.projects is not None:
+                        view = dataclasses.replace(view, scope=await scope_for(view, who.projects))
                     token = _CALL_VIEW.set(view)
             result = utc_aware(await fn(*args, **kwargs))
             return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=_cloud_line(view))

@@ -219,13 +219,16 @@ async def test_write_scope_calls_manage_tools_and_the_audit_log_names_the_subjec
     assert token not in text and token not in oauth["log"].read_text()
 
 
-async def test_project_restricted_caller_is_refused_until_reads_filter_by_project(oauth: dict[str, Any]) -> None:
+async def test_project_restricted_caller_gets_its_projects_and_a_reason_elsewhere(oauth: dict[str, Any]) -> None:
     token = oauth["issuer"].token(audience=oauth["aud"], scope=READ, openstack_projects=["web"])
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as hc:
         async with Client(streamable_http_client(oauth["aud"], http_client=hc)) as client:
-            result = await client.call_tool("get_sync_status", {"kind": "flavors"})
-    assert result.is_error
-    assert "project-scoped answers are not implemented yet" in result.content[0].text  # type: ignore[union-attr]
+            refused = await client.call_tool("get_sync_status", {"kind": "flavors"})
+            listed = await client.call_tool("get_project_list", {})
+    assert refused.is_error
+    assert "restricts its caller to projects (openstack_projects)" in refused.content[0].text  # type: ignore[union-attr]
+    assert not listed.is_error, listed.content
+    assert [p["name"] for p in listed.structured_content["projects"]] == ["web"]
 
 
 def test_metrics_on_the_mcp_port_need_a_read_token(oauth: dict[str, Any]) -> None:

@@ -1,0 +1,234 @@
+"""Project-restricted callers (OPS_OAUTH_PROJECTS_CLAIM): a real server process verifying JWTs minted
+here (tests/security/test_oauth.py's issuer), a simulated cloud with several projects, and a caller
+restricted to one of them. Every tool the server lists is called with generated arguments (a seeded
+random generator over each input schema): no answer names or identifies a row of another project, the
+totals are the caller's project's counts, and tools that cannot be restricted refuse clearly."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from app.auth.projects import FILTERED
+from app.simulator.core import Simulator
+from app.simulator.runner import SimulatorServer
+from tests.crash.procs import free_port, server_env, stop
+from tests.security.test_oauth import READ, WRITE, Issuer, start
+
+CLAIM = "openstack_projects"
+VARIANTS = 6  # generated argument sets per tool (plus the all-defaults call)
+# Per-project kinds: table -> (extra condition of rows every project sees, per OpenStack's default policies)
+SCOPED = {
+    "servers": None, "volumes": None, "volume_snapshots": None, "ports": None, "floating_ips": None,
+    "routers": None, "security_groups": None, "stacks": None, "load_balancers": None, "lb_listeners": None,
+    "lb_pools": None, "lb_health_monitors": None,
+    "networks": "is_shared = 1 OR is_external = 1",
+    "images": "visibility IN ('public', 'community')",
+    "subnets": "network_id IN (SELECT id FROM networks WHERE deleted_at IS NULL AND (is_shared = 1 OR is_external = 1))",
+    "projects": None,
+}
+# Kinds no project owns, shown with the caller's rows (an instance's user, key pair, flavor).
+UNOWNED = ("users", "keypairs", "flavors")
+
+
+@pytest.fixture(scope="module")
+def restricted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("oauth_projects")
+    issuer = Issuer()
+    sim_server = SimulatorServer(Simulator(servers=30, seed=43, transition_seconds=0.2))
+    sim = sim_server.start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    db = tmp / "projects.db"
+    env = server_env(sim, db, OPS_OAUTH_ISSUER=issuer.url, OPS_OAUTH_RESOURCE_URL=base + "/mcp",
+                     OPS_OAUTH_PROJECTS_CLAIM=CLAIM, ALLOW_MODIFY_OPERATIONS="true", OPS_POLL_INTERVAL="600",
+                     OPS_COLD_START_WAIT="0", MCP_LOG_LEVEL="INFO")
+    log = tmp / "server.log"
+    proc = start(env, port, log)
+    try:
+        deadline = time.monotonic() + 120
+        while httpx.get(base + "/readyz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        yield {"base": base, "issuer": issuer, "aud": base + "/mcp", "db": db, "log": log}
+    finally:
+        stop(proc)
+        sim_server.stop()
+        issuer.close()
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _project_ids(db: Path, name: str) -> set[str]:
+    return {r[0] for r in _rows(db, f"SELECT id FROM projects WHERE deleted_at IS NULL AND name = '{name}'")}
+
+
+def _split(db: Path, mine: set[str]) -> tuple[set[str], set[str]]:
+    """(what the caller may see, what it must never see): ids and names of every per-project row."""
+    allowed: set[str] = set()
+    foreign: set[str] = set()
+    ids = ", ".join(f"'{p}'" for p in sorted(mine))
+    for table, shared in SCOPED.items():
+        owner = "id" if table == "projects" else "project_id"
+        name = "name" if table != "floating_ips" else "floating_ip_address"
+        visible = f"{owner} IN ({ids})" + (f" OR {shared}" if shared else "")
+        for rid, rname, ok in _rows(db, f"SELECT id, {name}, ({visible}) FROM {table} WHERE deleted_at IS NULL"):
+            (allowed if ok else foreign).update(v for v in (rid, rname) if v)
+    # The owner of a shared or external network, or of a public image, is part of what Neutron and Glance show.
+    for table, shared in SCOPED.items():
+        if shared and table != "subnets":
+            allowed.update(p for (p,) in _rows(db, f"SELECT project_id FROM {table} WHERE deleted_at IS NULL AND "
+                                                    f"({shared})") if p)
+    for table in UNOWNED:  # names shared with rows no project owns (a user named like a project) are not leaks
+        allowed.update(n for (n,) in _rows(db, f"SELECT name FROM {table} WHERE deleted_at IS NULL") if n)
+    return allowed, foreign - allowed
+
+
+def _value(rng: random.Random, name: str, schema: dict[str, Any], pool: list[str]) -> Any:
+    branches = schema.get("anyOf") or [schema]
+    branch = rng.choice([b for b in branches if b.get("type") != "null"] or branches)
+    kind = branch.get("type")
+    if "enum" in branch:
+        return rng.choice(branch["enum"])
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "integer":
+        lo, hi = branch.get("minimum", 0), min(branch.get("maximum", 50), 50)
+        return rng.choice([lo, hi, rng.randint(lo, hi)]) if name != "offset" else rng.choice([0, 0, 1, 3])
+    if kind == "string":
+        return rng.choice(pool)
+    return None
+
+
+def _variants(tool: Any, rng: random.Random, pool: list[str]) -> list[dict[str, Any]]:
+    props = (tool.input_schema or {}).get("properties") or {}
+    required = set((tool.input_schema or {}).get("required") or [])
+    out = []
+    for i in range(VARIANTS + 1):
+        args = {}
+        for name, schema in props.items():
+            if name == "cloud":
+                continue
+            if name in required or (i > 0 and rng.random() < 0.5):
+                value = _value(rng, name, schema, pool)
+                if value is not None:
+                    args[name] = value
+        if "all_instances" in props and i == 0:
+            args["all_instances"] = True
+        out.append(args)
+    return out
+
+
+def _names(value: str, text: str) -> bool:
+    """``value`` appears in ``text`` as a whole word (not "admin" inside "admin_state_up")."""
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", text) is not None
+
+
+def _around(value: str, text: str) -> str:
+    at = text.find(value)
+    return text[max(at - 120, 0):at + len(value) + 60]
+
+
+def _text(result: Any) -> str:
+    parts = [getattr(c, "text", "") for c in result.content]
+    return "\n".join(parts) + json.dumps(result.structured_content or {}, default=str)
+
+
+def _total(result: Any) -> int:
+    content = result.structured_content
+    return int(content["page"]["total"] if "page" in content else content["total"])
+
+
+async def _session(restricted: dict[str, Any], token: str) -> Any:
+    hc = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return hc, Client(streamable_http_client(restricted["aud"], http_client=hc))
+
+
+async def test_every_tool_answers_only_for_the_callers_projects(restricted: dict[str, Any]) -> None:
+    db = restricted["db"]
+    mine = _project_ids(db, "web")
+    assert mine, "the simulator has a project 'web'"
+    allowed, foreign = _split(db, mine)
+    assert foreign, "the fleet has rows of other projects to leak"
+    rng = random.Random(20261130)
+    # Argument pool: the caller's own names, other projects' names and ids (must find nothing), generic words.
+    pool = sorted(allowed)[:40] + sorted(foreign)[:40] + ["all", "web", "admin", "ACTIVE", "a", "10.", "compute:"]
+    token = restricted["issuer"].token(audience=restricted["aud"], scope=f"{READ} {WRITE}", **{CLAIM: ["web"]})
+    hc, client = await _session(restricted, token)
+    answered: set[str] = set()
+    async with hc, client:
+        tools = (await client.list_tools()).tools
+        assert len(tools) > 30
+        for tool in tools:
+            for args in _variants(tool, rng, pool):
+                result = await client.call_tool(tool.name, args)
+                text = _text(result)
+                if tool.name not in FILTERED:
+                    assert result.is_error and "restricts its caller to projects" in text, (tool.name, text[:300])
+                    continue
+                if not result.is_error:
+                    answered.add(tool.name)
+                sent = {str(v) for v in args.values()}  # echoed arguments are not leaks
+                leaked = sorted(v for v in foreign - sent if _names(v, text))
+                assert not leaked, (tool.name, args, [_around(v, text) for v in leaked[:5]])
+    # Most filtered tools answered at least once (a few need a name of something the caller does not have).
+    assert len(answered) >= len(FILTERED) - 4, sorted(FILTERED - answered)
+
+
+async def test_totals_are_the_callers_projects_counts(restricted: dict[str, Any]) -> None:
+    db = restricted["db"]
+    mine = _project_ids(db, "web")
+    ids = ", ".join(f"'{p}'" for p in mine)
+
+    def count(table: str, extra: str = "") -> int:
+        return _rows(db, f"SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND (project_id IN ({ids}){extra})")[0][0]
+
+    token = restricted["issuer"].token(audience=restricted["aud"], scope=READ, **{CLAIM: sorted(mine)})  # by id
+    hc, client = await _session(restricted, token)
+    async with hc, client:
+        async def total(tool: str, **args: Any) -> int:
+            result = await client.call_tool(tool, args)
+            assert not result.is_error, result.content
+            return _total(result)
+
+        servers = count("servers")
+        assert 0 < servers < _rows(db, "SELECT count(*) FROM servers WHERE deleted_at IS NULL")[0][0]
+        assert await total("get_instance_details", all_instances=True) == servers
+        assert await total("search_instances", search_term="a", search_in="all") <= servers
+        assert await total("get_volume_list") == count("volumes")
+        assert await total("get_port_list") == count("ports")
+        assert await total("get_load_balancers") == count("load_balancers")
+        assert await total("get_network_details", network_name="all") == count(
+            "networks", " OR is_shared = 1 OR is_external = 1")
+        assert await total("get_project_list") == len(mine)
+
+
+async def test_unknown_projects_see_nothing_and_unrestricted_tools_say_why(restricted: dict[str, Any]) -> None:
+    token = restricted["issuer"].token(audience=restricted["aud"], scope=READ, **{CLAIM: ["no-such-project"]})
+    hc, client = await _session(restricted, token)
+    async with hc, client:
+        listed = await client.call_tool("get_instance_details", {"all_instances": True})
+        assert not listed.is_error and _total(listed) == 0
+        refused = await client.call_tool("describe_snapshot", {})
+        assert refused.is_error
+        text = refused.content[0].text  # type: ignore[union-attr]
+        assert "spans every project" in text and "use a token without that claim" in text
+        hypervisors = await client.call_tool("get_hypervisor_list", {})
+        assert hypervisors.is_error and "shared infrastructure" in hypervisors.content[0].text  # type: ignore[union-attr]
