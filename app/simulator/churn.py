@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def churn_once(sim: Simulator, rng: random.Random) -> dict[str, Any]:
     """One churn round; returns ``{"created": id, "failed": id, "deleted": id}`` (values may be None)."""
     from app.simulator.nova_create import create_server
-    from app.simulator.nova_servers import delete_server, fail_server
+    from app.simulator.nova_actions import delete_server, fail_server
 
     out: dict[str, Any] = {"created": None, "failed": None, "deleted": None}
     with sim.state.lock:

@@ -1,7 +1,8 @@
 """Nova (compute v2.1) simulator: one :data:`SERVICE` combining the compute modules.
 
 - :mod:`app.simulator.nova_common`: microversion negotiation, version documents, status mapping, usage.
-- :mod:`app.simulator.nova_servers`: server bodies per microversion, listing, actions, delete.
+- :mod:`app.simulator.nova_servers`: server bodies per microversion, listing.
+- :mod:`app.simulator.nova_actions`: lifecycle actions (lazy transitions), failure into ERROR, delete.
 - :mod:`app.simulator.nova_moves`: resize, confirm/revert, cold and live migration.
 - :mod:`app.simulator.nova_volumes`: volume attach and detach.
 - :mod:`app.simulator.nova_create`: create (scheduling, BUILD -> ACTIVE), interfaces, volume attachments, limits.
@@ -16,6 +17,7 @@ import random
 
 from starlette.routing import BaseRoute, Route
 
+from app.simulator import nova_actions as ac
 from app.simulator import nova_create as cr
 from app.simulator import nova_hosts as ho
 from app.simulator import nova_live as lv
@@ -35,7 +37,7 @@ def _routes(sim: Simulator) -> list[BaseRoute]:
         *version_routes(sim),
         r("/servers", sv.list_servers), r("/servers/detail", sv.list_servers),
         r("/servers", cr.post_server, ["POST"]),
-        r("/servers/{id}", sv.show_server), r("/servers/{id}", sv.delete, ["DELETE"]),
+        r("/servers/{id}", sv.show_server), r("/servers/{id}", ac.delete, ["DELETE"]),
         r("/servers/{id}/action", lv.server_action, ["POST"]),
         r("/servers/{id}/os-instance-actions", lv.list_actions),
         r("/servers/{id}/os-instance-actions/{request_id}", lv.show_action),

@@ -171,8 +171,8 @@ async def console_output(sim: Simulator, request: Request, s: dict[str, Any], ar
 
 async def server_action(sim: Simulator, request: Request, mv: MV) -> Response:
     """``POST /servers/{id}/action``: the console output here; every other action goes to
-    :func:`app.simulator.nova_servers.server_action` and, once accepted, is recorded as an instance action."""
-    from app.simulator import nova_servers as sv
+    :func:`app.simulator.nova_actions.server_action` and, once accepted, is recorded as an instance action."""
+    from app.simulator import nova_actions as sv
 
     body = await read_json(request)
     if isinstance(body, dict) and len(body) == 1 and "os-getConsoleOutput" in body:

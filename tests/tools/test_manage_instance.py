@@ -192,7 +192,7 @@ async def test_writes_disabled_hides_tools(fleet: Fleet) -> None:
 
 
 async def test_error_state_while_waiting_is_a_failure(fleet: Fleet) -> None:
-    from app.simulator.nova_servers import fail_server
+    from app.simulator.nova_actions import fail_server
 
     s = fleet.server("active")
     fleet.sim.freeze()  # the suspend cannot finish before the test breaks the server
