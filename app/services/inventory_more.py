@@ -28,7 +28,7 @@ from app.resources.servers import table as servers
 from app.resources.subnets import table as subnets
 from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
 from app.services.models import PageInfo, SnapshotInfo
-from app.services.query import check_window, contains, like_escape, live, ordered
+from app.services.query import check_window, contains, count_mix, like_escape, live, ordered, paging_summary
 from app.services.scope import restrict
 
 if TYPE_CHECKING:
@@ -51,22 +51,6 @@ def _page(conn: Connection, cloud: str, table: Table, conds: Sequence[ColumnElem
         counts = {str(k): int(n) for k, n in conn.execute(
             select(col, func.count()).where(where).group_by(col).order_by(func.count().desc())).all()}
     return int(total), list(rows), counts
-
-
-def _paging(total: int, returned: int, offset: int, what: str) -> str:
-    if not total:
-        return f"No {what} match."
-    text = f"{total} {what} match; showing {offset + 1}-{offset + returned}" if returned else \
-        f"{total} {what} match; none at offset {offset}"
-    if offset + returned < total:
-        text += f" (next page: offset={offset + returned})"
-    return text + "."
-
-
-def _mix(counts: dict[str, int], label: str) -> str:
-    if not counts:
-        return ""
-    return f" {label}: " + ", ".join(f"{k} {n}" for k, n in list(counts.items())[:6]) + "."
 
 
 def _names(conn: Connection, table: Table, cloud: str, ids: Sequence[str], label: str = "name") -> dict[str, Any]:
@@ -168,7 +152,7 @@ def _read_ports(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[Co
                       network_name=net_names.get(r.network_id), fixed_ips=ips.get(r.id, []), mac_address=r.mac_address,
                       device_owner=r.device_owner, device_id=r.device_id, server_name=server_names.get(r.device_id),
                       host=r.host, vif_type=r.vif_type, project_id=r.project_id) for r in rows]
-    summary = _paging(total, len(items), offset, "ports") + _mix(counts, "Status")
+    summary = paging_summary(total, len(items), offset, "ports") + count_mix(counts, "Status")
     failed = sum(1 for i in items if i.vif_type == "binding_failed")
     if failed:
         summary += f" {failed} port(s) on this page have binding_failed (see host and vif_type)."
@@ -241,7 +225,7 @@ def _read_subnets(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[
             network_name=net_names.get(r.network_id), gateway_ip=r.gateway_ip, enable_dhcp=r.enable_dhcp,
             allocation_pools=pools, dns_nameservers=[str(d) for d in raw.get("dns_nameservers") or []],
             ports=None if "ports" in snap.missing else port_counts.get(r.id, 0), project_id=r.project_id))
-    return SubnetList(summary=_paging(total, len(items), offset, "subnets"),
+    return SubnetList(summary=paging_summary(total, len(items), offset, "subnets"),
                       page=PageInfo.of(total, len(items), offset, limit), subnets=items, snapshot=snap)
 
 
@@ -296,7 +280,7 @@ def _read_agents(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[C
     items = [AgentItem(id=r.id, agent_type=r.agent_type, binary=r.binary, host=r.host,
                        availability_zone=r.availability_zone, alive=r.alive, admin_state_up=r.admin_state_up,
                        heartbeat_at=r.heartbeat_at) for r in rows]
-    summary = _paging(total, len(items), offset, "Neutron agents") + f" {down} down, {disabled} disabled."
+    summary = paging_summary(total, len(items), offset, "Neutron agents") + f" {down} down, {disabled} disabled."
     dead = [f"{i.binary} on {i.host}" for i in items if i.alive is False][:5]
     if dead:
         summary += " Down: " + ", ".join(dead) + "."
@@ -360,7 +344,7 @@ def _read_zones(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[Co
     parts = [f"{z.name}: {z.compute_hosts} compute host(s)" + (f", {z.hosts_with_problems} with problems"
                                                                if z.hosts_with_problems else "")
              + ("" if z.available is not False else ", UNAVAILABLE") for z in items]
-    summary = _paging(total, len(items), offset, "availability zones") + (" " + "; ".join(parts) + "." if parts else "")
+    summary = paging_summary(total, len(items), offset, "availability zones") + (" " + "; ".join(parts) + "." if parts else "")
     return ZoneList(summary=summary, page=PageInfo.of(total, len(items), offset, limit), zones=items, snapshot=snap)
 
 
@@ -433,7 +417,7 @@ def _read_providers(conn: Connection, snap: SnapshotInfo, cloud: str, conds: lis
                                         min_unit=i.min_unit, step_size=i.step_size))
         items.append(ProviderItem(id=r.id, name=r.name, parent_provider_id=r.parent_provider_id,
                                   root_provider_id=r.root_provider_id, resources=res))
-    summary = _paging(total, len(items), offset, "resource providers") + \
+    summary = paging_summary(total, len(items), offset, "resource providers") + \
         " For the fit of a flavor use plan_capacity; for fill levels per hypervisor, monitor_resources."
     return ProviderList(summary=summary, page=PageInfo.of(total, len(items), offset, limit),
                         resource_providers=items, snapshot=snap)

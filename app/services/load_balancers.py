@@ -25,9 +25,8 @@ from app.resources.load_balancers import table as lbs
 from app.resources.projects import table as projects
 from app.services.budget import DEFAULT_BUDGET, HARD_BUDGET, json_size
 from app.services.inventory import eq_ci, id_or_name
-from app.services.inventory_more import _mix, _paging
 from app.services.models import PageInfo, SnapshotInfo, clip
-from app.services.query import check_window, close_matches, contains, live, ordered
+from app.services.query import check_window, close_matches, contains, count_mix, live, ordered, paging_summary
 from app.services.scope import restrict
 
 if TYPE_CHECKING:
@@ -163,8 +162,8 @@ def _read_list(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[Col
             provider=r.provider, project_id=r.project_id, project_name=names.get(r.project_id),
             listeners=len(raw.get("listeners") or []), pools=len(raw.get("pools") or []),
             members_down=down.get(r.id, 0) if pools_synced else None))
-    summary = _paging(total, len(items), offset, "load balancers") + _mix(by_prov, "Provisioning") + \
-        _mix(by_op, "Operating")
+    summary = paging_summary(total, len(items), offset, "load balancers") + count_mix(by_prov, "Provisioning") + \
+        count_mix(by_op, "Operating")
     if problems:
         summary += " Problems: " + ", ".join(f"{p.name or p.id} ({p.provisioning_status}/{p.operating_status})"
                                              for p in problems[:5]) + ("..." if len(problems) > 5 else "") + \

@@ -131,3 +131,21 @@ def split_csv(value: str | None) -> list[str]:
     if not value:
         return []
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def paging_summary(total: int, returned: int, offset: int, what: str) -> str:
+    """The first sentence of a paged list's summary: how many match, which window this is, the next offset."""
+    if not total:
+        return f"No {what} match."
+    text = f"{total} {what} match; showing {offset + 1}-{offset + returned}" if returned else \
+        f"{total} {what} match; none at offset {offset}"
+    if offset + returned < total:
+        text += f" (next page: offset={offset + returned})"
+    return text + "."
+
+
+def count_mix(counts: dict[str, int], label: str) -> str:
+    """`` Label: A 3, B 1.`` for the (at most 6) largest counts; empty without counts."""
+    if not counts:
+        return ""
+    return f" {label}: " + ", ".join(f"{k} {n}" for k, n in list(counts.items())[:6]) + "."
