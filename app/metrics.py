@@ -158,11 +158,12 @@ class Metrics:
                       ("version", "python"), registry=reg)
         build.labels(version or __version__, platform.python_version()).set(1)
 
-        self.tool_calls = LabeledCounter(reg, PREFIX + "tool_calls", "MCP tool calls by tool and outcome "
-                                         "(ok, or the error class: NotFound, InvalidArgument, ToolError...).",
-                                         ("tool", "outcome"))
+        self.tool_calls = LabeledCounter(reg, PREFIX + "tool_calls", "MCP tool calls by tool, outcome "
+                                         "(ok, or the error class: NotFound, InvalidArgument, ToolError...) and "
+                                         "cloud (empty: no served cloud chosen).", ("tool", "outcome", "cloud"))
         self.tool_latency = LabeledHistogram(reg, PREFIX + "tool_duration_seconds",
-                                             "MCP tool call duration inside the server.", ("tool",))
+                                             "MCP tool call duration inside the server, by tool and cloud.",
+                                             ("tool", "cloud"))
         self.http_auth_failures = LabeledCounter(
             reg, PREFIX + "http_auth_failures", "HTTP requests refused by authentication or authorization "
             "(reason: missing, invalid, insufficient_scope).", ("reason",))

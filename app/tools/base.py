@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import json
 import logging
 import re
 import time
@@ -29,7 +30,7 @@ from typing import Annotated, Any, TypeVar, Union
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field
 
 from sqlalchemy.exc import OperationalError
@@ -251,6 +252,11 @@ def _cloud_line(view: AppContext | None) -> str | None:
     return f"Cloud {view.cloud_name}." if view is not None and len(view.labels) >= 2 else None
 
 
+def _arguments_key(kwargs: dict[str, Any]) -> str:
+    """A call's arguments (the context aside) as a cache-key part."""
+    return json.dumps({k: v for k, v in kwargs.items() if k != "ctx"}, sort_keys=True, default=str)
+
+
 def register_tool(
     mcp: MCPServer[Any],
     fn: F,
@@ -261,6 +267,7 @@ def register_tool(
     idempotent: bool = True,
     open_world: bool = False,
     spans_clouds: bool = False,
+    cached: bool = False,
 ) -> F:
     """Register ``fn`` (an async function whose parameters include ``ctx: Context[AppContext]``) as a tool named
     after it. Domain errors become ``ToolError``; every call is counted and timed. The result is
@@ -269,7 +276,13 @@ def register_tool(
 
     Every tool gets an optional ``cloud`` argument (unless ``spans_clouds``: the tool reports on every
     cloud itself): the call runs on that cloud's view (:func:`app_context`), the only cloud when omitted,
-    and an unknown or missing-while-ambiguous cloud is a ToolError listing the served clouds."""
+    and an unknown or missing-while-ambiguous cloud is a ToolError listing the served clouds.
+
+    ``cached``: the answer depends only on the arguments, the caller's project scope and the snapshot
+    rows it reads (no clock, no live call, no poller state): it is kept while its data and sync state
+    are unchanged and served again after one small check (:mod:`app.services.answer_cache`)."""
+    if cached and (not read_only or open_world or spans_clouds):
+        raise ValueError(f"{fn.__name__}: only a read tool on one cloud's snapshot can be cached")
     name = fn.__name__
     defaults = {p.name: p.default for p in inspect.signature(fn).parameters.values()
                 if p.default is not inspect.Parameter.empty}
@@ -292,8 +305,16 @@ def register_tool(
                     if who is not None and who.projects is not None:
                         view = dataclasses.replace(view, scope=await scope_for(view, who.projects))
                     token = _CALL_VIEW.set(view)
-            result = utc_aware(await fn(*args, **kwargs))
-            return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=_cloud_line(view))
+            async def compute() -> CallToolResult:
+                result = utc_aware(await fn(*args, **kwargs))
+                return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=_cloud_line(view))
+
+            if not cached or view is None:
+                return await compute()
+            key = (name, _arguments_key(kwargs), view.scope.key())
+            return await view.answers.serve(
+                view, view.settings.answer_cache_entries, key, compute, answers.snapshot_kinds,
+                lambda kept, snap: answers.with_snapshot(kept, utc_aware(snap).model_dump(mode="json")))
         except OpsError as e:
             outcome = type(e).__name__
             raise ToolError(e.message) from e
@@ -316,8 +337,9 @@ def register_tool(
             if token is not None:
                 _CALL_VIEW.reset(token)
             if metrics is not None:
-                metrics.tool_calls.inc(name, outcome)
-                metrics.tool_latency.observe(time.perf_counter() - t0, name)
+                cloud = view.cloud_name if view is not None else ""  # "": no served cloud chosen
+                metrics.tool_calls.inc(name, outcome, cloud)
+                metrics.tool_latency.observe(time.perf_counter() - t0, name, cloud)
 
     sig = bounded_signature(fn, NAME_BOUNDS if read_only else DEFAULT_BOUNDS)
     wrapper.__signature__ = sig if spans_clouds else _with_cloud_param(sig)  # type: ignore[attr-defined]

@@ -142,9 +142,13 @@ def test_metrics_on_their_own_port(sim: Simulator, tmp_path: Path) -> None:
                 "params": {"name": "get_sync_status", "arguments": {"kind": "servers"}}}
         assert httpx.post(base + "/mcp", json=call, headers=hdrs, timeout=60).status_code == 200
         fams = families(httpx.get(f"http://127.0.0.1:{mport}/metrics", timeout=10).text)
-        assert value(fams, P + "tool_calls", P + "tool_calls_total", tool="get_sync_status", outcome="ok") == 1.0
+        clouds = {s.labels["cloud"] for s in fams[P + "tool_calls"].samples if s.labels.get("tool") == "get_sync_status"}
+        assert len(clouds) == 1 and "" not in clouds, clouds  # the served cloud's label
+        cloud = clouds.pop()
+        assert value(fams, P + "tool_calls", P + "tool_calls_total", tool="get_sync_status", outcome="ok",
+                     cloud=cloud) == 1.0
         assert value(fams, P + "tool_duration_seconds", P + "tool_duration_seconds_count",
-                     tool="get_sync_status") == 1.0
+                     tool="get_sync_status", cloud=cloud) == 1.0
 
 
 def test_metrics_port_taken_is_one_line(sim: Simulator, tmp_path: Path) -> None:
