@@ -68,6 +68,8 @@ VARIANTS = {
         "--set", "auth.oauth.resourceUrl=https://mcp.example.com/mcp",
         "--set", "database.url=postgresql+asyncpg://ops:pw@db/ops", "--set", "replicaCount=2",
         "--set", "metrics.serviceMonitor.enabled=true"],
+    "several clouds": ["--set", "openstack.clouds=prod\\,staging", "--set", "openstack.cloudsYaml=clouds: {}",
+                       "--set", "auth.token=chart-test-token"],
 }
 
 
@@ -137,6 +139,13 @@ def test_postgres_oauth_release(helm: str) -> None:
     sm = objs["ServiceMonitor"]
     assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
     assert sm["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_several_clouds_release(helm: str) -> None:
+    env = env_of(by_kind(render(helm, *VARIANTS["several clouds"]))["Deployment"])
+    assert env["OPS_CLOUDS"] == "prod,staging" and "OS_CLOUD" not in env  # OPS_CLOUDS overrides OS_CLOUD
+    names = {a.choices[0] for a in (f.validation_alias for f in Settings.model_fields.values())}  # type: ignore[union-attr]
+    assert "OPS_CLOUDS" in names
 
 
 @pytest.mark.parametrize(("args", "message"), [
