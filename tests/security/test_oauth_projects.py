@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from app.auth.projects import FILTERED
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
+from tests import backend
 from tests.crash.procs import free_port, server_env, stop
 from tests.security.test_oauth import READ, WRITE, Issuer, start
 
@@ -33,9 +32,9 @@ SCOPED = {
     "servers": None, "volumes": None, "volume_snapshots": None, "ports": None, "floating_ips": None,
     "routers": None, "security_groups": None, "stacks": None, "load_balancers": None, "lb_listeners": None,
     "lb_pools": None, "lb_health_monitors": None,
-    "networks": "is_shared = 1 OR is_external = 1",
+    "networks": "is_shared OR is_external",
     "images": "visibility IN ('public', 'community')",
-    "subnets": "network_id IN (SELECT id FROM networks WHERE deleted_at IS NULL AND (is_shared = 1 OR is_external = 1))",
+    "subnets": "network_id IN (SELECT id FROM networks WHERE deleted_at IS NULL AND (is_shared OR is_external))",
     "projects": None,
 }
 # Kinds no project owns, shown with the caller's rows (an instance's user, key pair, flavor).
@@ -50,7 +49,7 @@ def restricted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     sim = sim_server.start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    db = tmp / "projects.db"
+    db = backend.database_url(tmp / "projects.db")  # SQLite, or PostgreSQL with OPS_TEST_DATABASE
     env = server_env(sim, db, OPS_OAUTH_ISSUER=issuer.url, OPS_OAUTH_RESOURCE_URL=base + "/mcp",
                      OPS_OAUTH_PROJECTS_CLAIM=CLAIM, ALLOW_MODIFY_OPERATIONS="true", OPS_POLL_INTERVAL="600",
                      OPS_COLD_START_WAIT="0", MCP_LOG_LEVEL="INFO")
@@ -68,19 +67,15 @@ def restricted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         issuer.close()
 
 
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+def _rows(db: str, sql: str) -> list[Any]:
+    return backend.rows(db, sql)
 
 
-def _project_ids(db: Path, name: str) -> set[str]:
+def _project_ids(db: str, name: str) -> set[str]:
     return {r[0] for r in _rows(db, f"SELECT id FROM projects WHERE deleted_at IS NULL AND name = '{name}'")}
 
 
-def _split(db: Path, mine: set[str]) -> tuple[set[str], set[str]]:
+def _split(db: str, mine: set[str]) -> tuple[set[str], set[str]]:
     """(what the caller may see, what it must never see): ids and names of every per-project row."""
     allowed: set[str] = set()
     foreign: set[str] = set()
@@ -216,7 +211,7 @@ async def test_totals_are_the_callers_projects_counts(restricted: dict[str, Any]
         assert await total("get_port_list") == count("ports")
         assert await total("get_load_balancers") == count("load_balancers")
         assert await total("get_network_details", network_name="all") == count(
-            "networks", " OR is_shared = 1 OR is_external = 1")
+            "networks", " OR is_shared OR is_external")
         assert await total("get_project_list") == len(mine)
 
 
