@@ -17,11 +17,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
+from app.auth import Caller, caller, current_caller
 from app.context import AppContext
 from app.errors import OpsError
 from app.services import completion
 from app.services.budget import DEFAULT_BUDGET, bounded
 from app.services.inventory import raw_of
+from app.services.scope import restricted_to
 from app.services.stored_objects import name_column, stored_object
 
 SCHEME = "openstack"
@@ -44,10 +46,12 @@ def template_uri(segment: str) -> str:
     return f"{SCHEME}://{{cloud}}/{segment}/{{name_or_id}}"
 
 
-async def read_object(app: Any, kind: str, cloud: str, name_or_id: str) -> str:
-    """The stored object as JSON text (what a resource read returns)."""
+async def read_object(app: Any, kind: str, cloud: str, name_or_id: str, who: Caller | None = None) -> str:
+    """The stored object as JSON text (what a resource read returns), among the rows ``who`` (the
+    OAuth caller, if any) may see."""
     try:
         app = app.for_cloud(cloud)  # the view of the URI's cloud (several may be served)
+        app = await restricted_to(app, who.projects if who is not None else None)
         snap, row = await stored_object(app, kind, name_or_id)
     except OpsError as e:
         raise ResourceError(e.message) from e
@@ -61,7 +65,7 @@ async def read_object(app: Any, kind: str, cloud: str, name_or_id: str) -> str:
 
 def _reader(kind: str) -> Any:
     async def read(cloud: str, name_or_id: str, ctx: Context[AppContext]) -> str:
-        return await read_object(ctx.request_context.lifespan_context, kind, cloud, name_or_id)
+        return await read_object(ctx.request_context.lifespan_context, kind, cloud, name_or_id, caller(ctx))
 
     return read
 
@@ -99,6 +103,11 @@ def register(mcp: MCPServer[Any], state: Any) -> None:
         elif isinstance(ref, PromptReference):
             kind = PROMPT_ARGUMENTS.get(ref.name, {}).get(argument.name)
         if kind is None:
+            return None
+        who = current_caller()
+        try:
+            app = await restricted_to(app, who.projects if who is not None else None)
+        except OpsError:
             return None
         values, more = await completion.complete(app, kind, argument.value or "")
         return Completion(values=values, total=None, has_more=more)

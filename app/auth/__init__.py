@@ -20,16 +20,17 @@ names it. This module supplies:
 Tokens are never logged; refusals log the reason only.
 
 Project restriction (``OPS_OAUTH_PROJECTS_CLAIM``): the caller's projects are read into
-:class:`Caller.projects`, but the read tools cannot yet filter by project, so a restricted caller is
-refused every tool (fail closed). See docs/deploy.md.
+:class:`Caller.projects`; the tools of :mod:`app.auth.projects` answer over those projects only (the
+call's view carries them, app/services/scope.py), every other tool is refused to such a caller, and
+resource reads and completions keep to them too (app/mcp_resources.py). See docs/deploy.md.
 """
 
 from __future__ import annotations
 
-from app.auth.callers import Caller, authorize, caller, caller_of_scope, server_kwargs
+from app.auth.callers import Caller, authorize, caller, caller_of_scope, current_caller, server_kwargs
 from app.auth.config import auth_settings, check_oauth_settings, oauth_enabled, resource_metadata_url
 from app.auth.gate import ScopeGate
 from app.auth.tokens import JWKSCache, JWTVerifier
 
 __all__ = ["Caller", "JWKSCache", "JWTVerifier", "ScopeGate", "auth_settings", "authorize", "caller",
-           "caller_of_scope", "check_oauth_settings", "oauth_enabled", "resource_metadata_url", "server_kwargs"]
+           "caller_of_scope", "check_oauth_settings", "current_caller", "oauth_enabled", "resource_metadata_url", "server_kwargs"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 
 from app.auth.config import auth_settings, oauth_enabled
 from app.auth.projects import refusal
@@ -30,14 +32,24 @@ class Caller:
         return f"oauth:{self.subject}"
 
 
+def _caller_of_token(token: AccessToken) -> Caller:
+    projects = (token.claims or {}).get("projects")
+    return Caller(subject=token.subject or token.client_id, scopes=frozenset(token.scopes),
+                  projects=tuple(projects) if projects is not None else None)
+
+
 def caller_of_scope(scope: Any) -> Caller | None:
     user = scope.get("user") if hasattr(scope, "get") else None
     if not isinstance(user, AuthenticatedUser):
         return None
-    token = user.access_token
-    projects = (token.claims or {}).get("projects")
-    return Caller(subject=token.subject or token.client_id, scopes=frozenset(token.scopes),
-                  projects=tuple(projects) if projects is not None else None)
+    return _caller_of_token(user.access_token)
+
+
+def current_caller() -> Caller | None:
+    """The OAuth caller of the request being handled, for handlers the SDK gives no context
+    (completion/complete); None without one."""
+    token = get_access_token()
+    return _caller_of_token(token) if token is not None else None
 
 
 def caller(ctx: Any) -> Caller | None:

@@ -18,6 +18,8 @@ FILTERED = frozenset({
     "get_load_balancers", "get_load_balancer", "get_flavor_list",
     # identity: the caller's own projects
     "get_project_list",
+    # any stored object of a per-project kind (other kinds are refused), as the MCP resource reads
+    "get_resource",
 })
 
 _INFRASTRUCTURE = ("it reports on the cloud's shared infrastructure (hosts, services, capacity), which a "

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from app.resources.registry import all_specs
-from app.services.query import contains, live
+from app.services.query import contains
+from app.services.scope import scoped_kind, visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -31,7 +32,7 @@ def _column(kind: str) -> str:
 
 
 async def complete(app: AppContext, kind: str, typed: str, cap: int = CAP) -> tuple[list[str], bool]:
-    """Up to ``cap`` values for ``typed`` and whether more exist."""
+    """Up to ``cap`` values for ``typed`` and whether more exist, among the rows the caller may see."""
     t = all_specs()[kind].table
     col = t.c[_column(kind)]
     typed = (typed or "")[:255]
@@ -42,7 +43,9 @@ async def complete(app: AppContext, kind: str, typed: str, cap: int = CAP) -> tu
             if v is not None and str(v) not in out:
                 out.append(str(v))
 
-    where = live(t, app.cloud_name)
+    if app.scope.restricted and not scoped_kind(t):
+        return [], False  # rows no project owns: nothing to suggest to a project-restricted caller
+    where = visible(app, t)
 
     def values(conn: Connection) -> None:
         if not typed:

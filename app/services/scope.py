@@ -9,6 +9,7 @@ Projects in the claim may be names or IDs: :func:`resolve` maps them to IDs thro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,3 +110,11 @@ def resolve(conn: Connection, cloud: str, claimed: Iterable[str]) -> ProjectScop
 async def scope_for(app: AppContext, claimed: Iterable[str]) -> ProjectScope:
     """:func:`resolve` in one read of the call's cloud."""
     return await app.db.read(resolve, app.cloud_name, list(claimed))
+
+
+async def restricted_to(view: AppContext, claimed: Iterable[str] | None) -> AppContext:
+    """``view`` carrying the scope of a caller whose projects claim lists ``claimed`` (None: no claim,
+    ``view`` itself): what a request's handler passes to services."""
+    if claimed is None:
+        return view
+    return dataclasses.replace(view, scope=await scope_for(view, claimed))

@@ -13,7 +13,6 @@ at most a short prefix of what was sent (:func:`clip`)."""
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import hashlib
 import inspect
@@ -40,7 +39,7 @@ from app.auth import caller as oauth_caller
 from app.context import AppContext
 from app.db.engine import is_lock_timeout
 from app.errors import OpsError
-from app.services.scope import scope_for
+from app.services.scope import restricted_to
 from app.tools import answers
 
 log = logging.getLogger(__name__)
@@ -302,8 +301,7 @@ def register_tool(
                 root = ctx.request_context.lifespan_context
                 if not spans_clouds and root is not None:
                     view = root.for_cloud(label)
-                    if who is not None and who.projects is not None:
-                        view = dataclasses.replace(view, scope=await scope_for(view, who.projects))
+                    view = await restricted_to(view, who.projects if who is not None else None)
                     token = _CALL_VIEW.set(view)
             async def compute() -> CallToolResult:
                 result = utc_aware(await fn(*args, **kwargs))

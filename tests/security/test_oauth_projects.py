@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from mcp import Client
+from mcp_types import ResourceTemplateReference
 from mcp.client.streamable_http import streamable_http_client
 
 from app.auth.projects import FILTERED
@@ -227,3 +228,29 @@ async def test_unknown_projects_see_nothing_and_unrestricted_tools_say_why(restr
         assert "spans every project" in text and "use a token without that claim" in text
         hypervisors = await client.call_tool("get_hypervisor_list", {})
         assert hypervisors.is_error and "shared infrastructure" in hypervisors.content[0].text  # type: ignore[union-attr]
+
+
+async def test_resource_reads_and_completions_keep_to_the_callers_projects(restricted: dict[str, Any]) -> None:
+    db = restricted["db"]
+    mine = _project_ids(db, "web")
+    ids = ", ".join(f"'{p}'" for p in mine)
+    own = _rows(db, f"SELECT id, name FROM servers WHERE deleted_at IS NULL AND project_id IN ({ids}) LIMIT 1")[0]
+    other = _rows(db, f"SELECT id, name FROM servers WHERE deleted_at IS NULL AND project_id NOT IN ({ids}) LIMIT 1")[0]
+    token = restricted["issuer"].token(audience=restricted["aud"], scope=READ, **{CLAIM: ["web"]})
+    hc, client = await _session(restricted, token)
+    async with hc, client:
+        read = await client.read_resource(f"openstack://test/instances/{own[0]}")
+        assert own[0] in read.contents[0].text  # type: ignore[union-attr]
+        with pytest.raises(Exception, match="among your projects"):
+            await client.read_resource(f"openstack://test/instances/{other[0]}")
+        ref = ResourceTemplateReference(type="ref/resource", uri="openstack://{cloud}/instances/{name_or_id}")
+        done = await client.complete(ref, {"name": "name_or_id", "value": ""}, {"cloud": "test"})
+        values = set(done.completion.values)
+        own_names = {r[0] for r in _rows(db, f"SELECT name FROM servers WHERE deleted_at IS NULL "
+                                             f"AND project_id IN ({ids})")}
+        assert values and values <= own_names, values - own_names
+        flavor_names = await client.complete(
+            ResourceTemplateReference(type="ref/resource", uri="openstack://{cloud}/flavors/{name_or_id}"),
+            {"name": "name_or_id", "value": ""}, {"cloud": "test"})
+        public = {r[0] for r in _rows(db, "SELECT name FROM flavors WHERE deleted_at IS NULL AND is_public")}
+        assert set(flavor_names.completion.values) <= public
