@@ -114,6 +114,14 @@ EXTRA_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "get_load_balancers (limit=200)": ("get_load_balancers", {"limit": 200}),
     "get_load_balancer (limit=200)": ("get_load_balancer", {"name_or_id": "{load_balancer_id}", "limit": 200}),
     "get_clouds (limit=100)": ("get_clouds", {"limit": 100}),
+    # detail='full' (every field) on the lean list tools, at their largest page
+    "get_volume_list (limit=200, full)": ("get_volume_list", {"limit": 200, "detail": "full"}),
+    "get_network_details (limit=200, full)": ("get_network_details", {"network_name": "all", "limit": 200,
+                                                                      "detail": "full"}),
+    "get_port_list (limit=200, full)": ("get_port_list", {"limit": 200, "detail": "full"}),
+    "get_hypervisor_list (limit=200, full)": ("get_hypervisor_list", {"limit": 200, "detail": "full"}),
+    "get_load_balancers (limit=200, full)": ("get_load_balancers", {"limit": 200, "detail": "full"}),
+    "get_stacks (limit=200, full)": ("get_stacks", {"limit": 200, "detail": "full"}),
 }
 
 # Cases whose answer is a refusal by design (the time is that of the refusal).

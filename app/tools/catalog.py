@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.services import inventory_catalog as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
+from app.tools.detail import Detail, lean
 
 ImageList = svc.IMAGES.list_model
 StackList = svc.STACKS.list_model
@@ -32,6 +33,7 @@ async def get_image_list(
                                 project=project, name=name)
 
 
+@lean("id", "name", "status", "status_reason", "project_name", "updated_at")
 async def get_stacks(
     ctx: Context[AppContext],
     limit: Limit = 50,
@@ -40,6 +42,7 @@ async def get_stacks(
                                                     "action (FAILED, COMPLETE, IN_PROGRESS); case-insensitive.")] = None,
     project: ProjectFilter = None,
     name: NameFilter = None,
+    detail: Detail = "brief",
 ) -> StackList:  # type: ignore[valid-type]
     """Heat stacks of every project ordered by name: status and status reason, action, created and
     updated times, parent stack (nested stacks), owner and project (id and name)."""

@@ -14,6 +14,8 @@ from app.services.instance_search import SEARCH_FIELDS
 from app.services.instances import NOVA_STATUSES, InstanceList, InstanceResult, InstanceSearchResult
 from app.services.inventory import Limit, Offset
 from app.tools.base import LIST_BOUNDS, app_context, register_tool
+from app.tools.detail import Detail as RowDetail
+from app.tools.detail import lean
 
 Detail = Annotated[Literal["brief", "full"], Field(
     description="brief: id, name, status, task_state, host, flavor_name, ips and the Nova fault; full: also "
@@ -92,12 +94,15 @@ async def get_instances_by_status(
     return await instances.by_status(app_context(ctx), status, limit, offset, detail)
 
 
+@lean("id", "hypervisor_hostname", "host", "state", "status", "vcpus_used_pct", "memory_used_pct", "disk_used_pct",
+      "instances")
 async def get_hypervisor_list(
     ctx: Context[AppContext],
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Field(description="Only hypervisors whose service is enabled/disabled, "
                                                     "or whose state is up/down.")] = None,
+    detail: RowDetail = "brief",
 ) -> HypervisorList:
     """Hypervisors with state (up/down), status (enabled/disabled), type, vCPU/RAM/disk capacity and use
     (from Placement, or the hypervisor API before compute 2.88; null when unknown, never estimated) and

@@ -13,12 +13,14 @@ from app.services import load_balancers as svc
 from app.services.models import schema_bounds
 from app.services.query import MAX_OFFSET
 from app.tools.base import app_context, register_tool
+from app.tools.detail import Detail, lean
 
 Provisioning = Literal["ACTIVE", "PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE", "ERROR", "DELETED"]
 Operating = Literal["ONLINE", "DEGRADED", "ERROR", "OFFLINE", "DRAINING", "NO_MONITOR"]
 DEFAULT_MEMBERS = 20
 
 
+@lean("id", "name", "provisioning_status", "operating_status", "vip_address", "project_name", "members_down")
 async def get_load_balancers(
     ctx: Context[AppContext],
     status: Annotated[Provisioning | None, Field(description="Only this provisioning_status (ERROR: the last change "
@@ -30,6 +32,7 @@ async def get_load_balancers(
     limit: Annotated[int, Field(description="Load balancers per page (1..200).", json_schema_extra=schema_bounds(1, 200))] = 50,
     offset: Annotated[int, Field(description="Skip this many (by name); the next page is offset + returned.",
                                  json_schema_extra=schema_bounds(0, MAX_OFFSET))] = 0,
+    detail: Detail = "brief",
 ) -> svc.LoadBalancerList:
     """Octavia load balancers of every project: provisioning_status (did the last change go through),
     operating_status (does it serve: ONLINE, DEGRADED, ERROR), VIP address and subnet, provider, project,

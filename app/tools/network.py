@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.services import inventory_network as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
+from app.tools.detail import Detail, lean
 
 NetworkList = svc.NETWORKS.list_model
 FloatingIpList = svc.FLOATING_IPS.list_model
@@ -16,6 +17,7 @@ RouterList = svc.ROUTERS.list_model
 SecurityGroupList = svc.SECURITY_GROUPS.list_model
 
 
+@lean("id", "name", "status", "is_shared", "is_external", "project_name", "subnets", "port_count")
 async def get_network_details(
     ctx: Context[AppContext],
     network_name: Annotated[str, Field(description="'all' for every network, or one network's exact name or ID.")] = "all",
@@ -24,6 +26,7 @@ async def get_network_details(
     shared: Annotated[bool | None, Field(description="Only shared (true) or unshared (false) networks.")] = None,
     external: Annotated[bool | None, Field(description="Only external (true, floating IP pools) or internal networks.")] = None,
     project: ProjectFilter = None,
+    detail: Detail = "brief",
 ) -> NetworkList:  # type: ignore[valid-type]
     """Networks with their subnets (CIDR, gateway, DHCP, allocation pools, DNS), live port count,
     routers with an interface on its subnets, how many routers use it as gateway, shared/external

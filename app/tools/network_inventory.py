@@ -12,12 +12,15 @@ from pydantic import Field
 from app.context import AppContext
 from app.services import inventory_more as svc
 from app.tools.base import app_context, register_tool
+from app.tools.detail import Detail, lean
 
 Limit = Annotated[int, Field(description="Rows per page (1..200).", ge=1, le=200)]
 Offset = Annotated[int, Field(description="Rows to skip; the next page is offset + returned.", ge=0)]
 Project = Annotated[str | None, Field(description="Only this project (exact name or ID).")]
 
 
+@lean("id", "name", "status", "network_name", "fixed_ips", "mac_address", "device_owner", "server_name", "host",
+      "vif_type")
 async def get_port_list(
     ctx: Context[AppContext],
     network: Annotated[str | None, Field(description="Only ports on this network (exact name or ID).")] = None,
@@ -35,6 +38,7 @@ async def get_port_list(
     name: Annotated[str | None, Field(description="Only ports whose name, ID, MAC or IP contains this text.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    detail: Detail = "brief",
 ) -> svc.PortList:
     """Neutron ports: who owns an IP or MAC, which ports an instance or router has, ports that are
     DOWN or failed to bind (vif_type binding_failed). Each port: status, network (name), fixed IPs,

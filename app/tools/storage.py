@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.services import inventory_storage as svc
 from app.services.inventory import Limit, NameFilter, Offset, ProjectFilter
 from app.tools.base import app_context, register_tool
+from app.tools.detail import Detail, lean
 
 VolumeList = svc.VOLUMES.list_model
 VolumeTypeList = svc.VOLUME_TYPES.list_model
@@ -17,6 +18,7 @@ VolumeSnapshotList = svc.VOLUME_SNAPSHOTS.list_model
 Status = Annotated[str | None, Field(description="Only this status, case-insensitive (available, in-use, error, ...).")]
 
 
+@lean("id", "name", "status", "size_gb", "volume_type", "bootable", "project_name", "attachments")
 async def get_volume_list(
     ctx: Context[AppContext],
     limit: Limit = 50,
@@ -28,6 +30,7 @@ async def get_volume_list(
     volume_type: Annotated[str | None, Field(description="Only this volume type (name or ID).")] = None,
     availability_zone: Annotated[str | None, Field(description="Only this storage availability zone.")] = None,
     name: NameFilter = None,
+    detail: Detail = "brief",
 ) -> VolumeList:  # type: ignore[valid-type]
     """Volumes of every project ordered by name: status, size (GiB), type, availability zone,
     bootable/encrypted/multiattach, backend host, project, and attachments (instance id and name,

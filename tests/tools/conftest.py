@@ -84,6 +84,18 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     return result.structured_content
 
 
+# List tools whose `detail` argument selects lean rows by default (app/tools/detail.py).
+LEAN_TOOLS = frozenset({"get_volume_list", "get_network_details", "get_stacks", "get_port_list",
+                        "get_hypervisor_list", "get_load_balancers"})
+
+
+async def call_full(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """:func:`call` asking the lean list tools for every field (tests that check full rows)."""
+    if tool in LEAN_TOOLS:
+        arguments.setdefault("detail", "full")
+    return await call(client, tool, **arguments)
+
+
 async def call_current(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     """Call a report tool (get_cluster_status, monitor_resources) until its figures summarise the current
     data: after a write, the report is rebuilt in the background and a call meanwhile gets the previous

@@ -11,7 +11,7 @@ import pytest
 
 from app.simulator.core import Simulator
 from tests import backend
-from tests.tools.conftest import SyncedCloud, call, call_error, make_settings, mcp_client, sync_everything
+from tests.tools.conftest import SyncedCloud, call_full as call, call_error, make_settings, mcp_client, sync_everything
 
 
 def _servers(synced: SyncedCloud) -> list[dict[str, Any]]:

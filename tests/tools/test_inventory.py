@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.tools.conftest import call, call_error, make_settings, mcp_client, sync_everything
+from tests.tools.conftest import call_full as call, call_error, make_settings, mcp_client, sync_everything
 
 # tool -> (items field, simulator kind)
 LISTS = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.services.budget import DEFAULT_BUDGET, bounded, json_size
 from tests import backend
-from tests.tools.conftest import call, call_error, mcp_client
+from tests.tools.conftest import call_full as call, call_error, mcp_client
 
 
 def _live(url: str, sql: str, **params: Any) -> list[Any]:

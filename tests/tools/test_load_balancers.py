@@ -12,7 +12,7 @@ from typing import Any
 from app.services.budget import DEFAULT_BUDGET, HARD_BUDGET
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
-from tests.tools.conftest import call, call_error, make_settings, mcp_client, sync_everything
+from tests.tools.conftest import call_full as call, call_error, make_settings, mcp_client, sync_everything
 from tests.tools.test_answers import answer_bytes
 
 
