@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BUDGET = budgets.DEFAULT_BUDGET
 MAX_BUDGET = budgets.HARD_BUDGET
 # Arguments that ask for a bigger answer: at their defaults the small budget applies.
+# Bytes kept free under the budget: a kept answer's freshness (the snapshot block and its text line) is
+# rewritten when a kept answer is served again (the answer cache), and its digits may grow.
+FRESHNESS_SLACK = 64
 SIZE_ARGUMENTS = ("limit", "detail", "include_all", "max_evidence", "fields", "max_rows")
 LINE_MAX = 240  # characters per row line in the text block
 REPORT_ROWS = 10  # rows of each secondary list shown in a report's text block
@@ -290,7 +293,7 @@ def shape(result: Any, *, budget: int, lead: str | None = None) -> CallToolResul
     lines = [row_line(r) for r in rows] if isinstance(rows, list) else []
     text = "\n".join(head + lines)
     total = _size(data) + len(text.encode())
-    if total > budget and isinstance(rows, list) and len(rows) > 1:
+    if total > budget - FRESHNESS_SLACK and isinstance(rows, list) and len(rows) > 1:
         data, text = _truncate(data, items, rows, lines, budget, lead)  # type: ignore[arg-type]
     elif total > budget:
         log.warning("answer of %d bytes over its %d-byte budget has no rows to cut (%s)", total, budget,
@@ -330,16 +333,17 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         head = ([lead] if lead else []) + header_lines(out, items)
         return out, "\n".join([*head, note, *lines[:keep]])
 
+    room = budget - FRESHNESS_SLACK
     fixed_data, fixed_text = build(0)
     keep, used = 0, _size(fixed_data) + len(fixed_text.encode()) + 64  # digits of the final counts
     for c in cost:
-        if used + c > budget:
+        if used + c > room:
             break
         used += c
         keep += 1
     keep = max(keep, 1)
     out, text = build(keep)
-    while keep > 1 and (over := _size(out) + len(text.encode()) - budget) > 0:
+    while keep > 1 and (over := _size(out) + len(text.encode()) - room) > 0:
         drop = 0
         while over > 0 and drop < keep - 1:  # the rows at the end that pay for the overshoot
             over -= cost[keep - 1 - drop]
@@ -348,7 +352,7 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         out, text = build(keep)
     while keep < len(rows):  # the estimate's slack may leave room for another row
         more, more_text = build(keep + 1)
-        if _size(more) + len(more_text.encode()) > budget:
+        if _size(more) + len(more_text.encode()) > room:
             break
         keep, out, text = keep + 1, more, more_text
     return out, text
