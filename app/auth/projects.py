@@ -20,6 +20,9 @@ FILTERED = frozenset({
     "get_project_list",
     # any stored object of a per-project kind (other kinds are refused), as the MCP resource reads
     "get_resource",
+    # writes on resources the caller's projects own (app/services/operations/targets.py check_allowed:
+    # no creates, targets looked up among the caller's rows); their `list` actions are the filtered lists
+    "manage_instance", "manage_volume", "manage_snapshot", "manage_floating_ip", "manage_stack", "manage_image",
 })
 
 _INFRASTRUCTURE = ("it reports on the cloud's shared infrastructure (hosts, services, capacity), which a "
@@ -42,6 +45,7 @@ REFUSED = {
     "get_user_list": "users are not owned by projects",
     "get_role_assignments": "role assignments span every project",
     "get_keypair_list": "key pairs belong to users, not projects",
+    "manage_keypair": "key pairs belong to users, not projects",
 }
 
 

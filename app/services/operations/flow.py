@@ -29,7 +29,7 @@ from app.services.operations.confirm import ConfirmationStore
 from app.services.operations.converge import follow_up, refresh, wait_for_goal
 from app.services.operations.models import OperationResult, ResourceState
 from app.services.operations.sdkcall import call_sdk
-from app.services.operations.targets import Target, load_rows, resolve
+from app.services.operations.targets import Target, check_allowed, load_rows, resolve
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -211,6 +211,7 @@ class ManagedTool:
                 target = await resolve(app, act.target_kind, arguments.get(param),
                                        what=self.what if act.target_kind == act.kind else None, param=param)
                 entry.targets = [{"kind": target.kind, "id": target.id, "name": target.name}]
+            check_allowed(app, self.name, action, act.creates, target)  # project-restricted callers
             if act.prepare is not None:
                 extra = dict(await act.prepare(app, target, arguments))
                 arguments = {**arguments, **extra}

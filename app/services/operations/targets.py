@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, or_, select
 
-from app.errors import Conflict, InvalidArgument, NotFound, OpsError, UpstreamError
+from app.errors import Conflict, InvalidArgument, NotFound, NotPermitted, OpsError, UpstreamError
 from app.services.query import close_matches, live
+from app.services.scope import restrict, scoped_kind
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -68,7 +69,7 @@ async def _lookup(app: AppContext, kind: str, ref: str) -> list[Target]:
     t = table_of(app, kind)
     by_name = [t.c[c] == ref for c in name_columns(kind) if c in t.c]
     async with app.db.reader() as conn:
-        rows = (await conn.execute(select(t).where(live(t, app.cloud_name), or_(t.c.id == ref, *by_name))
+        rows = (await conn.execute(select(t).where(live(t, app.cloud_name), restrict(app, t), or_(t.c.id == ref, *by_name))
                                    .order_by(t.c.id).limit(MAX_CANDIDATES + 1))).all()
     found = [_target(kind, t, r) for r in rows]
     exact_id = [x for x in found if x.id == ref]
@@ -79,7 +80,7 @@ async def _suggestions(app: AppContext, kind: str, ref: str) -> list[str]:
     t = table_of(app, kind)
     col = t.c[name_columns(kind)[0]]
     async with app.db.reader() as conn:
-        names = (await conn.execute(select(col).where(live(t, app.cloud_name), col.is_not(None)).distinct()
+        names = (await conn.execute(select(col).where(live(t, app.cloud_name), restrict(app, t), col.is_not(None)).distinct()
                                     .limit(20000))).scalars().all()
     return close_matches(ref, [str(n) for n in names])
 
@@ -114,6 +115,23 @@ async def resolve(app: AppContext, kind: str, ref: str | None, *, what: str | No
                             f"about it just now ({unreachable}). Nothing was changed; retry in a moment.")
     raise NotFound(f"No live {what} has the ID or exact name '{ref}' in the snapshot (names are case-sensitive; "
                    f"search first if unsure).", await _suggestions(app, kind, ref))
+
+
+def check_allowed(app: AppContext, tool: str, action: str, creates: bool, target: Target | None) -> None:
+    """Refuse a project-restricted caller (``app.scope``) an action on a target its projects do not own
+    (lookups already keep to the rows it sees: shared networks and public images are seen, not owned),
+    or one that creates a resource (it would land in the server's own project)."""
+    scope = app.scope
+    if not scope.restricted:
+        return
+    why = None
+    if creates:
+        why = "it creates a resource, which lands in the project this server authenticates to, not in yours"
+    elif target is not None and (not scoped_kind(table_of(app, target.kind)) or not scope.allows(target.project_id)):
+        why = f"its target {target.label()} is not owned by one of your projects"
+    if why is not None:
+        raise NotPermitted(f"{tool} {action} is not allowed to this token, which restricts its caller to projects: "
+                           f"{why}. Nothing was changed. Use a token without that claim, or ask the operator.")
 
 
 async def load_rows(app: AppContext, kind: str, ids: list[str]) -> dict[str, dict[str, Any] | None]:
