@@ -15,7 +15,9 @@ FILTERED = frozenset({
     # and community images, public flavors as Neutron's, Glance's and Nova's default policies show them)
     "get_volume_list", "get_volume_snapshots", "get_network_details", "get_floating_ips", "get_routers",
     "get_security_groups", "get_port_list", "get_subnet_list", "get_image_list", "get_stacks",
-    "get_load_balancers", "get_load_balancer", "get_flavor_list",
+    "get_load_balancers", "get_load_balancer", "get_flavor_list", "get_volume_types",
+    # quotas of the caller's projects (another project is "not found"; the pressure ranking over its own)
+    "get_quota", "get_quota_pressure",
     # identity: the caller's own projects
     "get_project_list",
     # any stored object of a per-project kind (other kinds are refused), as the MCP resource reads

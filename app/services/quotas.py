@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Select, case, func, select
+from sqlalchemy import ColumnElement, Connection, Select, case, func, select, true
 
 from app.errors import InvalidArgument, StaleSnapshot
 from app.resources._quotas import at_or_over, tightest
@@ -26,6 +26,7 @@ from app.services import quota_live
 from app.services.models import SnapshotInfo
 from app.services.operations.targets import Target, resolve
 from app.services.query import live
+from app.services.scope import restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -144,22 +145,24 @@ async def get_quota(app: AppContext, project: str, all_resources: bool, live_rea
     return _answer(target, rows, unavailable_of(row.raw), all_resources, "snapshot", row.last_seen_at, snap)
 
 
-def top_projects(cloud: str, limit: int) -> Select[Any]:
-    """The fleet view's ranking: a walk of the live-row index on ``(cloud, max_used_pct)``."""
+def top_projects(cloud: str, limit: int, mine: ColumnElement[bool] | None = None) -> Select[Any]:
+    """The fleet view's ranking: a walk of the live-row index on ``(cloud, max_used_pct)``; ``mine``: the
+    caller's projects only."""
     q = quotas_table
     return (select(q.c.id, q.c.name, q.c.max_used_pct, q.c.tightest, q.c.tightest_in_use, q.c.tightest_limit,
                    q.c.unavailable)
-            .where(live(q, cloud), q.c.max_used_pct.is_not(None))
+            .where(live(q, cloud), true() if mine is None else mine, q.c.max_used_pct.is_not(None))
             .order_by(q.c.max_used_pct.desc(), q.c.id).limit(limit))
 
 
-def _read_pressure(conn: Connection, snap: SnapshotInfo, cloud: str, limit: int) -> QuotaPressure:
+def _read_pressure(conn: Connection, snap: SnapshotInfo, cloud: str, limit: int,
+                   mine: ColumnElement[bool]) -> QuotaPressure:
     q, it = quotas_table, items_table
     counts = conn.execute(select(
         func.count(), func.count(q.c.max_used_pct), func.sum(case((q.c.at_or_over > 0, 1), else_=0)),
-        func.count(q.c.unavailable)).where(live(q, cloud))).one()
+        func.count(q.c.unavailable)).where(live(q, cloud), mine)).one()
     total, ranked, over_n, unreadable = (int(v or 0) for v in counts)
-    top = conn.execute(top_projects(cloud, limit)).all()
+    top = conn.execute(top_projects(cloud, limit, mine)).all()
     over: dict[str, list[str]] = {}
     if top:
         for r in conn.execute(select(it.c.project_quota_id, it.c.service, it.c.resource).where(
@@ -196,4 +199,4 @@ def _pressure_summary(rows: list[PressureRow], total: int, ranked: int, over_n: 
 async def get_quota_pressure(app: AppContext, limit: int) -> QuotaPressure:
     if not 1 <= limit <= MAX_PRESSURE:
         raise InvalidArgument(f"limit must be 1..{MAX_PRESSURE} (got {limit}).")
-    return await app.read([KIND], _read_pressure, app.cloud_name, limit)
+    return await app.read([KIND], _read_pressure, app.cloud_name, limit, restrict(app, quotas_table))

@@ -53,7 +53,7 @@ _ALSO_VISIBLE: dict[str, tuple[tuple[str, tuple[object, ...]], ...]] = {
 # Kinds without a project_id column that are still per project: the column naming the project.
 _PROJECT_COLUMN = {"projects": "id", "project_quotas": "id"}
 # Catalog kinds visible to every project, restricted to their public rows.
-_PUBLIC_ONLY = {"flavors": "is_public"}
+_PUBLIC_ONLY = {"flavors": "is_public", "volume_types": "is_public"}
 
 
 def scoped_kind(table: Table) -> bool:
