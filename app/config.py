@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     cold_start_wait: float = Field(
         10.0, ge=0, validation_alias=_alias("OPS_COLD_START_WAIT")
     )
+    answer_cache_entries: int = Field(
+        256, ge=0, le=100_000, validation_alias=_alias("OPS_ANSWER_CACHE_ENTRIES"),
+        description="Read-tool answers kept per cloud while their data and sync state are unchanged "
+                    "(app/services/answer_cache.py); 0 computes every answer.",
+    )
     tombstone_retention_days: float = Field(
         7.0, gt=0, validation_alias=_alias("OPS_TOMBSTONE_RETENTION_DAYS")
     )

@@ -30,6 +30,7 @@ from app.resources.registry import all_specs
 from app.services.cache import OrderCache, ReportCache
 from app.services.completeness import readiness_reasons
 from app.services.report_warmer import ReportWarmer
+from app.services.answer_cache import AnswerCache
 from app.services.scope import UNRESTRICTED, ProjectScope
 from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
@@ -55,6 +56,8 @@ class AppContext:
     poller: Poller | None
     metrics: Metrics
     reports: ReportCache = field(default_factory=ReportCache)
+    # Read-tool answers kept while their data and sync state hold (app.services.answer_cache).
+    answers: AnswerCache = field(default_factory=AnswerCache)
     # Ordered ids of large instance match sets, per data version (app.services.instances).
     orders: OrderCache = field(default_factory=OrderCache)
     # Follow-up refreshes after writes (app.services.operations), cancelled at shutdown.

@@ -262,6 +262,30 @@ def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:
     return lines
 
 
+def snapshot_kinds(result: CallToolResult) -> list[str] | None:
+    """The kinds a shaped answer's freshness block names (None: no block, so not cacheable; see
+    app/services/answer_cache.py)."""
+    data = result.structured_content
+    snap = data.get("snapshot") if isinstance(data, Mapping) else None
+    kinds = snap.get("kinds") if isinstance(snap, Mapping) else None
+    if not isinstance(kinds, list) or result.is_error:
+        return None
+    return [str(k["kind"]) for k in kinds if isinstance(k, Mapping) and "kind" in k]
+
+
+def with_snapshot(result: CallToolResult, snapshot: Mapping[str, Any]) -> CallToolResult:
+    """A kept answer with its freshness block (structured) and freshness line (text) as of now; the rest
+    is the kept answer, never modified."""
+    data = result.structured_content or {}
+    old_line, new_line = _freshness(data.get("snapshot")), _freshness(snapshot)
+    content = list(result.content)
+    first = content[0] if content else None
+    if old_line and new_line and isinstance(first, TextContent) and old_line in first.text:
+        content[0] = first.model_copy(update={"text": first.text.replace(old_line, new_line, 1)})
+    return CallToolResult(content=content, structured_content={**data, "snapshot": dict(snapshot)},
+                          is_error=result.is_error)
+
+
 def _size(obj: Any) -> int:
     return len(pydantic_core.to_json(obj))
 

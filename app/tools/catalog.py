@@ -62,6 +62,6 @@ async def get_keypair_list(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_image_list, title="Glance images")
-    register_tool(mcp, get_stacks, title="Heat stacks")
-    register_tool(mcp, get_keypair_list, title="Nova keypairs")
+    register_tool(mcp, get_image_list, title="Glance images", cached=True)
+    register_tool(mcp, get_stacks, title="Heat stacks", cached=True)
+    register_tool(mcp, get_keypair_list, title="Nova keypairs", cached=True)

@@ -121,9 +121,9 @@ async def get_flavor_list(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_instance_details, title="Instance details")
-    register_tool(mcp, search_instances, title="Search instances")
-    register_tool(mcp, get_instance_by_name, title="Instance by name")
-    register_tool(mcp, get_instances_by_status, title="Instances by status")
-    register_tool(mcp, get_hypervisor_list, title="Hypervisors with capacity")
-    register_tool(mcp, get_flavor_list, title="Flavors")
+    register_tool(mcp, get_instance_details, title="Instance details", cached=True)
+    register_tool(mcp, search_instances, title="Search instances", cached=True)
+    register_tool(mcp, get_instance_by_name, title="Instance by name", cached=True)
+    register_tool(mcp, get_instances_by_status, title="Instances by status", cached=True)
+    register_tool(mcp, get_hypervisor_list, title="Hypervisors with capacity", cached=True)
+    register_tool(mcp, get_flavor_list, title="Flavors", cached=True)

@@ -63,6 +63,6 @@ async def get_role_assignments(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_user_list, title="Keystone users")
-    register_tool(mcp, get_project_list, title="Keystone projects")
-    register_tool(mcp, get_role_assignments, title="Role assignments")
+    register_tool(mcp, get_user_list, title="Keystone users", cached=True)
+    register_tool(mcp, get_project_list, title="Keystone projects", cached=True)
+    register_tool(mcp, get_role_assignments, title="Role assignments", cached=True)

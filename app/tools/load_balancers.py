@@ -59,5 +59,6 @@ async def get_load_balancer(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_load_balancers, title="Octavia load balancers and their status")
-    register_tool(mcp, get_load_balancer, title="One load balancer: listeners, pools, members, health monitors")
+    register_tool(mcp, get_load_balancers, title="Octavia load balancers and their status", cached=True)
+    register_tool(mcp, get_load_balancer, title="One load balancer: listeners, pools, members, health monitors",
+                  cached=True)

@@ -87,5 +87,5 @@ async def monitor_resources(
 
 def register(mcp: MCPServer[Any]) -> None:
     register_tool(mcp, get_cluster_status, title="Cloud health report")
-    register_tool(mcp, get_service_status, title="Service and agent health")
+    register_tool(mcp, get_service_status, title="Service and agent health", cached=True)
     register_tool(mcp, monitor_resources, title="Hypervisor capacity and usage")

@@ -81,7 +81,7 @@ async def get_security_groups(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_network_details, title="Networks with subnets and routers")
-    register_tool(mcp, get_floating_ips, title="Floating IPs and their instances")
-    register_tool(mcp, get_routers, title="Routers with gateways and interfaces")
-    register_tool(mcp, get_security_groups, title="Security groups and rules")
+    register_tool(mcp, get_network_details, title="Networks with subnets and routers", cached=True)
+    register_tool(mcp, get_floating_ips, title="Floating IPs and their instances", cached=True)
+    register_tool(mcp, get_routers, title="Routers with gateways and interfaces", cached=True)
+    register_tool(mcp, get_security_groups, title="Security groups and rules", cached=True)

@@ -86,6 +86,6 @@ async def get_network_agents(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_port_list, title="Ports (by network, device, IP, status)")
-    register_tool(mcp, get_subnet_list, title="Subnets")
-    register_tool(mcp, get_network_agents, title="Neutron agents and their liveness")
+    register_tool(mcp, get_port_list, title="Ports (by network, device, IP, status)", cached=True)
+    register_tool(mcp, get_subnet_list, title="Subnets", cached=True)
+    register_tool(mcp, get_network_agents, title="Neutron agents and their liveness", cached=True)

@@ -73,6 +73,6 @@ async def get_resource_providers(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, plan_capacity, title="Plan capacity: can N instances of a flavor fit?")
-    register_tool(mcp, get_availability_zones, title="Availability zones and their hosts")
-    register_tool(mcp, get_resource_providers, title="Placement resource providers (inventory and usage)")
+    register_tool(mcp, plan_capacity, title="Plan capacity: can N instances of a flavor fit?", cached=True)
+    register_tool(mcp, get_availability_zones, title="Availability zones and their hosts", cached=True)
+    register_tool(mcp, get_resource_providers, title="Placement resource providers (inventory and usage)", cached=True)

@@ -44,4 +44,4 @@ async def get_quota_pressure(
 
 def register(mcp: MCPServer[Any]) -> None:
     register_tool(mcp, get_quota, title="Quotas and usage of a project", open_world=True)
-    register_tool(mcp, get_quota_pressure, title="Projects closest to a quota limit")
+    register_tool(mcp, get_quota_pressure, title="Projects closest to a quota limit", cached=True)

@@ -45,5 +45,5 @@ async def describe_snapshot(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_resource, title="Any stored object by kind and ID or name")
+    register_tool(mcp, get_resource, title="Any stored object by kind and ID or name", cached=True)
     register_tool(mcp, describe_snapshot, title="Describe the snapshot's tables and views")

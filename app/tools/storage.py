@@ -68,6 +68,6 @@ async def get_volume_snapshots(
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    register_tool(mcp, get_volume_list, title="Volumes and attachments")
-    register_tool(mcp, get_volume_types, title="Volume types")
-    register_tool(mcp, get_volume_snapshots, title="Volume snapshots")
+    register_tool(mcp, get_volume_list, title="Volumes and attachments", cached=True)
+    register_tool(mcp, get_volume_types, title="Volume types", cached=True)
+    register_tool(mcp, get_volume_snapshots, title="Volume snapshots", cached=True)

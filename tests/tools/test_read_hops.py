@@ -13,6 +13,7 @@ import pytest
 
 from app.db.engine import Database
 from app.db.readpath import ReadExecutor
+from app.services.answer_cache import AnswerCache
 from tests import backend
 from tests.tools.conftest import SyncedCloud, call, mcp_client
 
@@ -88,10 +89,23 @@ def _fill(args: dict[str, Any], url: str) -> dict[str, Any]:
     return {k: names.get(v, v) if isinstance(v, str) else v for k, v in args.items()}
 
 
-async def test_every_read_tool_is_one_hop(synced: SyncedCloud, hops: dict[str, int]) -> None:
-    """One server for every case (a server per case would cost seconds each)."""
+@pytest.mark.parametrize("kept", [False, True], ids=["computed", "kept"])
+async def test_every_read_tool_is_one_hop(synced: SyncedCloud, hops: dict[str, int], kept: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One server for every case (a server per case would cost seconds each). ``computed``: answers
+    are not kept (OPS_ANSWER_CACHE_ENTRIES=0), every call computes its answer; ``kept``: the second
+    call of a cached tool is served from the answer cache after its one check."""
+    caches: list[AnswerCache] = []
+    init = AnswerCache.__init__
+
+    def tracked(self: AnswerCache) -> None:
+        init(self)
+        caches.append(self)
+
+    monkeypatch.setattr(AnswerCache, "__init__", tracked)
+    settings = synced.settings.model_copy(update={"answer_cache_entries": 256 if kept else 0})
     got = {}
-    async with mcp_client(synced.settings, synced.sim) as client:
+    async with mcp_client(settings, synced.sim) as client:
         for i, (tool, args) in enumerate(ONE_HOP):
             args = _fill(args, synced.settings.database_url)
             await call(client, tool, **args)  # warm: first-use setup (connections, caches) is not counted
@@ -99,3 +113,5 @@ async def test_every_read_tool_is_one_hop(synced: SyncedCloud, hops: dict[str, i
             await call(client, tool, **args)
             got[f"{i}:{tool}"] = dict(hops)
     assert {k: v for k, v in got.items() if v != {"read": 1, "reader": 0}} == {}
+    hits = sum(c.hits for c in caches)
+    assert hits >= (25 if kept else 0) and (kept or hits == 0), hits

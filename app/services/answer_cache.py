@@ -1,0 +1,117 @@
+"""Answers of pure snapshot reads, kept while their data has not moved.
+
+A read tool's answer is a function of its arguments, the caller's project scope and the snapshot rows
+it read. Those rows change only through the snapshot writer, which bumps the kind's data version
+(``snapshot_versions``) in the same transaction. So an answer computed at data versions V, and at the
+sync state S of the kinds it read (the ``as_of``, status and error of each), is still the answer while
+V and S hold: :class:`AnswerCache` keeps it and serves it again after ONE small read that checks V
+(every kind of the cloud: an answer may join a kind it does not list, e.g. project names) and S (the
+answer's own kinds) and builds the current freshness block in the same transaction; only the block
+(ages as of now) is new, through ``refresh``. Any write, any finished sync run of those kinds, a
+kind turning stale with time: the next call computes the answer again.
+
+Only tools whose answers depend on nothing else opt in (``register_tool(cached=True)``): not the
+live ones, not those that read the clock (relative times, "stuck for an hour"), the poller's state or
+arbitrary SQL. Bounded: ``entries`` answers per view (LRU), each at most an answer budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from app.db.bookkeeping import snapshot_versions
+from app.resources.registry import all_specs
+from app.services.models import SnapshotInfo
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+
+Versions = tuple[tuple[str, int], ...]
+States = tuple[tuple[Any, ...], ...]
+
+
+def versions_in(conn: Connection, cloud: str) -> Versions:
+    """The data version of every kind of ``cloud`` (a few dozen rows, primary-key order)."""
+    rows = conn.execute(select(snapshot_versions.c.kind, snapshot_versions.c.version)
+                        .where(snapshot_versions.c.cloud == cloud)).all()
+    return tuple(sorted((str(k), int(v)) for k, v in rows))
+
+
+def states_of(snapshot: SnapshotInfo) -> States:
+    """What an answer may say about its kinds' syncs besides ages: when, how, stale or not."""
+    return tuple((k.kind, k.as_of, k.status, k.stale, k.last_error) for k in snapshot.kinds)
+
+
+@dataclass
+class _Entry:
+    versions: Versions
+    states: States
+    kinds: tuple[str, ...]
+    value: Any
+
+
+class AnswerCache:
+    """``await serve(view, entries, key, compute, kinds_of, refresh)``; ``hits``/``misses`` count."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def serve(
+        self,
+        view: AppContext,
+        entries: int,
+        key: Hashable,
+        compute: Callable[[], Awaitable[Any]],
+        kinds_of: Callable[[Any], Sequence[str] | None],
+        refresh: Callable[[Any, SnapshotInfo], Any],
+    ) -> Any:
+        """The answer for ``key``: the kept one (through ``refresh(value, current block)``) while its data
+        and sync state hold, else ``compute()``'d and kept when ``kinds_of(value)`` names its kinds (None:
+        not cacheable, e.g. an answer without a freshness block)."""
+        if entries <= 0:
+            return await compute()
+        key = (view.cloud_name, key)
+        entry = self._entries.get(key)
+        kinds = list(entry.kinds) if entry is not None else [s for s in all_specs()]
+
+        def check(conn: Connection, snapshot: SnapshotInfo) -> tuple[Versions, SnapshotInfo]:
+            return versions_in(conn, view.cloud_name), snapshot
+
+        versions, snapshot = await view.read(kinds, check, wait=False)
+        if entry is not None and entry.versions == versions and entry.states == states_of(snapshot):
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return refresh(entry.value, snapshot)
+        self.misses += 1
+        value = await compute()  # its own read: data written since `versions` makes the entry old, never wrong
+        used = kinds_of(value)
+        if used is None:
+            self._entries.pop(key, None)
+            return value
+        if entry is None or list(used) != kinds:
+            # the kinds this answer used, their sync state as of `versions` (a second small read only the
+            # first time a key is seen)
+            snapshot = await view.read(list(used), lambda conn, snap: snap, wait=False)
+        if snapshot.missing:  # a kind not synced yet: the first sync will follow shortly
+            return value
+        self._entries[key] = _Entry(versions, states_of(snapshot), tuple(used), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > entries:
+            self._entries.popitem(last=False)
+        return value
+
+
+__all__ = ["AnswerCache", "states_of", "versions_in"]
