@@ -16,6 +16,10 @@ FILTERED = frozenset({
     "get_volume_list", "get_volume_snapshots", "get_network_details", "get_floating_ips", "get_routers",
     "get_security_groups", "get_port_list", "get_subnet_list", "get_image_list", "get_stacks",
     "get_load_balancers", "get_load_balancer", "get_flavor_list", "get_volume_types",
+    # history: changes recorded for the caller's projects' rows (rows without a project are left out)
+    "get_changes", "get_instance_history",
+    # live reads of one of the caller's instances (resolved among its rows, then asked of Nova)
+    "get_instance_actions", "get_console_log",
     # quotas of the caller's projects (another project is "not found"; the pressure ranking over its own)
     "get_quota", "get_quota_pressure",
     # identity: the caller's own projects

@@ -22,6 +22,7 @@ from app.errors import Conflict, InvalidArgument, NotFound
 from app.resources.registry import all_specs
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.query import check_window, close_matches, split_csv
+from app.services.scope import restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -118,6 +119,7 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
         where.append(t.c.project_id == project)
     if change:
         where.append(t.c.change == change)
+    where.append(app.scope.owns(t.c.project_id))  # a project-restricted caller: its projects' changes only
     cond = and_(*where)
 
     def read(conn: Connection) -> tuple[list[Any], list[Any], list[Any], SnapshotInfo]:
@@ -173,10 +175,11 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
     def read(conn: Connection) -> tuple[Any, int, list[Any], SnapshotInfo]:
         matches = conn.execute(
             select(s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
-            .where(s.c.cloud == app.cloud_name, or_(s.c.id == instance, s.c.name == instance))
+            .where(s.c.cloud == app.cloud_name, restrict(app, s), or_(s.c.id == instance, s.c.name == instance))
             .order_by(s.c.deleted_at.is_not(None), s.c.name, s.c.id).limit(20)).all()
         if not matches:
-            names = conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None))
+            names = conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None),
+                                                        restrict(app, s))
                                  .limit(5000)).scalars().all()
             raise NotFound(f"No instance {clip(instance)} in the snapshot (live or deleted).",
                            close_matches(instance, list(names)))

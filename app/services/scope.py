@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Table, false, or_, select, true
 
@@ -38,6 +38,12 @@ class ProjectScope:
     def key(self) -> tuple[str, ...] | None:
         """A hashable cache-key part: None when unrestricted, else the sorted project IDs."""
         return None if self.projects is None else tuple(sorted(self.projects))
+
+    def owns(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        """``column`` (a project ID) is one of the scope's projects (``true()`` when unrestricted)."""
+        if self.projects is None:
+            return true()
+        return column.in_(sorted(self.projects)) if self.projects else false()
 
     def allows(self, project_id: str | None) -> bool:
         return self.projects is None or (project_id is not None and project_id in self.projects)
@@ -71,8 +77,7 @@ def condition(scope: ProjectScope, table: Table, cloud: str) -> ColumnElement[bo
     column = _PROJECT_COLUMN.get(table.name, "project_id")
     if column not in table.c:
         return true()
-    ids = sorted(scope.projects)
-    own = table.c[column].in_(ids) if ids else false()
+    own = scope.owns(table.c[column])
     extra = [table.c[c].in_(values) for c, values in _ALSO_VISIBLE.get(table.name, ())]
     if table.name == "subnets":  # the subnets of the networks every project sees
         extra.append(table.c.network_id.in_(select(_networks().c.id).where(

@@ -38,6 +38,8 @@ SCOPED = {
     "subnets": "network_id IN (SELECT id FROM networks WHERE deleted_at IS NULL AND (is_shared OR is_external))",
     "projects": None,
 }
+# Arguments whose name says what they name (instance, name_or_id of get_load_balancer): the caller's rows of that kind.
+PARAM_KINDS = {"instance": "servers", "name_or_id": "load_balancers", "volume": "volumes", "network": "networks"}
 # Kinds no project owns, shown with the caller's rows (an instance's user, key pair, flavor).
 UNOWNED = ("users", "keypairs", "flavors")
 
@@ -97,7 +99,7 @@ def _split(db: str, mine: set[str]) -> tuple[set[str], set[str]]:
     return allowed, foreign - allowed
 
 
-def _value(rng: random.Random, name: str, schema: dict[str, Any], pool: list[str]) -> Any:
+def _value(rng: random.Random, name: str, schema: dict[str, Any], pool: tuple[Any, ...]) -> Any:
     branches = schema.get("anyOf") or [schema]
     branch = rng.choice([b for b in branches if b.get("type") != "null"] or branches)
     kind = branch.get("type")
@@ -108,12 +110,15 @@ def _value(rng: random.Random, name: str, schema: dict[str, Any], pool: list[str
     if kind == "integer":
         lo, hi = branch.get("minimum", 0), min(branch.get("maximum", 50), 50)
         return rng.choice([lo, hi, rng.randint(lo, hi)]) if name != "offset" else rng.choice([0, 0, 1, 3])
-    if kind == "string":
-        return rng.choice(pool)
+    if kind == "string":  # mostly the caller's own names and ids, else another project's or a generic word
+        own, other, words, by_param = pool
+        own = next((values for hint, values in by_param.items() if hint in name and values), own)
+        roll = rng.random()
+        return rng.choice(own if roll < 0.6 else other if roll < 0.9 else words)
     return None
 
 
-def _variants(tool: Any, rng: random.Random, pool: list[str]) -> list[dict[str, Any]]:
+def _variants(tool: Any, rng: random.Random, pool: tuple[Any, ...]) -> list[dict[str, Any]]:
     props = (tool.input_schema or {}).get("properties") or {}
     required = set((tool.input_schema or {}).get("required") or [])
     out = []
@@ -133,8 +138,9 @@ def _variants(tool: Any, rng: random.Random, pool: list[str]) -> list[dict[str, 
 
 
 def _names(value: str, text: str) -> bool:
-    """``value`` appears in ``text`` as a whole word (not "admin" inside "admin_state_up")."""
-    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", text) is not None
+    """``value`` appears in ``text`` as a whole word (not "admin" inside "admin_state_up"), and not as a
+    JSON key (a project named "service" and the field "service")."""
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w-])(?!\":)", text) is not None
 
 
 def _around(value: str, text: str) -> str:
@@ -164,7 +170,12 @@ async def test_every_tool_answers_only_for_the_callers_projects(restricted: dict
     assert foreign, "the fleet has rows of other projects to leak"
     rng = random.Random(20261130)
     # Argument pool: the caller's own names, other projects' names and ids (must find nothing), generic words.
-    pool = sorted(allowed)[:40] + sorted(foreign)[:40] + ["all", "web", "admin", "ACTIVE", "a", "10.", "compute:"]
+    ids = ", ".join(f"'{p}'" for p in sorted(mine))
+    by_param = {hint: sorted(v for r in _rows(db, f"SELECT id, name FROM {table} WHERE deleted_at IS NULL AND "
+                                                  f"project_id IN ({ids})") for v in r if v)
+                for hint, table in PARAM_KINDS.items()}
+    by_param["project"] = sorted(mine) + ["web"]
+    pool = (sorted(allowed), sorted(foreign), ["all", "web", "admin", "ACTIVE", "a", "10.", "compute:"], by_param)
     token = restricted["issuer"].token(audience=restricted["aud"], scope=f"{READ} {WRITE}", **{CLAIM: ["web"]})
     hc, client = await _session(restricted, token)
     answered: set[str] = set()
@@ -184,7 +195,7 @@ async def test_every_tool_answers_only_for_the_callers_projects(restricted: dict
                     answered.add(tool.name)
                 sent = {str(v) for v in args.values()}  # echoed arguments are not leaks
                 leaked = sorted(v for v in foreign - sent if _names(v, text))
-                assert not leaked, (tool.name, args, [_around(v, text) for v in leaked[:5]])
+                assert not leaked, (tool.name, args, leaked[:5], [_around(v, text) for v in leaked[:5]])
     # Most filtered read tools answered at least once (a few need a name of something the caller lacks).
     reads = {t.name for t in tools if t.name in FILTERED and t.annotations and t.annotations.read_only_hint}
     assert len(answered) >= len(reads) - 4, sorted(reads - answered)
