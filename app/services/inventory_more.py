@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, true
 
 from app.resources.availability_zones import table as zones
 from app.resources.network_agents import table as agents
@@ -29,7 +29,7 @@ from app.resources.subnets import table as subnets
 from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, contains, count_mix, like_escape, live, ordered, paging_summary
-from app.services.scope import restrict
+from app.services.scope import ProjectScope, condition, restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -203,18 +203,21 @@ async def subnet_list(app: AppContext, *, limit: int, offset: int, network: str 
         conds.append(contains(s.name, name.strip(), False))
     conds.append(restrict(app, subnets))
     check_window(limit, offset)
-    return await app.read(["subnets", "networks", "ports"], _read_subnets, cloud, conds, limit, offset)
+    return await app.read(["subnets", "networks", "ports"], _read_subnets, cloud, conds, limit, offset, app.scope)
 
 
 def _read_subnets(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
-                  offset: int) -> SubnetList:
+                  offset: int, scope: ProjectScope) -> SubnetList:
     total, rows, _ = _page(conn, cloud, subnets, conds, (subnets.c.name, subnets.c.id), limit, offset)
     net_names = _names(conn, networks, cloud, [r.network_id for r in rows])
     port_counts: dict[str, int] = {}
     if rows and "ports" not in snap.missing:
         port_counts = {k: int(n) for k, n in conn.execute(
             select(fixed_ips.c.subnet_id, func.count(func.distinct(fixed_ips.c.port_id)))
-            .where(fixed_ips.c.cloud == cloud, fixed_ips.c.subnet_id.in_([r.id for r in rows]))
+            .where(fixed_ips.c.cloud == cloud, fixed_ips.c.subnet_id.in_([r.id for r in rows]),
+                   # a project-restricted caller counts its own ports (a shared subnet holds others')
+                   fixed_ips.c.port_id.in_(select(ports.c.id).where(live(ports, cloud), condition(scope, ports, cloud)))
+                   if scope.restricted else true())
             .group_by(fixed_ips.c.subnet_id)).all()}
     items = []
     for r in rows:
