@@ -291,6 +291,9 @@ async def test_writes_keep_to_the_callers_projects(restricted: dict[str, Any]) -
         await refused("manage_image", {"action": "delete", "image_name": public_image}, "not owned by one of your")
         await refused("manage_volume", {"action": "create", "volume_name": "mine", "size": 1}, "creates a resource")
         await refused("manage_keypair", {"action": "list", "keypair_name": ""}, "key pairs belong to users")
+        own_server = _rows(db, f"SELECT id FROM servers WHERE deleted_at IS NULL AND project_id IN ({ids}) LIMIT 1")
+        await refused("manage_instance", {"action": "live_migrate", "instance_name": own_server[0][0]},
+                      "an operator's action")
         # its own volume: the preview of a delete, with a confirmation token
         preview = await client.call_tool("manage_volume", {"action": "delete", "volume_name": own_volume[0][0]})
         assert not preview.is_error, preview.content

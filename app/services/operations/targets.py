@@ -117,15 +117,21 @@ async def resolve(app: AppContext, kind: str, ref: str | None, *, what: str | No
                    f"search first if unsure).", await _suggestions(app, kind, ref))
 
 
+# Actions OpenStack's default policies leave to operators: refused to project-restricted callers.
+OPERATOR_ACTIONS = frozenset({"migrate", "live_migrate"})
+
+
 def check_allowed(app: AppContext, tool: str, action: str, creates: bool, target: Target | None) -> None:
     """Refuse a project-restricted caller (``app.scope``) an action on a target its projects do not own
     (lookups already keep to the rows it sees: shared networks and public images are seen, not owned),
-    or one that creates a resource (it would land in the server's own project)."""
+    one that creates a resource (it would land in the server's own project), or an operator's action."""
     scope = app.scope
     if not scope.restricted:
         return
     why = None
-    if creates:
+    if action in OPERATOR_ACTIONS:
+        why = "moving an instance between hosts is an operator's action (Nova's default policy: admin only)"
+    elif creates:
         why = "it creates a resource, which lands in the project this server authenticates to, not in yours"
     elif target is not None and (not scoped_kind(table_of(app, target.kind)) or not scope.allows(target.project_id)):
         why = f"its target {target.label()} is not owned by one of your projects"
