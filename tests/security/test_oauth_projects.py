@@ -305,3 +305,25 @@ async def test_writes_keep_to_the_callers_projects(restricted: dict[str, Any]) -
 
 def _total_of(content: dict[str, Any]) -> int:
     return int(content["page"]["total"] if "page" in content else content["total"])
+
+
+async def test_kept_answers_are_never_served_across_project_sets(restricted: dict[str, Any]) -> None:
+    """The same question from an unrestricted caller and from callers restricted to different projects,
+    interleaved: each gets its own answer (kept answers are keyed by the caller's projects)."""
+    db = restricted["db"]
+    everyone = _rows(db, "SELECT count(*) FROM servers WHERE deleted_at IS NULL")[0][0]
+    per_project = {name: _rows(db, "SELECT count(*) FROM servers s JOIN projects p ON p.id = s.project_id AND "
+                                   f"p.cloud = s.cloud WHERE s.deleted_at IS NULL AND p.name = '{name}'")[0][0]
+                   for name in ("web", "admin")}
+    issuer, aud = restricted["issuer"], restricted["aud"]
+    tokens = {"all": issuer.token(audience=aud, scope=READ),
+              "web": issuer.token(audience=aud, scope=READ, **{CLAIM: ["web"]}),
+              "admin": issuer.token(audience=aud, scope=READ, **{CLAIM: "admin"})}  # one string: also a claim
+    expected = {"all": everyone, **per_project}
+    assert len(set(expected.values())) == 3
+    for who in ("all", "web", "admin", "all", "admin", "web"):
+        hc, client = await _session(restricted, tokens[who])
+        async with hc, client:
+            for _ in range(2):
+                result = await client.call_tool("get_instance_details", {"all_instances": True, "limit": 5})
+                assert not result.is_error and _total(result) == expected[who], (who, _total(result))
