@@ -17,9 +17,10 @@ the freshness-based rules are applied when answering.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from array import array
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -110,6 +111,7 @@ class Served(Generic[T]):
     snapshot: SnapshotInfo
     computed: Computed
     note: str | None = None  # the summary's first line when the figures are not current
+    also: Any = None  # what ``serve(..., also=)`` read with the basis, when it asked
 
     def summary(self, text: str) -> str:
         return text if self.note is None else f"{self.note}\n{text}"
@@ -178,12 +180,25 @@ class ReportCache:
         self.on_compute: Callable[[str, Hashable, bool], None] | None = None
 
     async def serve(self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
-                    compute: Callable[[Connection, SnapshotInfo], T], *, background: bool) -> Served[T]:
+                    compute: Callable[[Connection, SnapshotInfo], T], *, background: bool,
+                    also: Callable[[Connection], Any] | None = None) -> Served[T]:
         """The report ``name`` for ``params``; ``compute(conn, snapshot)`` (sync) builds it inside one
         read (:meth:`AppContext.read`). ``background``: its argument set is one the rebuilder keeps
-        current, so an entry of an older basis is served (marked) rather than recomputed."""
+        current, so an entry of an older basis is served (marked) rather than recomputed. ``also(conn)``:
+        read on every call in the same read as the basis (its result is ``Served.also``): what the answer
+        needs fresh besides the cached figures, without a second hop."""
         kinds = list(dict.fromkeys(kinds))
-        basis = await read_basis(app, kinds)
+        if also is None:
+            basis, extra = await read_basis(app, kinds), None
+        else:
+            basis, extra = await app.read(
+                kinds, lambda conn, snap: (basis_in(conn, snap, app.cloud_name), also(conn)), wait=False)
+        served = await self._serve(app, name, params, kinds, compute, basis, background=background)
+        return served if also is None else dataclasses.replace(served, also=extra)
+
+    async def _serve(self, app: AppContext, name: str, params: Hashable, kinds: list[str],
+                     compute: Callable[[Connection, SnapshotInfo], T], basis: Basis, *,
+                     background: bool) -> Served[T]:
         key = (app.cloud_name, name, params)  # one cache may serve several clouds' views
         entry = self._entries.get(key)
         if entry is not None and entry.basis.key == basis.key:

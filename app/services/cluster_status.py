@@ -219,9 +219,10 @@ async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evide
     rebuilt in the background after each change, see :func:`rebuild`), cut and scored now."""
     check_args(stuck_after_minutes, max_evidence, threshold_crit)
     served = await app.reports.serve(app, NAME, threshold_crit, KINDS, _figures(app, threshold_crit),
-                                     background=threshold_crit == DEFAULT_CRIT)
+                                     background=threshold_crit == DEFAULT_CRIT,
+                                     also=lb_health.findings_in(app, max_evidence))
     return answer(served, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
-                  include_rules=include_rules, extra=await lb_health.findings(app, max_evidence))
+                  include_rules=include_rules, extra=served.also)
 
 
 async def rebuild(app: AppContext) -> bool:

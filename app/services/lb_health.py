@@ -4,12 +4,14 @@ and pool members down (ERROR/OFFLINE while admin_state_up is true).
 
 Evaluated only for kinds that are facts (synced at least once): a cloud without Octavia in its catalog
 (the kinds are ``unavailable``) gets no load-balancer issue, no deduction and no "missing kind"
-finding, and its report stays complete. Read on every call, outside the report cache (a few indexed
-rows: the problem rows of two small tables), so the issues are as fresh as the last sync of these kinds.
+finding, and its report stays complete. Read on every call, outside the cached figures but in the same
+read as the report's basis (a few indexed rows: the problem rows of two small tables), so the issues
+are as fresh as the last sync of these kinds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, func, select
@@ -29,9 +31,10 @@ if TYPE_CHECKING:
 KINDS = ("load_balancers", "lb_pools")
 
 
-async def findings(app: AppContext, max_evidence: int) -> list[Finding]:
-    """The load-balancer findings, each with up to ``max_evidence`` items."""
-    return await app.read(KINDS, _read, app.cloud_name, max_evidence, wait=False)
+def findings_in(app: AppContext, max_evidence: int) -> Callable[[Connection], list[Finding]]:
+    """The load-balancer findings, each with up to ``max_evidence`` items, as a read inside the report's
+    basis read (one hop for both: ``ReportCache.serve(also=)``)."""
+    return lambda conn: _read(conn, app.snapshot_in(conn, KINDS), app.cloud_name, max_evidence)
 
 
 def _read(conn: Connection, snap: SnapshotInfo, cloud: str, max_evidence: int) -> list[Finding]:
