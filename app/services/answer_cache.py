@@ -61,15 +61,30 @@ class _Entry:
 
 
 class AnswerCache:
-    """``await serve(view, entries, key, compute, kinds_of, refresh)``; ``hits``/``misses`` count."""
+    """``await serve(view, entries, key, compute, kinds_of, refresh)``; ``hits``/``misses`` count;
+    :meth:`kept_in` for a value inside a read."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._memo: dict[Hashable, tuple[Versions, Any]] = {}
         self.hits = 0
         self.misses = 0
 
     def clear(self) -> None:
         self._entries.clear()
+        self._memo.clear()
+
+    def kept_in(self, conn: Connection, cloud: str, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """Inside a read: ``compute()``'s value, kept for ``(cloud, key)`` while the cloud's data version
+        (read on ``conn``) holds. For fleet-sized figures inside answers that are not kept as a whole (one
+        entry per key: use a few fixed keys)."""
+        versions = versions_in(conn, cloud)
+        hit = self._memo.get((cloud, key))
+        if hit is not None and hit[0] == versions:
+            return hit[1]
+        value = compute()
+        self._memo[(cloud, key)] = (versions, value)
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -92,7 +92,9 @@ async def cloud_entry(view: AppContext) -> CloudOut:
     name = lease_name(view.settings)
 
     def body(conn: Connection, snapshot: SnapshotInfo) -> tuple[dict[str, Any], SnapshotInfo]:
-        totals = _totals(conn, view.cloud_name, snapshot)
+        # counts over the fleet: kept while the cloud's data (and which kinds are known) holds
+        totals = dict(view.answers.kept_in(conn, view.cloud_name, ("clouds.totals", tuple(snapshot.missing)),
+                                           lambda: _totals(conn, view.cloud_name, snapshot)))
         totals["lease_holder"], totals["lease_expires_at"] = _lease(conn, name)
         return totals, snapshot
 
