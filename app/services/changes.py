@@ -13,8 +13,8 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, func, or_, select
+from pydantic import BaseModel, Field, JsonValue
+from sqlalchemy import Connection, and_, func, select
 
 from app.db.bookkeeping import snapshot_changes
 from app.db.engine import utcnow
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 Change = Literal["created", "changed", "deleted"]
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# Status transitions are counted over at most this many changed rows (newest first), and say so.
-TRANSITION_SCAN = 20_000
 
 
 class ChangeRow(BaseModel):
@@ -41,8 +39,10 @@ class ChangeRow(BaseModel):
     name: str | None = None
     project_id: str | None = None
     change: Change
-    before: dict[str, Any] | None = Field(None, description="changed/deleted: old values of the columns that changed.")
-    after: dict[str, Any] | None = Field(None, description="created/changed: new values of those columns.")
+    # JsonValue (decoded JSON: never a datetime object), so answers are not walked for naive datetimes
+    before: dict[str, JsonValue] | None = Field(None, description="changed/deleted: old values of the columns that "
+                                                                  "changed.")
+    after: dict[str, JsonValue] | None = Field(None, description="created/changed: new values of those columns.")
 
 
 class ChangeCount(BaseModel):
@@ -58,9 +58,8 @@ class Changes(BaseModel):
     until: datetime
     counts: list[ChangeCount] = Field(description="Per kind, over the whole window and filters.")
     status_transitions: dict[str, int] = Field(
-        description="'kind: OLD->NEW' -> count, commonest first (at most 10).")
-    transitions_sampled: bool = Field(
-        description=f"True if transitions were counted over the newest {TRANSITION_SCAN} changes only.")
+        description="'kind: OLD->NEW' -> count over every change of the window and filters, commonest first "
+                    "(at most 10).")
     page: PageInfo
     changes: list[ChangeRow] = Field(description="The changes, newest first.")
     snapshot: SnapshotInfo
@@ -92,7 +91,9 @@ def parse_when(value: str, name: str, now: datetime) -> datetime:
 
 
 def _row(r: Any) -> ChangeRow:
-    return ChangeRow(at=r.at, kind=r.kind, id=r.resource_id, name=r.name, project_id=r.project_id, change=r.change,
+    # `at` made UTC-aware here: the tool layer would otherwise copy every row to do it (utc_aware)
+    at = r.at.replace(tzinfo=timezone.utc) if r.at.tzinfo is None else r.at
+    return ChangeRow(at=at, kind=r.kind, id=r.resource_id, name=r.name, project_id=r.project_id, change=r.change,
                      before=r.before, after=r.after)
 
 
@@ -127,9 +128,11 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
                                .group_by(t.c.kind, t.c.change)).all()
         page = conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
                             .limit(limit).offset(offset)).all()
+        # counted in SQL (JSON_EXTRACT / ->>): no JSON decoded in Python, every change of the window
+        old, new = t.c.before["status"].as_string(), t.c.after["status"].as_string()
         status_rows = conn.execute(
-            select(t.c.kind, t.c.before, t.c.after).where(cond, t.c.change == "changed")
-            .order_by(t.c.id.desc()).limit(TRANSITION_SCAN)).all()
+            select(t.c.kind, old, new, func.count()).where(cond, t.c.change == "changed", old.is_not(None),
+                                                           new.is_not(None)).group_by(t.c.kind, old, new)).all()
         seen = sorted({kind for kind, _ch, _n in grouped})
         return grouped, page, status_rows, app.snapshot_in(conn, wanted or seen or ["servers"])
 
@@ -139,13 +142,11 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
         setattr(per_kind.setdefault(kind, ChangeCount(kind=kind)), ch, int(n))
     counts = sorted(per_kind.values(), key=lambda c: -(c.created + c.changed + c.deleted))
     total = sum(c.created + c.changed + c.deleted for c in counts)
-    transitions = Counter(
-        f"{kind}: {b.get('status')}->{a.get('status')}" for kind, b, a in status_rows
-        if isinstance(b, dict) and isinstance(a, dict) and "status" in b and "status" in a)
+    transitions = Counter({f"{kind}: {b}->{a}": int(n) for kind, b, a, n in status_rows})
     top = dict(transitions.most_common(10))
     return Changes(
         summary=_summary(start, end, counts, top), since=start, until=end, counts=counts,
-        status_transitions=top, transitions_sampled=len(status_rows) >= TRANSITION_SCAN,
+        status_transitions=top,
         page=PageInfo.of(total, len(page), offset, limit), changes=[_row(r) for r in page], snapshot=snap,
     )
 
@@ -173,10 +174,14 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
     s = servers
 
     def read(conn: Connection) -> tuple[Any, int, list[Any], SnapshotInfo]:
-        matches = conn.execute(
+        # By id, by name among live rows, by name among tombstones: three indexed lookups (the name
+        # indexes are partial, live or deleted rows; one `id = x OR name = x` scanned the whole cloud).
+        lookups = (s.c.id == instance, and_(s.c.name == instance, s.c.deleted_at.is_(None)),
+                   and_(s.c.name == instance, s.c.deleted_at.is_not(None)))
+        found = {m.id: m for cond in lookups for m in conn.execute(
             select(s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
-            .where(s.c.cloud == app.cloud_name, restrict(app, s), or_(s.c.id == instance, s.c.name == instance))
-            .order_by(s.c.deleted_at.is_not(None), s.c.name, s.c.id).limit(20)).all()
+            .where(s.c.cloud == app.cloud_name, restrict(app, s), cond).order_by(s.c.name, s.c.id).limit(20))}
+        matches = sorted(found.values(), key=lambda m: (m.deleted_at is not None, m.name or "", m.id))[:20]
         if not matches:
             names = conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None),
                                                         restrict(app, s))
