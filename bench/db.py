@@ -9,7 +9,9 @@ asyncpg), so the harness needs nothing a server deployment does not.
 from __future__ import annotations
 
 import asyncio
+import ast
 import os
+import sqlite3
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -92,6 +94,42 @@ async def db_bytes(url: str) -> int:
         return int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
 
     return int(await _with_conn(url, size))
+
+
+def migration_head(app_root: Path | str) -> str:
+    """The head revision of a checkout's migrations (the one no other names as its down_revision)."""
+    revs: dict[str, str | None] = {}
+    for f in Path(app_root, "migrations", "versions").glob("*.py"):
+        values = {}
+        for node in ast.parse(f.read_text()).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else (
+                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and node.value is not None:
+                values[target.id] = ast.literal_eval(node.value)
+        if "revision" in values:
+            revs[values["revision"]] = values.get("down_revision")
+    heads = set(revs) - {d for d in revs.values() if d}
+    if len(heads) != 1:
+        raise RuntimeError(f"{app_root}: expected one migration head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def copy_for_checkout(sqlite_path: str, app_root: Path | str) -> str:
+    """A copy of the SQLite database for an EARLIER checkout's server (``--compare-base``): the same
+    rows, stamped with that checkout's migration head so its startup migration is a no-op (the newer
+    schema only adds tables, columns and indexes it does not read). Returns the copy's path."""
+    dest = str(Path(sqlite_path).with_name("snapshot-base.db"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(dest + suffix).unlink(missing_ok=True)
+    src, out = sqlite3.connect(sqlite_path), sqlite3.connect(dest)
+    try:
+        src.backup(out)
+        out.execute("UPDATE alembic_version SET version_num = ?", (migration_head(app_root),))
+        out.commit()
+    finally:
+        src.close()
+        out.close()
+    return dest
 
 
 async def recorded_auth_url(url: str) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import db as bdb
-from bench.procs import ROOT, Procs, Sim
+from bench.procs import ROOT, Procs, Sim, WorkerFailed
 from bench.report import render
 
 LOAD_MIX = ("search_instances", "get_instance_details", "get_instances_by_status", "get_hypervisor_list",
@@ -268,10 +269,15 @@ def read_steps(procs: Procs, n: int, sim: Sim, url: str, backend: str, o: dict[s
     res["tools"] = procs.worker(["tools", *base_args, *tool_args], f"tools-{tag}", timeout=3600 * scale, db_url=url)
     if o.get("compare_base") and backend == "sqlite":
         _step(f"[{n}] read tools in-process with the base checkout {o['compare_base']}")
-        res["tools_base"] = procs.worker(["tools", "--db", bdb.sqlite_file(url) or "", "--auth-url", sim.auth_url,
-                                          *tool_args, "--app-root", o["compare_base"]],
-                                         f"tools-base-{n}", timeout=3600 * scale)
-        res["tools_base"]["commit"] = _commit(o["compare_base"])
+        try:
+            copy = bdb.copy_for_checkout(bdb.sqlite_file(url) or "", o["compare_base"])
+            res["tools_base"] = procs.worker(["tools", "--db", copy, "--auth-url", sim.auth_url,
+                                              *tool_args, "--app-root", o["compare_base"]],
+                                             f"tools-base-{n}", timeout=3600 * scale)
+            res["tools_base"]["commit"] = _commit(o["compare_base"])
+        except (WorkerFailed, RuntimeError, sqlite3.Error) as e:  # the rest of the size still runs
+            res["tools_base_error"] = str(e)[-2000:]
+            _step(f"[{n}] the base checkout's read tools failed: {str(e)[-300:]}")
     if o.get("first_fraction"):
         _step(f"[{n}] {backend}: each tool's first call after a sync ({o['first_fraction']:.1%} of servers changed)")
         res["firstcall"] = procs.worker(["firstcall", *base_args, "--fraction", str(o["first_fraction"]),
