@@ -10,6 +10,7 @@ import time
 from importlib import metadata
 from typing import Any
 
+from app.services import budget as budgets
 from bench.live import BASELINES
 from bench.report_fmt import f1, ok, sizes_of, table
 from bench.report_issues import backends_section, earlier_note, errors_cell, first_call_section, issue11_targets, label, snapshot_cases
@@ -107,8 +108,9 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-DEFAULT_BUDGET = 16 * 1024
-MAX_BUDGET = 80 * 1024
+# The server's own answer budgets (issue 10: ~4,000 and ~20,000 tokens), judged as the server enforces them.
+DEFAULT_BUDGET = budgets.DEFAULT_BUDGET
+MAX_BUDGET = budgets.HARD_BUDGET
 SLOWEST = 7
 
 
