@@ -34,7 +34,14 @@ KINDS = ("load_balancers", "lb_pools")
 def findings_in(app: AppContext, max_evidence: int) -> Callable[[Connection], list[Finding]]:
     """The load-balancer findings, each with up to ``max_evidence`` items, as a read inside the report's
     basis read (one hop for both: ``ReportCache.serve(also=)``)."""
-    return lambda conn: _read(conn, app.snapshot_in(conn, KINDS), app.cloud_name, max_evidence)
+    def read(conn: Connection) -> list[Finding]:
+        snap = app.snapshot_in(conn, KINDS)
+        # kept while the cloud's data holds (the problem rows change only with a write)
+        key = ("lb_health", max_evidence, tuple((k.kind, k.as_of is not None, kind_state(k)) for k in snap.kinds))
+        return list(app.answers.kept_in(conn, app.cloud_name, key, lambda: _read(conn, snap, app.cloud_name,
+                                                                                  max_evidence)))
+
+    return read
 
 
 def _read(conn: Connection, snap: SnapshotInfo, cloud: str, max_evidence: int) -> list[Finding]:
