@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,25 +98,38 @@ def start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def oauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("oauth")
+@contextmanager
+def oauth_server(tmp: Path, servers: int, db: str | Path, claim: str, *,
+                 ready: bool = False) -> Iterator[dict[str, Any]]:
+    """A real server process verifying JWTs of a local issuer, on a simulator of ``servers`` instances;
+    ``ready``: wait until its first sync is done (/readyz)."""
     issuer = Issuer()
-    sim_server = SimulatorServer(Simulator(servers=5, seed=43, transition_seconds=0.2))
+    sim_server = SimulatorServer(Simulator(servers=servers, seed=43, transition_seconds=0.2))
     sim = sim_server.start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = server_env(sim, tmp / "oauth.db", OPS_OAUTH_ISSUER=issuer.url, OPS_OAUTH_RESOURCE_URL=base + "/mcp",
-                     OPS_OAUTH_PROJECTS_CLAIM="openstack_projects", ALLOW_MODIFY_OPERATIONS="true",
+    env = server_env(sim, db, OPS_OAUTH_ISSUER=issuer.url, OPS_OAUTH_RESOURCE_URL=base + "/mcp",
+                     OPS_OAUTH_PROJECTS_CLAIM=claim, ALLOW_MODIFY_OPERATIONS="true",
                      OPS_POLL_INTERVAL="600", OPS_COLD_START_WAIT="0", MCP_LOG_LEVEL="INFO")
     log = tmp / "server.log"
     proc = start(env, port, log)
     try:
-        yield {"base": base, "issuer": issuer, "aud": base + "/mcp", "log": log}
+        deadline = time.monotonic() + 120
+        while ready and httpx.get(base + "/readyz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        yield {"base": base, "issuer": issuer, "aud": base + "/mcp", "db": db, "log": log}
     finally:
         stop(proc)
         sim_server.stop()
         issuer.close()
+
+
+@pytest.fixture(scope="module")
+def oauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("oauth")
+    with oauth_server(tmp, 5, tmp / "oauth.db", "openstack_projects") as o:
+        yield o
 
 
 def metadata_url(o: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,11 +19,8 @@ from mcp_types import ResourceTemplateReference
 from mcp.client.streamable_http import streamable_http_client
 
 from app.auth.projects import FILTERED
-from app.simulator.core import Simulator
-from app.simulator.runner import SimulatorServer
 from tests import backend
-from tests.crash.procs import free_port, server_env, stop
-from tests.security.test_oauth import READ, WRITE, Issuer, start
+from tests.security.test_oauth import READ, WRITE, oauth_server
 
 CLAIM = "openstack_projects"
 VARIANTS = 6  # generated argument sets per tool (plus the all-defaults call)
@@ -47,27 +43,9 @@ UNOWNED = ("users", "keypairs", "flavors")
 @pytest.fixture(scope="module")
 def restricted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("oauth_projects")
-    issuer = Issuer()
-    sim_server = SimulatorServer(Simulator(servers=30, seed=43, transition_seconds=0.2))
-    sim = sim_server.start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     db = backend.database_url(tmp / "projects.db")  # SQLite, or PostgreSQL with OPS_TEST_DATABASE
-    env = server_env(sim, db, OPS_OAUTH_ISSUER=issuer.url, OPS_OAUTH_RESOURCE_URL=base + "/mcp",
-                     OPS_OAUTH_PROJECTS_CLAIM=CLAIM, ALLOW_MODIFY_OPERATIONS="true", OPS_POLL_INTERVAL="600",
-                     OPS_COLD_START_WAIT="0", MCP_LOG_LEVEL="INFO")
-    log = tmp / "server.log"
-    proc = start(env, port, log)
-    try:
-        deadline = time.monotonic() + 120
-        while httpx.get(base + "/readyz", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        yield {"base": base, "issuer": issuer, "aud": base + "/mcp", "db": db, "log": log}
-    finally:
-        stop(proc)
-        sim_server.stop()
-        issuer.close()
+    with oauth_server(tmp, 30, db, CLAIM, ready=True) as o:
+        yield o
 
 
 def _rows(db: str, sql: str) -> list[Any]:
