@@ -4,9 +4,9 @@ and pool members down (ERROR/OFFLINE while admin_state_up is true).
 
 Evaluated only for kinds that are facts (synced at least once): a cloud without Octavia in its catalog
 (the kinds are ``unavailable``) gets no load-balancer issue, no deduction and no "missing kind"
-finding, and its report stays complete. Read on every call, outside the cached figures but in the same
-read as the report's basis (a few indexed rows: the problem rows of two small tables), so the issues
-are as fresh as the last sync of these kinds.
+finding, and its report stays complete. Read outside the cached figures, in the same read as the
+report's basis, and kept while the cloud's data version holds (``AnswerCache.kept_in``), so the
+issues are as fresh as the last write to these kinds.
 """
 
 from __future__ import annotations
