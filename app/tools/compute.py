@@ -11,7 +11,8 @@ from app.context import AppContext
 from app.services import compute_catalog, instances
 from app.services.compute_catalog import FlavorList, HypervisorList
 from app.services.instance_search import SEARCH_FIELDS
-from app.services.instances import NOVA_STATUSES, InstanceList, InstanceResult, InstanceSearchResult
+from app.services.instance_models import InstanceList, InstanceResult, InstanceSearchResult
+from app.services.instances import NOVA_STATUSES
 from app.services.inventory import Limit, Offset
 from app.tools.base import LIST_BOUNDS, app_context, register_tool
 from app.tools.detail import Detail as RowDetail

@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from app.context import AppContext
-from app.services import inventory_more as inv
+from app.services import inventory_capacity as inv
 from app.services import planning as svc
 from app.tools.base import app_context, register_tool
 
