@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, func, select
 
 from app.db.bookkeeping import snapshot_versions
-from app.resources.registry import all_specs
 from app.services.models import SnapshotInfo
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
-Versions = tuple[tuple[str, int], ...]
+Versions = tuple[int, int]  # (sum of the cloud's kinds' data versions, kinds that have one)
 States = tuple[tuple[Any, ...], ...]
 
 
@@ -44,7 +43,7 @@ _VERSION_SUM = select(func.coalesce(func.sum(snapshot_versions.c.version), 0), f
 def versions_in(conn: Connection, cloud: str) -> Versions:
     """The data version of ``cloud`` as a whole: (sum of its kinds' versions, kinds with one)."""
     total, kinds = conn.execute(_VERSION_SUM, {"cloud": cloud}).one()
-    return (("*", int(total)), ("kinds", int(kinds)))
+    return int(total), int(kinds)
 
 
 def states_of(snapshot: SnapshotInfo) -> States:
@@ -105,7 +104,7 @@ class AnswerCache:
             return await compute()
         key = (view.cloud_name, key)
         entry = self._entries.get(key)
-        kinds = list(entry.kinds) if entry is not None else [s for s in all_specs()]
+        kinds = list(entry.kinds) if entry is not None else []  # a new key: the versions alone
 
         def check(conn: Connection, snapshot: SnapshotInfo) -> tuple[Versions, SnapshotInfo]:
             return versions_in(conn, view.cloud_name), snapshot
@@ -121,9 +120,9 @@ class AnswerCache:
         if used is None:
             self._entries.pop(key, None)
             return value
-        if entry is None or list(used) != kinds:
-            # the kinds this answer used, their sync state as of `versions` (a second small read only the
-            # first time a key is seen)
+        if list(used) != kinds:
+            # the sync state of the kinds this answer used (a second small read when they are not the kept
+            # entry's: read after the answer, a newer state only makes the entry old, never wrong)
             snapshot = await view.read(list(used), lambda conn, snap: snap, wait=False)
         if snapshot.missing:  # a kind not synced yet: the first sync will follow shortly
             return value
