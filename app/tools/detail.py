@@ -24,10 +24,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
-from app.errors import InvalidArgument
+from app.services.instances import check_detail
 from app.tools.base import utc_aware
 
-DETAILS = ("brief", "full")
 Detail = Annotated[Literal["brief", "full"], Field(
     description="brief (default): lean rows, the fields listed in the tool description, including why a row "
                 "is in trouble; full: every field (rows several times bigger; the answer budget still applies, "
@@ -89,11 +88,9 @@ def lean(*brief_fields: str) -> Callable[[F], F]:
 
         @functools.wraps(fn)
         async def tool(*args: Any, **kwargs: Any) -> Any:
-            detail = kwargs.get("detail", default)
-            if detail not in DETAILS:
-                raise InvalidArgument(f"detail must be 'brief' or 'full' (got {str(detail)[:40]!r}).")
+            full = check_detail(kwargs.get("detail", default))  # the instance tools' check: one message
             result = await fn(*args, **kwargs)
-            return select(result, brief) if detail == "brief" and isinstance(result, BaseModel) else result
+            return select(result, brief) if not full and isinstance(result, BaseModel) else result
 
         tool.__signature__ = sig.replace(return_annotation=lean_page_model(page_model, brief))  # type: ignore[attr-defined]
         tool.__doc__ = (inspect.cleandoc(fn.__doc__ or "") +
