@@ -133,6 +133,11 @@ class AppContext:
         whose kinds are known only from their rows."""
         return to_snapshot_info(fresh.freshness_in(conn, self.settings, kinds), self.cloud_name)
 
+    def snapshot_of(self, combined: fresh.Freshness) -> SnapshotInfo:
+        """The freshness block of an answer from freshness read by the caller (e.g. with other data in
+        one statement)."""
+        return to_snapshot_info(combined, self.cloud_name)
+
     async def readiness(self) -> dict[str, Any]:
         per_kind = await fresh.kinds_freshness(self.db, self.settings, list(all_specs()))
         never = sorted(k for k, f in per_kind.items() if f.never_synced and not f.unavailable)

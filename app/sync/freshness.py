@@ -123,6 +123,13 @@ def freshness_in(conn: Connection, settings: Settings, kinds: Iterable[str]) -> 
     :meth:`app.db.engine.Database.read`): the block describes exactly the snapshot the rows came from."""
     names = list(dict.fromkeys(kinds))
     rows = [tuple(r) for r in conn.execute(_STATE_OF_KINDS, {"cloud": settings.cloud_name, "kinds": names})]
+    return from_state_rows(rows, settings, names)
+
+
+def from_state_rows(rows: Iterable[tuple[Any, ...]], settings: Settings, names: list[str]) -> Freshness:
+    """The combined freshness of ``names`` from their ``sync_state`` rows (kind, last_success_at,
+    last_status, last_error, last_finished_at), ages as of now: for reads that fetch the rows together
+    with something else in one statement."""
     return combine(_per_kind(rows, settings, names, utcnow(), all_specs()))
 
 
