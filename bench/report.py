@@ -13,6 +13,7 @@ from typing import Any
 from app.services import budget as budgets
 from bench.live import BASELINES
 from bench.report_fmt import f1, ok, sizes_of, table
+from bench.completions import section as completion_section
 from bench.report_issues import backends_section, earlier_note, errors_cell, first_call_section, issue11_targets, label, snapshot_cases
 
 TARGET_SIZE = 50000
@@ -208,6 +209,7 @@ def render(results: dict[str, Any]) -> str:
     L += answers_section(results)
     L += backends_section(results)
     L += first_call_section(results)
+    L += completion_section(_sizes(results))
     sizes = _sizes(results)
     failed = [(n, r["failed"]) for n, r in sizes if "failed" in r]
     for n, err in failed:

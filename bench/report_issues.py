@@ -31,7 +31,7 @@ def errors_cell(t: dict[str, Any]) -> str:
     return f"{t['errors']}: {t['first_error'][:80]}"
 
 
-def _backends(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def backends_of(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every backend's results of one size, the first one's at the top level of ``r``."""
     out = {r.get("backend", "sqlite"): r} if "incremental" in r else {}
     out.update({k: v for k, v in (r.get("backends") or {}).items() if "incremental" in v})
@@ -126,7 +126,7 @@ def live_ratio_row(r: dict[str, Any] | None, latency: float) -> list[str]:
 def first_call_section(results: dict[str, Any]) -> list[str]:
     L: list[str] = []
     for n, r in sizes_of(results):
-        for backend, b in _backends(r).items():
+        for backend, b in backends_of(r).items():
             fc = b.get("firstcall")
             if not fc:
                 continue
@@ -159,7 +159,7 @@ def first_call_section(results: dict[str, Any]) -> list[str]:
 def backends_section(results: dict[str, Any]) -> list[str]:
     L: list[str] = []
     for n, r in sizes_of(results):
-        per = _backends(r)
+        per = backends_of(r)
         if len(per) < 2:
             continue
         names = list(per)

@@ -267,6 +267,8 @@ def read_steps(procs: Procs, n: int, sim: Sim, url: str, backend: str, o: dict[s
     tag = f"{backend}-{n}"
     tool_args = ["--iterations", str(o["iterations"]), "--budget", str(o["budget"])]
     res["tools"] = procs.worker(["tools", *base_args, *tool_args], f"tools-{tag}", timeout=3600 * scale, db_url=url)
+    res["completions"] = procs.worker(["completions", *base_args, *tool_args], f"completions-{tag}",
+                                      timeout=600 * scale, db_url=url)
     if o.get("compare_base") and backend == "sqlite":
         _step(f"[{n}] read tools in-process with the base checkout {o['compare_base']}")
         try:

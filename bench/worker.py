@@ -6,6 +6,7 @@ to stderr.
     python -m bench.worker incremental --db F --auth-url U            incremental servers sync
     python -m bench.worker tools       --db F --auth-url U [--url H]  every read tool, N iterations
     python -m bench.worker firstcall   --db F --auth-url U            each tool's first call after a sync
+    python -m bench.worker completions --db F --auth-url U            argument completion (completion/complete)
     python -m bench.worker live        --auth-url U --reps R           live-API baseline questions
     python -m bench.worker load        --url H --clients C --duration S  concurrent JSON-RPC load
 """
@@ -207,7 +208,8 @@ async def do_load(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.worker")
-    p.add_argument("step", choices=["sync", "change", "incremental", "tools", "firstcall", "live", "load"])
+    p.add_argument("step", choices=["sync", "change", "incremental", "tools", "firstcall", "completions",
+                                                   "live", "load"])
     p.add_argument("--db", help="the SQLite snapshot file (else the database URL in $BENCH_DB_URL: a URL with a "
                                 "password is never put on a command line)")
     p.add_argument("--auth-url", default="")
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tools", default="")
     p.add_argument("--app-root", default="", help="tools: import the server (app/) from this checkout, e.g. a "
                                                   "worktree of an earlier commit, to compare both in one run")
-    p.add_argument("--cases", default="", help="tools, firstcall: only these case labels (comma-separated)")
+    p.add_argument("--cases", default="", help="tools, firstcall, completions: only these case labels (comma-separated)")
     p.add_argument("--after", type=int, default=5, help="firstcall: calls after the first one, per case")
     a = p.parse_args(argv)
     if a.db:
@@ -249,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.firstcall import do_firstcall
 
         out = asyncio.run(do_firstcall(a))
+    elif a.step == "completions":
+        from bench.completions import do_completions
+
+        out = asyncio.run(do_completions(a))
     elif a.step == "live":
         out = asyncio.run(do_live(a))
     else:

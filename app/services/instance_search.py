@@ -163,6 +163,17 @@ class Matcher(Selector):
         return self.any_of(tests, extra)
 
 
+def fts_names(cloud: str, term: str, owns: Callable[[Any], ColumnElement[bool]]) -> Select[tuple[str]] | None:
+    """Names of live servers containing ``term`` (case-insensitive), straight from the FTS table (it holds
+    the live rows' names and projects, ``owns`` restricts the projects): the statement stops at its LIMIT
+    instead of materialising every match. None when the FTS cannot answer (a term shorter than a
+    trigram); the caller checks :func:`has_fts`."""
+    if len(term) < TRIGRAM or "\x00" in term:
+        return None
+    return select(fts.c.name).where(literal_column(FTS_NAME).op("MATCH")(literal(fts_query(("name",), term))),
+                                    fts.c.cloud == cloud, contains(fts.c.name, term, False), owns(fts.c.project_id))
+
+
 def has_fts(conn: Connection) -> bool:
     """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram)."""
     from sqlalchemy import text

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.completions import CASES as COMPLETION_CASES
 from tests import backend
 
 pytestmark = pytest.mark.bench
@@ -56,6 +57,10 @@ def test_harness_runs_every_tool_and_reports(tmp_path: Path) -> None:
             assert t["client"]["n"] >= 1 and t["text_bytes"] > 0, (name, label)
             assert (t["errors"] > 0) == t["expected_error"], (name, label, t["first_error"])
         assert tools["get_console_log"]["live"] and not tools["get_changes"]["live"]
+        comp = b["completions"]["completions"]
+        assert set(comp) == set(COMPLETION_CASES), name
+        assert all(c["client"]["n"] >= 1 for c in comp.values()), name
+        assert comp["instances: empty"]["values"] > 0 and comp["instances: 'zzqx' (matches nothing)"]["values"] == 0
         fc = b["firstcall"]["cases"]
         assert set(fc) == set(FIRST), (name, fc)
         for label, c in fc.items():
@@ -65,6 +70,7 @@ def test_harness_runs_every_tool_and_reports(tmp_path: Path) -> None:
 
     md = out.read_text()
     for title in ("Targets (issue 11)", "Targets (issue 6)", "First call after a sync (issue 11)", "Sync",
+                  "Argument completion (issue 13)",
                   "Read tools, in-process MCP client"):
         assert f"## {title}" in md, title
     assert "(live)" in md and "refused as designed" in md
