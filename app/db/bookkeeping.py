@@ -27,6 +27,9 @@ sync_runs = Table(
     Column("details", JSON, doc="Extra facts: pages fetched, microversion used, since-timestamp of incremental runs."),
     Index("ix_sync_runs_cloud_kind_started_at", "cloud", "kind", "started_at"),
     Index("ix_sync_runs_status", "status"),
+    # get_sync_status: the newest runs (of a kind), ORDER BY id DESC LIMIT n, walk these backwards
+    Index("ix_sync_runs_cloud_id", "cloud", "id"),
+    Index("ix_sync_runs_cloud_kind_id", "cloud", "kind", "id"),
 )
 
 poller_lease = Table(
@@ -98,9 +101,33 @@ snapshot_changes = Table(
     Column("before", JSON, doc="changed/deleted: the typed columns that changed, old values (names as in the "
                                "kind's table)."),
     Column("after", JSON, doc="created/changed: the same columns, new values."),
-    Index("ix_snapshot_changes_cloud_at", "cloud", "at"),
-    Index("ix_snapshot_changes_cloud_kind_at", "cloud", "kind", "at"),
-    Index("ix_snapshot_changes_cloud_resource_id_at", "cloud", "resource_id", "at"),
+    # Pages are ORDER BY at DESC, id DESC: every index ends (at, id), so a page is an index walk that
+    # stops when it is full (SQLite has the rowid there anyway; PostgreSQL needs it spelled out).
+    Index("ix_snapshot_changes_cloud_at_id", "cloud", "at", "id"),
+    Index("ix_snapshot_changes_cloud_kind_at_id", "cloud", "kind", "at", "id"),
+    Index("ix_snapshot_changes_cloud_resource_id_at_id", "cloud", "resource_id", "at", "id"),
+    Index("ix_snapshot_changes_cloud_project_id_at_id", "cloud", "project_id", "at", "id"),
     comment="Append-only log of snapshot row changes written by the sync itself (not on a kind's first sync), "
             "kept OPS_CHANGE_RETENTION_DAYS: what changed when, with before/after values of typed columns.",
+)
+
+snapshot_change_counts = Table(
+    "snapshot_change_counts",
+    metadata,
+    Column("cloud", String(64), primary_key=True, doc="Cloud label."),
+    Column("width", Integer, primary_key=True, doc="Bucket width in seconds (3600 and 60: every change is "
+                                                     "counted at both)."),
+    Column("project_id", String(64), primary_key=True,
+           doc="'' counts every project's changes; a project ID counts that project's own."),
+    Column("bucket", DateTime, primary_key=True, doc="Start of the bucket (UTC): at is in [bucket, bucket+width)."),
+    Column("kind", String(64), primary_key=True, doc="Resource kind."),
+    Column("change", String(16), primary_key=True, doc="created, changed or deleted."),
+    Column("status_before", String(255), primary_key=True,
+           doc="A 'changed' row's old status when its status changed (both old and new set), else ''."),
+    Column("status_after", String(255), primary_key=True, doc="Its new status, else ''."),
+    Column("n", Integer, nullable=False, doc="How many change rows."),
+    Column("first_at", DateTime, nullable=False, doc="Earliest at of them."),
+    Column("last_at", DateTime, nullable=False, doc="Latest at of them."),
+    comment="snapshot_changes counted per time bucket (app/db/change_counts.py), written with the change rows "
+            "and kept by their purge: get_changes sums a window from these instead of every change row.",
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert
 
+from app.db import change_counts
 from app.db.bookkeeping import snapshot_changes
 from app.resources.base import ResourceSpec
 
@@ -68,6 +69,7 @@ class ChangeBatch:
     async def flush(self, conn: Any) -> None:
         if self.rows:
             await conn.execute(insert(snapshot_changes), self.rows)
+            await change_counts.add(conn, self.rows)
             self.rows = []
 
 
@@ -79,4 +81,5 @@ async def purge(conn: Any, cloud: str, older_than: datetime) -> int:
     """Retention: drop change rows older than ``older_than``."""
     res = await conn.execute(delete(snapshot_changes).where(snapshot_changes.c.cloud == cloud,
                                                             snapshot_changes.c.at < older_than))
+    await change_counts.purge(conn, cloud, older_than)
     return int(res.rowcount or 0)
