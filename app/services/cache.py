@@ -12,6 +12,11 @@ the freshness-based rules are applied when answering.
   first line says a newer snapshot is being summarised, and the ``snapshot`` block is the one the
   figures came from (ages as of now, marked stale), never the current one.
 * Other arguments are computed on the first request for a basis and kept per basis (LRU).
+
+A request reads the basis (one small read) and answers from the entry: the services hand the tool layer
+a :class:`ReportAnswer` (how to build the answer, and a key saying which answers of the entry are alike)
+and the tool layer keeps the shaped form of each distinct answer in the entry's ``memo``
+(:mod:`app.tools.report_answers`), so a repeated question re-serialises nothing but its freshness block.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from app.db.bookkeeping import snapshot_versions
 from app.db.engine import utcnow
@@ -70,19 +75,24 @@ class Basis:
         return sum(v for _, v in self.versions)
 
 
-def versions_query(cloud: str, kinds: Sequence[str]) -> Any:
-    return select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
-        snapshot_versions.c.cloud == cloud, snapshot_versions.c.kind.in_(list(kinds)))
+# Built once (compiled once): every report request reads it.
+_VERSIONS = select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
+    snapshot_versions.c.cloud == bindparam("cloud"), snapshot_versions.c.kind.in_(bindparam("kinds", expanding=True)))
+
+
+def versions_of(conn: Connection, cloud: str, kinds: Sequence[str]) -> list[tuple[str, int]]:
+    """The data version of each of ``kinds`` that has one, read on ``conn``."""
+    return [(str(k), int(v)) for k, v in conn.execute(_VERSIONS, {"cloud": cloud, "kinds": list(kinds)})]
 
 
 def basis_in(conn: Connection, snapshot: SnapshotInfo, cloud: str) -> Basis:
     """The basis of ``snapshot``'s kinds, read in the caller's transaction (inside :meth:`AppContext.read`)."""
-    rows = conn.execute(versions_query(cloud, [k.kind for k in snapshot.kinds])).all()
+    rows = versions_of(conn, cloud, [k.kind for k in snapshot.kinds])
     states = []
     for k in snapshot.kinds:
         state = kind_state(k)
         states.append((k.kind, state, k.last_error if state else None))
-    return Basis(tuple(sorted((str(k), int(v)) for k, v in rows)), tuple(states), snapshot)
+    return Basis(tuple(sorted(rows)), tuple(states), snapshot)
 
 
 async def read_basis(app: AppContext, kinds: Sequence[str]) -> Basis:
@@ -101,6 +111,9 @@ class Entry:
     value: Any
     basis: Basis
     computed_at: datetime
+    # The shaped answers made from this entry, by ReportAnswer.key (app.tools.report_answers): they go
+    # with the entry, so a new basis never serves an old one.
+    memo: OrderedDict[Hashable, Any] = dataclasses.field(default_factory=OrderedDict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -112,9 +125,33 @@ class Served(Generic[T]):
     computed: Computed
     note: str | None = None  # the summary's first line when the figures are not current
     also: Any = None  # what ``serve(..., also=)`` read with the basis, when it asked
+    memo: OrderedDict[Hashable, Any] = dataclasses.field(default_factory=OrderedDict)  # the entry's
 
     def summary(self, text: str) -> str:
         return text if self.note is None else f"{self.note}\n{text}"
+
+    @property
+    def key(self) -> Hashable:
+        """What, besides the entry's figures, an answer made from them depends on: which data they
+        summarise against the current basis (and the note saying so)."""
+        c = self.computed
+        return c.current, c.computed_for_version, c.data_version, c.computed_at, self.note
+
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class ReportAnswer(Generic[M]):
+    """An answer made from a report entry, not built yet: ``build()`` makes the result model. Two
+    answers of the same entry (``memo``) with equal ``key`` are equal except for their freshness block,
+    which is ``snapshot``'s (ages as of now): the tool layer shapes the first and serves the others
+    from ``memo`` with the current block (:mod:`app.tools.report_answers`)."""
+
+    build: Callable[[], M]
+    key: Hashable
+    snapshot: SnapshotInfo
+    memo: OrderedDict[Hashable, Any]
 
 
 def _served(entry: Entry, basis: Basis) -> Served[Any]:
@@ -122,7 +159,7 @@ def _served(entry: Entry, basis: Basis) -> Served[Any]:
     computed = Computed(current=entry.basis.key == basis.key, computed_for_version=entry.basis.version,
                         data_version=basis.version, computed_at=entry.computed_at)
     if computed.current:
-        return Served(entry.value, basis.snapshot, computed)
+        return Served(entry.value, basis.snapshot, computed, memo=entry.memo)
     old = entry.basis
     moved = {k for k, v in basis.versions if dict(old.versions).get(k) != v}
     moved |= {s[0] for s in basis.states if s not in set(old.states)}
@@ -135,7 +172,7 @@ def _served(entry: Entry, basis: Basis) -> Served[Any]:
         note = (f"Not the current snapshot: these figures were computed {when}, before the sync state of "
                 f"{', '.join(sorted(moved))} changed; the report for the current state is being rebuilt in the "
                 "background: ask again in a few seconds.")
-    return Served(entry.value, aged(old.snapshot, basis.snapshot, moved), computed, note)
+    return Served(entry.value, aged(old.snapshot, basis.snapshot, moved), computed, note, memo=entry.memo)
 
 
 def aged(snapshot: SnapshotInfo, now_block: SnapshotInfo, moved: set[str]) -> SnapshotInfo:
@@ -280,8 +317,7 @@ class OrderCache:
     def get(self, conn: Connection, cloud: str, kinds: Sequence[str], key: Hashable,
             compute: Callable[[], Sequence[int]]) -> array[int]:
         """Inside a read of :meth:`app.db.engine.Database.read` (``conn`` its sync connection)."""
-        rows = conn.execute(versions_query(cloud, kinds)).all()
-        full = (cloud, key, tuple(sorted(rows)))
+        full = (cloud, key, tuple(sorted(versions_of(conn, cloud, kinds))))
         hit = self._entries.get(full)
         if hit is not None:
             self.hits += 1

@@ -11,7 +11,7 @@ then covers what the account can see, and says so)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -31,7 +31,7 @@ from app.resources.volume_snapshots import table as volume_snapshots
 from app.resources.volume_types import table as volume_types
 from app.resources.volumes import table as volumes
 from app.services import health, lb_health
-from app.services.cache import Computed, Served
+from app.services.cache import Computed, ReportAnswer, Served
 from app.services.completeness import IncompleteKinds, assess, incomplete_kinds
 from app.services.query import ordered
 from app.services.models import SnapshotInfo
@@ -213,16 +213,39 @@ def check_args(stuck_after_minutes: int, max_evidence: int, threshold_crit: floa
         raise InvalidArgument("threshold_crit must be a percentage above 0.")
 
 
-async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
-                         threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
+async def status_answer(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
+                        threshold_crit: float, include_rules: bool = False) -> ReportAnswer[ClusterStatus]:
     """The report from the cache: the figures of the current data version (the default threshold's are
-    rebuilt in the background after each change, see :func:`rebuild`), cut and scored now."""
+    rebuilt in the background after each change, see :func:`rebuild`), cut and scored now. Its key holds
+    everything the answer takes from outside the entry: the served state, the arguments, the stuck cut
+    (the clock), the load-balancer findings and the sync states of the snapshot block."""
     check_args(stuck_after_minutes, max_evidence, threshold_crit)
     served = await app.reports.serve(app, NAME, threshold_crit, KINDS, _figures(app, threshold_crit),
                                      background=threshold_crit == DEFAULT_CRIT,
                                      also=lb_health.findings_in(app, max_evidence))
-    return answer(served, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
-                  include_rules=include_rules, extra=served.also)
+    f, lb = served.value, served.also
+    stuck = None if f.stuck is None else health.stuck_at(f.stuck, utcnow(), stuck_after_minutes)
+    key = (served.key, max_evidence, include_rules, states_key(served.snapshot),
+           None if stuck is None else (len(stuck), tuple(c.id for c in stuck[:max_evidence])),
+           tuple(health.finding_key(x, max_evidence) for x in lb))
+    return ReportAnswer(lambda: answer(served, stuck=stuck, max_evidence=max_evidence, include_rules=include_rules,
+                                       extra=lb), key, served.snapshot, served.memo)
+
+
+async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
+                         threshold_crit: float, include_rules: bool = False) -> ClusterStatus:
+    """The report as a model (:func:`status_answer`, built)."""
+    return (await status_answer(app, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
+                                threshold_crit=threshold_crit, include_rules=include_rules)).build()
+
+
+def states_key(snapshot: SnapshotInfo) -> Hashable:
+    """Everything :func:`answer` reads from the snapshot block besides the block itself: each kind's sync
+    state (the completeness verdict, the snapshot_* rules) and, for a stale kind, its age in whole
+    seconds (the snapshot_stale evidence)."""
+    return snapshot.stale, snapshot.as_of, tuple(snapshot.missing), tuple(
+        (k.kind, k.as_of, k.stale, k.status, k.last_error, f"{k.age_seconds:.0f}" if k.status == "stale" and
+         k.age_seconds else None) for k in snapshot.kinds)
 
 
 async def rebuild(app: AppContext) -> bool:
@@ -234,13 +257,13 @@ def _figures(app: AppContext, threshold_crit: float) -> Callable[[Connection, Sn
     return lambda conn, snapshot: figures(conn, snapshot, app.cloud_name, threshold_crit)
 
 
-def answer(served: Served[Figures], *, stuck_after_minutes: int, max_evidence: int,
-           include_rules: bool, extra: list[health.Finding] | None = None) -> ClusterStatus:
+def answer(served: Served[Figures], *, stuck: list[health.StuckCandidate] | None, max_evidence: int,
+           include_rules: bool, extra: Sequence[health.Finding] = ()) -> ClusterStatus:
+    """``stuck``: the candidates stuck now (:func:`health.stuck_at`; None: the rule is not evaluated)."""
     f, snapshot = served.value, served.snapshot
-    findings = [health.clipped(x, max_evidence) for x in (*f.findings, *(extra or []))]  # extra: lb_health's
-    if f.stuck is not None:
-        stuck = health.stuck_finding(f.stuck, utcnow(), stuck_after_minutes, max_evidence)
-        findings += [stuck] if stuck is not None else []
+    findings = [health.clipped(x, max_evidence) for x in (*f.findings, *extra)]  # extra: lb_health's
+    stuck_issue = None if stuck is None else health.stuck_finding(stuck, max_evidence)
+    findings += [stuck_issue] if stuck_issue is not None else []
     findings += health.freshness_findings(snapshot)
     score, issues = health.score(findings, max_evidence)
     states = incomplete_kinds(snapshot)

@@ -10,6 +10,7 @@ the missing kinds instead (absent data is never read as "no problem").
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,16 +166,25 @@ def stuck_candidates(conn: Connection, cloud: str) -> list[StuckCandidate]:
     return [StuckCandidate(*r) for r in rows]
 
 
-def stuck_finding(candidates: list[StuckCandidate], now: datetime, stuck_minutes: int,
-                  max_evidence: int) -> Finding | None:
-    """instances_stuck: the candidates whose task_state has not changed for ``stuck_minutes`` at ``now``."""
+def stuck_at(candidates: list[StuckCandidate], now: datetime, stuck_minutes: int) -> list[StuckCandidate]:
+    """The candidates whose task_state has not changed for ``stuck_minutes`` at ``now`` (evidence order)."""
     before = now - timedelta(minutes=stuck_minutes)
-    stuck = [c for c in candidates if c.updated_at < before]
+    return [c for c in candidates if c.updated_at < before]
+
+
+def stuck_finding(stuck: list[StuckCandidate], max_evidence: int) -> Finding | None:
+    """instances_stuck over the candidates found stuck (:func:`stuck_at`)."""
     if not stuck:
         return None
     items = [IssueItem(id=c.id, name=c.name, detail=f"{c.task_state} since {c.updated_at:%Y-%m-%dT%H:%M:%SZ}")
              for c in stuck[:max_evidence]]
     return Finding(RULES["instances_stuck"], "instances stuck in a task state", len(stuck), items)
+
+
+def finding_key(finding: Finding, max_evidence: int) -> Hashable:
+    """What an answer shows of ``finding`` with ``max_evidence`` items: equal keys, equal issues."""
+    return (finding.rule.code, finding.label, finding.count, finding.units,
+            tuple((i.id, i.name, i.detail) for i in finding.items[:max_evidence]))
 
 
 def clipped(finding: Finding, max_evidence: int) -> Finding:
@@ -223,4 +233,4 @@ def rules_table() -> list[dict[str, Any]]:
 
 
 __all__ = ["RULES", "Issue", "IssueItem", "StuckCandidate", "clipped", "freshness_findings", "rules_table", "score",
-           "sql_findings", "stuck_candidates", "stuck_finding"]
+           "sql_findings", "stuck_at", "stuck_candidates", "stuck_finding", "finding_key"]

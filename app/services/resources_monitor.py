@@ -14,7 +14,7 @@ from app.resources.flavors import table as flavors
 from app.resources.projects import table as projects
 from app.resources.servers import table as servers
 from app.services import capacity as capq
-from app.services.cache import Computed
+from app.services.cache import Computed, ReportAnswer, Served
 from app.services.completeness import IncompleteKinds, assess
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, live, ordered
@@ -217,16 +217,28 @@ NAME = "monitor_resources"
 DEFAULTS = (80.0, 90.0, 5, 0)  # threshold_warn, threshold_crit, limit, offset: rebuilt in the background
 
 
-async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold_crit: float, limit: int,
-                            offset: int) -> ResourceMonitor:
+async def monitor_answer(app: AppContext, *, threshold_warn: float, threshold_crit: float, limit: int,
+                         offset: int) -> ReportAnswer[ResourceMonitor]:
     """The report from the cache (:mod:`app.services.cache`): the default arguments' is rebuilt in the
-    background after each change of its data (:func:`rebuild`), others are computed once per data version."""
+    background after each change of its data (:func:`rebuild`), others are computed once per data version.
+    Everything in the answer but its freshness block comes with the entry: its key is the served state's."""
     check_window(limit, offset)
     if not 0 < threshold_warn <= threshold_crit:
         raise InvalidArgument("thresholds must satisfy 0 < threshold_warn <= threshold_crit (percent), "
                               f"got warn={threshold_warn}, crit={threshold_crit}.")
     params = (threshold_warn, threshold_crit, limit, offset)
     served = await app.reports.serve(app, NAME, params, KINDS, _compute(app, params), background=params == DEFAULTS)
+    return ReportAnswer(lambda: _answer(served), served.key, served.snapshot, served.memo)
+
+
+async def monitor_resources(app: AppContext, *, threshold_warn: float, threshold_crit: float, limit: int,
+                            offset: int) -> ResourceMonitor:
+    """The report as a model (:func:`monitor_answer`, built)."""
+    return (await monitor_answer(app, threshold_warn=threshold_warn, threshold_crit=threshold_crit, limit=limit,
+                                 offset=offset)).build()
+
+
+def _answer(served: Served[MonitorFigures]) -> ResourceMonitor:
     fig = served.value
     return ResourceMonitor(**{**dict(fig), "summary": served.summary(fig.summary)}, computed=served.computed,
                            snapshot=served.snapshot)

@@ -187,7 +187,7 @@ def utc_aware(value: Any) -> Any:
 
     Output schemas publish datetimes as ``format: date-time``, which RFC 3339 defines with an offset:
     without it strict clients (the MCP Inspector validates with ajv) reject the whole result."""
-    if isinstance(value, _SCALARS):
+    if isinstance(value, _SCALARS) or isinstance(value, CallToolResult):  # a shaped answer is JSON already
         return value
     if isinstance(value, datetime):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
@@ -245,7 +245,7 @@ def publish_clouds(mcp: MCPServer[Any], labels: list[str]) -> None:
                 branch["enum"] = list(labels)
 
 
-def _cloud_line(view: AppContext | None) -> str | None:
+def cloud_line(view: AppContext | None) -> str | None:
     """With several clouds served, the answer's text starts by naming the cloud it is about (a line
     counted in the answer's budget)."""
     return f"Cloud {view.cloud_name}." if view is not None and len(view.labels) >= 2 else None
@@ -305,13 +305,21 @@ def register_tool(
                     token = _CALL_VIEW.set(view)
             async def compute() -> CallToolResult:
                 result = utc_aware(await fn(*args, **kwargs))
-                return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=_cloud_line(view))
+                return answers.shape(result, budget=answers.budget_for(kwargs, defaults), lead=cloud_line(view))
 
             if not cached or view is None:
                 return await compute()
+
+            async def in_view() -> CallToolResult:  # also run later, in the background, after a sync
+                bound = _CALL_VIEW.set(view)
+                try:
+                    return await compute()
+                finally:
+                    _CALL_VIEW.reset(bound)
+
             key = (name, _arguments_key(kwargs), view.scope.key())
             return await view.answers.serve(
-                view, view.settings.answer_cache_entries, key, compute, answers.snapshot_kinds,
+                view, view.settings.answer_cache_entries, key, in_view, answers.snapshot_kinds,
                 lambda kept, snap: answers.with_snapshot(kept, utc_aware(snap).model_dump(mode="json")))
         except OpsError as e:
             outcome = type(e).__name__

@@ -8,14 +8,17 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from app.context import AppContext
-from app.services.cluster_status import DEFAULT_CRIT, MAX_EVIDENCE, ClusterStatus, cluster_status
+from app.services.cluster_status import DEFAULT_CRIT, MAX_EVIDENCE, ClusterStatus, status_answer
 from app.services.models import schema_bounds
 from app.services.query import MAX_OFFSET
 from app.services.resources_monitor import DEFAULTS as MONITOR_DEFAULTS
 from app.services.resources_monitor import ResourceMonitor
-from app.services.resources_monitor import monitor_resources as monitor_service
+from app.services.resources_monitor import monitor_answer
 from app.services.service_status import MAX_SERVICES_LIMIT, ServiceStatus, service_status
 from app.tools.base import app_context, register_tool
+from app.tools.report_answers import shaped
+
+EVIDENCE = 5  # get_cluster_status's default max_evidence (the small answer budget applies)
 
 
 async def get_cluster_status(
@@ -23,7 +26,7 @@ async def get_cluster_status(
     stuck_after_minutes: Annotated[int, Field(description="An instance whose task_state has not changed for this many minutes counts as stuck (1..10080).",
                                               json_schema_extra=schema_bounds(1, 10080))] = 60,
     max_evidence: Annotated[int, Field(description=f"At most this many ids/names listed per issue (1..{MAX_EVIDENCE}).",
-                                       json_schema_extra=schema_bounds(1, MAX_EVIDENCE))] = 5,
+                                       json_schema_extra=schema_bounds(1, MAX_EVIDENCE))] = EVIDENCE,
     threshold_crit: Annotated[float, Field(description="Percent at which a hypervisor counts as full (issue hypervisor_full).",
                                            json_schema_extra={"exclusiveMinimum": 0, "maximum": 1000})] = DEFAULT_CRIT,
     include_rules: Annotated[bool, Field(description="Also return the scoring rules table (score_rules).")] = False,
@@ -36,8 +39,10 @@ async def get_cluster_status(
     totals and the top issues. Start here; drill down with get_service_status, monitor_resources or
     get_instances_by_status (status=ERROR shows each instance's Nova fault). Counts of kinds never synced
     are null (listed in `unknown_kinds`), not zero."""
-    return await cluster_status(app_context(ctx), stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
-                                threshold_crit=threshold_crit, include_rules=include_rules)
+    view = app_context(ctx)
+    answer = await status_answer(view, stuck_after_minutes=stuck_after_minutes, max_evidence=max_evidence,
+                                 threshold_crit=threshold_crit, include_rules=include_rules)
+    return shaped(view, answer, {"max_evidence": max_evidence}, {"max_evidence": EVIDENCE})  # type: ignore[return-value]
 
 
 async def get_service_status(
@@ -81,8 +86,10 @@ async def monitor_resources(
     hypervisors, the projects allocating the most vCPUs/RAM, and running_vms per hypervisor. The text
     summary leads with the totals and the hot spots; `hypervisors` pages the full per-hypervisor
     figures (5 per page by default)."""
-    return await monitor_service(app_context(ctx), threshold_warn=threshold_warn, threshold_crit=threshold_crit,
-                                 limit=limit, offset=offset)
+    view = app_context(ctx)
+    answer = await monitor_answer(view, threshold_warn=threshold_warn, threshold_crit=threshold_crit, limit=limit,
+                                  offset=offset)
+    return shaped(view, answer, {"limit": limit}, {"limit": MONITOR_DEFAULTS[2]})  # type: ignore[return-value]
 
 
 def register(mcp: MCPServer[Any]) -> None:
