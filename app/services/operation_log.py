@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from app.services.operations.audit import AuditLog
-from app.services.operations.models import OperationEntry, OperationLog
+from sqlalchemy import Connection, func, select
+
 from app.services.models import PageInfo
+from app.services.operations.models import OperationEntry, OperationLog
+from app.services.operations.tables import operations
 from app.services.query import check_window
 
 if TYPE_CHECKING:
@@ -15,7 +17,17 @@ if TYPE_CHECKING:
 
 async def operation_log(app: AppContext, limit: int, offset: int, tool: str | None) -> OperationLog:
     check_window(limit, offset)
-    total, rows = await AuditLog(app.db, app.cloud_name).page(limit, offset, tool or None)
+    t = operations
+    where = [t.c.cloud == app.cloud_name] + ([t.c.tool == tool] if tool else [])
+
+    def read(conn: Connection) -> tuple[int, list[Any]]:
+        # the total and the page in one worker-thread call and one snapshot (it was a thread hop each)
+        total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+        rows = conn.execute(select(t).where(*where).order_by(t.c.at.desc(), t.c.id.desc())
+                            .limit(limit).offset(offset)).mappings().all()
+        return int(total), list(rows)
+
+    total, rows = await app.db.read(read)
     entries = [OperationEntry(**{**{k: v for k, v in r.items() if k in OperationEntry.model_fields},
                                  "targets": r["targets"] or [], "arguments": r["arguments"] or {},
                                  "request_ids": r["request_ids"] or []}) for r in rows]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from app.db.bookkeeping import poller_lease, sync_runs
 from app.sync.scheduler import lease_name
@@ -66,9 +67,12 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     lease_stmt = select(poller_lease.c.owner, poller_lease.c.epoch, poller_lease.c.acquired_at,
                         poller_lease.c.expires_at).where(poller_lease.c.name == lease_name(app.settings),
                                                          poller_lease.c.owner != "")
-    async with app.db.reader() as conn:
-        rows = (await conn.execute(stmt)).mappings().all()
-        holder = (await conn.execute(lease_stmt)).mappings().first()
+
+    def read(conn: Connection, snap: SnapshotInfo) -> tuple[list[Any], Any, SnapshotInfo]:
+        return list(conn.execute(stmt).mappings()), conn.execute(lease_stmt).mappings().first(), snap
+
+    # one worker-thread call: runs, lease and freshness in one snapshot (it was a thread hop a statement)
+    rows, holder, snap = await app.read(kinds, read, wait=False)
     return SyncStatus(
         poller_running_here=app.poller is not None,
         poller_leader=bool(app.poller and app.poller.is_leader),
@@ -76,5 +80,5 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
         writer_blocked_since=app.db.writer_blocked_since,
         poll_intervals={k: app.settings.poll_interval(k, specs[k].poll_interval) for k in kinds},
         recent_runs=[SyncRunOut.model_validate(dict(r)) for r in rows],
-        snapshot=await app.snapshot(kinds, wait=False),
+        snapshot=snap,
     )

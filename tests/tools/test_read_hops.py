@@ -48,6 +48,9 @@ ONE_HOP = [
     ("get_volume_snapshots", {}),
     ("get_changes", {"since": "1d"}),
     ("get_instance_history", {"instance": "{server}"}),
+    ("get_sync_status", {}),
+    ("get_sync_status", {"kind": "servers", "runs": 3}),
+    ("get_operation_log", {}),
     ("plan_capacity", {"flavor": "{flavor}", "count": 2}),
     ("get_resource", {"kind": "servers", "id_or_name": "{server}"}),
 ]

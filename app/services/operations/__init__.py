@@ -49,8 +49,8 @@ also=None, settled=None, note=None)``
 ``ConfirmationStore(db, cloud, ttl_seconds)``: ``await .issue(tool, action, args, target_ids, principal)
 -> (token, expires_at)``, ``await .consume(token, tool, action, args, target_ids, principal)`` (raises
 NotPermitted: unknown, reused, expired, other tool/action/arguments/targets; single use is atomic).
-``AuditLog(db, cloud)``: ``.audited(principal, tool, action, arguments)``, ``await .page(limit, offset,
-tool) -> (total, rows)``; ``redact(arguments)``.
+``AuditLog(db, cloud)``: ``.audited(principal, tool, action, arguments)`` (read back by
+app/services/operation_log.py); ``redact(arguments)``.
 ``await call_sdk(cloud, fn, *args, doing=..., request_ids=list)``: one blocking SDK call collecting
 OpenStack request ids.
 ``check_allowed_file(path, dirs, setting=..., max_bytes=...) -> AllowedFile`` and ``open_allowed(f)``

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from app.db.engine import Database, utcnow
 from app.errors import OpsError
 from app.resources.base import SECRET_KEYS
@@ -109,15 +107,6 @@ class AuditLog:
                       request_ids=e.request_ids, duration_s=round(time.perf_counter() - e._t0, 3))
         async with self.db.writer() as conn:
             await conn.execute(operations.update().where(operations.c.id == e.id).values(**values))
-
-    async def page(self, limit: int, offset: int, tool: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-        t = operations
-        where = [t.c.cloud == self.cloud] + ([t.c.tool == tool] if tool else [])
-        async with self.db.reader() as conn:
-            total = (await conn.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
-            rows = (await conn.execute(select(t).where(*where).order_by(t.c.at.desc(), t.c.id.desc())
-                                       .limit(limit).offset(offset))).mappings().all()
-        return int(total), [dict(r) for r in rows]
 
     @asynccontextmanager
     async def audited(self, principal: str, tool: str, action: str,
