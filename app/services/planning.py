@@ -1,6 +1,6 @@
 """Capacity planning: can N instances of a flavor fit, where, and what blocks them (``plan_capacity``).
 
-Per live hypervisor, :func:`app.services.capacity.capacity_query` decides where capacity comes from
+Per live hypervisor, :mod:`app.services.planning_read` decides where capacity comes from
 (the matching Placement resource provider, else the hypervisor's own fields before compute 2.88, else
 unknown); this module adds what a fit needs beyond fill levels:
 
@@ -29,27 +29,24 @@ Everything else the scheduler weighs is listed in ``not_modelled`` with the answ
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, select
 
 from app.errors import InvalidArgument, NotFound
-from app.resources.availability_zones import table as zones
-from app.resources.compute_services import table as services
 from app.resources.flavors import table as flavors
-from app.resources.resource_providers import inventories, usages
-from app.resources.resource_providers import table as providers
-from app.services import capacity as capq
 from app.services.completeness import IncompleteKinds, assess
-from app.services.inventory import raw_of
 from app.services.models import PageInfo, SnapshotInfo, clip
-from app.services.planning_fit import FlavorRequest, ResourceFit, flavor_request, host_fit
+from app.services.planning_fit import FlavorRequest, ResourceFit, fit_numbers, flavor_request, host_fit
+from app.services.planning_read import Host, HostBase, host_base
 from app.services.query import close_matches, live, split_csv
 
 if TYPE_CHECKING:
     from app.context import AppContext
 
+MEMO_ENTRIES = 32  # per-host numbers (per flavor request) and selections (per request, zone, hosts) a base keeps
 KINDS = ("hypervisors", "resource_providers", "compute_services", "flavors", "availability_zones")
 
 NOT_MODELLED = [
@@ -150,123 +147,116 @@ async def plan_capacity(app: AppContext, *, flavor: str, count: int, availabilit
     wanted_hosts = split_csv(hosts)
     az = availability_zone.strip() if availability_zone and availability_zone.strip() else None
 
-    def read(conn: Connection, snapshot: SnapshotInfo) -> tuple[Any, ...]:
-        frow = _flavor(conn, cloud, flavor)
-        req = flavor_request(frow, boot_from_volume)
-        rows = list(conn.execute(capq.capacity_query(cloud)).mappings().all())
-        svc_rows = {r.host: r for r in conn.execute(
-            select(services).where(live(services, cloud), services.c.binary == "nova-compute")).all()}
-        zone_rows = conn.execute(select(zones).where(live(zones, cloud))).all()
-        rp_ids = [r["resource_provider_id"] for r in rows if r["resource_provider_id"]]
-        inv: dict[tuple[str, str], Any] = {}
-        used: dict[tuple[str, str], int] = {}
-        tree: dict[str, list[str]] = {}
-        if rp_ids:
-            members = conn.execute(select(providers.c.id, providers.c.root_provider_id).where(
-                live(providers, cloud), or_(providers.c.id.in_(rp_ids), providers.c.root_provider_id.in_(rp_ids)))).all()
-            for pid, root in members:
-                tree.setdefault(root or pid, []).append(pid)
-            for rp in rp_ids:
-                tree.setdefault(rp, [])
-                if rp not in tree[rp]:
-                    tree[rp].insert(0, rp)
-            all_ids = sorted({p for ps in tree.values() for p in ps})
-            for i in conn.execute(select(inventories).where(
-                    inventories.c.cloud == cloud, inventories.c.resource_provider_id.in_(all_ids),
-                    inventories.c.resource_class.in_(list(req.request)))).all():
-                inv[(i.resource_provider_id, i.resource_class)] = i
-            for u in conn.execute(select(usages).where(
-                    usages.c.cloud == cloud, usages.c.resource_provider_id.in_(all_ids),
-                    usages.c.resource_class.in_(list(req.request)))).all():
-                used[(u.resource_provider_id, u.resource_class)] = int(u.used or 0)
-        return snapshot, frow, req, rows, svc_rows, zone_rows, inv, used, tree
+    def read(conn: Connection, snapshot: SnapshotInfo) -> tuple[SnapshotInfo, FlavorRequest, HostBase]:
+        req = flavor_request(_flavor(conn, cloud, flavor), boot_from_volume)
+        return snapshot, req, host_base(conn, app.db, cloud)
 
-    snapshot, frow, req, rows, svc_rows, zone_rows, inv, used, tree = await app.read(KINDS, read)
-
-    zone_of_host: dict[str, str] = {}
-    for z in zone_rows:
-        for h in (raw_of(z).get("hosts") or {}) if isinstance(raw_of(z).get("hosts"), dict) else {}:
-            zone_of_host.setdefault(str(h), z.name or z.id)
-    for h, s in svc_rows.items():
-        if s.zone:
-            zone_of_host[h] = s.zone
-    if az is not None:
-        known_zones = sorted({z for z in zone_of_host.values() if z != "internal"} | {z.name or z.id for z in zone_rows
-                                                                                       if (z.name or z.id) != "internal"})
-        if az not in known_zones:
-            raise NotFound(f"No availability zone {clip(az)} in the snapshot (known: {', '.join(known_zones) or 'none'}); "
-                           "get_availability_zones lists them.", close_matches(az, known_zones))
+    snapshot, req, base = await app.read(KINDS, read)
+    if az is not None and az not in base.zones:
+        raise NotFound(f"No availability zone {clip(az)} in the snapshot (known: {', '.join(base.zones) or 'none'}); "
+                       "get_availability_zones lists them.", close_matches(az, base.zones))
     if wanted_hosts:
-        names = {n for r in rows for n in (r["host"], r["hypervisor_hostname"]) if n}
+        names = {n for h in base.hosts for n in (h.host, h.hypervisor_hostname) if n}
         missing = [h for h in wanted_hosts if h not in names]
         if missing:
             raise NotFound(f"No hypervisor host {clip(missing[0])} in the snapshot; hosts= takes exact host or "
                            "hypervisor names (get_hypervisor_list).", close_matches(missing[0], sorted(names)))
-        rows = [r for r in rows if r["host"] in wanted_hosts or r["hypervisor_hostname"] in wanted_hosts]
-
-    eligible: list[HostFit] = []
-    excluded: list[ExcludedHost] = []
-    for r in sorted(rows, key=lambda r: (r["hypervisor_hostname"] or "", r["hypervisor_id"])):
-        zone = zone_of_host.get(r["host"] or "") or zone_of_host.get(r["hypervisor_hostname"] or "")
-        reason = _exclusion(r, svc_rows.get(r["host"]))
-        if reason is None and az is not None and zone != az:
-            reason = f"in zone {zone}, not {az}" if zone else \
-                "zone unknown (its nova-compute service is not in the snapshot)"
-        if reason is not None:
-            excluded.append(ExcludedHost(host=r["host"], hypervisor_hostname=r["hypervisor_hostname"],
-                                         availability_zone=zone, reason=reason))
-            continue
-        n, limited, fits, note = host_fit(r, req.request, inv, used, tree)
-        eligible.append(HostFit(host=r["host"], hypervisor_hostname=r["hypervisor_hostname"], availability_zone=zone,
-                                capacity_source=r["capacity_source"], fits=n, limited_by=limited, resources=fits,
-                                note=note))
-
-    known = [h for h in eligible if h.fits is not None]
-    fits_total = sum(h.fits or 0 for h in known)
-    unknown = len(eligible) - len(known)
-    per_rc: dict[str, int] = {}
-    for h in known:
-        for f in h.resources:
-            if f.fits is not None:
-                per_rc[f.resource_class] = per_rc.get(f.resource_class, 0) + f.fits
-    limited_by = min(per_rc, key=lambda k: per_rc[k]) if per_rc else None
-    by_host: dict[str, int] = {}
-    for h in known:
-        if h.limited_by:
-            key = h.limited_by.split(" ", 1)[0]
-            by_host[key] = by_host.get(key, 0) + 1
-    verdict = "yes" if fits_total >= count else ("unknown" if unknown else "no")
-    eligible.sort(key=lambda h: (h.fits is None, -(h.fits or 0), h.hypervisor_hostname or ""))
-    page = eligible[offset:offset + limit]
+    sel = _selection(base, req.request, az, tuple(wanted_hosts))
+    verdict = "yes" if sel.fits_total >= count else ("unknown" if sel.unknown else "no")
+    page = [_host_fit(h, req.request, base) for h in sel.eligible[offset:offset + limit]]
     verdict_ = assess(snapshot, what="capacity figures")
     plan = CapacityPlan(
-        summary="", verdict=verdict, count=count, fits_total=fits_total, shortfall=max(0, count - fits_total),
-        flavor=req, availability_zone=az, limited_by=limited_by, per_resource_fits=per_rc,
-        limited_by_hosts=dict(sorted(by_host.items(), key=lambda kv: -kv[1])), eligible_hosts=len(eligible),
-        hosts_unknown=unknown, page=PageInfo.of(len(eligible), len(page), offset, limit), hosts=page,
-        excluded_total=len(excluded), excluded=excluded[:50],
+        summary="", verdict=verdict, count=count, fits_total=sel.fits_total,
+        shortfall=max(0, count - sel.fits_total), flavor=req, availability_zone=az, limited_by=sel.limited_by,
+        per_resource_fits=sel.per_rc, limited_by_hosts=sel.by_host, eligible_hosts=len(sel.eligible),
+        hosts_unknown=sel.unknown, page=PageInfo.of(len(sel.eligible), len(page), offset, limit), hosts=page,
+        excluded_total=len(sel.excluded),
+        excluded=[ExcludedHost(host=h.host, hypervisor_hostname=h.hypervisor_hostname,
+                               availability_zone=h.availability_zone, reason=reason) for h, reason in sel.excluded[:50]],
         not_modelled=[*req.ignored_extra_specs, *NOT_MODELLED], complete=verdict_.complete,
         coverage=verdict_.summary, incomplete=verdict_.incomplete, snapshot=snapshot)
     plan.summary = _summary(plan)
     return plan
 
 
-def _exclusion(row: Any, svc: Any) -> str | None:
-    """Why a host takes no new instances (its nova-compute service), or None."""
-    if svc is not None:
-        if svc.status == "disabled":
-            return "nova-compute disabled" + (f": {svc.disabled_reason}" if svc.disabled_reason else " (no reason given)")
-        if svc.forced_down:
-            return "nova-compute forced down by an operator"
-        if svc.state == "down":
-            beat = f"{svc.updated_at:%Y-%m-%d %H:%M:%S} UTC" if svc.updated_at else "never"
-            return f"nova-compute down (last heartbeat {beat})"
-        return None
-    if row["status"] == "disabled":
-        return "hypervisor disabled" + (f": {row['service_disabled_reason']}" if row["service_disabled_reason"] else "")
-    if row["state"] == "down":
-        return "hypervisor down"
-    return None
+@dataclass(frozen=True)
+class _Selection:
+    """A plan's figures for one flavor request, zone and host list, whatever the count and page."""
+
+    eligible: list[Host]  # most room first
+    excluded: list[tuple[Host, str]]  # with the reason, by name
+    fits_total: int
+    unknown: int
+    per_rc: dict[str, int]
+    by_host: dict[str, int]  # most hosts first
+
+    @property
+    def limited_by(self) -> str | None:
+        return min(self.per_rc, key=lambda k: self.per_rc[k]) if self.per_rc else None
+
+
+def _selection(base: HostBase, request: dict[str, int], az: str | None, wanted: tuple[str, ...]) -> _Selection:
+    """Which hosts are eligible and what they hold, kept on the base like :func:`_numbers`."""
+    key = ("selection", tuple(request.items()), az, wanted)
+    kept = base.memo.get(key)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    eligible: list[tuple[Host, int | None, str | None, tuple[int | None, ...]]] = []
+    excluded: list[tuple[Host, str]] = []
+    for h, (n, limited, per) in zip(base.hosts, _numbers(base, request), strict=True):
+        if wanted and h.host not in wanted and h.hypervisor_hostname not in wanted:
+            continue
+        reason = h.excluded
+        if reason is None and az is not None and h.availability_zone != az:
+            reason = f"in zone {h.availability_zone}, not {az}" if h.availability_zone else \
+                "zone unknown (its nova-compute service is not in the snapshot)"
+        if reason is not None:
+            excluded.append((h, reason))
+        else:
+            eligible.append((h, n, limited, per))
+    fits_total, unknown = 0, 0
+    per_rc: dict[str, int] = {}
+    by_host: dict[str, int] = {}
+    classes = list(request)
+    for _h, n, limited, per in eligible:
+        if n is None:
+            unknown += 1
+            continue
+        fits_total += n
+        for rc, fits in zip(classes, per, strict=True):
+            if fits is not None:
+                per_rc[rc] = per_rc.get(rc, 0) + fits
+        if limited:
+            by_host[limited] = by_host.get(limited, 0) + 1
+    eligible.sort(key=lambda e: (e[1] is None, -(e[1] or 0), e[0].hypervisor_hostname or ""))
+    sel = _Selection([e[0] for e in eligible], excluded, fits_total, unknown, per_rc,
+                     dict(sorted(by_host.items(), key=lambda kv: -kv[1])))
+    _keep(base, key, sel)
+    return sel
+
+
+def _keep(base: HostBase, key: Any, value: Any) -> None:
+    while len(base.memo) >= MEMO_ENTRIES:
+        base.memo.pop(next(iter(base.memo)))
+    base.memo[key] = value
+
+
+def _numbers(base: HostBase, request: dict[str, int]) -> list[tuple[int | None, str | None, tuple[int | None, ...]]]:
+    """:func:`fit_numbers` of every host of ``base`` for ``request``, kept on the base for the next plan
+    of the same request (another count, zone, host list or page) at the same data versions."""
+    key = ("numbers", tuple(request.items()))
+    kept = base.memo.get(key)
+    if kept is None:
+        kept = [fit_numbers(h, request, base.slots, base.tree) for h in base.hosts]
+        _keep(base, key, kept)
+    return kept  # type: ignore[no-any-return]
+
+
+def _host_fit(h: Host, request: dict[str, int], base: HostBase) -> HostFit:
+    n, limited, fits, note = host_fit(h, request, base.slots, base.tree)
+    return HostFit(host=h.host, hypervisor_hostname=h.hypervisor_hostname, availability_zone=h.availability_zone,
+                   capacity_source=h.capacity_source, fits=n, limited_by=limited, resources=[f.model() for f in fits],
+                   note=note)
 
 
 def _summary(p: CapacityPlan) -> str:

@@ -6,9 +6,11 @@ over the eligible hosts and writes the plan (the module doc there gives the rule
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
+
+from app.services.planning_read import Host, Slot
 
 from app.services.inventory import raw_of
 from app.services.models import clip
@@ -92,7 +94,7 @@ def flavor_request(row: Any, boot_from_volume: bool) -> FlavorRequest:
 # per host
 
 
-def units_fit(amount: int, capacity: float | None, used: float | None, *, min_unit: int | None = None,
+def units_fit(amount: int, capacity: float | None, used: float | None, min_unit: int | None = None,
               max_unit: int | None = None, step_size: int | None = None) -> tuple[int | None, str | None]:
     """How many allocations of ``amount`` still fit (Placement's rule), and why none do if so."""
     if capacity is None:
@@ -112,75 +114,128 @@ def units_fit(amount: int, capacity: float | None, used: float | None, *, min_un
     return n, None if n else "full"
 
 
-def host_fit(row: Any, request: dict[str, int], inv: dict[tuple[str, str], Any], used: dict[tuple[str, str], int],
-              tree: dict[str, list[str]]) -> tuple[int | None, str | None, list[ResourceFit], str | None]:
-    source = row["capacity_source"]
-    rp = row["resource_provider_id"]
-    fits: list[ResourceFit] = []
-    note = None
-    for rc, amount in request.items():
-        if source == "placement":
-            providers_with = [p for p in ([rp] if rc in STANDARD else tree.get(rp, [rp])) if (p, rc) in inv]
-            if not providers_with:
-                blocker = (f"no {rc} inventory on the provider (disk may come from a sharing provider, "
-                           "not modelled)" if rc == "DISK_GB" else f"no {rc} inventory on this host")
-                fits.append(ResourceFit(resource_class=rc, requested=amount, capacity=None, used=None, free=None,
-                                        allocation_ratio=None, max_unit=None,
-                                        fits=None if rc == "DISK_GB" else 0, blocker=blocker))
-                continue
-            n_total, cap_total, used_total, why = 0, 0.0, 0.0, None
-            for p in providers_with:
-                i = inv[(p, rc)]
-                cap = None if i.total is None else (i.total - (i.reserved or 0)) * (i.allocation_ratio or 1.0)
-                u = used.get((p, rc), 0)
-                n, why_p = units_fit(amount, cap, u, min_unit=i.min_unit, max_unit=i.max_unit, step_size=i.step_size)
-                if n is None:
-                    n_total, why = None, why_p  # type: ignore[assignment]
-                    break
-                n_total += n
-                cap_total += cap or 0
-                used_total += u
-                why = why or why_p
-            first = inv[(providers_with[0], rc)]
-            fits.append(ResourceFit(
-                resource_class=rc, requested=amount, capacity=_num(cap_total), used=_num(used_total),
-                free=_num(cap_total - used_total), allocation_ratio=first.allocation_ratio, max_unit=first.max_unit,
-                fits=n_total, blocker=why if not n_total else None))
-        elif source == "hypervisor":
-            key = STANDARD.get(rc)
-            if key is None or key == "vcpus":
-                fits.append(ResourceFit(resource_class=rc, requested=amount, capacity=None, used=None, free=None,
-                                        allocation_ratio=None, max_unit=None, fits=None,
-                                        blocker="not counted: allocation ratio unknown without Placement"
-                                        if key else f"no {rc} data without Placement"))
-                continue
-            cap, u = row[f"{key}_capacity"], row[f"{key}_used"]
-            cap = None if cap is None else float(cap)
-            n, why = units_fit(amount, cap, None if u is None else float(u))
-            fits.append(ResourceFit(resource_class=rc, requested=amount, capacity=_num(cap), used=_num(u),
-                                    free=None if cap is None else _num(cap - float(u or 0)), allocation_ratio=None,
-                                    max_unit=None, fits=n, blocker=why if not n else None))
-            note = ("Hypervisor fields (no Placement data): RAM and disk against physical totals (a lower bound, "
-                    "allocation ratios unknown); vCPUs not counted.")
-        else:
-            fits.append(ResourceFit(resource_class=rc, requested=amount, capacity=None, used=None, free=None,
-                                    allocation_ratio=None, max_unit=None, fits=None, blocker="capacity unknown"))
-    if source is None:
-        return None, None, fits, ("Capacity unknown: no Placement resource provider matches this hypervisor and "
-                                  "the compute API (2.88+) reports no capacity fields.")
-    counted = [f for f in fits if f.fits is not None]
+class Fit(NamedTuple):
+    """One resource of one host's fit as the per-host loop computes it: plain values, no validation
+    (a plan runs ~3 per host over every host of the fleet); :meth:`model` makes the answer's
+    :class:`ResourceFit` (numbers rounded as shown) for the hosts of the page only."""
+
+    resource_class: str
+    requested: int
+    capacity: float | None
+    used: float | None
+    free: float | None
+    allocation_ratio: float | None = None
+    max_unit: int | None = None
+    fits: int | None = None
+    blocker: str | None = None
+
+    def model(self) -> ResourceFit:
+        return ResourceFit(resource_class=self.resource_class, requested=self.requested, capacity=_num(self.capacity),
+                           used=_num(self.used), free=_num(self.free), allocation_ratio=self.allocation_ratio,
+                           max_unit=self.max_unit, fits=self.fits, blocker=self.blocker)
+
+
+HYPERVISOR_NOTE = ("Hypervisor fields (no Placement data): RAM and disk against physical totals (a lower bound, "
+                   "allocation ratios unknown); vCPUs not counted.")
+UNKNOWN_NOTE = ("Capacity unknown: no Placement resource provider matches this hypervisor and the compute API (2.88+) "
+                "reports no capacity fields.")
+
+
+def _placement_fit(rp: str, rc: str, amount: int, slots: dict[tuple[str, str], Slot],
+                   tree: dict[str, list[str]]) -> Fit:
+    """Placement's rule over the host's provider (standard classes) or its provider tree (others)."""
+    if rc in STANDARD:
+        slot = slots.get((rp, rc))
+        found = [] if slot is None else [slot]
+    else:
+        found = [s for p in tree.get(rp, [rp]) if (s := slots.get((p, rc))) is not None]
+    if not found:
+        blocker = (f"no {rc} inventory on the provider (disk may come from a sharing provider, not modelled)"
+                   if rc == "DISK_GB" else f"no {rc} inventory on this host")
+        return Fit(rc, amount, None, None, None, fits=None if rc == "DISK_GB" else 0, blocker=blocker)
+    n_total: int | None = 0
+    cap_total, used_total, why = 0.0, 0.0, None
+    for s in found:
+        n, why_p = units_fit(amount, s.capacity, s.used, min_unit=s.min_unit, max_unit=s.max_unit,
+                             step_size=s.step_size)
+        if n is None:
+            n_total, why = None, why_p
+            break
+        n_total += n  # type: ignore[operator]
+        cap_total += s.capacity or 0
+        used_total += s.used
+        why = why or why_p
+    return Fit(rc, amount, cap_total, used_total, cap_total - used_total, found[0].allocation_ratio, found[0].max_unit,
+               n_total, why if not n_total else None)
+
+
+def _hypervisor_fit(host: Host, rc: str, amount: int) -> Fit:
+    """RAM and disk against the hypervisor's physical totals; vCPUs and other classes not counted."""
+    key = STANDARD.get(rc)
+    if key is None or key == "vcpus":
+        return Fit(rc, amount, None, None, None, blocker="not counted: allocation ratio unknown without Placement"
+                   if key else f"no {rc} data without Placement")
+    cap, u = getattr(host, f"{key}_capacity"), getattr(host, f"{key}_used")
+    cap = None if cap is None else float(cap)
+    n, why = units_fit(amount, cap, None if u is None else float(u))
+    return Fit(rc, amount, cap, u, None if cap is None else cap - float(u or 0), fits=n, blocker=why if not n else None)
+
+
+def host_fit(host: Host, request: dict[str, int], slots: dict[tuple[str, str], Slot],
+             tree: dict[str, list[str]]) -> tuple[int | None, str | None, list[Fit], str | None]:
+    """How many instances asking ``request`` ``host`` still takes, the first resource to run out
+    (with its blocker when none fit), the per-resource fits and a note. ``slots`` are keyed by
+    (provider, class); ``tree`` maps a provider to its tree's members."""
+    source = host.capacity_source
+    if source == "placement":
+        rp = host.resource_provider_id
+        fits = [_placement_fit(rp, rc, amount, slots, tree) for rc, amount in request.items()]  # type: ignore[arg-type]
+        note = None
+    elif source == "hypervisor":
+        fits = [_hypervisor_fit(host, rc, amount) for rc, amount in request.items()]
+        note = HYPERVISOR_NOTE if any(rc in ("MEMORY_MB", "DISK_GB") for rc in request) else None
+    else:
+        return None, None, [Fit(rc, amount, None, None, None, blocker="capacity unknown")
+                            for rc, amount in request.items()], UNKNOWN_NOTE
+    for f in fits:  # a known blocker settles it, whatever else is unknown
+        if f.fits == 0:
+            return 0, f"{f.resource_class} ({f.blocker})", fits, note
     unknown = [f for f in fits if f.fits is None and not (source == "hypervisor" and f.resource_class == "VCPU")]
-    zero = [f for f in counted if f.fits == 0]
-    if zero:  # a known blocker settles it, whatever else is unknown
-        first = zero[0]
-        return 0, f"{first.resource_class} ({first.blocker})", fits, note
     if unknown:
         return None, None, fits, (note + " " if note else "") + "; ".join(
             f"{f.resource_class}: {f.blocker}" for f in unknown)
-    if not counted:
+    best = None
+    for f in fits:
+        if f.fits is not None and (best is None or f.fits < best.fits):
+            best = f
+    if best is None:
         return None, None, fits, note
-    best = min(counted, key=lambda f: f.fits)  # type: ignore[arg-type, return-value]
     return best.fits, best.resource_class, fits, note
+
+
+def fit_numbers(host: Host, request: dict[str, int], slots: dict[tuple[str, str], Slot],
+                tree: dict[str, list[str]]) -> tuple[int | None, str | None, tuple[int | None, ...]]:
+    """What a plan sums over every host: :func:`host_fit`'s fit, the class that limits it (without
+    the blocker) and each class's fit in request order, without the per-resource detail (built for the
+    page's hosts only). The common case (a Placement host, VCPU/MEMORY_MB/DISK_GB) takes Placement's
+    rule straight from the slots; any other goes through :func:`host_fit`."""
+    rp = host.resource_provider_id
+    if host.capacity_source != "placement" or rp is None or not request.keys() <= STANDARD.keys():
+        n, limited, fits, _note = host_fit(host, request, slots, tree)
+        return n, limited.split(" ", 1)[0] if limited else None, tuple(f.fits for f in fits)
+    per: list[int | None] = []
+    for rc, amount in request.items():
+        s = slots.get((rp, rc))
+        if s is None:
+            per.append(None if rc == "DISK_GB" else 0)
+        else:
+            per.append(units_fit(amount, s.capacity, s.used, s.min_unit, s.max_unit, s.step_size)[0])
+    if 0 in per:
+        return 0, list(request)[per.index(0)], tuple(per)
+    if None in per or not per:
+        return None, None, tuple(per)
+    n = min(per)  # type: ignore[type-var]
+    return n, list(request)[per.index(n)], tuple(per)
 
 
 def _num(v: Any) -> float | None:
