@@ -10,7 +10,9 @@ then covers what the account can see, and says so)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from datetime import datetime
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +200,7 @@ class Figures:
     services: ServiceHealth | None
     findings: list[health.Finding]  # the SQL rules, up to MAX_EVIDENCE items each
     stuck: list[health.StuckCandidate] | None  # None: servers are not a fact, the rule is not evaluated
+    stuck_times: list[datetime]  # the candidates' updated_at, sorted
     so_far: dict[str, int]
     unknown: list[str]
     partial: list[str]
@@ -224,12 +227,16 @@ async def status_answer(app: AppContext, *, stuck_after_minutes: int, max_eviden
                                      background=threshold_crit == DEFAULT_CRIT,
                                      also=lb_health.findings_in(app, max_evidence))
     f, lb = served.value, served.also
-    stuck = None if f.stuck is None else health.stuck_at(f.stuck, utcnow(), stuck_after_minutes)
-    key = (served.key, max_evidence, include_rules, states_key(served.snapshot),
-           None if stuck is None else (len(stuck), tuple(c.id for c in stuck[:max_evidence])),
+    before = health.stuck_cut(utcnow(), stuck_after_minutes)
+    stuck = None if f.stuck is None else bisect_left(f.stuck_times, before)  # how many: which (health.stuck_at)
+    key = (served.key, max_evidence, include_rules, states_key(served.snapshot), stuck,
            tuple(health.finding_key(x, max_evidence) for x in lb))
-    return ReportAnswer(lambda: answer(served, stuck=stuck, max_evidence=max_evidence, include_rules=include_rules,
-                                       extra=lb), key, served.snapshot, served.memo)
+
+    def build() -> ClusterStatus:
+        return answer(served, stuck=None if f.stuck is None else health.stuck_at(f.stuck, before),
+                      max_evidence=max_evidence, include_rules=include_rules, extra=lb)
+
+    return ReportAnswer(build, key, served.snapshot, served.memo)
 
 
 async def cluster_status(app: AppContext, *, stuck_after_minutes: int, max_evidence: int,
@@ -348,4 +355,5 @@ def figures(conn: Connection, snapshot: SnapshotInfo, c: str, threshold_crit: fl
     stuck = health.stuck_candidates(conn, c) if "servers" in facts else None
     partial = sorted({f for k in ok & set(states) for f in FIELDS.get(k, ())})
     return Figures(hyp=hyp, inst=inst, net=net, storage=storage, stk=stk, services=services, findings=findings,
-                   stuck=stuck, so_far=so_far, unknown=sorted(unknown), partial=partial)
+                   stuck=stuck, stuck_times=sorted(c.updated_at for c in stuck or ()), so_far=so_far,
+                   unknown=sorted(unknown), partial=partial)

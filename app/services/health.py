@@ -166,9 +166,14 @@ def stuck_candidates(conn: Connection, cloud: str) -> list[StuckCandidate]:
     return [StuckCandidate(*r) for r in rows]
 
 
-def stuck_at(candidates: list[StuckCandidate], now: datetime, stuck_minutes: int) -> list[StuckCandidate]:
-    """The candidates whose task_state has not changed for ``stuck_minutes`` at ``now`` (evidence order)."""
-    before = now - timedelta(minutes=stuck_minutes)
+def stuck_cut(now: datetime, stuck_minutes: int) -> datetime:
+    """An instance whose task_state has not changed since before this is stuck at ``now``."""
+    return now - timedelta(minutes=stuck_minutes)
+
+
+def stuck_at(candidates: list[StuckCandidate], before: datetime) -> list[StuckCandidate]:
+    """The candidates stuck at the cut ``before`` (:func:`stuck_cut`), in evidence order. As the cut only
+    grows the set, how many there are (``bisect_left`` on the sorted ``updated_at`` values) says which."""
     return [c for c in candidates if c.updated_at < before]
 
 
@@ -233,4 +238,4 @@ def rules_table() -> list[dict[str, Any]]:
 
 
 __all__ = ["RULES", "Issue", "IssueItem", "StuckCandidate", "clipped", "freshness_findings", "rules_table", "score",
-           "sql_findings", "stuck_at", "stuck_candidates", "stuck_finding", "finding_key"]
+           "sql_findings", "stuck_at", "stuck_candidates", "stuck_cut", "stuck_finding", "finding_key"]
