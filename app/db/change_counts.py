@@ -1,18 +1,23 @@
 """The change log counted per time bucket (``snapshot_change_counts``): get_changes sums a window
 from a few rows per bucket instead of counting, grouping and JSON-reading every change row of it.
 
-Each change row is counted four times, in its hour and its minute bucket (``WIDTHS``), once for every
-project (``project_id = ''``) and once for its own project when it has one, under its kind, change
+Each change row is counted in its hour and its minute bucket (``WIDTHS``) for every project
+(``project_id = ''``), and in its hour for its own project when it has one, under its kind, change
 and, for a 'changed' row whose status changed, the old and new status. A count row also keeps the
 first and last ``at`` it counts.
 
-* :func:`add` runs in the change-log flush, in the same transaction as the change rows;
-* :func:`purge` runs after the retention purge deleted change rows, in the same transaction;
+* :func:`add` runs in the change-log flush, in the same transaction as the change rows (about three
+  count rows upserted per two change rows, most of them a project's hour);
+* :func:`purge` runs after the retention purge deleted change rows, in the same transaction: it drops
+  the buckets that ended before the cut and counts the bucket it cuts again from the change rows;
 * :func:`window_counts` reads a window exactly: whole hours inside it from the hour rows; in an hour
   the window cuts, whole minutes from the minute rows; in a minute it cuts, the change rows
-  themselves (through the (cloud, at) index). A cut bucket whose count rows all lie inside or
-  outside the window (by their first/last ``at``) is taken from its rows without going finer, so a
-  window ending now never reads change rows, and one starting elsewhere reads at most two minutes'.
+  themselves (index (cloud, at, id)). A cut bucket whose count rows all lie inside or outside the
+  window (by their first/last ``at``) is taken from its rows without going finer, so a window ending
+  now never reads change rows, and one starting elsewhere reads at most two minutes' of them.
+  Counts of some projects (a project filter, a restricted caller) have hours only: in an hour the
+  window cuts, those projects' change rows of it are counted (index (cloud, project_id, at, id)), at
+  most two hours of those projects' changes.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from app.db.bookkeeping import snapshot_changes as changes
 from app.db.engine import dialect_insert
 
 WIDTHS = (3600, 60)  # coarse to fine; each divides the one before
+PROJECT_WIDTHS = WIDTHS[:1]  # a project's own counts: hours only (a minute row per project cost more to write)
 ALL = ""  # project_id of the rows that count every project
 EPOCH = datetime(1970, 1, 1)
 CHANGED = "changed"
@@ -69,7 +75,7 @@ def tally(rows: Iterable[Mapping[str, Any]], widths: Sequence[int] = WIDTHS) -> 
         projects = (ALL, r["project_id"]) if r["project_id"] else (ALL,)
         for width in widths:
             bucket = floor(at, width)
-            for project in projects:
+            for project in projects if width in PROJECT_WIDTHS else (ALL,):
                 key = (r["cloud"], width, project, bucket, r["kind"], r["change"], old, new)
                 v = out.get(key)
                 if v is None:
@@ -102,34 +108,41 @@ async def add(conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
 
 async def purge(conn: Any, cloud: str, older_than: datetime) -> None:
     """After the change rows older than ``older_than`` were deleted: drop the buckets that ended before
-    it; recount the one it cuts, per width from fine to coarse (the finest from the change rows left
-    in it, at most a minute's, each coarser one from the finer counts)."""
-    for i, width in reversed(list(enumerate(WIDTHS))):
+    it, and count the one it cuts again from the change rows left in it (one GROUP BY in SQL over at
+    most an hour of them)."""
+    for width in WIDTHS:
         cut = floor(older_than, width)
         mine = and_(counts.c.cloud == cloud, counts.c.width == width)
         await conn.execute(delete(counts).where(mine, counts.c.bucket < cut))
         if cut == older_than:
             continue
         await conn.execute(delete(counts).where(mine, counts.c.bucket == cut))
-        end = cut + timedelta(seconds=width)
-        if i == len(WIDTHS) - 1:
-            left = (await conn.execute(
-                select(changes.c.cloud, changes.c.kind, changes.c.change, changes.c.at, changes.c.project_id,
-                       changes.c.before, changes.c.after)
-                .where(changes.c.cloud == cloud, changes.c.at >= cut, changes.c.at < end))).mappings().all()
-            values = count_rows(tally(left, (width,)))
-            if values:
-                await conn.execute(insert(counts), values)
-            continue
-        finer = counts.alias("finer")
-        keep = [finer.c.project_id, finer.c.kind, finer.c.change, finer.c.status_before, finer.c.status_after]
-        await conn.execute(insert(counts).from_select(
-            list(KEY) + ["n", "first_at", "last_at"],
-            select(finer.c.cloud, literal(width), finer.c.project_id, literal(cut, counts.c.bucket.type),
-                   *keep[1:], func.sum(finer.c.n), func.min(finer.c.first_at), func.max(finer.c.last_at))
-            .where(finer.c.cloud == cloud, finer.c.width == WIDTHS[i + 1], finer.c.bucket >= cut,
-                   finer.c.bucket < end)
-            .group_by(finer.c.cloud, *keep)))
+        in_bucket = and_(changes.c.cloud == cloud, changes.c.at >= cut, changes.c.at < cut + timedelta(seconds=width))
+        for by_project in (False, True) if width in PROJECT_WIDTHS else (False,):
+            k = _keyed(in_bucket, by_project)
+            await conn.execute(insert(counts).from_select(
+                list(KEY) + ["n", "first_at", "last_at"],
+                select(k.c.cloud, literal(width), k.c.project_id, literal(cut, counts.c.bucket.type), k.c.kind,
+                       k.c.change, k.c.status_before, k.c.status_after, func.count(), func.min(k.c.at),
+                       func.max(k.c.at))
+                .group_by(k.c.cloud, k.c.project_id, *_keys(k))))
+
+
+def _keyed(where: ColumnElement[bool], by_project: bool) -> Any:
+    """The change rows of ``where`` with their count key's columns (a subquery, so GROUP BY names the
+    CASE columns instead of repeating them: PostgreSQL would not match repeated bound parameters)."""
+    t = changes
+    old, new = t.c.before["status"].as_string(), t.c.after["status"].as_string()
+    moved = and_(t.c.change == CHANGED, old.is_not(None), new.is_not(None))
+    project = t.c.project_id if by_project else literal(ALL, counts.c.project_id.type)
+    cond = and_(where, t.c.project_id.is_not(None)) if by_project else where
+    return select(t.c.cloud, project.label("project_id"), t.c.kind, t.c.change, t.c.at,
+                  case((moved, old), else_="").label("status_before"),
+                  case((moved, new), else_="").label("status_after")).where(cond).subquery()
+
+
+def _keys(k: Any) -> list[Any]:
+    return [k.c.kind, k.c.change, k.c.status_before, k.c.status_after]
 
 
 class Window:
@@ -140,6 +153,7 @@ class Window:
         """``projects``: None for every project, else only these (a project filter, a restricted
         caller's projects); ``raw_filter``: the same filters on ``snapshot_changes`` (without the time)."""
         self.cloud, self.raw_filter = cloud, raw_filter
+        self.widths = WIDTHS if projects is None else PROJECT_WIDTHS
         where = [counts.c.cloud == cloud]
         if projects is None:
             where.append(counts.c.project_id == ALL)
@@ -159,7 +173,7 @@ def window_counts(conn: Connection, w: Window, lo: datetime, hi: datetime) -> Ta
     """Exact counts of the change rows with ``lo <= at < hi`` that pass ``w``'s filters."""
     total: Tally = Counter()
     pending = [(lo, hi)] if lo < hi else []
-    for width in WIDTHS:
+    for width in w.widths:
         cuts: list[tuple[datetime, datetime]] = []
         for a, b in pending:
             first, last = _ceil(a, width), floor(b, width)
@@ -197,15 +211,9 @@ def _take_whole(conn: Connection, w: Window, width: int, cuts: list[tuple[dateti
 
 
 def _raw(conn: Connection, w: Window, ranges: list[tuple[datetime, datetime]]) -> Tally:
-    """Count change rows themselves (at most a minute per range), grouped like the count rows."""
+    """Count change rows themselves (a cut minute per range, or a cut hour of some projects)."""
     t = changes
-    old, new = t.c.before["status"].as_string(), t.c.after["status"].as_string()
     when = or_(*(and_(t.c.at >= a, t.c.at < b) for a, b in ranges))
-    rows = conn.execute(select(t.c.kind, t.c.change, old, new, func.count())
-                        .where(t.c.cloud == w.cloud, when, w.raw_filter)
-                        .group_by(t.c.kind, t.c.change, old, new)).all()
-    out: Tally = Counter()
-    for kind, change, b, a, n in rows:
-        pair = ("", "") if change != CHANGED or b is None or a is None else (_status(b), _status(a))
-        out[(kind, change, *pair)] += int(n)
-    return out
+    k = _keyed(and_(t.c.cloud == w.cloud, when, w.raw_filter), False)
+    rows = conn.execute(select(*_keys(k), func.count()).group_by(*_keys(k))).all()
+    return Counter({(kind, change, old, new): int(n) for kind, change, old, new, n in rows})
