@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="Read-tool answers kept per cloud while their data and sync state are unchanged "
                     "(app/services/answer_cache.py); 0 computes every answer.",
     )
+    answer_rewarm: int = Field(
+        32, ge=0, le=10_000, validation_alias=_alias("OPS_ANSWER_REWARM"),
+        description="After each sync, kept answers asked for in the last 15 minutes whose data moved are computed "
+                    "again in the background, at most this many, most recently asked first (0: never; a request "
+                    "then computes its answer after each sync, or is served the previous one marked superseded).",
+    )
     tombstone_retention_days: float = Field(
         7.0, gt=0, validation_alias=_alias("OPS_TOMBSTONE_RETENTION_DAYS")
     )

@@ -36,6 +36,7 @@ from app.services.operations.background import BackgroundTasks
 from app.services.models import KindFreshness as KindFreshnessOut
 from app.services.models import SnapshotInfo, clip
 from app.sync import freshness as fresh
+from app.sync.runs import TARGETED, SyncResult
 from app.sync.scheduler import Poller
 from app.sync.service import SyncService
 
@@ -249,13 +250,24 @@ async def open_app_context(settings: Settings, **connect_kwargs: Any) -> AsyncIt
                 stack.push_async_callback(view.poller.stop)
         stack.push_async_callback(tasks.cancel_all)
         for view in views.values():
-            view.sync.on_run_end = view.warmer.run_ended
+            view.sync.on_run_end = _run_ended(view)
             view.warmer.start(view)
+            stack.push_async_callback(view.answers.stop)  # background recomputes: cancelled after the warmer
             stack.push_async_callback(view.warmer.stop)
         for view in views.values():
             if view.poller is not None:
                 await view.poller.start()
         yield next(iter(views.values()))
+
+
+def _run_ended(view: AppContext) -> Callable[[SyncResult], None]:
+    """``SyncService.on_run_end``: the warmer looks at the data; a write-through (targeted) run means an
+    operator's change, which no answer computed before it may hide (app.services.answer_cache)."""
+    def ended(result: SyncResult) -> None:
+        if result.mode == TARGETED:
+            view.answers.note_write()
+        view.warmer.run_ended(result)
+    return ended
 
 
 async def _open_cloud(stack: AsyncExitStack, settings: Settings, db: Database, metrics: Metrics, orders: OrderCache,

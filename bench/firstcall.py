@@ -7,7 +7,8 @@ the compute API (the same servers every time, stopped and started in turn, so th
 wait for the simulator's transition, run ``incremental_sync('servers')`` in the server's own context (as
 its poller would: the same process, the same caches), then call the case once (the *first call*) and
 ``after`` more times (the *warm* calls of the same data version). Client round trip and handler time
-(the tool function, as timed by app.tools.base) of both."""
+(the tool function, as timed by app.tools.base) of both, and whether the first answer was the previous
+one served superseded while the new one is computed in the background (app/services/answer_cache.py)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,22 @@ from bench.stats import summary
 
 
 async def _timed(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, str | None]:
+    ms, error, _superseded = await _timed_answer(client, tool, args)
+    return ms, error
+
+
+async def _timed_answer(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, str | None, bool]:
+    """(round trip ms, error text, whether the answer was the previous one served superseded while the new
+    one is computed: app/services/answer_cache.py)."""
     t0 = time.perf_counter()
     try:
         r = await client.call_tool(tool, args)
     except Exception as e:  # noqa: BLE001 - reported per case, the run goes on
-        return (time.perf_counter() - t0) * 1000, f"{type(e).__name__}: {e}"[:300]
+        return (time.perf_counter() - t0) * 1000, f"{type(e).__name__}: {e}"[:300], False
     ms = (time.perf_counter() - t0) * 1000
-    return ms, ((r.content[0].text if r.content else "error")[:300] if r.is_error else None)
+    snap = (r.structured_content or {}).get("snapshot") if isinstance(r.structured_content, dict) else None
+    superseded = bool(isinstance(snap, dict) and snap.get("superseded"))
+    return ms, ((r.content[0].text if r.content else "error")[:300] if r.is_error else None), superseded
 
 
 async def do_firstcall(a: argparse.Namespace) -> dict[str, Any]:
@@ -70,14 +80,15 @@ async def do_firstcall(a: argparse.Namespace) -> dict[str, Any]:
             sync = await holder["ctx"].sync.incremental_sync("servers")
             sync_s = time.perf_counter() - t0
             handler_ms.pop(tool, None)
-            first_ms, first_error = await _timed(client, tool, args)
+            first_ms, first_error, superseded = await _timed_answer(client, tool, args)
             first_handler = handler_ms.pop(tool, [])
             warm = [await _timed(client, tool, args) for _ in range(a.after)]
             warm_handler = handler_ms.pop(tool, [])
             results[label] = {
                 "tool": tool, "servers_changed": len(ids) - len(errors), "action": action,
                 "sync": {"s": sync_s, "status": sync.status, "seen": sync.seen, "changed": sync.changed},
-                "first": {"client_ms": first_ms, "handler_ms": first_handler[0] if first_handler else None},
+                "first": {"client_ms": first_ms, "handler_ms": first_handler[0] if first_handler else None,
+                          "superseded": superseded},
                 "warm": {"client": summary([ms for ms, _ in warm]), "handler": summary(warm_handler),
                          "second_client_ms": warm[0][0] if warm else None},
                 "first_error": first_error or next((e for _, e in warm if e), None),

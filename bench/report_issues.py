@@ -139,12 +139,15 @@ def first_call_section(results: dict[str, Any]) -> list[str]:
                       "the compute API, then `incremental_sync('servers')` in the server's own context (as its poller "
                       "does); then the case's first call, then "
                       "its warm calls on the same data version. *Client*: the SDK's in-process client round trip; "
-                      "*handler*: the tool function as timed by `app.tools.base`.", ""]
+                      "*handler*: the tool function as timed by `app.tools.base`. *(superseded)*: the first call "
+                      "was served the previous answer, dated by its own data and marked `superseded`, while the new "
+                      "one was computed in the background (docs/performance.md).", ""]
             rows = []
             for name, c in fc["cases"].items():
                 first, warm = c["first"], c["warm"]
                 wm = warm["client"].get("median")
-                rows.append([label(name, c), f1(first["client_ms"], 2), f1(first["handler_ms"], 2), f1(wm, 2),
+                rows.append([label(name, c) + (" (superseded)" if first.get("superseded") else ""),
+                             f1(first["client_ms"], 2), f1(first["handler_ms"], 2), f1(wm, 2),
                              f1(warm["handler"].get("median"), 2),
                              f"{first['client_ms'] / wm:.1f}x" if wm else "–",
                              f"{f1(c['sync']['s'], 2)} ({c['sync']['changed']})",

@@ -48,6 +48,10 @@ class SnapshotInfo(BaseModel):
     stale: bool = Field(description="True if any kind used is stale, failed, unavailable or never synced.")
     missing: list[str] = Field(default_factory=list, description="Kinds used that have never been synced (their data is absent, not zero).")
     kinds: list[KindFreshness] = Field(default_factory=list, description="Per-kind freshness of the kinds used.")
+    superseded: bool = Field(default=False, description="True: the snapshot holds newer data than this answer, "
+                                                        "which was kept from before the latest sync and is being "
+                                                        "computed again; as_of is the data it was computed from. "
+                                                        "Call again in a few seconds for the newest.")
 
 
 class PageInfo(BaseModel):

@@ -15,6 +15,9 @@ fleet by name), each only when its data moved. Rounds start:
   this way, and a long first sync is summarised every ``max_lag`` seconds instead of after every page;
 * when a request found a report of an older basis (nudge): the same rule as a look at the data.
 
+A round ends by computing again the kept answers asked for recently whose data moved
+(:meth:`app.services.answer_cache.AnswerCache.rewarm`), so the first call after a sync finds them ready.
+
 A failing round is logged (one line per distinct error) and retried at the next look. :meth:`stop`
 cancels a round in progress without a traceback (a read already on its worker thread finishes there;
 ``Database.dispose`` waits for it).
@@ -157,4 +160,6 @@ class ReportWarmer:
         computed = False
         for rebuild in REPORTS:
             computed = await rebuild(app) or computed
-        return bool(await warm_match_sets(app)) or computed
+        computed = bool(await warm_match_sets(app)) or computed
+        # then the kept answers people asked for recently (app.services.answer_cache), on the new data
+        return bool(await app.answers.rewarm(app, app.settings.answer_rewarm)) or computed

@@ -196,6 +196,9 @@ def _freshness(snap: Any) -> str | None:
         return None
     if snap.get("missing"):
         return f"Not synced yet (absent, not zero): {', '.join(snap['missing'])}."
+    if snap.get("superseded"):
+        return (f"Answer kept from before the latest sync: data as of {snap.get('as_of')} ({snap.get('age_seconds')} s "
+                "old), being computed again now: call again in a few seconds for the newest.")
     if snap.get("stale"):
         return f"Snapshot is stale (oldest data as of {snap.get('as_of')}): check get_sync_status."
     if snap.get("as_of") is not None:

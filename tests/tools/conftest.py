@@ -60,11 +60,15 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncedCloud]:
     server.stop()
 
 
-def server_for(settings: Settings, sim: Simulator) -> Any:
+def server_and_state(settings: Settings, sim: Simulator) -> tuple[Any, Any]:
+    """The server and its :class:`app.server.ServerState` (``state.context``: the serving AppContext)."""
     from app.server import build_server
 
-    mcp, _state = build_server(settings, context_factory=lambda s: open_app_context(s, **sim.connect_kwargs()))
-    return mcp
+    return build_server(settings, context_factory=lambda s: open_app_context(s, **sim.connect_kwargs()))
+
+
+def server_for(settings: Settings, sim: Simulator) -> Any:
+    return server_and_state(settings, sim)[0]
 
 
 @asynccontextmanager
@@ -74,6 +78,14 @@ async def mcp_client(settings: Settings, sim: Simulator) -> AsyncIterator[Client
     (set up and torn down in different tasks) does not guarantee."""
     async with Client(server_for(settings, sim)) as c:
         yield c
+
+
+@asynccontextmanager
+async def mcp_client_and_context(settings: Settings, sim: Simulator) -> AsyncIterator[tuple[Client, Any]]:
+    """:func:`mcp_client` and the server's AppContext (its answer cache, sync service, warmer)."""
+    mcp, state = server_and_state(settings, sim)
+    async with Client(mcp) as c:
+        yield c, state.context
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -107,6 +119,18 @@ async def call_current(client: Client, tool: str, **arguments: Any) -> dict[str,
         if out["computed"]["current"] or time.monotonic() > deadline:
             return out
         await asyncio.sleep(0.1)
+
+
+async def call_newest(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """:func:`call` until the answer is not a kept one served while it is computed again after a sync
+    (``snapshot.superseded``, app/services/answer_cache.py). Waits for that state, bounded by a guard
+    against a hang, not a timing assertion."""
+    deadline = time.monotonic() + 120
+    while True:
+        out = await call(client, tool, **arguments)
+        if not (out.get("snapshot") or {}).get("superseded") or time.monotonic() > deadline:
+            return out
+        await asyncio.sleep(0.05)
 
 
 async def call_error(client: Client, tool: str, **arguments: Any) -> str:

@@ -1,6 +1,9 @@
 """Kept answers (app/services/answer_cache.py): a repeated read is served after one small check, with
 current ages; a write to the snapshot, by this process or another, or a finished sync of the answer's
-kinds makes the next call compute it again; callers of other project scopes never share one."""
+kinds makes it computed again: by a background recompute while the previous answer is served marked
+superseded (with the freshness of its own data), or by the request itself after a write-through or for
+a stale previous answer; after a sync the warmer recomputes the answers asked for recently; callers of
+other project scopes never share one."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from app.services.answer_cache import AnswerCache
 from app.services.models import SnapshotInfo
 from app.simulator.core import Simulator
 from app.simulator.runner import SimulatorServer
-from tests.tools.conftest import call, make_settings, mcp_client, sync_everything
+from tests.tools.conftest import call, call_newest, make_settings, mcp_client, mcp_client_and_context, sync_everything
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ async def test_repeated_answer_is_kept_until_the_data_moves(fleet: tuple[Any, Si
         servers[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
         await _sync_servers(settings, sim)
 
-        after = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        after = await call_newest(client, "get_instances_by_status", status="ACTIVE", limit=200)
         assert victim not in _active(after)
         assert after["total"] == first["total"] - 1
         assert as_of(after, "servers") > as_of(first, "servers")  # the new run's time, not the kept one
@@ -77,7 +80,7 @@ async def test_a_sync_that_changed_nothing_still_moves_the_freshness(fleet: tupl
         assert as_of(kept, "volume_types") == as_of(first, "volume_types")
         async with open_app_context(settings, **sim.connect_kwargs()) as ctx:
             assert (await ctx.sync.full_sync("volume_types")).ok  # its kind: same rows, newer as_of
-        renewed = await call(client, "get_volume_types")
+        renewed = await call_newest(client, "get_volume_types")
         assert as_of(renewed, "volume_types") > as_of(first, "volume_types")
         seen = ("last_seen_at",)  # when each row was last listed: the new run's time
         assert [{k: v for k, v in r.items() if k not in seen} for r in renewed["volume_types"]] == [
@@ -112,3 +115,65 @@ async def test_keys_are_separate_and_the_cache_is_bounded(fleet: tuple[Any, Simu
         before = len(computed)
         await serve(("t", "{}", ("p1",)), entries=0)
         assert len(computed) == before + 1
+
+
+async def test_after_a_sync_the_previous_answer_is_served_superseded_until_the_new_one_is_ready(
+        fleet: tuple[Any, Simulator]) -> None:
+    settings, sim = fleet
+    async with mcp_client_and_context(settings, sim) as (client, ctx):
+        hold = asyncio.Event()
+
+        async def held(_key: Any) -> None:
+            await hold.wait()
+
+        ctx.answers.before_recompute = held  # the background recompute waits until the test says so
+        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        victim = sorted(_active(first))[0]
+        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+        await _sync_servers(settings, sim)  # another process's poll: newer data in the database
+
+        result = await client.call_tool("get_instances_by_status", {"status": "ACTIVE", "limit": 200})
+        previous = result.structured_content
+        assert previous["snapshot"]["superseded"] is True
+        assert victim in _active(previous) and previous["total"] == first["total"]  # the answer as it was
+        assert as_of(previous, "servers") == as_of(first, "servers")  # dated by the data it came from
+        assert "kept from before the latest sync" in result.content[0].text
+        again = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)  # still recomputing
+        assert again["snapshot"]["superseded"] is True and ctx.answers.superseded == 2
+
+        hold.set()
+        await ctx.answers.settled()
+        new = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        assert new["snapshot"]["superseded"] is False and victim not in _active(new)
+        assert new["total"] == first["total"] - 1 and as_of(new, "servers") > as_of(first, "servers")
+
+
+async def test_a_write_through_is_never_hidden_by_a_superseded_answer(fleet: tuple[Any, Simulator]) -> None:
+    settings, sim = fleet
+    async with mcp_client_and_context(settings, sim) as (client, ctx):
+        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        victim = sorted(_active(first))[0]
+        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+        # what a management operation does after its API call: a targeted refresh in this process
+        assert (await ctx.sync.refresh("servers", [victim])).ok
+        after = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        assert after["snapshot"]["superseded"] is False and victim not in _active(after)
+        assert ctx.answers.superseded == 0
+
+
+async def test_the_warmer_recomputes_recent_answers_after_a_sync(fleet: tuple[Any, Simulator]) -> None:
+    settings, sim = fleet
+    async with mcp_client_and_context(settings, sim) as (client, ctx):
+        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        victim = sorted(_active(first))[0]
+        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+        rounds: asyncio.Queue[bool] = asyncio.Queue()
+        ctx.warmer.on_round = rounds.put_nowait
+        assert (await ctx.sync.full_sync("servers")).ok  # this process's poll: the warmer's round follows
+        while ctx.answers.rewarmed < 1:  # rounds may also follow the start; the one after the sync rewarms
+            await asyncio.wait_for(rounds.get(), 120)  # a guard against a hang, not a timing assertion
+        await ctx.answers.settled()
+        hits = ctx.answers.hits
+        after = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+        assert ctx.answers.hits == hits + 1  # ready: no computing on the request
+        assert after["snapshot"]["superseded"] is False and victim not in _active(after)
