@@ -75,14 +75,17 @@ class Basis:
         return sum(v for _, v in self.versions)
 
 
-# Built once (compiled once): every report request reads it.
+# Built once (compiled once): every report request reads it. The cloud's every row (one per kind, ~30),
+# filtered here: an IN list of the kinds costs half as much again (PostgreSQL 0.31 vs 0.21 ms, SQLite 0.10 vs
+# 0.06 ms, interleaved in one read on the benchmark databases).
 _VERSIONS = select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
-    snapshot_versions.c.cloud == bindparam("cloud"), snapshot_versions.c.kind.in_(bindparam("kinds", expanding=True)))
+    snapshot_versions.c.cloud == bindparam("cloud"))
 
 
 def versions_of(conn: Connection, cloud: str, kinds: Sequence[str]) -> list[tuple[str, int]]:
     """The data version of each of ``kinds`` that has one, read on ``conn``."""
-    return [(str(k), int(v)) for k, v in conn.execute(_VERSIONS, {"cloud": cloud, "kinds": list(kinds)})]
+    wanted = set(kinds)
+    return [(str(k), int(v)) for k, v in conn.execute(_VERSIONS, {"cloud": cloud}) if k in wanted]
 
 
 def basis_in(conn: Connection, snapshot: SnapshotInfo, cloud: str) -> Basis:
