@@ -136,8 +136,10 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
 
     def read(conn: Connection) -> tuple[Tally, list[Any], SnapshotInfo]:
         tallied = window_counts(conn, window, start, hi)
-        page = conn.execute(select(t).where(t.c.cloud == app.cloud_name, t.c.at >= start, t.c.at < hi, raw)
-                            .order_by(t.c.at.desc(), t.c.id.desc()).limit(limit).offset(offset)).all()
+        page: list[Any] = []
+        if sum(tallied.values()) > offset:  # else the walk would read every row of the window to find none
+            page = conn.execute(select(t).where(t.c.cloud == app.cloud_name, t.c.at >= start, t.c.at < hi, raw)
+                                .order_by(t.c.at.desc(), t.c.id.desc()).limit(limit).offset(offset)).all()
         seen = sorted({kind for (kind, _ch, _b, _a), n in tallied.items() if n})
         return tallied, page, app.snapshot_in(conn, wanted or seen or ["servers"])
 

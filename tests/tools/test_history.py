@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.context import open_app_context
+from app.services.changes import get_changes
+from app.services.scope import ProjectScope
 from tests.tools.conftest import call, call_error, make_settings, mcp_client, sync_everything
 
 
@@ -54,3 +58,38 @@ async def test_what_changed_and_one_instances_history(make_sim: Any, tmp_path: P
         assert "Unknown kind" in await call_error(client, "get_changes", kinds="servers,bogus")
         assert "until is before since" in await call_error(client, "get_changes", since="1h", until="2h")
         assert "No instance" in await call_error(client, "get_instance_history", instance="no-such-vm")
+
+
+async def test_changes_of_a_project_and_of_a_restricted_caller(make_sim: Any, tmp_path: Path) -> None:
+    """The counts and the page of one project (the project filter), of a caller restricted to some
+    projects, and of both at once (only the projects in both), equal the change rows themselves."""
+    sim = make_sim(servers=40, seed=12)
+    settings = make_settings(tmp_path / "scoped.db")
+    await sync_everything(settings, sim)
+    servers = sim.state.coll("servers")
+    by_project: dict[str, list[str]] = {}
+    for sid in sorted(servers, key=lambda i: servers[i]["name"]):
+        by_project.setdefault(servers[sid]["tenant_id"], []).append(sid)
+    picked = [sid for group in by_project.values() for sid in group[:6]]  # six of every project
+    for sid in picked:
+        servers[sid]["status"] = "ERROR" if servers[sid]["status"] != "ERROR" else "ACTIVE"
+    await sync_everything(settings, sim)
+    changed = [servers[i] for i in picked]
+    projects = sorted({s["tenant_id"] for s in changed})
+    assert len(projects) >= 2
+
+    def expected(allowed: set[str]) -> int:
+        return sum(1 for s in changed if s["tenant_id"] in allowed)
+
+    async with open_app_context(settings, **sim.connect_kwargs()) as app:
+        one = projects[0]
+        got = await get_changes(app, "1h", None, "servers", one, None, 200, 0)
+        assert got.page.total == expected({one}) == len(got.changes)
+        assert {c.project_id for c in got.changes} == {one}
+        scoped = replace(app, scope=ProjectScope(projects=frozenset(projects[1:])))
+        got = await get_changes(scoped, "1h", None, None, None, "changed", 200, 0)
+        assert got.page.total == expected(set(projects[1:])) == len(got.changes)
+        assert sum(got.status_transitions.values()) == got.page.total
+        assert (await get_changes(scoped, "1h", None, None, one, None, 200, 0)).page.total == 0  # not its project
+        both = await get_changes(scoped, "1h", None, None, projects[1], None, 200, 0)
+        assert both.page.total == expected({projects[1]})
