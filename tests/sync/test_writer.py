@@ -63,3 +63,34 @@ async def test_run_log_purge_keeps_latest_success(db_url) -> None:
     assert await runs.purge(utcnow() - timedelta(days=7)) == 2
     assert await runs.last_success("flavors", ["full"]) == old
     await db.dispose()
+
+
+def _server(i: int, ip: str, status: str = "ACTIVE") -> dict:
+    return {"id": f"s-{i}", "name": f"vm-{i}", "status": status, "addresses": {"net": [{"addr": ip}]}}
+
+
+async def test_link_rows_follow_their_parent_through_its_life(db_url) -> None:
+    """Link rows are replaced for changed parents, written once for new and revived ones (the writer
+    skips the delete for rows that were not live), and go with tombstoning, whatever the path."""
+    db = Database(db_url)
+    w, runs, spec = SnapshotWriter(db), RunLog(db, "c"), get_spec("servers")
+
+    def links() -> list[tuple]:
+        return sorted(query(db_url, "SELECT server_id, ip_address FROM server_addresses WHERE cloud = 'c'"))
+
+    r = await runs.start("servers", "full")
+    await w.upsert_page(spec, "c", [_server(i, f"10.0.0.{i}") for i in range(4)], r.run_id, utcnow())
+    assert links() == [(f"s-{i}", f"10.0.0.{i}") for i in range(4)]
+    # s-0 changes its address, s-1 is unchanged, s-2 is reported gone, s-3 is missing from the listing
+    r = await runs.start("servers", "full")
+    c = await w.upsert_page(spec, "c", [_server(0, "10.9.9.9"), _server(1, "10.0.0.1"),
+                                        _server(2, "10.0.0.2", status="DELETED")], r.run_id, utcnow())
+    assert (c.changed, c.unchanged, c.tombstoned) == (1, 1, 1)
+    assert await w.tombstone_missing(spec, "c", r.run_id, utcnow()) == 1
+    assert links() == [("s-0", "10.9.9.9"), ("s-1", "10.0.0.1")]
+    # revived rows get their link rows back exactly once, in one page with a changed and a new row
+    r = await runs.start("servers", "full")
+    c = await w.upsert_page(spec, "c", [_server(i, f"10.1.0.{i}") for i in range(6)], r.run_id, utcnow())
+    assert (c.added, c.changed) == (4, 2)
+    assert links() == [(f"s-{i}", f"10.1.0.{i}") for i in range(6)]
+    await db.dispose()
