@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select
 from app.services.models import PageInfo
 from app.services.operations.models import OperationEntry, OperationLog
 from app.services.operations.tables import operations
+from app.services.paging import page_total
 from app.services.query import check_window
 
 if TYPE_CHECKING:
@@ -21,11 +22,10 @@ async def operation_log(app: AppContext, limit: int, offset: int, tool: str | No
     where = [t.c.cloud == app.cloud_name] + ([t.c.tool == tool] if tool else [])
 
     def read(conn: Connection) -> tuple[int, list[Any]]:
-        # the total and the page in one worker-thread call and one snapshot (it was a thread hop each)
-        total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+        # the page and its total in one worker-thread call and one snapshot (it was a thread hop each)
         rows = conn.execute(select(t).where(*where).order_by(t.c.at.desc(), t.c.id.desc())
                             .limit(limit).offset(offset)).mappings().all()
-        return int(total), list(rows)
+        return page_total(conn, select(func.count()).select_from(t).where(*where), len(rows), limit, offset), list(rows)
 
     total, rows = await app.db.read(read)
     entries = [OperationEntry(**{**{k: v for k, v in r.items() if k in OperationEntry.model_fields},

@@ -1,0 +1,16 @@
+"""The total of a page whose rows are already read, counted only when the page cannot tell it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+
+def page_total(conn: Connection, count: Any, returned: int, limit: int, offset: int) -> int:
+    """Rows in all pages: ``offset + returned`` when the page ended early with rows in it (or the first
+    page is empty); otherwise ``count`` (a ``SELECT count(*)``) runs. Saves the count's round trip on
+    the usual short history or audit page."""
+    if (returned and returned < limit) or (offset == 0 and not returned):
+        return offset + returned
+    return int(conn.execute(count).scalar_one())
