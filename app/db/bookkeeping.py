@@ -115,10 +115,10 @@ snapshot_change_counts = Table(
     "snapshot_change_counts",
     metadata,
     Column("cloud", String(64), primary_key=True, doc="Cloud label."),
-    Column("width", Integer, primary_key=True, doc="Bucket width in seconds (3600 and 60: every change is "
-                                                     "counted at both)."),
+    Column("width", Integer, primary_key=True, doc="Bucket width in seconds: 3600 and 60 for every project's "
+                                                     "counts, 3600 for a project's own."),
     Column("project_id", String(64), primary_key=True,
-           doc="'' counts every project's changes; a project ID counts that project's own."),
+           doc="'' counts every project's changes; a project ID counts that project's own (hourly)."),
     Column("bucket", DateTime, primary_key=True, doc="Start of the bucket (UTC): at is in [bucket, bucket+width)."),
     Column("kind", String(64), primary_key=True, doc="Resource kind."),
     Column("change", String(16), primary_key=True, doc="created, changed or deleted."),

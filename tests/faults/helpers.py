@@ -13,7 +13,8 @@ from app.simulator.core import FaultRule, Simulator
 
 # Tables that only book-keep (their counts legitimately move on every run).
 BOOKKEEPING = {"sync_runs", "poller_lease", "snapshot_versions", "alembic_version", "operations",
-               "operation_log", "confirmations", "sync_state", "snapshot_changes", "cloud_identities"}
+               "operation_log", "confirmations", "sync_state", "snapshot_changes", "snapshot_change_counts",
+               "cloud_identities"}
 
 
 class FromNth(FaultRule):
