@@ -15,12 +15,14 @@ from app.resources.flavors import table as flavors
 from app.resources.hypervisors import table as hypervisors
 from app.resources.servers import table as servers
 from app.services.capacity import capacity_query
+from app.services.kept import kept
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, fetch_page, live, ordered
 from app.services.scope import restrict, visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.db.engine import Database
 
 # HypervisorOut field -> column of app.services.capacity.capacity_query
 _CAP_FIELDS = {
@@ -118,21 +120,30 @@ async def flavor_list(app: AppContext, limit: int, offset: int) -> FlavorList:
     f = flavors
     stmt = select(f).where(visible(app, f)).order_by(*ordered(f.c.vcpus, f.c.ram_mb, f.c.name, f.c.id))
     return await app.read(("flavors", "servers"), _read_flavors, app.cloud_name, stmt, limit, offset,
-                          restrict(app, servers))
+                          restrict(app, servers), None if app.scope.restricted else app.db)
 
 
 def _read_flavors(conn: Connection, snap: SnapshotInfo, cloud: str, stmt: Select[Any], limit: int,
-                  offset: int, mine: ColumnElement[bool]) -> FlavorList:
-    """One page of flavors, each with the count of the caller's instances (``mine``) of it."""
+                  offset: int, mine: ColumnElement[bool], whole: Database | None) -> FlavorList:
+    """One page of flavors, each with the count of the caller's instances (``mine``) of it. ``whole``
+    (an unrestricted caller): the counts over every server are kept per the servers' data version
+    (:mod:`app.services.kept`): counting them walks the whole fleet."""
     total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
-    s = servers
-    by_id = dict(conn.execute(
-        select(s.c.flavor_id, func.count()).where(live(s, cloud), mine, s.c.flavor_id.in_([r.id for r in rows]))
-        .group_by(s.c.flavor_id)).all())
-    by_name = dict(conn.execute(
-        select(s.c.flavor_name, func.count())
-        .where(live(s, cloud), mine, s.c.flavor_id.is_(None), s.c.flavor_name.in_([r.name for r in rows]))
-        .group_by(s.c.flavor_name)).all())
+    ids, names = tuple(r.id for r in rows), tuple(r.name for r in rows)
+
+    def count() -> tuple[dict[str, int], dict[str, int]]:
+        s = servers
+        by_id = dict(conn.execute(
+            select(s.c.flavor_id, func.count()).where(live(s, cloud), mine, s.c.flavor_id.in_(ids))
+            .group_by(s.c.flavor_id)).all())
+        by_name = dict(conn.execute(
+            select(s.c.flavor_name, func.count())
+            .where(live(s, cloud), mine, s.c.flavor_id.is_(None), s.c.flavor_name.in_(names))
+            .group_by(s.c.flavor_name)).all())
+        return by_id, by_name
+
+    by_id, by_name = count() if whole is None else kept(conn, whole, cloud, ["servers"],
+                                                        ("servers", "per flavor", ids, names), count)
     items = [FlavorOut(id=r.id, name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
                        ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb, is_public=r.is_public,
                        is_disabled=r.is_disabled, instances=by_id.get(r.id, 0) + by_name.get(r.name, 0))

@@ -25,11 +25,13 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, func, or_, sele
 from app.errors import InvalidArgument
 from app.resources.registry import get_spec
 from app.services.models import PageInfo, SnapshotInfo, schema_bounds
-from app.services.query import MAX_LIMIT, MAX_OFFSET, check_window, contains, fetch_page, live, ordered
+from app.services.kept import kept
+from app.services.query import MAX_LIMIT, MAX_OFFSET, check_window, contains, count_of, fetch_page, live, ordered
 from app.services.scope import UNRESTRICTED, ProjectScope, condition, visible
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.db.engine import Database
 
 HIDDEN_COLUMNS = frozenset({"cloud", "raw", "search_text", "last_sync_id", "deleted_at"})
 SEEN_DOCS = {
@@ -235,13 +237,21 @@ async def list_view(
         conds.append(contains(t.c[view.name_column], name.strip(), case_sensitive))
     stmt = select(t, *_ref_columns(app.cloud_name, view, t)).where(*conds).order_by(
         *ordered(*(t.c[c] for c in view.order_by)))
-    return await app.read(view.kinds, _read_view, view, app.cloud_name, stmt, limit, offset, app.scope)
+    # every live row of the kind, for an unrestricted caller: the total depends on the kind alone
+    whole = app.db if len(conds) == 1 and not app.scope.restricted else None
+    return await app.read(view.kinds, _read_view, view, app.cloud_name, stmt, limit, offset, app.scope, whole)
 
 
 def _read_view(conn: Connection, snap: SnapshotInfo, view: View, cloud: str, stmt: Select[Any], limit: int,
-               offset: int, scope: ProjectScope) -> Any:
-    """One page of ``view`` with its ``enrich`` fields, in one read (see :meth:`AppContext.read`)."""
-    total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
+               offset: int, scope: ProjectScope, whole: Database | None) -> Any:
+    """One page of ``view`` with its ``enrich`` fields, in one read (see :meth:`AppContext.read`).
+    ``whole``: the statement selects every live row of the kind (no filter, unrestricted caller), so
+    its total is kept per the kind's data version (:mod:`app.services.kept`)."""
+    if whole is None:
+        total, rows = fetch_page(conn, stmt, limit=limit, offset=offset)
+    else:
+        total = kept(conn, whole, cloud, [view.kind], (view.kind, "count"), lambda: count_of(conn, stmt))
+        rows = list(conn.execute(stmt.limit(limit).offset(offset)).all())
     page = Page(conn=conn, cloud=cloud, rows=rows, missing=frozenset(snap.missing), scope=scope)
     extras = view.enrich(page) if view.enrich and rows else [{} for _ in rows]
     cols = view.columns

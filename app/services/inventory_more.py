@@ -25,30 +25,41 @@ from app.resources.ports import table as ports
 from app.resources.servers import table as servers
 from app.resources.subnets import table as subnets
 from app.services.inventory import eq_ci, id_or_name, live_keyed, raw_of
+from app.services.kept import kept
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import check_window, contains, count_mix, like_escape, live, ordered, paging_summary
 from app.services.scope import ProjectScope, condition, restrict
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.db.engine import Database
 
 # ---------------------------------------------------------------------------------------------
 # shared
 
 
 def list_page(conn: Connection, cloud: str, table: Table, conds: Sequence[ColumnElement[bool]], order: Sequence[Any],
-          limit: int, offset: int, group: str | None = None) -> tuple[int, list[Any], dict[str, int]]:
+              limit: int, offset: int, group: str | None = None,
+              whole: Database | None = None) -> tuple[int, list[Any], dict[str, int]]:
     """Total, one window of rows and (``group``) the count of matches per value of that column, inside
-    a list's one read (:meth:`AppContext.read`; the window is checked before the read)."""
+    a list's one read (:meth:`AppContext.read`; the window is checked before the read). With
+    ``group`` the total is the counts' sum (one fleet-wide statement, not two). ``whole``: the
+    caller's ``conds`` select every live row its caller may see and that caller is unrestricted, so
+    the counts depend on the table's kind alone and are kept per its data version
+    (:mod:`app.services.kept`) in that database's store."""
     where = and_(live(table, cloud), *conds)
-    total = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
     rows = conn.execute(select(table).where(where).order_by(*ordered(*order)).limit(limit).offset(offset)).all()
-    counts: dict[str, int] = {}
-    if group is not None and total:
-        col = table.c[group]
-        counts = {str(k): int(n) for k, n in conn.execute(
+    if group is None:
+        return int(conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()), list(rows), {}
+    col = table.c[group]
+
+    def count() -> dict[str, int]:
+        return {str(k): int(n) for k, n in conn.execute(
             select(col, func.count()).where(where).group_by(col).order_by(func.count().desc())).all()}
-    return int(total), list(rows), counts
+
+    counts = count() if whole is None else kept(conn, whole, cloud, [table.name], (table.name, "count by", group),
+                                                count)
+    return sum(counts.values()), list(rows), counts
 
 
 def names_by_id(conn: Connection, table: Table, cloud: str, ids: Sequence[str], label: str = "name") -> dict[str, Any]:
@@ -129,15 +140,17 @@ async def port_list(app: AppContext, *, limit: int, offset: int, network: str | 
                                                                 _ip_condition(fixed_ip))))
     if name and name.strip():
         conds.append(contains(p.search_text, name.strip().lower(), False))
+    whole = None if conds or app.scope.restricted else app.db  # every port: counts kept per ports version
     conds.append(restrict(app, ports))
     check_window(limit, offset)
-    return await app.read(["ports", "networks", "servers"], _read_ports, cloud, conds, limit, offset)
+    return await app.read(["ports", "networks", "servers"], _read_ports, cloud, conds, limit, offset, whole)
 
 
 def _read_ports(conn: Connection, snap: SnapshotInfo, cloud: str, conds: list[ColumnElement[bool]], limit: int,
-                offset: int) -> PortList:
+                offset: int, whole: Database | None) -> PortList:
     p = ports.c
-    total, rows, counts = list_page(conn, cloud, ports, conds, (p.network_id, p.name, p.id), limit, offset, "status")
+    total, rows, counts = list_page(conn, cloud, ports, conds, (p.network_id, p.name, p.id), limit, offset, "status",
+                                    whole)
     ips: dict[str, list[FixedIp]] = {}
     if rows:
         for r in conn.execute(select(fixed_ips).where(

@@ -1,8 +1,8 @@
 """What a capacity plan reads (:mod:`app.services.planning`), once per data version: the *host base*.
 
 Everything a plan needs that does not depend on the flavor or the arguments is read and prepared
-together and kept per database while the data versions (``snapshot_versions``) of the kinds it comes
-from hold (:func:`host_base`): one entry per live hypervisor, in name order, with its zone, why it is
+together and kept (:mod:`app.services.kept`) while the data versions of the kinds it comes from hold
+(:func:`host_base`): one entry per live hypervisor, in name order, with its zone, why it is
 excluded (its nova-compute service disabled, forced down or down, else the hypervisor's own state),
 where its capacity comes from and its hypervisor fields; and per (provider, resource class) the
 Placement *slot*: ``(total - reserved) * allocation_ratio``, usage and the allocation rules. A plan
@@ -15,7 +15,6 @@ class ranges instead of a list of every provider ID, no raw JSON but the zones' 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -26,9 +25,9 @@ from app.resources.compute_services import table as services
 from app.resources.hypervisors import table as hypervisors
 from app.resources.resource_providers import inventories, usages
 from app.resources.resource_providers import table as providers
-from app.services.cache import versions_of
 from app.services.capacity import RESOURCES
 from app.services.inventory import raw_of
+from app.services.kept import kept
 
 if TYPE_CHECKING:
     from app.db.engine import Database
@@ -66,7 +65,6 @@ class Slot(NamedTuple):
 
 @dataclass(frozen=True)
 class HostBase:
-    versions: tuple[tuple[str, int], ...]
     hosts: list[Host]  # by hypervisor name, then ID
     zones: list[str]  # zone names (service zones and listed zones), sorted, without 'internal'
     slots: dict[tuple[str, str], Slot]  # (provider, resource class) -> slot
@@ -75,19 +73,10 @@ class HostBase:
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)
 
 
-_BASES: weakref.WeakKeyDictionary[Database, dict[str, HostBase]] = weakref.WeakKeyDictionary()
-
-
 def host_base(conn: Connection, db: Database, cloud: str) -> HostBase:
     """The host base of ``cloud`` at the data versions ``conn``'s transaction sees: the kept one while
-    they hold, else read now (and kept, one per cloud and database)."""
-    versions = tuple(sorted(versions_of(conn, cloud, BASE_KINDS)))
-    kept = _BASES.get(db, {}).get(cloud)
-    if kept is not None and kept.versions == versions:
-        return kept
-    base = _read_base(conn, cloud, versions)
-    _BASES.setdefault(db, {})[cloud] = base
-    return base
+    they hold (:func:`app.services.kept.kept`), else read now."""
+    return kept(conn, db, cloud, BASE_KINDS, "planning.host_base", lambda: _read_base(conn, cloud))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +118,7 @@ _USAGES = select(usages.c.resource_provider_id, usages.c.resource_class, usages.
     usages.c.cloud == bindparam("cloud"))
 
 
-def _read_base(conn: Connection, cloud: str, versions: tuple[tuple[str, int], ...]) -> HostBase:
+def _read_base(conn: Connection, cloud: str) -> HostBase:
     at = {"cloud": cloud}
     rows = conn.execute(_HOSTS, at).all()
     svc = {r.host: r for r in conn.execute(_SERVICES, at).all()}
@@ -151,7 +140,7 @@ def _read_base(conn: Connection, cloud: str, versions: tuple[tuple[str, int], ..
                           r.disk_gb_capacity, r.disk_gb_used))
     rp_ids = {h.resource_provider_id for h in hosts if h.resource_provider_id}
     tree = _trees(conn, at, rp_ids) if rp_ids else {}
-    return HostBase(versions, hosts, sorted((set(zone_of_host.values()) | listed_zones) - {"internal"}),
+    return HostBase(hosts, sorted((set(zone_of_host.values()) | listed_zones) - {"internal"}),
                     _slots(conn, at, {p for ps in tree.values() for p in ps}), tree)
 
 

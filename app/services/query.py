@@ -111,12 +111,17 @@ def ordered(*terms: Any) -> list[Any]:
 def fetch_page(conn: Connection, stmt: Select[Any], *, limit: int, offset: int) -> tuple[int, list[Any]]:
     """Total matching rows and one window of ``stmt`` (which must already carry its ORDER BY), on a
     read connection of :meth:`app.db.engine.Database.read`."""
+    total = count_of(conn, stmt)
+    rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+    return total, list(rows)
+
+
+def count_of(conn: Connection, stmt: Select[Any]) -> int:
+    """How many rows ``stmt`` selects."""
     # Counted over the statement's FROM and WHERE only: its columns (fat rows, correlated name
     # lookups) would keep SQLite from answering the count from a covering index.
     only_rows = stmt.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True)
-    total = conn.execute(select(func.count()).select_from(only_rows.subquery())).scalar_one()
-    rows = conn.execute(stmt.limit(limit).offset(offset)).all()
-    return int(total), list(rows)
+    return int(conn.execute(select(func.count()).select_from(only_rows.subquery())).scalar_one())
 
 
 def close_matches(term: str, names: Sequence[str], n: int = 5) -> list[str]:
