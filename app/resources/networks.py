@@ -24,7 +24,8 @@ table = snapshot_table(
     Column("project_id", String(64), doc="Owning project."),
     Column("created_at", DateTime, doc="Creation time (UTC)."),
     Column("updated_at", DateTime, doc="Last update (UTC)."),
-    *cloud_indexes("networks", *FILTERABLE),
+    # name + id: the list order (name, id) is the index order, so a page is an index walk (migration 0016)
+    *cloud_indexes("networks", *FILTERABLE, then={"name": ("id",)}),
     doc="Neutron networks. Subnet ids in raw.subnets.",
 )
 

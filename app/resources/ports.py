@@ -56,7 +56,7 @@ router_interfaces = link_table(
     Column("subnet_id", String(64), doc="Subnet the interface is on."),
     Column("ip_address", String(64), doc="The router's address on that subnet."),
     Column("interface_type", String(64), doc="The port's device_owner (router_interface, ..._distributed, HA)."),
-    *cloud_indexes("router_interfaces", "router_id", "subnet_id"),
+    *cloud_indexes("router_interfaces", "router_id", "subnet_id", "network_id"),
     doc="Router interfaces, derived from ports whose device_owner is a router interface (one row per fixed IP).",
 )
 
