@@ -3,9 +3,10 @@
 ``iter_pages`` GETs ``listing.path`` with ``limit=page_size`` and follows the service's next link
 (``<collection>_links`` rel=next for Nova/Neutron/Cinder, ``next`` for Glance, ``links.next`` for
 Keystone) until there is none. The next request reuses only the *query* of the link on our own
-endpoint and path (so a proxy that rewrites hosts or schemes in links cannot redirect us). Each page
-is yielded before the next is fetched, so 50,000 servers never sit in memory at once. ``enrich``
-sub-requests run per object, concurrently within the client's limit.
+endpoint and path (so a proxy that rewrites hosts or schemes in links cannot redirect us). The next
+page is fetched while the caller writes the current one, and no further: at most two pages sit in
+memory, never 50,000 servers. ``enrich`` sub-requests run per object, concurrently within the
+client's limit.
 """
 
 from __future__ import annotations
@@ -90,6 +91,24 @@ async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, An
     await asyncio.gather(*(one(it, k, t) for it in items for k, t in listing.enrich.items()))
 
 
+async def _fetch_page(
+    client: CloudClient, listing: Listing, params: list[tuple[str, str]], number: int, doing: str, id_key: str,
+) -> tuple[Page, list[tuple[str, str]] | None]:
+    """One page (enriched) and the query of the next one (None on the last page)."""
+    resp = await client.get_json(listing.service, listing.path, params=params,
+                                 microversion=listing.microversion, doing=doing)
+    body = resp.body if isinstance(resp.body, dict) else {}
+    items = body.get(listing.collection)
+    if not isinstance(items, list):
+        raise UpstreamError(
+            f"Unexpected response while {doing}: no '{listing.collection}' list in the body.",
+            request_id=resp.request_id,
+        )
+    await enrich(client, listing, items, id_key)
+    page = Page(number=number, items=items, request_id=resp.request_id, observed_at=resp.sent_at)
+    return page, (next_query(body, listing.collection) if listing.paginated and items else None)
+
+
 async def iter_pages(
     client: CloudClient,
     listing: Listing,
@@ -99,32 +118,39 @@ async def iter_pages(
     id_key: str = "id",
 ) -> AsyncIterator[Page]:
     """Yield every page of the listing; raises OpsError on any failure (the caller must then not
-    treat the listing as complete)."""
+    treat the listing as complete).
+
+    The next page is fetched while the caller handles the current one (writes it): OpenStack's time
+    to answer a page overlaps the database's time to write the previous one. At most two pages are
+    held (the caller's and the next). Close the iterator (``contextlib.aclosing``) when stopping
+    early: that cancels the fetch in flight."""
     params: list[tuple[str, str]] | None = base_params(listing, page_size, extra_params)
     doing = f"listing {listing.collection}"
     seen_queries: set[tuple[tuple[str, str], ...]] = set()
-    number = 0
-    while params is not None:
-        number += 1
-        if number > MAX_PAGES:
-            raise UpstreamError(f"Gave up {doing}: more than {MAX_PAGES} pages (pagination loop?).")
-        resp = await client.get_json(listing.service, listing.path, params=params,
-                                     microversion=listing.microversion, doing=doing)
-        body = resp.body if isinstance(resp.body, dict) else {}
-        items = body.get(listing.collection)
-        if not isinstance(items, list):
-            raise UpstreamError(
-                f"Unexpected response while {doing}: no '{listing.collection}' list in the body.",
-                request_id=resp.request_id,
-            )
-        await enrich(client, listing, items, id_key)
-        yield Page(number=number, items=items, request_id=resp.request_id, observed_at=resp.sent_at)
-        params = next_query(body, listing.collection) if listing.paginated and items else None
-        if params is not None:
-            key = tuple(params)
-            if key in seen_queries:
-                raise UpstreamError(f"Pagination loop while {doing}: the next link repeats.")
-            seen_queries.add(key)
+    number = 1
+    pending: asyncio.Future[tuple[Page, list[tuple[str, str]] | None]] | None = asyncio.ensure_future(
+        _fetch_page(client, listing, params, number, doing, id_key))
+    try:
+        while pending is not None:
+            page, params = await pending
+            pending, error = None, None
+            if params is not None:
+                key = tuple(params)
+                if key in seen_queries:
+                    error = UpstreamError(f"Pagination loop while {doing}: the next link repeats.")
+                elif number >= MAX_PAGES:
+                    error = UpstreamError(f"Gave up {doing}: more than {MAX_PAGES} pages (pagination loop?).")
+                else:
+                    seen_queries.add(key)
+                    number += 1
+                    pending = asyncio.ensure_future(_fetch_page(client, listing, params, number, doing, id_key))
+            yield page
+            if error is not None:
+                raise error
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
 
 
 async def get_one(client: CloudClient, spec: ResourceSpec, rid: str) -> dict[str, Any] | None:

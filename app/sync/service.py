@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -312,12 +313,13 @@ class SyncService:
             listed_since = utcnow()
 
             async def consume(listing: Listing) -> None:
-                async for page in iter_pages(self.cloud, listing, page_size=self.settings.page_size,
-                                             id_key=spec.id_key):
-                    self._add(result, await self.writer.upsert_page(
-                        spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
-                        fence=fence, log_changes=log))
-                    result.details["pages"] = page.number
+                async with aclosing(iter_pages(self.cloud, listing, page_size=self.settings.page_size,
+                                               id_key=spec.id_key)) as pages:
+                    async for page in pages:
+                        self._add(result, await self.writer.upsert_page(
+                            spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
+                            fence=fence, log_changes=log))
+                        result.details["pages"] = page.number
             listing = spec.listing
             try:
                 await consume(listing)
@@ -351,11 +353,12 @@ class SyncService:
         async def body() -> None:
             log = await self._log_changes(kind)
             # Deleted servers come back as DELETED entries: the kind's ``gone`` predicate tombstones them.
-            async for page in iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
-                                         extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key):
-                self._add(result, await self.writer.upsert_page(
-                    spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at, fence=fence,
-                    log_changes=log))
-                result.details["pages"] = page.number
+            async with aclosing(iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
+                                           extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key)) as pages:
+                async for page in pages:
+                    self._add(result, await self.writer.upsert_page(
+                        spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
+                        fence=fence, log_changes=log))
+                    result.details["pages"] = page.number
 
         return await self._recorded(result, body)
