@@ -33,6 +33,7 @@ Change = Literal["created", "changed", "deleted"]
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 RESOLUTION = timedelta(microseconds=1)  # of stored times: at <= end is at < end + this
+LATEST = datetime(9000, 1, 1)  # later than any change
 
 
 class ChangeRow(BaseModel):
@@ -133,7 +134,7 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
     if project:
         projects = {project} & projects if projects is not None else {project}
     window = Window(app.cloud_name, wanted, change, None if projects is None else sorted(projects), raw)
-    hi = end + RESOLUTION  # at <= end
+    hi = min(end, LATEST) + RESOLUTION  # at <= end (LATEST: the buckets' edges stay inside datetime's range)
 
     def read(conn: Connection) -> tuple[Tally, list[Any], SnapshotInfo]:
         tallied = window_counts(conn, window, start, hi)

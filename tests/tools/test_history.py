@@ -47,6 +47,9 @@ async def test_what_changed_and_one_instances_history(make_sim: Any, tmp_path: P
         only = await call(client, "get_changes", since="1h", change="deleted", limit=1)
         assert [c["id"] for c in only["changes"]] == [gone["id"]] and not only["page"]["has_more"]
         assert (await call(client, "get_changes", since="3h", until="2h"))["page"]["total"] == 0
+        for since, until in (("1h", "9999-12-31T23:59:59.999999Z"), ("0001-01-01T00:00:00Z", None)):  # the ends of time
+            got = await call(client, "get_changes", since=since, until=until, kinds="servers")
+            assert got["page"]["total"] == 5
 
         hist = await call(client, "get_instance_history", instance=servers[victim]["name"])
         assert hist["id"] == victim and hist["live"] and len(hist["history"]) == 1
