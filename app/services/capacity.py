@@ -63,10 +63,9 @@ def _pct(used: ColumnElement[Any], total: ColumnElement[Any]) -> ColumnElement[A
     return type_coerce(func.round(cast(100.0 * used / func.nullif(total, 0), Numeric), 1), Float)
 
 
-def capacity_query(cloud: str, hypervisor_ids: Sequence[str] | None = None) -> Select[Any]:
-    """One row per live hypervisor with capacity, use, ratios and percentages (see module doc).
-    ``hypervisor_ids``: only these (a page): the Placement sums are then taken over their providers
-    only, so the cost is the page's, not the fleet's."""
+def matched_provider() -> ColumnElement[Any]:
+    """A hypervisor row's Placement resource provider: the live one with the hypervisor's uuid, else
+    the first live one with its name (a correlated scalar subquery on ``hypervisors``)."""
     h = hypervisors
     by_uuid = select(providers.c.id).where(
         providers.c.cloud == h.c.cloud, providers.c.id == h.c.id, providers.c.deleted_at.is_(None)
@@ -74,7 +73,15 @@ def capacity_query(cloud: str, hypervisor_ids: Sequence[str] | None = None) -> S
     by_name = select(func.min(providers.c.id)).where(
         providers.c.cloud == h.c.cloud, providers.c.name == h.c.hypervisor_hostname, providers.c.deleted_at.is_(None)
     ).scalar_subquery()
-    matched_q = select(h, func.coalesce(by_uuid, by_name).label("rp_id")).where(h.c.cloud == cloud, h.c.deleted_at.is_(None))
+    return func.coalesce(by_uuid, by_name)
+
+
+def capacity_query(cloud: str, hypervisor_ids: Sequence[str] | None = None) -> Select[Any]:
+    """One row per live hypervisor with capacity, use, ratios and percentages (see module doc).
+    ``hypervisor_ids``: only these (a page): the Placement sums are then taken over their providers
+    only, so the cost is the page's, not the fleet's."""
+    h = hypervisors
+    matched_q = select(h, matched_provider().label("rp_id")).where(h.c.cloud == cloud, h.c.deleted_at.is_(None))
     if hypervisor_ids is not None:
         # The LIMIT keeps SQLite from flattening the subquery: the provider match is then computed once
         # per hypervisor, not again for each of the ~30 output columns that test it.

@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from app.resources.availability_zones import table as zones
 from app.resources.compute_services import table as services
 from app.resources.hypervisors import table as hypervisors
 from app.resources.resource_providers import inventories, usages
 from app.resources.resource_providers import table as providers
-from app.services.capacity import RESOURCES
+from app.services.capacity import RESOURCES, matched_provider
 from app.services.inventory import raw_of
 from app.services.kept import kept
 
@@ -88,20 +88,13 @@ def _live(table: Any) -> Any:
 
 
 def _hosts_query() -> Any:
-    """Live hypervisors with their Placement provider (the one with the hypervisor's uuid, else the
-    first with its name: the match :func:`app.services.capacity.capacity_query` makes) and their own
-    capacity fields as ``<key>_capacity``/``<key>_used``."""
+    """Live hypervisors with their Placement provider (:func:`app.services.capacity.matched_provider`,
+    the match ``capacity_query`` makes) and their own capacity fields as ``<key>_capacity``/``<key>_used``."""
     h = hypervisors
-    by_uuid = select(providers.c.id).where(
-        providers.c.cloud == h.c.cloud, providers.c.id == h.c.id, providers.c.deleted_at.is_(None)
-    ).scalar_subquery()
-    by_name = select(func.min(providers.c.id)).where(
-        providers.c.cloud == h.c.cloud, providers.c.name == h.c.hypervisor_hostname, providers.c.deleted_at.is_(None)
-    ).scalar_subquery()
     fields = [c for key, (_rc, total, used) in RESOURCES.items()
               for c in (h.c[total].label(f"{key}_capacity"), h.c[used].label(f"{key}_used"))]
     return select(h.c.id.label("hypervisor_id"), h.c.hypervisor_hostname, h.c.host, h.c.state, h.c.status,
-                  h.c.service_disabled_reason, func.coalesce(by_uuid, by_name).label("resource_provider_id"),
+                  h.c.service_disabled_reason, matched_provider().label("resource_provider_id"),
                   *fields).where(_live(h))
 
 
