@@ -92,8 +92,10 @@ def count_rows(tallied: dict[tuple[Any, ...], list[Any]]) -> list[dict[str, Any]
 
 
 async def add(conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Count a flush's change rows (``conn``: the AsyncConnection of its write transaction)."""
-    values = count_rows(tally(rows))
+    """Count a flush's change rows (``conn``: the AsyncConnection of its write transaction). Upserted in
+    key order: two PostgreSQL transactions counting the same buckets (the poller's run and a
+    write-through refresh on another replica) then lock them in the same order and cannot deadlock."""
+    values = count_rows(dict(sorted(tally(rows).items())))
     if not values:
         return
     ins = dialect_insert(conn.dialect.name, counts)
