@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -82,15 +82,23 @@ _VERSIONS = select(snapshot_versions.c.kind, snapshot_versions.c.version).where(
     snapshot_versions.c.cloud == bindparam("cloud"))
 
 
+def all_versions(conn: Connection, cloud: str) -> dict[str, int]:
+    """The data version of every kind of ``cloud`` that has one, read on ``conn``."""
+    return {str(k): int(v) for k, v in conn.execute(_VERSIONS, {"cloud": cloud})}
+
+
 def versions_of(conn: Connection, cloud: str, kinds: Sequence[str]) -> list[tuple[str, int]]:
     """The data version of each of ``kinds`` that has one, read on ``conn``."""
-    wanted = set(kinds)
-    return [(str(k), int(v)) for k, v in conn.execute(_VERSIONS, {"cloud": cloud}) if k in wanted]
+    versions = all_versions(conn, cloud)
+    return [(k, versions[k]) for k in dict.fromkeys(kinds) if k in versions]
 
 
-def basis_in(conn: Connection, snapshot: SnapshotInfo, cloud: str) -> Basis:
-    """The basis of ``snapshot``'s kinds, read in the caller's transaction (inside :meth:`AppContext.read`)."""
-    rows = versions_of(conn, cloud, [k.kind for k in snapshot.kinds])
+def basis_in(conn: Connection, snapshot: SnapshotInfo, cloud: str,
+             versions: Mapping[str, int] | None = None) -> Basis:
+    """The basis of ``snapshot``'s kinds, read in the caller's transaction (inside :meth:`AppContext.read`);
+    ``versions``: :func:`all_versions`, when the caller has read them already."""
+    versions = all_versions(conn, cloud) if versions is None else versions
+    rows = [(k.kind, versions[k.kind]) for k in snapshot.kinds if k.kind in versions]
     states = []
     for k in snapshot.kinds:
         state = kind_state(k)
@@ -204,10 +212,14 @@ class Rebuilder(Protocol):
     def nudge(self) -> None: ...
 
 
+KEPT_VALUES = 16
+
+
 class ReportCache:
     def __init__(self, maxsize: int = 64) -> None:
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()  # see kept()
         self.maxsize = maxsize
         self.hits = 0
         self.previous_served = 0
@@ -221,18 +233,22 @@ class ReportCache:
 
     async def serve(self, app: AppContext, name: str, params: Hashable, kinds: Sequence[str],
                     compute: Callable[[Connection, SnapshotInfo], T], *, background: bool,
-                    also: Callable[[Connection], Any] | None = None) -> Served[T]:
+                    also: Callable[[Connection, Mapping[str, int]], Any] | None = None) -> Served[T]:
         """The report ``name`` for ``params``; ``compute(conn, snapshot)`` (sync) builds it inside one
         read (:meth:`AppContext.read`). ``background``: its argument set is one the rebuilder keeps
-        current, so an entry of an older basis is served (marked) rather than recomputed. ``also(conn)``:
-        read on every call in the same read as the basis (its result is ``Served.also``): what the answer
+        current, so an entry of an older basis is served (marked) rather than recomputed.
+        ``also(conn, versions)``: read on every call in the same read as the basis (its result is
+        ``Served.also``; ``versions``: every kind's data version, read for the basis): what the answer
         needs fresh besides the cached figures, without a second hop."""
         kinds = list(dict.fromkeys(kinds))
         if also is None:
             basis, extra = await read_basis(app, kinds), None
         else:
-            basis, extra = await app.read(
-                kinds, lambda conn, snap: (basis_in(conn, snap, app.cloud_name), also(conn)), wait=False)
+            def read(conn: Connection, snap: SnapshotInfo) -> tuple[Basis, Any]:
+                versions = all_versions(conn, app.cloud_name)
+                return basis_in(conn, snap, app.cloud_name, versions), also(conn, versions)
+
+            basis, extra = await app.read(kinds, read, wait=False)
         served = await self._serve(app, name, params, kinds, compute, basis, background=background)
         return served if also is None else dataclasses.replace(served, also=extra)
 
@@ -262,6 +278,17 @@ class ReportCache:
         key = (app.cloud_name, name, params)
         before = self._entries.get(key)
         return await self._build(app, key, list(dict.fromkeys(kinds)), compute, on_request=False) is not before
+
+    def kept(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s value for ``key``, kept (a few keys, LRU): for small reads beside a report whose
+        key names the data versions and sync states they read, so an equal key is an equal value."""
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]  # type: ignore[no-any-return]
+        value = self._kept[key] = compute()
+        while len(self._kept) > KEPT_VALUES:
+            self._kept.popitem(last=False)
+        return value
 
     def entry(self, name: str, params: Hashable, cloud: str | None = None) -> Entry | None:
         """The entry of ``(name, params)`` for ``cloud`` (None: the newest, whichever cloud it is of)."""

@@ -5,13 +5,13 @@ and pool members down (ERROR/OFFLINE while admin_state_up is true).
 Evaluated only for kinds that are facts (synced at least once): a cloud without Octavia in its catalog
 (the kinds are ``unavailable``) gets no load-balancer issue, no deduction and no "missing kind"
 finding, and its report stays complete. Read outside the cached figures, in the same read as the
-report's basis, and kept while the cloud's data version holds (``AnswerCache.kept_in``), so the
-issues are as fresh as the last write to these kinds.
+report's basis, and kept while these kinds' data versions and sync states hold (``ReportCache.kept``),
+so the issues are as fresh as the last write to these kinds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, func, select
@@ -31,15 +31,16 @@ if TYPE_CHECKING:
 KINDS = ("load_balancers", "lb_pools")
 
 
-def findings_in(app: AppContext, max_evidence: int) -> Callable[[Connection], list[Finding]]:
+def findings_in(app: AppContext, max_evidence: int) -> Callable[[Connection, Mapping[str, int]], list[Finding]]:
     """The load-balancer findings, each with up to ``max_evidence`` items, as a read inside the report's
-    basis read (one hop for both: ``ReportCache.serve(also=)``)."""
-    def read(conn: Connection) -> list[Finding]:
+    basis read (one hop for both: ``ReportCache.serve(also=)``, which hands over the data versions it read)."""
+    def read(conn: Connection, versions: Mapping[str, int]) -> list[Finding]:
         snap = app.snapshot_in(conn, KINDS)
-        # kept while the cloud's data holds (the problem rows change only with a write)
-        key = ("lb_health", max_evidence, tuple((k.kind, k.as_of is not None, kind_state(k)) for k in snap.kinds))
-        return list(app.answers.kept_in(conn, app.cloud_name, key, lambda: _read(conn, snap, app.cloud_name,
-                                                                                  max_evidence)))
+        # kept while these kinds' data and sync states hold: the problem rows (load balancers, pools and
+        # their members, which are rewritten with their pool) change only with a write to them
+        key = ("lb_health", app.cloud_name, max_evidence, tuple(versions.get(k) for k in KINDS),
+               tuple((k.kind, k.as_of is not None, kind_state(k)) for k in snap.kinds))
+        return list(app.reports.kept(key, lambda: _read(conn, snap, app.cloud_name, max_evidence)))
 
     return read
 

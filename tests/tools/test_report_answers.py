@@ -5,16 +5,20 @@ freshness states) makes a new one."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from mcp_types import CallToolResult
 
+from app.context import open_app_context
 from app.db.engine import utcnow
 from app.services import cluster_status as cs
 from app.tools import answers, report_answers
-from tests.tools.conftest import mcp_client
+from app.simulator.core import Simulator
+from app.simulator.runner import SimulatorServer
+from tests.tools.conftest import make_settings, mcp_client
 
 CASES = [
     ("monitor_resources", {}),
@@ -97,3 +101,33 @@ async def test_the_clock_and_the_arguments_make_new_answers(synced: Any, monkeyp
         page = await client.call_tool("monitor_resources", {"limit": 1, "offset": 1})
         other = await client.call_tool("monitor_resources", {"limit": 1, "offset": 2})
         assert page.structured_content["hypervisors"] != other.structured_content["hypervisors"]
+
+
+async def test_load_balancer_findings_follow_a_sync(tmp_path: Any) -> None:
+    """The load-balancer findings are kept while their kinds' data holds, and follow a sync that changes a
+    pool member (the member rows are rewritten with their pool: a write to lb_pools)."""
+    server = SimulatorServer(Simulator(servers=20, seed=3, transition_seconds=0.2))
+    sim = server.start()
+    try:
+        settings = make_settings(tmp_path / "lb.db")
+        async with open_app_context(settings, **sim.connect_kwargs()) as app:
+            await app.sync.sync_all()
+
+            async def members_down() -> int:
+                for _ in range(1200):  # until the report summarises the current data (a guard, not a timing)
+                    got = await cs.cluster_status(app, stuck_after_minutes=60, max_evidence=5,
+                                                  threshold_crit=cs.DEFAULT_CRIT)
+                    if got.computed.current:
+                        return sum(i.count for i in got.issues if i.code == "lb_members_down")
+                    await asyncio.sleep(0.1)
+                raise AssertionError("the report never caught up")
+
+            before = await members_down()
+            assert before == await members_down()  # kept: the same findings
+            member = next(m for m in sim.state.values("lb_members")
+                          if m["operating_status"] == "ONLINE" and m["admin_state_up"])
+            member["operating_status"] = "ERROR"
+            await app.sync.full_sync("lb_pools")
+            assert await members_down() == before + 1
+    finally:
+        server.stop()
