@@ -87,6 +87,11 @@ def bookkeeping_columns() -> list[Column[Any]]:
     ]
 
 
+# Percent of each PostgreSQL page filled by inserts: the rest takes the next versions of rows a sync
+# rewrites (last_seen_at), in place (migration 0017).
+SNAPSHOT_FILLFACTOR = 70
+
+
 def live_where(table: Table) -> ColumnElement[bool]:
     """The predicate of a snapshot table's live-row (partial) indexes: ``deleted_at IS NULL``."""
     return table.c.deleted_at.is_(None)
@@ -100,7 +105,9 @@ def snapshot_table(name: str, *columns: Column[Any] | Index, doc: str = "") -> T
     scoped to one cloud's live rows (:func:`app.services.query.live` spells exactly that predicate), so
     a filter, sort or count on the column is answered from the index alone, and tombstones cost
     nothing. Tombstones get their own partial index ``(cloud, deleted_at) WHERE deleted_at IS NOT NULL``
-    (exclusion sets, retention), and ``last_sync_id`` one for tombstoning after a full listing."""
+    (exclusion sets, retention). ``last_sync_id`` and ``last_seen_at``, written for every row a sync
+    sees, are in no index, and PostgreSQL leaves room in each page (``fillfactor``): it then updates an
+    unchanged row in place (HOT) instead of adding an entry to every index of the table (migration 0017)."""
     cols = [c for c in columns if not isinstance(c, Index)]
     t = Table(
         name,
@@ -111,6 +118,7 @@ def snapshot_table(name: str, *columns: Column[Any] | Index, doc: str = "") -> T
         *bookkeeping_columns(),
         comment=doc or None,
         info={"doc": doc, "snapshot": True},
+        postgresql_with={"fillfactor": SNAPSHOT_FILLFACTOR},
     )
     live = live_where(t)
     for ix in (c for c in columns if isinstance(c, Index)):
@@ -120,7 +128,6 @@ def snapshot_table(name: str, *columns: Column[Any] | Index, doc: str = "") -> T
         Index(ix.name, *(t.c[n] for n in names), sqlite_where=live, postgresql_where=live)
     gone = t.c.deleted_at.is_not(None)
     Index(f"ix_{name}_cloud_deleted_at", t.c.cloud, t.c.deleted_at, sqlite_where=gone, postgresql_where=gone)
-    Index(f"ix_{name}_last_sync_id", t.c.last_sync_id)
     return t
 
 
