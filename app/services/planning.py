@@ -46,7 +46,7 @@ from app.services.query import close_matches, live, split_csv
 if TYPE_CHECKING:
     from app.context import AppContext
 
-MEMO_ENTRIES = 32  # per-host numbers (per flavor request) and selections (per request, zone, hosts) a base keeps
+MEMO_ENTRIES = 16  # per-host numbers (per flavor request, ~0.3 MB at 2,500 hosts) and selections a base keeps
 KINDS = ("hypervisors", "resource_providers", "compute_services", "flavors", "availability_zones")
 
 NOT_MODELLED = [
