@@ -69,13 +69,6 @@ _CHECK = select(_VERSION_SUM.c.total, _VERSION_SUM.c.kinds, sync_state.c.kind, s
                 sync_state.c.last_status, sync_state.c.last_error, sync_state.c.last_finished_at).select_from(
     _VERSION_SUM.outerjoin(sync_state, and_(sync_state.c.cloud == bindparam("cloud"),
                                             sync_state.c.kind.in_(bindparam("kinds", expanding=True)))))
-_SUM_ONLY = select(_VERSION_SUM.c.total, _VERSION_SUM.c.kinds)
-
-
-def versions_in(conn: Connection, cloud: str) -> Versions:
-    """The data version of ``cloud`` as a whole: (sum of its kinds' versions, kinds with one)."""
-    total, kinds = conn.execute(_SUM_ONLY, {"cloud": cloud}).one()
-    return int(total), int(kinds)
 
 
 StateRows = tuple[tuple[Any, ...], ...]  # sync_state rows: kind, last_success_at, last_status, last_error, finished
@@ -110,11 +103,10 @@ class _Entry:
 class AnswerCache:
     """``await serve(view, entries, key, compute, kinds_of, refresh)``; ``await rewarm(view, limit)``
     after a sync; ``note_write()`` when this process wrote through; ``await stop()`` at shutdown;
-    ``hits``/``misses``/``superseded``/``rewarmed`` count; :meth:`kept_in` for a value inside a read."""
+    ``hits``/``misses``/``superseded``/``rewarmed`` count. (Values inside a read: app/services/kept.py.)"""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._memo: dict[Hashable, tuple[Versions, Any]] = {}
         self._inflight: dict[Hashable, asyncio.Task[None]] = {}
         self._written_at = float("-inf")
         self.hits = self.misses = self.superseded = self.rewarmed = 0
@@ -122,19 +114,6 @@ class AnswerCache:
 
     def clear(self) -> None:
         self._entries.clear()
-        self._memo.clear()
-
-    def kept_in(self, conn: Connection, cloud: str, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """Inside a read: ``compute()``'s value, kept for ``(cloud, key)`` while the cloud's data version
-        (read on ``conn``) holds. For fleet-sized figures inside answers that are not kept as a whole (one
-        entry per key: use a few fixed keys)."""
-        versions = versions_in(conn, cloud)
-        hit = self._memo.get((cloud, key))
-        if hit is not None and hit[0] == versions:
-            return hit[1]
-        value = compute()
-        self._memo[(cloud, key)] = (versions, value)
-        return value
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -243,12 +222,15 @@ class AnswerCache:
     async def rewarm(self, view: AppContext, limit: int) -> int:
         """Compute again, one at a time, the kept answers of ``view``'s cloud asked for in the last
         ``REWARM_WINDOW`` seconds whose data or sync state moved (most recently asked first, at most
-        ``limit``). Returns how many were computed."""
+        ``limit``), except those of kinds a run of this process is still writing (its end asks again).
+        Returns how many were computed."""
         if limit <= 0 or not self._entries:
             return 0
         since = time.monotonic() - REWARM_WINDOW
+        writing = {kind for kind, _mode in view.sync.running()}  # their runs' end will ask again
         recent = [(k, e) for k, e in reversed(self._entries.items())
-                  if k[0] == view.cloud_name and e.used_at >= since and k not in self._inflight]  # type: ignore[index]
+                  if k[0] == view.cloud_name and e.used_at >= since and k not in self._inflight  # type: ignore[index]
+                  and not writing.intersection(e.kinds)]
         versions, rows = await view.db.read(check_in, view.settings, sorted({k for _, e in recent for k in e.kinds}))
         done = 0
         for key, entry in recent:
@@ -277,4 +259,4 @@ class AnswerCache:
                 await t
 
 
-__all__ = ["AnswerCache", "check_in", "states_of", "versions_in"]
+__all__ = ["AnswerCache", "check_in", "states_of"]

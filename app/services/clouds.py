@@ -17,6 +17,7 @@ from app.db.bookkeeping import cloud_identities, poller_lease
 from app.resources.hypervisors import table as hypervisors
 from app.resources.servers import table as servers
 from app.resources.volumes import table as volumes
+from app.services.kept import kept
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import live
 from app.sync.lease import FREE
@@ -24,6 +25,7 @@ from app.sync.scheduler import lease_name
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.db.engine import Database
 
 KINDS = ("servers", "hypervisors", "volumes")
 MAX_LIMIT = 100
@@ -63,11 +65,15 @@ _COUNTS = (
 )
 
 
-def _totals(conn: Connection, cloud: str, snapshot: SnapshotInfo) -> dict[str, Any]:
-    """Counts of one cloud (null where the kind never synced) and its recorded identity."""
+def _totals(conn: Connection, db: Database, cloud: str, snapshot: SnapshotInfo) -> dict[str, Any]:
+    """Counts of one cloud (null where the kind never synced) and its recorded identity. Each kind's
+    counts are kept while that kind's data version holds (app/services/kept.py): a servers sync recounts
+    the servers only."""
     out: dict[str, Any] = {}
     for name, table, column, bad, problem in _COUNTS:
-        rows = conn.execute(select(column, func.count()).where(live(table, cloud)).group_by(column)).all()
+        stmt = select(column, func.count()).where(live(table, cloud)).group_by(column)
+        rows = kept(conn, db, cloud, [table.name], ("clouds.totals", table.name),
+                    lambda stmt=stmt: [tuple(r) for r in conn.execute(stmt)])
         known = table.name not in snapshot.missing
         out[name] = sum(n for _, n in rows) if known else None
         out[problem] = sum(n for v, n in rows if bad(str(v or ""))) if known else None
@@ -96,9 +102,7 @@ async def cloud_entry(view: AppContext) -> CloudOut:
     name = lease_name(view.settings)
 
     def body(conn: Connection, snapshot: SnapshotInfo) -> tuple[dict[str, Any], SnapshotInfo]:
-        # counts over the fleet: kept while the cloud's data (and which kinds are known) holds
-        totals = dict(view.answers.kept_in(conn, view.cloud_name, ("clouds.totals", tuple(snapshot.missing)),
-                                           lambda: _totals(conn, view.cloud_name, snapshot)))
+        totals = _totals(conn, view.db, view.cloud_name, snapshot)
         totals["lease_holder"], totals["lease_expires_at"] = _lease(conn, name)
         return totals, snapshot
 

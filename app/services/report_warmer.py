@@ -15,8 +15,10 @@ fleet by name), each only when its data moved. Rounds start:
   this way, and a long first sync is summarised every ``max_lag`` seconds instead of after every page;
 * when a request found a report of an older basis (nudge): the same rule as a look at the data.
 
-A round ends by computing again the kept answers asked for recently whose data moved
-(:meth:`app.services.answer_cache.AnswerCache.rewarm`), so the first call after a sync finds them ready.
+A round ends by computing again the kept answers asked for recently whose data or sync state moved
+(:meth:`app.services.answer_cache.AnswerCache.rewarm`), so the first call after a sync finds them ready;
+a run of this process that ended without moving the reports' basis (e.g. an unchanged re-sync, which
+still moves its kind's ``as_of``) does the same without a round.
 
 A failing round is logged (one line per distinct error) and retried at the next look. :meth:`stop`
 cancels a round in progress without a traceback (a read already on its worker thread finishes there;
@@ -135,6 +137,8 @@ class ReportWarmer:
             basis = (await read_basis(app, WATCHED)).key
             if basis == self.built:
                 self._moving_since = None
+                if urgent:  # a run ended without moving the reports: kept answers may still have (as_of)
+                    await app.answers.rewarm(app, app.settings.answer_rewarm)
             else:
                 now = time.monotonic()
                 if self._moving_since is None:
