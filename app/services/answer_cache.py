@@ -219,18 +219,17 @@ class AnswerCache:
             if self._entries.get(key) is entry:
                 self._entries.pop(key, None)
 
-    async def rewarm(self, view: AppContext, limit: int) -> int:
+    async def rewarm(self, view: AppContext, limit: int, busy: set[str] | frozenset[str] = frozenset()) -> int:
         """Compute again, one at a time, the kept answers of ``view``'s cloud asked for in the last
         ``REWARM_WINDOW`` seconds whose data or sync state moved (most recently asked first, at most
-        ``limit``), except those of kinds a run of this process is still writing (its end asks again).
-        Returns how many were computed."""
+        ``limit``), except those reading a kind of ``busy`` (a run of this process still writes it; its
+        end asks again). Returns how many were computed."""
         if limit <= 0 or not self._entries:
             return 0
         since = time.monotonic() - REWARM_WINDOW
-        writing = {kind for kind, _mode in view.sync.running()}  # their runs' end will ask again
         recent = [(k, e) for k, e in reversed(self._entries.items())
                   if k[0] == view.cloud_name and e.used_at >= since and k not in self._inflight  # type: ignore[index]
-                  and not writing.intersection(e.kinds)]
+                  and not busy.intersection(e.kinds)]
         versions, rows = await view.db.read(check_in, view.settings, sorted({k for _, e in recent for k in e.kinds}))
         done = 0
         for key, entry in recent:

@@ -130,7 +130,8 @@ class ReportWarmer:
     async def _look(self, app: AppContext, urgent: bool) -> None:
         # Runs still writing in this process (sync_all, the poller's first round): the last one to end
         # starts the rebuild, not each of them.
-        if urgent and {k for k, _ in app.sync.running()} - self._ended:
+        busy = {k for k, _ in app.sync.running()} - self._ended  # still writing (ended ones are finishing)
+        if urgent and busy:
             urgent = False
         self._ended.clear()
         try:
@@ -138,13 +139,13 @@ class ReportWarmer:
             if basis == self.built:
                 self._moving_since = None
                 if urgent:  # a run ended without moving the reports: kept answers may still have (as_of)
-                    await app.answers.rewarm(app, app.settings.answer_rewarm)
+                    await app.answers.rewarm(app, app.settings.answer_rewarm, busy)
             else:
                 now = time.monotonic()
                 if self._moving_since is None:
                     self._moving_since = now
                 if urgent or basis == self._seen or now - self._moving_since >= self.max_lag:
-                    computed = await self._round(app)
+                    computed = await self._round(app, busy)
                     self.built, self._moving_since = basis, None
                     self._last_error = None
                     if computed:
@@ -160,10 +161,10 @@ class ReportWarmer:
                 log.warning("report rebuild failed (retried at the next look at the data): %s", text, exc_info=True)
             self._last_error = text
 
-    async def _round(self, app: AppContext) -> bool:
+    async def _round(self, app: AppContext, busy: set[str]) -> bool:
         computed = False
         for rebuild in REPORTS:
             computed = await rebuild(app) or computed
         computed = bool(await warm_match_sets(app)) or computed
         # then the kept answers people asked for recently (app.services.answer_cache), on the new data
-        return bool(await app.answers.rewarm(app, app.settings.answer_rewarm)) or computed
+        return bool(await app.answers.rewarm(app, app.settings.answer_rewarm, busy)) or computed

@@ -8,6 +8,7 @@ other project scopes never share one."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,14 @@ async def test_keys_are_separate_and_the_cache_is_bounded(fleet: tuple[Any, Simu
         assert len(computed) == before + 1
 
 
+async def _stop_one(client: Any, sim: Simulator) -> tuple[dict[str, Any], str]:
+    """The ACTIVE instances answer (kept from now on) and one of them, stopped in the cloud (not yet synced)."""
+    first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
+    victim = sorted(_active(first))[0]
+    sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+    return first, victim
+
+
 async def test_after_a_sync_the_previous_answer_is_served_superseded_until_the_new_one_is_ready(
         fleet: tuple[Any, Simulator]) -> None:
     settings, sim = fleet
@@ -127,9 +136,7 @@ async def test_after_a_sync_the_previous_answer_is_served_superseded_until_the_n
             await hold.wait()
 
         ctx.answers.before_recompute = held  # the background recompute waits until the test says so
-        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
-        victim = sorted(_active(first))[0]
-        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+        first, victim = await _stop_one(client, sim)
         await _sync_servers(settings, sim)  # another process's poll: newer data in the database
 
         result = await client.call_tool("get_instances_by_status", {"status": "ACTIVE", "limit": 200})
@@ -151,9 +158,7 @@ async def test_after_a_sync_the_previous_answer_is_served_superseded_until_the_n
 async def test_a_write_through_is_never_hidden_by_a_superseded_answer(fleet: tuple[Any, Simulator]) -> None:
     settings, sim = fleet
     async with mcp_client_and_context(settings, sim) as (client, ctx):
-        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
-        victim = sorted(_active(first))[0]
-        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
+        first, victim = await _stop_one(client, sim)
         # what a management operation does after its API call: a targeted refresh in this process
         assert (await ctx.sync.refresh("servers", [victim])).ok
         after = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
@@ -164,14 +169,11 @@ async def test_a_write_through_is_never_hidden_by_a_superseded_answer(fleet: tup
 async def test_the_warmer_recomputes_recent_answers_after_a_sync(fleet: tuple[Any, Simulator]) -> None:
     settings, sim = fleet
     async with mcp_client_and_context(settings, sim) as (client, ctx):
-        first = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
-        victim = sorted(_active(first))[0]
-        sim.state.coll("servers")[victim].update(status="SHUTOFF", updated="2030-01-01T00:00:00Z")
-        rounds: asyncio.Queue[bool] = asyncio.Queue()
-        ctx.warmer.on_round = rounds.put_nowait
-        assert (await ctx.sync.full_sync("servers")).ok  # this process's poll: the warmer's round follows
-        while ctx.answers.rewarmed < 1:  # rounds may also follow the start; the one after the sync rewarms
-            await asyncio.wait_for(rounds.get(), 120)  # a guard against a hang, not a timing assertion
+        first, victim = await _stop_one(client, sim)
+        assert (await ctx.sync.full_sync("servers")).ok  # this process's poll: the warmer's look follows
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing assertion
+        while ctx.answers.rewarmed < 1 and time.monotonic() < deadline:  # wait for the state
+            await asyncio.sleep(0.05)
         await ctx.answers.settled()
         hits = ctx.answers.hits
         after = await call(client, "get_instances_by_status", status="ACTIVE", limit=200)
