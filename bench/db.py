@@ -143,6 +143,18 @@ async def recorded_auth_url(url: str) -> str:
     return str(await _with_conn(url, read))
 
 
+async def forget_identity(url: str) -> None:
+    """Forget which cloud a kept benchmark database was synced from (its ``cloud_identities`` row):
+    ``--reuse-databases`` serves it with a new simulator of the same size and seed (the same cloud on
+    another port), which the server would otherwise refuse as another cloud's database; it records the
+    new simulator's identity on first use."""
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(text("DELETE FROM cloud_identities WHERE cloud=:c"), {"c": CLOUD})
+        await conn.commit()
+
+    await _with_conn(url, write)
+
+
 async def samples(url: str) -> dict[str, str]:
     """Real values for the argument placeholders of :mod:`bench.tool_args`."""
     queries = {

@@ -7,6 +7,7 @@ Markdown report."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shlex
@@ -173,6 +174,7 @@ def retime(a: argparse.Namespace, opts: dict[str, Any], work: Path, results: dic
                     url = (bdb.sqlite_url(work / key / "snapshot.db") if backend == "sqlite" else make_url(
                         pg_server or "").set(database=make_url(b["database_url"]).database).render_as_string(False))
                     _step(f"[{n}] {backend}: read tools in-process on the kept database")
+                    asyncio.run(bdb.forget_identity(url))  # a new simulator of the same cloud
                     read_steps(procs, n, sim, url, backend, opts, max(1.0, n / 50000), b)
             except Exception as e:  # noqa: BLE001 - the report says which size failed and why
                 r["failed"] = str(e)
