@@ -22,6 +22,8 @@ No request waits for that when it need not (issue 11: no fleet-sized work on a r
   when that previous answer is not stale by its own freshness and no management operation of this
   process wrote to the snapshot since it was computed (an operator who just stopped a server must see
   it stopped); otherwise, and for a key seen the first time, the request computes the answer itself.
+  (A kind stale in the previous answer and in the snapshot alike, e.g. a service down for hours, does
+  not count: a new answer would be as stale.)
 
 Only tools whose answers depend on nothing else opt in (``register_tool(cached=True)``): not the
 live ones, not those that read the clock (relative times, "stuck for an hour"), the poller's state or
@@ -149,7 +151,7 @@ class AnswerCache:
             if entry.versions == versions and entry.states == states_of(snapshot):
                 self.hits += 1
                 return refresh(entry.value, snapshot)
-            previous = self._previous(entry)
+            previous = self._previous(entry, snapshot)
             if previous is not None:
                 self.superseded += 1
                 self._recompute_later(key, entry)
@@ -184,13 +186,16 @@ class AnswerCache:
             self._entries.popitem(last=False)
         return value
 
-    def _previous(self, entry: _Entry) -> SnapshotInfo | None:
+    def _previous(self, entry: _Entry, current: SnapshotInfo) -> SnapshotInfo | None:
         """The freshness block of an outdated entry's own data, ages as of now, marked superseded; None
-        when it may not be served (stale by itself, or a write-through of this process since)."""
+        when it may not be served: a write-through of this process since, a kind it never had, or a kind
+        stale in it that the snapshot now has fresh (a kind stale either way, e.g. a service down for
+        hours, does not stop it: a new answer would be as stale)."""
         if entry.computed_at <= self._written_at:
             return None
         snap = entry.view.snapshot_of(fresh.from_state_rows(entry.rows, entry.view.settings, list(entry.kinds)))
-        if snap.stale or snap.missing:
+        stale_now = {k.kind for k in current.kinds if k.stale}
+        if snap.missing or any(k.stale and k.kind not in stale_now for k in snap.kinds):
             return None
         return snap.model_copy(update={"superseded": True})
 
