@@ -25,12 +25,7 @@ from bench.inprocess import expected_error, target_for
 from bench.stats import summary
 
 
-async def _timed(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, str | None]:
-    ms, error, _superseded = await _timed_answer(client, tool, args)
-    return ms, error
-
-
-async def _timed_answer(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, str | None, bool]:
+async def _timed(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, str | None, bool]:
     """(round trip ms, error text, whether the answer was the previous one served superseded while the new
     one is computed: app/services/answer_cache.py)."""
     t0 = time.perf_counter()
@@ -80,7 +75,7 @@ async def do_firstcall(a: argparse.Namespace) -> dict[str, Any]:
             sync = await holder["ctx"].sync.incremental_sync("servers")
             sync_s = time.perf_counter() - t0
             handler_ms.pop(tool, None)
-            first_ms, first_error, superseded = await _timed_answer(client, tool, args)
+            first_ms, first_error, superseded = await _timed(client, tool, args)
             first_handler = handler_ms.pop(tool, [])
             warm = [await _timed(client, tool, args) for _ in range(a.after)]
             warm_handler = handler_ms.pop(tool, [])
@@ -89,9 +84,9 @@ async def do_firstcall(a: argparse.Namespace) -> dict[str, Any]:
                 "sync": {"s": sync_s, "status": sync.status, "seen": sync.seen, "changed": sync.changed},
                 "first": {"client_ms": first_ms, "handler_ms": first_handler[0] if first_handler else None,
                           "superseded": superseded},
-                "warm": {"client": summary([ms for ms, _ in warm]), "handler": summary(warm_handler),
+                "warm": {"client": summary([ms for ms, _, _ in warm]), "handler": summary(warm_handler),
                          "second_client_ms": warm[0][0] if warm else None},
-                "first_error": first_error or next((e for _, e in warm if e), None),
+                "first_error": first_error or next((e for _, e, _ in warm if e), None),
                 "expected_error": expected_error(label), "live": tool in live or args.get("live") is True,
             }
     if stopped:  # leave the fleet as it was found

@@ -45,7 +45,6 @@ from sqlalchemy import Connection, and_, bindparam, func, select
 
 from app.db.bookkeeping import snapshot_versions, sync_state
 from app.sync import freshness as fresh
-from app.sync.freshness import Freshness
 from app.services.models import SnapshotInfo
 
 if TYPE_CHECKING:
@@ -87,6 +86,11 @@ def states_of(snapshot: SnapshotInfo) -> States:
     return tuple((k.kind, k.as_of, k.status, k.stale, k.last_error) for k in snapshot.kinds)
 
 
+def _snapshot(view: AppContext, rows: Sequence[tuple[Any, ...]], kinds: Sequence[str]) -> SnapshotInfo:
+    """The freshness block of ``kinds`` from their ``sync_state`` rows, ages as of now."""
+    return view.snapshot_of(fresh.from_state_rows(rows, view.settings, list(kinds)))
+
+
 @dataclass
 class _Entry:
     versions: Versions
@@ -97,9 +101,12 @@ class _Entry:
     view: AppContext
     compute: Callable[[], Awaitable[Any]]
     kinds_of: Callable[[Any], Sequence[str] | None]
-    refresh: Callable[[Any, SnapshotInfo], Any]
     computed_at: float  # monotonic, when its data version was read (before computing)
     used_at: float = field(default_factory=time.monotonic)
+
+    def holds(self, versions: Versions, snapshot: SnapshotInfo) -> bool:
+        """Still the answer: the data versions and its kinds' sync state are those it was computed at."""
+        return self.versions == versions and self.states == states_of(snapshot)
 
 
 class AnswerCache:
@@ -113,9 +120,6 @@ class AnswerCache:
         self._written_at = float("-inf")
         self.hits = self.misses = self.superseded = self.rewarmed = 0
         self.before_recompute: Callable[[Hashable], Awaitable[None]] | None = None  # tests: hold a recompute
-
-    def clear(self) -> None:
-        self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -144,11 +148,11 @@ class AnswerCache:
         entry = self._entries.get(key)
         kinds = list(entry.kinds) if entry is not None else []  # a new key: the versions alone
         versions, rows = await view.db.read(check_in, view.settings, kinds)
-        snapshot = view.snapshot_of(fresh.from_state_rows(rows, view.settings, kinds))
+        snapshot = _snapshot(view, rows, kinds)
         if entry is not None:
             entry.used_at = time.monotonic()
             self._entries.move_to_end(key)
-            if entry.versions == versions and entry.states == states_of(snapshot):
+            if entry.holds(versions, snapshot):
                 self.hits += 1
                 return refresh(entry.value, snapshot)
             previous = self._previous(entry, snapshot)
@@ -157,11 +161,11 @@ class AnswerCache:
                 self._recompute_later(key, entry)
                 return refresh(entry.value, previous)
         self.misses += 1
-        return await self._compute(key, view, entries, versions, compute, kinds_of, refresh, kinds, rows)
+        return await self._compute(key, view, entries, versions, compute, kinds_of, kinds, rows)
 
     async def _compute(self, key: Hashable, view: AppContext, entries: int, versions: Versions,
                        compute: Callable[[], Awaitable[Any]], kinds_of: Callable[[Any], Sequence[str] | None],
-                       refresh: Callable[[Any, SnapshotInfo], Any], kinds: list[str], rows: StateRows | None) -> Any:
+                       kinds: list[str], rows: StateRows | None) -> Any:
         """``compute()`` and keep it at ``versions`` (read before it: data written meanwhile makes the entry
         old, never wrong) with the sync state of the kinds it used (``rows``, when those are ``kinds``, else
         read after the answer: a newer state only makes the entry old, never wrong)."""
@@ -174,13 +178,13 @@ class AnswerCache:
         used = list(used)
         if used != kinds or rows is None:
             _, rows = await view.db.read(check_in, view.settings, used)
-        snapshot = view.snapshot_of(fresh.from_state_rows(rows, view.settings, used))
+        snapshot = _snapshot(view, rows, used)
         if snapshot.missing:  # a kind not synced yet: the first sync will follow shortly
             self._entries.pop(key, None)
             return value
         old = self._entries.get(key)
         self._entries[key] = _Entry(versions, states_of(snapshot), tuple(used), value, rows, view, compute, kinds_of,
-                                    refresh, started, used_at=old.used_at if old is not None else time.monotonic())
+                                    started, used_at=old.used_at if old is not None else time.monotonic())
         self._entries.move_to_end(key)
         while len(self._entries) > entries:
             self._entries.popitem(last=False)
@@ -193,7 +197,7 @@ class AnswerCache:
         hours, does not stop it: a new answer would be as stale)."""
         if entry.computed_at <= self._written_at:
             return None
-        snap = entry.view.snapshot_of(fresh.from_state_rows(entry.rows, entry.view.settings, list(entry.kinds)))
+        snap = _snapshot(entry.view, entry.rows, entry.kinds)
         stale_now = {k.kind for k in current.kinds if k.stale}
         if snap.missing or any(k.stale and k.kind not in stale_now for k in snap.kinds):
             return None
@@ -215,7 +219,7 @@ class AnswerCache:
                 await self.before_recompute(key)
             versions, _ = await entry.view.db.read(check_in, entry.view.settings, [])
             await self._compute(key, entry.view, entry.view.settings.answer_cache_entries, versions, entry.compute,
-                                entry.kinds_of, entry.refresh, list(entry.kinds), None)
+                                entry.kinds_of, list(entry.kinds), None)
             self.rewarmed += 1
         except asyncio.CancelledError:
             raise
@@ -240,9 +244,7 @@ class AnswerCache:
         for key, entry in recent:
             if done >= limit:
                 break
-            mine = [r for r in rows if r[0] in entry.kinds]
-            snap = view.snapshot_of(fresh.from_state_rows(mine, view.settings, list(entry.kinds)))
-            if entry.versions == versions and entry.states == states_of(snap):
+            if entry.holds(versions, _snapshot(view, [r for r in rows if r[0] in entry.kinds], entry.kinds)):
                 continue
             await asyncio.shield(self._recompute_later(key, entry))
             done += 1

@@ -82,6 +82,11 @@ def fts_query(columns: tuple[str, ...], term: str) -> str:
     return "{" + " ".join(columns) + "}: \"" + term.replace('"', '""') + "\""
 
 
+def fts_match(columns: tuple[str, ...], term: str) -> ColumnElement[bool]:
+    """``servers_fts MATCH`` the term in ``columns`` (candidates: each caller re-checks exactly)."""
+    return literal_column(FTS_NAME).op("MATCH")(literal(fts_query(columns, term)))
+
+
 class Selector:
     """Turns per-column tests into a WHERE clause on ``servers`` suited to the dialect."""
 
@@ -149,8 +154,7 @@ class Matcher(Selector):
         checks = [contains(fts.c[c], self.term, self.cs) for c in cols if c != "ips" or IP_SEPARATOR not in self.term]
         if not checks:
             return None
-        return select(fts.c.rowid).where(literal_column(FTS_NAME).op("MATCH")(literal(fts_query(cols, self.term))),
-                                         fts.c.cloud == self.cloud, or_(*checks))
+        return select(fts.c.rowid).where(fts_match(cols, self.term), fts.c.cloud == self.cloud, or_(*checks))
 
     def condition(self, field: str) -> Where:
         if not self.fts:
@@ -170,8 +174,8 @@ def fts_names(cloud: str, term: str, owns: Callable[[Any], ColumnElement[bool]])
     trigram); the caller checks :func:`has_fts`."""
     if len(term) < TRIGRAM or "\x00" in term:
         return None
-    return select(fts.c.name).where(literal_column(FTS_NAME).op("MATCH")(literal(fts_query(("name",), term))),
-                                    fts.c.cloud == cloud, contains(fts.c.name, term, False), owns(fts.c.project_id))
+    return select(fts.c.name).where(fts_match(("name",), term), fts.c.cloud == cloud,
+                                    contains(fts.c.name, term, False), owns(fts.c.project_id))
 
 
 def has_fts(conn: Connection) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,29 +108,30 @@ async def call_full(client: Client, tool: str, **arguments: Any) -> dict[str, An
     return await call(client, tool, **arguments)
 
 
+async def _call_until(client: Client, tool: str, done: Callable[[dict[str, Any]], bool],
+                      arguments: dict[str, Any]) -> dict[str, Any]:
+    """:func:`call` until ``done(answer)``: waits for a state, bounded by a guard against a hang, not a
+    timing assertion."""
+    deadline = time.monotonic() + 120
+    while True:
+        out = await call(client, tool, **arguments)
+        if done(out) or time.monotonic() > deadline:
+            return out
+        await asyncio.sleep(0.05)
+
+
 async def call_current(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     """Call a report tool (get_cluster_status, monitor_resources) until its figures summarise the current
     data: after a write, the report is rebuilt in the background and a call meanwhile gets the previous
-    one marked ``computed.current=false`` (docs/performance.md). Waits for that state, bounded by a guard
-    against a hang, not a timing assertion."""
-    deadline = time.monotonic() + 120
-    while True:
-        out = await call(client, tool, **arguments)
-        if out["computed"]["current"] or time.monotonic() > deadline:
-            return out
-        await asyncio.sleep(0.1)
+    one marked ``computed.current=false`` (docs/performance.md)."""
+    return await _call_until(client, tool, lambda out: bool(out["computed"]["current"]), arguments)
 
 
 async def call_newest(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    """:func:`call` until the answer is not a kept one served while it is computed again after a sync
-    (``snapshot.superseded``, app/services/answer_cache.py). Waits for that state, bounded by a guard
-    against a hang, not a timing assertion."""
-    deadline = time.monotonic() + 120
-    while True:
-        out = await call(client, tool, **arguments)
-        if not (out.get("snapshot") or {}).get("superseded") or time.monotonic() > deadline:
-            return out
-        await asyncio.sleep(0.05)
+    """Call a tool until its answer is not a kept one served while it is computed again after a sync
+    (``snapshot.superseded``, app/services/answer_cache.py)."""
+    return await _call_until(client, tool, lambda out: not (out.get("snapshot") or {}).get("superseded"),
+                             arguments)
 
 
 async def call_error(client: Client, tool: str, **arguments: Any) -> str:
