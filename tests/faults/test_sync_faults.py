@@ -73,7 +73,9 @@ async def test_fault_mid_listing_fails_cleanly_and_heals(make_sim, tmp_path: Pat
     sim = make_sim(servers=SERVERS, seed=11)
     sim.advance(3600)  # settle BUILD -> ACTIVE so the rows stand still between runs
     db = tmp_path / "f.db"
-    settings = make_settings(db, page_size=PAGE, api_timeout=0.3)
+    # A short API timeout only where the fault is a hang (3 s): healthy calls (Keystone, page 1) on a loaded
+    # 2-core machine took longer than the 0.3 s this test used, failing its healthy first sync.
+    settings = make_settings(db, page_size=PAGE, api_timeout=1.5 if fault == "timeout" else 10.0)
     async with open_app_context(settings, **sim.connect_kwargs()) as ctx, mcp_client(settings, sim) as client:
         first = await ctx.sync.sync_all()
         assert all(r.ok for r in first.values()), {k: r.error for k, r in first.items() if not r.ok}
