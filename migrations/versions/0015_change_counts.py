@@ -15,13 +15,13 @@ Revises: 0014_fleet_read_indexes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from app.db.change_counts import count_rows, tally
 
 revision: str = "0015_change_counts"
 down_revision: str | None = "0014_fleet_read_indexes"
@@ -39,6 +39,36 @@ CHANGE_INDEXES = (
 )
 RUN_INDEXES = (("ix_sync_runs_cloud_id", ("cloud", "id")), ("ix_sync_runs_cloud_kind_id", ("cloud", "kind", "id")))
 CHUNK = 5000
+# A frozen copy of the counting rules of app/db/change_counts.py as of this revision: a migration must
+# not import app code, which moves on (an older checkout could not even load this file).
+WIDTHS = (3600, 60)
+PROJECT_WIDTHS = (3600,)
+EPOCH = datetime(1970, 1, 1)
+KEY = ("cloud", "width", "project_id", "bucket", "kind", "change", "status_before", "status_after")
+
+
+def _transition(change: str, before: Any, after: Any) -> tuple[str, str]:
+    if change != "changed" or not isinstance(before, dict) or not isinstance(after, dict):
+        return "", ""
+    old, new = before.get("status"), after.get("status")
+    if old is None or new is None:
+        return "", ""
+    return tuple((v if isinstance(v, str) else json.dumps(v))[:255] for v in (old, new))  # type: ignore[return-value]
+
+
+def _count(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        at, (old, new) = r["at"], _transition(r["change"], r["before"], r["after"])
+        projects = ("", r["project_id"]) if r["project_id"] else ("",)
+        for width in WIDTHS:
+            step = timedelta(seconds=width)
+            bucket = EPOCH + (at - EPOCH) // step * step
+            for project in projects if width in PROJECT_WIDTHS else ("",):
+                v = out.setdefault((r["cloud"], width, project, bucket, r["kind"], r["change"], old, new), [0, at, at])
+                v[0] += 1
+                v[1], v[2] = min(v[1], at), max(v[2], at)
+    return [{**dict(zip(KEY, k)), "n": n, "first_at": first, "last_at": last} for k, (n, first, last) in out.items()]
 
 
 def upgrade() -> None:
@@ -85,7 +115,7 @@ def _fill(counts: sa.Table) -> None:
                 return
             last = got[-1]["id"]
 
-    values = count_rows(tally(chunks()))
+    values = _count(chunks())
     for i in range(0, len(values), CHUNK):
         op.bulk_insert(counts, values[i:i + CHUNK])
 
