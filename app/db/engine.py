@@ -195,6 +195,11 @@ class Database:
         statement, this one per read."""
         return await self.read_executor.run(fn, *args)
 
+    async def read_one(self, fn: Callable[..., R], *args: Any) -> R:
+        """:meth:`read` for an ``fn`` that runs exactly ONE statement: on PostgreSQL without the
+        transaction's BEGIN and ROLLBACK round trips (a statement is a consistent snapshot by itself)."""
+        return await self.read_executor.run_one(fn, *args)
+
     @property
     def read_executor(self) -> ReadExecutor:
         """Created on first use (the database file may not exist, or be migrated, before that)."""

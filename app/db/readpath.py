@@ -23,7 +23,9 @@ block read in the same transaction.
   so the poller never blocks a read. A deferred ``BEGIN`` (in-thread, no round trip) makes every
   statement of ``fn`` read one snapshot; it ends with the read.
 * PostgreSQL: psycopg 3 (the ``postgres`` extra) in the same thread, each read one ``READ ONLY``
-  ``REPEATABLE READ`` transaction, so one code path serves both backends.
+  ``REPEATABLE READ`` transaction, so one code path serves both backends. ``run_one`` (one statement,
+  a consistent snapshot by itself) runs on a second connection of the thread in autocommit: one round
+  trip instead of three. The session's ``default_transaction_read_only`` keeps that one read-only too.
 
 ``fn`` must not await (it is not a coroutine) and must not write: a write through this connection
 fails (SQLite ``attempt to write a readonly database``, PostgreSQL ``read-only transaction``).
@@ -83,7 +85,9 @@ class ReadExecutor:
                  threads: int = READ_THREADS) -> None:
         self.url = sync_read_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": threads, "max_overflow": 0}
+        # PostgreSQL: two connections per thread, one for transactions and one in autocommit (run_one)
+        per_thread = 1 if self.is_sqlite else 2
+        kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": threads * per_thread, "max_overflow": 0}
         if self.is_sqlite:
             # Each connection stays on its thread; close() runs on the caller's thread at shutdown.
             kw["connect_args"] = {"check_same_thread": False}
@@ -91,6 +95,9 @@ class ReadExecutor:
             kw["pool_pre_ping"] = True
             kw["isolation_level"] = "REPEATABLE READ"
             kw["execution_options"] = {"postgresql_readonly": True}
+            # Read-only on the server too, for every transaction of the session: a one-statement read
+            # runs in autocommit (no BEGIN/ROLLBACK round trips), where the driver's flag does nothing.
+            kw["connect_args"] = {"options": "-c default_transaction_read_only=on"}
         self.engine: Engine = create_engine(self.url, **kw)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_read_pragmas(busy_timeout_ms))
@@ -111,6 +118,15 @@ class ReadExecutor:
                 self._conns.append(conn)
         return conn
 
+    def _one_in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+        conn: Connection | None = getattr(self._local, "one", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._local.one = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return fn(conn, *args)
+
     def _in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         conn = self._conn()
         tx = conn.begin()
@@ -126,6 +142,17 @@ class ReadExecutor:
             self.on_submit(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._in_thread, fn, args))
+
+    async def run_one(self, fn: Callable[..., R], *args: Any) -> R:
+        """Like :meth:`run` for an ``fn`` that runs ONE statement (itself a consistent snapshot): on
+        PostgreSQL in autocommit, one round trip instead of three (BEGIN, the statement, ROLLBACK)."""
+        if self.is_sqlite:
+            return await self.run(fn, *args)
+        self.calls += 1
+        if self.on_submit is not None:
+            self.on_submit(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._one_in_thread, fn, args))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -147,7 +147,7 @@ class AnswerCache:
         key = (view.cloud_name, key)
         entry = self._entries.get(key)
         kinds = list(entry.kinds) if entry is not None else []  # a new key: the versions alone
-        versions, rows = await view.db.read(check_in, view.settings, kinds)
+        versions, rows = await view.db.read_one(check_in, view.settings, kinds)
         snapshot = _snapshot(view, rows, kinds)
         if entry is not None:
             entry.used_at = time.monotonic()
@@ -177,7 +177,7 @@ class AnswerCache:
             return value
         used = list(used)
         if used != kinds or rows is None:
-            _, rows = await view.db.read(check_in, view.settings, used)
+            _, rows = await view.db.read_one(check_in, view.settings, used)
         snapshot = _snapshot(view, rows, used)
         if snapshot.missing:  # a kind not synced yet: the first sync will follow shortly
             self._entries.pop(key, None)
@@ -217,7 +217,7 @@ class AnswerCache:
         try:
             if self.before_recompute is not None:
                 await self.before_recompute(key)
-            versions, _ = await entry.view.db.read(check_in, entry.view.settings, [])
+            versions, _ = await entry.view.db.read_one(check_in, entry.view.settings, [])
             await self._compute(key, entry.view, entry.view.settings.answer_cache_entries, versions, entry.compute,
                                 entry.kinds_of, list(entry.kinds), None)
             self.rewarmed += 1
@@ -239,7 +239,7 @@ class AnswerCache:
         recent = [(k, e) for k, e in reversed(self._entries.items())
                   if k[0] == view.cloud_name and e.used_at >= since and k not in self._inflight  # type: ignore[index]
                   and not busy.intersection(e.kinds)]
-        versions, rows = await view.db.read(check_in, view.settings, sorted({k for _, e in recent for k in e.kinds}))
+        versions, rows = await view.db.read_one(check_in, view.settings, sorted({k for _, e in recent for k in e.kinds}))
         done = 0
         for key, entry in recent:
             if done >= limit:

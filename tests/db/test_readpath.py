@@ -77,14 +77,19 @@ async def test_a_write_between_two_statements_is_not_half_seen(db: Database) -> 
     assert await db.read(count_projects) == 2
 
 
-async def test_the_read_connection_refuses_writes(db: Database) -> None:
+@pytest.mark.parametrize("way", ["read", "read_one"])
+async def test_the_read_connection_refuses_writes(db: Database, way: str) -> None:
+    """Both ways: read_one runs in autocommit on PostgreSQL, where only the session's
+    default_transaction_read_only (not the driver's flag) keeps it read-only."""
     def write(conn: Connection) -> None:
         conn.execute(insert(projects).values(cloud="c1", id="px", name="px", raw={}, first_seen_at=NOW,
                                              last_seen_at=NOW, last_sync_id=1))
 
     with pytest.raises(DBAPIError, match="(?i)read-?only"):
-        await db.read(write)
-    assert await db.read(count_projects) == 0  # the connection is still usable afterwards
+        await getattr(db, way)(write)
+    assert await getattr(db, way)(count_projects) == 0  # the connection is still usable afterwards
+    await add_project(db, "p1")
+    assert await db.read_one(count_projects) == 1  # and sees what was committed since
 
 
 async def test_errors_raised_by_fn_reach_the_caller_and_the_connection_recovers(db: Database) -> None:
@@ -99,6 +104,10 @@ async def test_errors_raised_by_fn_reach_the_caller_and_the_connection_recovers(
 
 
 async def test_concurrent_reads_use_their_own_connections(db: Database) -> None:
+    """Both ways at once: on PostgreSQL each worker thread holds a transaction connection and an
+    autocommit one, and the pool has room for both (it once had one per thread: read_one hung)."""
     await add_project(db, "p1")
-    got = await asyncio.gather(*(db.read(count_projects) for _ in range(12)))
+    got = await asyncio.gather(*(db.read(count_projects) if i % 2 else db.read_one(count_projects)
+                                 for i in range(12)))
     assert got == [1] * 12
+    assert await asyncio.wait_for(db.read(count_projects), timeout=60) == 1
