@@ -29,19 +29,22 @@ block read in the same transaction.
 
 ``fn`` must not await (it is not a coroutine) and must not write: a write through this connection
 fails (SQLite ``attempt to write a readonly database``, PostgreSQL ``read-only transaction``).
-``calls`` counts the worker submissions and ``on_submit`` (tests) sees each one.
+``calls`` counts the worker submissions and ``on_submit`` (tests) sees each one; ``inline`` counts the
+one-statement reads SQLite ran on the event loop (``run_one``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import URL, make_url
 
 P = ParamSpec("P")
@@ -74,7 +77,11 @@ def _sqlite_read_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":  # run_one's connection: none
+        conn.exec_driver_sql("BEGIN")
+
+
+_BUSY = object()  # run_one on SQLite: the inline read met a lock and goes to a worker thread instead
 
 
 class ReadExecutor:
@@ -85,9 +92,10 @@ class ReadExecutor:
                  threads: int = READ_THREADS) -> None:
         self.url = sync_read_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        # PostgreSQL: two connections per thread, one for transactions and one in autocommit (run_one)
-        per_thread = 1 if self.is_sqlite else 2
-        kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": threads * per_thread, "max_overflow": 0}
+        # PostgreSQL: two connections per thread, one for transactions and one in autocommit (run_one);
+        # SQLite: one per thread, and run_one's on the event loop's thread
+        size = threads + 1 if self.is_sqlite else threads * 2
+        kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": size, "max_overflow": 0}
         if self.is_sqlite:
             # Each connection stays on its thread; close() runs on the caller's thread at shutdown.
             kw["connect_args"] = {"check_same_thread": False}
@@ -107,6 +115,7 @@ class ReadExecutor:
         self._conns: list[Connection] = []
         self._conns_lock = threading.Lock()
         self.calls = 0
+        self.inline = 0  # run_one reads served on the event loop's thread (SQLite)
         self.on_submit: Callable[[Callable[..., Any]], None] | None = None
 
     def _conn(self) -> Connection:
@@ -118,14 +127,28 @@ class ReadExecutor:
                 self._conns.append(conn)
         return conn
 
-    def _one_in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+    def _autocommit_conn(self) -> Connection:
+        """This thread's connection without transactions (each statement its own snapshot)."""
         conn: Connection | None = getattr(self._local, "one", None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_sqlite:  # on the event loop: a lock is never waited for (see run_one)
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
             self._local.one = conn
             with self._conns_lock:
                 self._conns.append(conn)
-        return fn(conn, *args)
+        return conn
+
+    def _one_in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+        return fn(self._autocommit_conn(), *args)
+
+    def _inline(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R | object:
+        try:
+            return fn(self._autocommit_conn(), *args)
+        except OperationalError as e:
+            if getattr(e.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return _BUSY
+            raise
 
     def _in_thread(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         conn = self._conn()
@@ -145,8 +168,15 @@ class ReadExecutor:
 
     async def run_one(self, fn: Callable[..., R], *args: Any) -> R:
         """Like :meth:`run` for an ``fn`` that runs ONE statement (itself a consistent snapshot): on
-        PostgreSQL in autocommit, one round trip instead of three (BEGIN, the statement, ROLLBACK)."""
+        PostgreSQL in autocommit, one round trip instead of three (BEGIN, the statement, ROLLBACK). On
+        SQLite it runs right here on the event loop's thread (a small read of a local file: no thread
+        hop, no wake-ups), with ``busy_timeout`` 0: when it meets a lock (a WAL recovery or restart)
+        it goes to a worker thread, which waits for it, instead of blocking the loop."""
         if self.is_sqlite:
+            got = self._inline(fn, args)
+            if got is not _BUSY:
+                self.inline += 1
+                return got  # type: ignore[return-value]
             return await self.run(fn, *args)
         self.calls += 1
         if self.on_submit is not None:

@@ -4,6 +4,8 @@ read-only connections; on SQLite (sqlite3) and PostgreSQL (psycopg 3), whichever
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import Database
-from app.db.readpath import sync_read_url
+from app.db.readpath import ReadExecutor, sync_read_url
 from app.resources.projects import table as projects
 from app.resources.registry import load_all_tables
 from tests import backend
@@ -111,3 +113,35 @@ async def test_concurrent_reads_use_their_own_connections(db: Database) -> None:
                                  for i in range(12)))
     assert got == [1] * 12
     assert await asyncio.wait_for(db.read(count_projects), timeout=60) == 1
+
+
+async def test_a_one_statement_read_on_sqlite_stays_on_the_loop_and_a_lock_sends_it_to_a_thread(tmp_path: Path) -> None:
+    """SQLite's run_one reads on the event loop's thread (no hop: ``calls`` unchanged) with busy_timeout
+    0; while another connection holds the file locked, it does not block the loop: it goes to a worker
+    thread that waits for the lock (``calls`` counts that one), and answers once the lock is gone."""
+    if backend.POSTGRES:
+        pytest.skip("SQLite's inline read; PostgreSQL's run_one is the autocommit test above")
+    path = tmp_path / "locked.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.executescript("PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+    setup.close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.executescript("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);")
+    ex = ReadExecutor(backend.sqlite_url(path), busy_timeout_ms=120_000, json_serializer=json.dumps)
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    try:
+        read = asyncio.create_task(ex.run_one(count))
+        for _ in range(6000):  # the state: the read went to a worker thread, where it waits for the lock
+            await asyncio.sleep(0.01)
+            if ex.calls:
+                break
+        assert (ex.calls, ex.inline, read.done()) == (1, 0, False)
+        holder.execute("COMMIT")
+        holder.close()
+        assert await asyncio.wait_for(read, timeout=120) == 2
+        assert await ex.run_one(count) == 2 and (ex.calls, ex.inline) == (1, 1)
+    finally:
+        ex.close()

@@ -4,6 +4,7 @@ per-statement async reader is not used at all."""
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import os
 from contextlib import asynccontextmanager
@@ -64,12 +65,23 @@ def _from_a_tool() -> bool:
 
 @pytest.fixture
 def hops(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """``read``: reads through the read executor, a worker-thread hop each (``run``) or one statement
+    (``run_one``: on SQLite inline on the loop, its fallback to ``run`` not counted again)."""
     counts = {"read": 0, "reader": 0}
-    run, reader = ReadExecutor.run, Database.reader
+    run, run_one, reader = ReadExecutor.run, ReadExecutor.run_one, Database.reader
+    in_one = contextvars.ContextVar("in_one", default=False)  # per task: concurrent reads are not hidden
 
     async def counted_run(self: ReadExecutor, fn: Any, *args: Any) -> Any:
-        counts["read"] += _from_a_tool()
+        counts["read"] += _from_a_tool() and not in_one.get()
         return await run(self, fn, *args)
+
+    async def counted_run_one(self: ReadExecutor, fn: Any, *args: Any) -> Any:
+        counts["read"] += _from_a_tool()
+        token = in_one.set(True)
+        try:
+            return await run_one(self, fn, *args)
+        finally:
+            in_one.reset(token)
 
     @asynccontextmanager
     async def counted_reader(self: Database) -> Any:
@@ -78,6 +90,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             yield conn
 
     monkeypatch.setattr(ReadExecutor, "run", counted_run)
+    monkeypatch.setattr(ReadExecutor, "run_one", counted_run_one)
     monkeypatch.setattr(Database, "reader", counted_reader)
     return counts
 
