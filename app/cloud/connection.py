@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import orjson
 import requests
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
@@ -186,6 +187,15 @@ class Response:
     sent_at: datetime | None = None
 
 
+def _json_body(resp: requests.Response) -> Any:
+    """The response's JSON (orjson: a full sync parses every page it lists, ~2x faster than the
+    stdlib); what orjson refuses (NaN, integers beyond 64 bits) is parsed as requests would."""
+    try:
+        return orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return resp.json()
+
+
 class CloudClient:
     """One cloud: ``await client.get_json("compute", "/flavors/detail", params=..., microversion="max")``.
 
@@ -265,7 +275,7 @@ class CloudClient:
         resp = proxy.get(path, **kwargs)
         os_exc.raise_from_response(resp)
         rid = resp.headers.get("x-openstack-request-id") or resp.headers.get("x-compute-request-id")
-        return Response(body=resp.json() if resp.content else None, request_id=rid, status=resp.status_code,
+        return Response(body=_json_body(resp) if resp.content else None, request_id=rid, status=resp.status_code,
                         sent_at=sent_at)
 
     async def get_json(

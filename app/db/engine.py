@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -56,11 +57,20 @@ class PreSerialized(str):
     """JSON text already in canonical form; the engine's serializer passes it through unchanged."""
 
 
+# orjson's form of the stdlib's json.dumps(sort_keys, compact, ensure_ascii=False, default=str), ~8x
+# faster (a full sync serialises every object it lists): datetimes, dataclasses and anything else
+# orjson does not know go through ``str`` as before.
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def canonical_json(obj: Any) -> str:
     """The one JSON text form stored in ``raw`` columns (and compared by the writer)."""
     if isinstance(obj, PreSerialized):
         return str(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # what orjson refuses (keys that are not strings, integers beyond 64 bits): the stdlib
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _sqlite_pragmas(read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Any:
