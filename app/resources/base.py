@@ -48,14 +48,28 @@ IdSource = str | Callable[[dict[str, Any]], Any]
 
 def strip_secrets(obj: Any, extra: frozenset[str] = frozenset()) -> Any:
     """A copy of ``obj`` with every secret key removed, at any depth (only containers are copied)."""
+    return _stripped(obj, SECRET_KEYS | extra if extra else SECRET_KEYS)
+
+
+_LOWER: dict[str, str] = {}  # key -> key.lower(): the same few hundred keys recur in every object of a sync
+_LOWER_MAX = 20_000  # beyond that (metadata keys are free-form) keys are lowered each time
+
+
+def _lower(k: str) -> str:
+    low = _LOWER.get(k)
+    if low is None:
+        low = k.lower()
+        if len(_LOWER) < _LOWER_MAX:
+            _LOWER[k] = low
+    return low
+
+
+def _stripped(obj: Any, secret: frozenset[str]) -> Any:
     if isinstance(obj, dict):
-        return {
-            k: (strip_secrets(v, extra) if isinstance(v, (dict, list)) else v)
-            for k, v in obj.items()
-            if k.lower() not in SECRET_KEYS and k.lower() not in extra
-        }
+        return {k: (_stripped(v, secret) if isinstance(v, (dict, list)) else v)
+                for k, v in obj.items() if _lower(k) not in secret}
     if isinstance(obj, list):
-        return [strip_secrets(v, extra) if isinstance(v, (dict, list)) else v for v in obj]
+        return [_stripped(v, secret) if isinstance(v, (dict, list)) else v for v in obj]
     return obj
 
 
