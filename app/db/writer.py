@@ -42,9 +42,11 @@ from app.db.fence import Fence
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
-# Objects per write transaction: bounds how long the database write lock is held (milliseconds),
-# so lease renewals, write-through refreshes and other processes get in between.
-WRITE_BATCH = 250
+# Objects per write transaction: bounds how long the database write lock is held (a fraction of a
+# second), so lease renewals, write-through refreshes and other processes get in between. Larger
+# batches write each touched index page once for more rows: at 100,000 servers on SQLite, 1,000 per
+# transaction wrote 8 GB instead of 15 GB (WAL and checkpoints) and took 123 s instead of 172 s.
+WRITE_BATCH = 1000
 THREAD_PREPARE_MIN = 200
 
 
