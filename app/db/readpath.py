@@ -144,7 +144,7 @@ class ReadExecutor:
 
     def _inline(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R | object:
         try:
-            return fn(self._autocommit_conn(), *args)
+            return self._one_in_thread(fn, args)
         except OperationalError as e:
             if getattr(e.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return _BUSY
@@ -158,13 +158,18 @@ class ReadExecutor:
         finally:
             tx.rollback()  # read-only either way: ends the snapshot
 
-    async def run(self, fn: Callable[..., R], *args: Any) -> R:
-        """``fn(conn, *args)`` on a worker thread, in one read transaction: one hop."""
+    async def _submit(self, body: Callable[[Callable[..., R], tuple[Any, ...]], R], fn: Callable[..., R],
+                      args: tuple[Any, ...]) -> R:
+        """``body(fn, args)`` on a worker thread: one hop, counted."""
         self.calls += 1
         if self.on_submit is not None:
             self.on_submit(fn)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(self._in_thread, fn, args))
+        return await loop.run_in_executor(self._pool, functools.partial(body, fn, args))
+
+    async def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(conn, *args)`` on a worker thread, in one read transaction: one hop."""
+        return await self._submit(self._in_thread, fn, args)
 
     async def run_one(self, fn: Callable[..., R], *args: Any) -> R:
         """Like :meth:`run` for an ``fn`` that runs ONE statement (itself a consistent snapshot): on
@@ -178,11 +183,7 @@ class ReadExecutor:
                 self.inline += 1
                 return got  # type: ignore[return-value]
             return await self.run(fn, *args)
-        self.calls += 1
-        if self.on_submit is not None:
-            self.on_submit(fn)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(self._one_in_thread, fn, args))
+        return await self._submit(self._one_in_thread, fn, args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
