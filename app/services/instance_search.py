@@ -167,22 +167,16 @@ class Matcher(Selector):
         return self.any_of(tests, extra)
 
 
-def fts_names(cloud: str, term: str, owns: Callable[[Any], ColumnElement[bool]]) -> Select[tuple[str]] | None:
-    """Names of live servers containing ``term`` (case-insensitive), straight from the FTS table (it holds
-    the live rows' names and projects, ``owns`` restricts the projects): the statement stops at its LIMIT
-    instead of materialising every match. None when the FTS cannot answer (a term shorter than a
-    trigram); the caller checks :func:`has_fts`."""
-    if len(term) < TRIGRAM or "\x00" in term:
-        return None
-    return select(fts.c.name).where(fts_match(("name",), term), fts.c.cloud == cloud,
-                                    contains(fts.c.name, term, False), owns(fts.c.project_id))
-
-
 def has_fts(conn: Connection) -> bool:
-    """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram)."""
+    """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram). Remembered on the
+    connection once found (no migration drops it while the server runs); its absence is asked again."""
     from sqlalchemy import text
 
+    if conn.info.get(FTS_NAME):
+        return True
     row = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME}).first()
+    if row is not None:
+        conn.info[FTS_NAME] = True
     return row is not None
 
 

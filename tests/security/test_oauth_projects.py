@@ -240,6 +240,9 @@ async def test_resource_reads_and_completions_keep_to_the_callers_projects(restr
         own_names = {r[0] for r in _rows(db, f"SELECT name FROM servers WHERE deleted_at IS NULL "
                                              f"AND project_id IN ({ids})")}
         assert values and values <= own_names, values - own_names
+        for typed in (other[1], other[1][1:]):  # exact name, then a substring (the FTS path on SQLite)
+            theirs = await client.complete(ref, {"name": "name_or_id", "value": typed}, {"cloud": "test"})
+            assert other[1] not in theirs.completion.values and set(theirs.completion.values) <= own_names
         flavor_names = await client.complete(
             ResourceTemplateReference(type="ref/resource", uri="openstack://{cloud}/flavors/{name_or_id}"),
             {"name": "name_or_id", "value": ""}, {"cloud": "test"})

@@ -90,3 +90,6 @@ async def test_completions_ranked_and_capped(synced: Any) -> None:
 
         nothing = (await client.complete(ref, {"name": "instance", "value": "zzzz-no-such"})).completion
         assert nothing.values == []
+        for wildcard in ("%", "_", "%%%", "\\"):  # LIKE's metacharacters match only themselves
+            literal = (await client.complete(ref, {"name": "instance", "value": wildcard})).completion
+            assert all(wildcard in v for v in literal.values), (wildcard, literal.values)
