@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import orjson
 import requests
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
+from app import jsonio
 from app.config import Settings
 from app.errors import InvalidArgument, OpsError, translate_sdk_error
 
@@ -189,10 +189,11 @@ class Response:
 
 def _json_body(resp: requests.Response) -> Any:
     """The response's JSON (orjson: a full sync parses every page it lists, ~2x faster than the
-    stdlib); what orjson refuses (NaN, integers beyond 64 bits) is parsed as requests would."""
+    stdlib); what orjson would refuse or read differently (NaN, integers beyond 64 bits:
+    :mod:`app.jsonio`) and what is not JSON at all are parsed as requests would."""
     try:
-        return orjson.loads(resp.content)
-    except orjson.JSONDecodeError:
+        return jsonio.loads(resp.content)
+    except ValueError:
         return resp.json()
 
 

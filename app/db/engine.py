@@ -38,6 +38,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 import app.db.sqlite_hints  # noqa: F401  (SQLite renders INDEXED BY hints)
+from app import jsonio
 from app.config import Settings
 from app.db.fence import Fence
 from app.db.readpath import ReadExecutor
@@ -132,7 +133,7 @@ class Database:
         self.is_sqlite = is_sqlite_url(url)
         self._write_lock = asyncio.Lock()
         self.writer_blocked_since: datetime | None = None
-        common: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
+        common: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json, "json_deserializer": jsonio.loads}
         if self.is_sqlite:
             self.write_engine: AsyncEngine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=60, **common
@@ -215,7 +216,7 @@ class Database:
         """Created on first use (the database file may not exist, or be migrated, before that)."""
         if self._read_executor is None:
             self._read_executor = ReadExecutor(self.url, busy_timeout_ms=self.busy_timeout_ms,
-                                               json_serializer=canonical_json)
+                                               json_serializer=canonical_json, json_deserializer=jsonio.loads)
         return self._read_executor
 
     def session(self) -> AsyncSession:

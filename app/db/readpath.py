@@ -89,13 +89,15 @@ class ReadExecutor:
     (``Database`` does); ``close()`` at shutdown."""
 
     def __init__(self, url: str, *, busy_timeout_ms: int, json_serializer: Callable[[Any], str],
-                 threads: int = READ_THREADS) -> None:
+                 json_deserializer: Callable[[str], Any] | None = None, threads: int = READ_THREADS) -> None:
         self.url = sync_read_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         # PostgreSQL: two connections per thread, one for transactions and one in autocommit (run_one);
         # SQLite: one per thread, and run_one's on the event loop's thread
         size = threads + 1 if self.is_sqlite else threads * 2
         kw: dict[str, Any] = {"json_serializer": json_serializer, "pool_size": size, "max_overflow": 0}
+        if json_deserializer is not None:
+            kw["json_deserializer"] = json_deserializer
         if self.is_sqlite:
             # Each connection stays on its thread; close() runs on the caller's thread at shutdown.
             kw["connect_args"] = {"check_same_thread": False}

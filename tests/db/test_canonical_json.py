@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.cloud.connection import _json_body
-from app.db.engine import PreSerialized, canonical_json
+from app.db.engine import Database, PreSerialized, canonical_json
+from app.jsonio import loads as json_loads
 
 
 def stdlib(obj: Any) -> str:
@@ -78,5 +79,47 @@ def test_page_bodies_parse_with_orjson_and_fall_back_to_the_stdlib_parser() -> N
     # NaN is not JSON but Python services send it: orjson refuses it, requests' parser reads it
     got = _json_body(_response(b'{"ratio": NaN, "n": 1}'))
     assert got["n"] == 1 and got["ratio"] != got["ratio"]
+    # orjson would read an integer beyond 64 bits as a float, silently: the stdlib reads it exactly
+    assert _json_body(_response(b'{"max_unit": 1180591620717411303424}')) == {"max_unit": 2**70}
     with pytest.raises(requests.exceptions.JSONDecodeError):
         _json_body(_response(b"<html>not json</html>"))
+
+
+FLOATISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(FLOATISH)
+def test_stored_json_reads_back_as_the_stdlib_parser_reads_it(obj: Any) -> None:
+    """json_loads (orjson, the stdlib for what orjson refuses: integers beyond 64 bits, NaN, infinities,
+    lone surrogates) returns what json.loads returns for every text canonical_json writes."""
+    text = canonical_json(obj)
+    assert repr(json_loads(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", ['{"big": 1180591620717411303424}', '{"r": NaN}', '[Infinity, -Infinity]',
+                                  '"\\ud800"', '{"a": 1, "a": 2}'])
+def test_what_orjson_refuses_reads_back_through_the_stdlib(text: str) -> None:
+    assert repr(json_loads(text)) == repr(json.loads(text))
+
+
+async def test_json_columns_read_back_through_both_engines(tmp_path: Any) -> None:
+    """A real SQLite file: a raw value orjson cannot parse (an integer beyond 64 bits) comes back the same
+    through the async engines and the read executor."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert, select
+
+    t = Table("j", MetaData(), Column("id", Integer, primary_key=True), Column("raw", JSON))
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    value = {"big": 2**70, "name": "\u00e9", "ratio": 0.1}
+    try:
+        async with db.writer() as conn:
+            await conn.run_sync(t.metadata.create_all)
+            await conn.execute(insert(t), [{"id": 1, "raw": value}])
+        assert await db.read(lambda c: c.execute(select(t.c.raw)).scalar_one()) == value
+        async with db.reader() as conn:
+            assert (await conn.execute(select(t.c.raw))).scalar_one() == value
+    finally:
+        await db.dispose()
