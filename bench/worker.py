@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", type=int, default=5, help="firstcall: calls after the first one, per case")
     a = p.parse_args(argv)
     if a.db:
+        if a.step != "sync" and not Path(a.db).is_file():  # SQLite would create an empty one and time nothing
+            p.error(f"--db {a.db}: no such snapshot file (the sync step or `python -m bench --keep` makes one)")
         Path(a.db).parent.mkdir(parents=True, exist_ok=True)
         a.db_url = bdb.sqlite_url(a.db)
     elif os.environ.get("BENCH_DB_URL"):
