@@ -147,7 +147,10 @@ def _scalar(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:g}"
-    return _SPACE.sub(" ", str(v)).strip()
+    s = v if isinstance(v, str) else str(v)
+    if s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " ":
+        return s  # nothing to fold (isprintable is False for every whitespace but the ASCII space)
+    return _SPACE.sub(" ", s).strip()
 
 
 def _short(v: Any) -> str | None:
@@ -173,16 +176,44 @@ def _short(v: Any) -> str | None:
 _TITLE_KEYS = ("name", "hypervisor_hostname", "floating_ip_address", "binary", "kind", "id")
 
 
+_DIFF_KEYS = ("before", "after")
+_DIFF_FIRST = ("status", "task_state", "host", "flavor_name", "size", "attachments")
+
+
+def _diff(before: Any, after: Any) -> list[str]:
+    """A change row's values (``before``/``after``, app/services/changes.py) as text, the columns an
+    operator looks at first leading: ``status ACTIVE->ERROR`` (changed), ``status=ACTIVE`` (created),
+    ``status was ACTIVE`` (deleted)."""
+    b = before if isinstance(before, Mapping) else {}
+    a = after if isinstance(after, Mapping) else {}
+    keys = sorted(dict.fromkeys([*a, *b]), key=lambda k: (_DIFF_FIRST.index(k) if k in _DIFF_FIRST else len(_DIFF_FIRST)))
+    out = []
+    for k in keys:
+        old, new = _short(b.get(k)), _short(a.get(k))
+        if a and b:
+            out.append(f"{k} {old or '-'}->{new or '-'}")
+        elif new is not None or old is not None:
+            out.append(f"{k}={new}" if a else f"{k} was {old}")
+    return out
+
+
 def row_line(row: Mapping[str, Any]) -> str:
-    """``name (id): key=value ...`` for one row, at most :data:`LINE_MAX` characters."""
+    """``name (id): key=value ...`` for one row, at most :data:`LINE_MAX` characters. A change row (with
+    ``before``/``after`` values) says what changed right after its title."""
     title_key = next((k for k in _TITLE_KEYS if row.get(k) not in (None, "")), None)
     title = _scalar(row[title_key]) if title_key else "-"
     head = title
     if title_key != "id" and row.get("id") not in (None, ""):
         head += f" ({row['id']})"
     parts = []
+    if isinstance(row.get("before"), Mapping) or isinstance(row.get("after"), Mapping):
+        change = row.get("change")
+        diff = ", ".join(_diff(row.get("before"), row.get("after")))
+        parts = [f"{change}: {diff};" if isinstance(change, str) and change else f"{diff};"]
     for k, v in row.items():
         if k in _SKIP_KEYS or k == title_key or k == "id" or k.endswith("_at") or (k.endswith("_id") and k != "project_id"):
+            continue
+        if parts and (k in _DIFF_KEYS or k == "change"):
             continue
         s = _short(v)
         if s is not None:

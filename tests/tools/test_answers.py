@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pydantic_core
+import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
@@ -246,3 +247,29 @@ def test_a_page_object_nested_in_the_result_is_truncated_too() -> None:
     assert d["page"]["next_offset"] == d["page"]["returned"] and d["page"]["has_more"]
     assert r.content[0].text.startswith("100 changes.") and f"offset={d['page']['next_offset']}" in r.content[0].text
     assert answer_bytes(r) <= answers.DEFAULT_BUDGET
+
+
+def test_a_change_row_says_what_changed_first() -> None:
+    """get_changes / get_instance_history rows: the text line carries the before/after values (the fact the
+    row is about), the columns an operator looks at first leading, before the line's length cap."""
+    base = {"at": "2026-12-01T09:00:00Z", "kind": "servers", "id": "i-1", "name": "web-1", "project_id": "p" * 32}
+    changed = answers.row_line({**base, "change": "changed",
+                                "before": {"power_state": 1, "status": "ACTIVE", "host": "c1"},
+                                "after": {"power_state": 4, "status": "ERROR", "host": "c2"}})
+    assert changed.startswith("web-1 (i-1): changed: status ACTIVE->ERROR, host c1->c2, power_state 1->4;"), changed
+    assert "kind=servers" in changed and "before=" not in changed and "change=" not in changed
+    created = answers.row_line({**base, "change": "created", "before": None, "after": {"status": "BUILD", "flavor_name": "m1"}})
+    assert created.startswith("web-1 (i-1): created: status=BUILD, flavor_name=m1;"), created
+    deleted = answers.row_line({**base, "change": "deleted", "before": {"status": "ACTIVE"}, "after": None})
+    assert deleted.startswith("web-1 (i-1): deleted: status was ACTIVE;"), deleted
+    assert len(answers.row_line({**base, "change": "changed", "before": {"status": "x" * 500},
+                                 "after": {"status": "y"}})) <= answers.LINE_MAX
+
+
+@pytest.mark.parametrize("value", ["plain", "two  spaces", " lead", "trail ", "tab\there", "line\nbreak",
+                                   "nbsp\u00a0here", "em\u2003space", "", "é-accent", 12, 1.5, True])
+def test_scalar_folds_whitespace_as_before(value: Any) -> None:
+    import re
+    expected = ("yes" if value else "no") if isinstance(value, bool) else (
+        f"{value:g}" if isinstance(value, float) else re.sub(r"\s+", " ", str(value)).strip())
+    assert answers._scalar(value) == expected
