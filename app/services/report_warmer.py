@@ -2,7 +2,7 @@
 (owned by :class:`app.context.AppContext`), so no request pays for a whole-fleet report.
 
 One asyncio task, one round at a time. A round brings the default reports (get_cluster_status,
-monitor_resources) to the current basis (:mod:`app.services.cache`) and, on SQLite, computes the
+monitor_resources) and get_clouds' totals to the current basis (:mod:`app.services.cache`) and, on SQLite, computes the
 ordered match sets requests page through (get_instances_by_status for every status present, the whole
 fleet by name), each only when its data moved. Rounds start:
 
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from app.resources.servers import table as servers
-from app.services import cluster_status, instances, resources_monitor
+from app.services import clouds, cluster_status, instances, resources_monitor
 from app.services.cache import read_basis
 from app.services.query import live
 
@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 2.0  # seconds between looks at the data version
 MAX_LAG = 30.0  # seconds a moving basis may go without a rebuild
-REPORTS: tuple[Callable[[AppContext], Awaitable[bool]], ...] = (cluster_status.rebuild, resources_monitor.rebuild)
-WATCHED = tuple(dict.fromkeys((*cluster_status.KINDS, *resources_monitor.KINDS, *instances.KINDS)))
+REPORTS: tuple[Callable[[AppContext], Awaitable[bool]], ...] = (cluster_status.rebuild, resources_monitor.rebuild,
+                                                                 clouds.warm)
+WATCHED = tuple(dict.fromkeys((*cluster_status.KINDS, *resources_monitor.KINDS, *instances.KINDS, *clouds.KINDS)))
 
 
 async def warm_match_sets(app: AppContext) -> int:

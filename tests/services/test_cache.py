@@ -13,8 +13,11 @@ import pytest
 
 from app.context import open_app_context
 from app.db.engine import utcnow
+from app.services import clouds
 from app.services import cluster_status as cs
 from app.services import resources_monitor as rm
+from app.services.cache import read_basis
+from app.services.report_warmer import WATCHED
 from tests.services.report_helpers import (
     DEFAULT_CLUSTER, DEFAULT_MONITOR, count_computations, current_entry, held_rebuild,
 )
@@ -182,3 +185,33 @@ async def test_a_replica_rebuilds_when_the_data_version_moves(make_sim: Any, tmp
             assert entry.basis.version > first.basis.version
             report = await cluster(replica)
             assert report.computed.current and not seen.on_request
+
+
+async def _round_done(app: Any, seen: Any) -> None:
+    """Wait until the warmer has brought everything it watches to the data's current basis."""
+    async def wait() -> None:
+        while True:
+            seen.rounds.clear()
+            if app.warmer.built == (await read_basis(app, WATCHED)).key:
+                return
+            await seen.rounds.wait()
+
+    await asyncio.wait_for(wait(), 120)
+
+
+async def test_get_clouds_totals_are_counted_after_a_sync_not_on_a_request(make_sim: Any, tmp_path: Path) -> None:
+    """The warmer counts get_clouds' totals again when their kinds' data moved, so the first call after a
+    sync reads kept totals (``clouds.warm`` finds nothing left to count) and they are the new ones."""
+    sim = make_sim(servers=40)
+    async with open_app_context(make_settings(tmp_path / "clouds.db"), **sim.connect_kwargs()) as app:
+        seen = count_computations(app)
+        await app.sync.sync_all()
+        await _round_done(app, seen)
+        assert not await clouds.warm(app), "the totals were left for the first request to count"
+        before = (await clouds.cloud_entry(app)).instances
+
+        remove_active_server(sim)
+        await app.sync.full_sync("servers")
+        await _round_done(app, seen)
+        assert not await clouds.warm(app), "the totals were left for the first request to count"
+        assert (await clouds.cloud_entry(app)).instances == before - 1
