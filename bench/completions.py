@@ -44,12 +44,15 @@ async def do_completions(a: argparse.Namespace) -> dict[str, Any]:
     from mcp import Client
     from mcp.types import PromptReference, ResourceTemplateReference
 
-    from bench.inprocess import target_for
+    from bench.inprocess import settled, target_for
 
     fill = await bdb.samples(a.db_url)
     fill["server_id_prefix"] = fill["server_id"][:8]
     results: dict[str, Any] = {}
-    async with Client(target_for(a, {}), read_timeout_seconds=120) as client:
+    holder: dict[str, Any] = {}
+    async with Client(target_for(a, {}, holder), read_timeout_seconds=120) as client:
+        await client.list_tools()  # the server's context (and its report warmer) starts with the session
+        await settled(holder)
         for label, ((how, ref_name), argument, typed) in CASES.items():
             if a.cases and label not in a.cases.split(","):
                 continue

@@ -4,7 +4,10 @@ in-process client, with the time inside each tool function recorded) or reached 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,6 +55,27 @@ def target_for(a: argparse.Namespace, handler_ms: dict[str, list[float]],
     target, _ = build_server(settings_for(a.db_url),
                              context_factory=lambda s: recording_context(s, a.auth_url, handler_ms, held))
     return target
+
+
+async def settled(holder: dict[str, Any], timeout: float = 900.0) -> float | None:
+    """Wait until the server's report warmer has finished its first round in every served cloud (seconds
+    waited; None for a server reached over HTTP, which this process cannot look into). A fresh process
+    computes the reports and the instance match sets of the whole fleet on a worker thread first: several
+    seconds at 100,000 instances during which calls share the CPU (and the GIL) with it, so warm calls
+    timed then measure that instead. A warmer that has not finished by ``timeout`` is reported and the
+    run goes on."""
+    ctx = holder.get("ctx")
+    if ctx is None:
+        return None
+    t0 = time.monotonic()
+    warmers = [view.warmer for _label, view in ctx.for_all()]
+    while any(w.built is None for w in warmers):
+        if time.monotonic() - t0 > timeout:
+            print(f"bench: the report warmer has not finished its first round after {timeout:.0f} s; timing anyway",
+                  file=sys.stderr, flush=True)
+            break
+        await asyncio.sleep(0.1)
+    return round(time.monotonic() - t0, 2)
 
 
 def answer_size(result: Any) -> dict[str, Any]:

@@ -109,14 +109,16 @@ def server_actions(conn: Any, ids: list[str], action: str) -> list[str]:
 async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
     from mcp import Client
 
-    from bench.inprocess import answer_size, expected_error, target_for
+    from bench.inprocess import answer_size, expected_error, settled, target_for
     from bench.tool_args import cases
 
     handler_ms: dict[str, list[float]] = defaultdict(list)
-    target = target_for(a, handler_ms)
+    holder: dict[str, Any] = {}
+    target = target_for(a, handler_ms, holder)
     results: dict[str, Any] = {}
     async with Client(target, read_timeout_seconds=120) as client:
         listed = (await client.list_tools()).tools
+        settle_s = await settled(holder)  # warm calls: not while the fresh server's first report round runs
         tools = [t.name for t in listed]
         live = {t.name for t in listed if t.annotations and t.annotations.open_world_hint}
         only = set(a.cases.split(",")) if a.cases else None
@@ -151,7 +153,7 @@ async def do_tools(a: argparse.Namespace) -> dict[str, Any]:
                               "errors": errors, "first_error": first_error,
                               "live": tool in live or args.get("live") is True,
                               "expected_error": expected_error(label), **(answer_size(r) if r else {})}
-    return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb()}
+    return {"tools": results, "registered": sorted(tools), "peak_rss_mb": peak_rss_mb(), "warmer_settle_s": settle_s}
 
 
 # --- live baseline --------------------------------------------------------------------------------
