@@ -57,7 +57,7 @@ def target_for(a: argparse.Namespace, handler_ms: dict[str, list[float]],
     return target
 
 
-async def settled(holder: dict[str, Any], timeout: float = 900.0) -> float | None:
+async def settled(holder: dict[str, Any], timeout: float = 300.0) -> float | None:
     """Wait until the server's report warmer has finished its first round in every served cloud (seconds
     waited; None for a server reached over HTTP, which this process cannot look into). A fresh process
     computes the reports and the instance match sets of the whole fleet on a worker thread first: several
