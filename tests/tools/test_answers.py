@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from app.services.models import PageInfo
-from app.tools import answers
+from app.tools import answer_text, answers
 from tests.tools.conftest import SyncedCloud, call, call_error, mcp_client
 
 
@@ -272,4 +272,4 @@ def test_scalar_folds_whitespace_as_before(value: Any) -> None:
     import re
     expected = ("yes" if value else "no") if isinstance(value, bool) else (
         f"{value:g}" if isinstance(value, float) else re.sub(r"\s+", " ", str(value)).strip())
-    assert answers._scalar(value) == expected
+    assert answer_text._scalar(value) == expected
