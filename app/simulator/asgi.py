@@ -114,6 +114,9 @@ def build_app(sim: Simulator) -> Starlette:
                     await resp(scope, receive, send)
                     return
                 scope.setdefault("state", {})["token"] = info
+            writes = method not in ("GET", "HEAD")  # handlers change records in place: memos start over
+            if writes:
+                sim.state.touch()
             try:
                 if truncate:
                     # after the token check: the handler needs ``state.token`` like any other request
@@ -122,6 +125,9 @@ def build_app(sim: Simulator) -> Starlette:
                     await self.app(scope, receive, send)
             except SimHTTPError as e:
                 await error_response(e.status, e.message, _style_for(path), e.headers)(scope, receive, send)
+            finally:
+                if writes:  # and after: a memo computed while the handler awaited saw half of its change
+                    sim.state.touch()
 
     def build_stack() -> Any:
         return SimMiddleware(inner())

@@ -19,6 +19,7 @@ def churn_once(sim: Simulator, rng: random.Random) -> dict[str, Any]:
     from app.simulator.nova_actions import delete_server, fail_server
 
     out: dict[str, Any] = {"created": None, "failed": None, "deleted": None}
+    sim.state.touch()  # records change in place below
     with sim.state.lock:
         servers = sim.state.coll("servers")
         live = [s for s in servers.values() if s["status"] in ("ACTIVE", "SHUTOFF")]

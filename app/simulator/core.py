@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from starlette.applications import Starlette
 
@@ -38,6 +38,8 @@ from app.simulator.web import (  # noqa: F401
     read_json,
     request_id,
 )
+
+T = TypeVar("T")
 
 # ----------------------------------------------------------------------------------------------
 # Time and ids
@@ -147,12 +149,19 @@ class SimState:
         self.kinds: dict[str, dict[str, dict[str, Any]]] = {}
         self.deleted: dict[str, list[dict[str, Any]]] = {}
         self.lock = threading.RLock()
+        # Bumped by every change the simulator makes (records added or removed, pending steps scheduled or
+        # applied, every request but GET/HEAD): what :meth:`Simulator.memo` keys its fleet-wide answers on.
+        self.version = 0
+
+    def touch(self) -> None:
+        self.version += 1
 
     def coll(self, kind: str) -> dict[str, dict[str, Any]]:
         return self.kinds.setdefault(kind, {})
 
     def add(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
         self.coll(kind)[record["id"]] = record
+        self.version += 1
         return record
 
     def get(self, kind: str, rid: str) -> dict[str, Any] | None:
@@ -160,6 +169,7 @@ class SimState:
 
     def remove(self, kind: str, rid: str, keep_tombstone: bool = False) -> dict[str, Any] | None:
         rec = self.kinds.get(kind, {}).pop(rid, None)
+        self.version += 1
         if rec is not None and keep_tombstone:
             self.deleted.setdefault(kind, []).append(rec)
         return rec
@@ -229,6 +239,7 @@ class Simulator:
         self.base_url = "http://127.0.0.1:0"
         self.clock_offset = 0.0
         self._frozen_at: float | None = None
+        self._memo: dict[str, tuple[int, float, Any]] = {}
         self.hold_network_events = False
         self.network_event_delay = 0.0
         self.request_log: list[tuple[str, str, int]] = []
@@ -280,6 +291,7 @@ class Simulator:
         """Apply ``changes`` to ``record`` once ``after`` seconds (default: ``transition_seconds``) have
         passed since the previous pending step (steps chain)."""
         pending = record.setdefault("_pending", [])
+        self.state.version += 1
         base = pending[-1][0] if pending else self.now()
         pending.append((base + (self.transition_seconds if after is None else after), changes))
 
@@ -289,6 +301,7 @@ class Simulator:
         if pending:
             now = self.now()
             while pending and pending[0][0] <= now:
+                self.state.version += 1
                 ready_at, changes = pending.pop(0)
                 for k, v in changes.items():
                     if callable(v):
@@ -301,6 +314,19 @@ class Simulator:
             if not pending:
                 record.pop("_pending", None)
         return record
+
+    def memo(self, name: str, compute: Callable[[], tuple[T, float]]) -> T:
+        """A fleet-wide answer (per-project usage, ...) computed once per state version instead of on
+        every request: real services answer such questions from indexed tables, so a client listing
+        a thousand projects must not pay a fleet scan per project here. ``compute`` returns the value
+        and the earliest time a pending step of a record it read becomes due (``math.inf`` if none):
+        the value is recomputed from then on, as the lazy steps it would have seen apply."""
+        hit = self._memo.get(name)
+        if hit is not None and hit[0] == self.state.version and self.now() < hit[1]:
+            return hit[2]  # type: ignore[no-any-return]
+        value, due = compute()
+        self._memo[name] = (self.state.version, due, value)  # after: steps ``compute`` applied are in it
+        return value
 
     # --- knobs ----------------------------------------------------------------------------
     def inject(self, pattern: str, **kwargs: Any) -> FaultRule:

@@ -78,18 +78,35 @@ def _check_scope(request: Request, project_id: str) -> None:
 # Nova
 
 
+def _due(record: dict[str, Any], due: float) -> float:
+    """The earlier of ``due`` and when ``record``'s next pending step applies."""
+    pending = record.get("_pending")
+    return min(due, pending[0][0]) if pending else due
+
+
 def nova_usage(sim: Simulator, project_id: str) -> dict[str, int]:
+    """Instances, cores and RAM ``project_id``'s servers use (a copy: callers add to it)."""
+    return dict(sim.memo("nova_usage", lambda: _nova_usage_all(sim)).get(project_id) or
+                {"instances": 0, "cores": 0, "ram": 0})
+
+
+def _nova_usage_all(sim: Simulator) -> tuple[dict[str, dict[str, int]], float]:
     flavors = {f["id"]: f for f in sim.state.values("flavors")}
-    n = cores = ram = 0
+    out: dict[str, dict[str, int]] = {}
+    due = math.inf
     for s in sim.state.values("servers"):
-        if s["tenant_id"] != project_id or s["OS-EXT-STS:vm_state"] in ("deleted", "soft-delete"):
+        due = _due(s, due)
+        if s["OS-EXT-STS:vm_state"] in ("deleted", "soft-delete"):
             continue
-        n += 1
+        u = out.get(s["tenant_id"])
+        if u is None:
+            u = out[s["tenant_id"]] = {"instances": 0, "cores": 0, "ram": 0}
+        u["instances"] += 1
         f = flavors.get(s["_flavor"])
         if f is not None:
-            cores += f["vcpus"]
-            ram += f["ram"]
-    return {"instances": n, "cores": cores, "ram": ram}
+            u["cores"] += f["vcpus"]
+            u["ram"] += f["ram"]
+    return out, due
 
 
 def nova_quota_set(sim: Simulator, project_id: str, user_id: str | None, mv: tuple[int, int]) -> dict[str, Any]:
@@ -155,8 +172,18 @@ _NEUTRON_KINDS = {"floatingip": "floatingips", "network": "networks", "port": "p
 
 
 def neutron_usage(sim: Simulator, project_id: str) -> dict[str, int]:
-    return {res: sum(1 for r in sim.state.values(kind) if r.get("project_id", r.get("tenant_id")) == project_id)
-            for res, kind in _NEUTRON_KINDS.items()}
+    counts = sim.memo("neutron_usage", lambda: (_neutron_counts(sim), math.inf))
+    return {res: counts.get((kind, project_id), 0) for res, kind in _NEUTRON_KINDS.items()}
+
+
+def _neutron_counts(sim: Simulator) -> dict[tuple[str, str | None], int]:
+    """(kind, project) -> how many records."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for kind in _NEUTRON_KINDS.values():
+        for r in sim.state.values(kind):
+            key = (kind, r.get("project_id", r.get("tenant_id")))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def neutron_routes(sim: Simulator) -> list[BaseRoute]:
@@ -183,32 +210,50 @@ def _neutron_details(sim: Simulator, request: Request) -> Response:
 
 
 def cinder_usage(sim: Simulator, project_id: str) -> dict[str, int]:
-    out: dict[str, int] = {"volumes": 0, "gigabytes": 0, "snapshots": 0}
+    """Volumes, gigabytes and snapshots of ``project_id``, in total and per volume type (a copy)."""
     types = {v.get("id"): v.get("name") for v in sim.state.values("volume_types")}
+    out: dict[str, int] = {"volumes": 0, "gigabytes": 0, "snapshots": 0}
     for t in types.values():
         for res in ("volumes", "gigabytes", "snapshots"):
             out[f"{res}_{t}"] = 0
+    for res, n in (sim.memo("cinder_usage", lambda: _cinder_usage_all(sim)).get(project_id) or {}).items():
+        out[res] = out.get(res, 0) + n
+    return out
+
+
+def _cinder_usage_all(sim: Simulator) -> tuple[dict[str, dict[str, int]], float]:
+    out: dict[str, dict[str, int]] = {}
     vol_type: dict[str, str | None] = {}
-    for v in sim.state.values("volumes"):
-        sim.settle(v)
+    due = math.inf
+
+    def add(project: str, res: str, n: int) -> None:
+        u = out.setdefault(project, {})
+        u[res] = u.get(res, 0) + n
+
+    for v in list(sim.state.values("volumes")):  # a due deletion removes the record
+        due = _due(sim.settle(v), due)
+        if sim.state.get("volumes", v["id"]) is None:
+            continue
         vol_type[v["id"]] = v.get("volume_type")
-        if v["os-vol-tenant-attr:tenant_id"] != project_id or v.get("status") == "deleted":
+        if v.get("status") == "deleted":
             continue
-        out["volumes"] += 1
-        out["gigabytes"] += int(v.get("size") or 0)
-        t = v.get("volume_type")
+        pid, size, t = v["os-vol-tenant-attr:tenant_id"], int(v.get("size") or 0), v.get("volume_type")
+        add(pid, "volumes", 1)
+        add(pid, "gigabytes", size)
         if t:
-            out[f"volumes_{t}"] = out.get(f"volumes_{t}", 0) + 1
-            out[f"gigabytes_{t}"] = out.get(f"gigabytes_{t}", 0) + int(v.get("size") or 0)
+            add(pid, f"volumes_{t}", 1)
+            add(pid, f"gigabytes_{t}", size)
     for s in sim.state.values("snapshots"):
-        if s.get("os-extended-snapshot-attributes:project_id") != project_id or s.get("status") == "deleted":
+        due = _due(s, due)
+        pid = s.get("os-extended-snapshot-attributes:project_id")
+        if pid is None or s.get("status") == "deleted":
             continue
-        out["snapshots"] += 1
-        out["gigabytes"] += int(s.get("size") or 0)
+        add(pid, "snapshots", 1)
+        add(pid, "gigabytes", int(s.get("size") or 0))
         t = vol_type.get(s.get("volume_id"))
         if t:
-            out[f"snapshots_{t}"] = out.get(f"snapshots_{t}", 0) + 1
-    return out
+            add(pid, f"snapshots_{t}", 1)
+    return out, due
 
 
 def cinder_routes(sim: Simulator) -> list[Route]:

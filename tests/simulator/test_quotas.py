@@ -49,3 +49,42 @@ def test_a_lowered_limit_shows_in_both_and_in_openstacksdk(sim: Any, conn: Any) 
     assert limits.absolute.instances == 3
     qs = conn.compute.get_quota_set(admin_project, usage=True)
     assert qs.instances == 3 and qs.usage["instances"] == limits.absolute.instances_used
+
+
+def test_usage_follows_writes_and_transitions_that_fall_due(sim: Any, conn: Any) -> None:
+    """Usage is counted once per state version (a client asking for every project's quota must not pay a
+    fleet scan per project), yet every write and every lazy transition that falls due shows at once."""
+    pid = conn.current_project_id
+    sim.freeze()
+
+    def used() -> dict[str, int]:
+        qs = conn.block_storage.get(f"/os-quota-sets/{pid}?usage=True").json()["quota_set"]
+        return {res: qs[res]["in_use"] for res in ("volumes", "gigabytes")}
+
+    before = used()
+    vol = conn.block_storage.create_volume(size=3, name="memo-probe")
+    assert used() == {"volumes": before["volumes"] + 1, "gigabytes": before["gigabytes"] + 3}
+    sim.advance(1)
+    assert conn.block_storage.get_volume(vol.id).status == "available"
+    conn.block_storage.delete_volume(vol.id)
+    assert used()["volumes"] == before["volumes"] + 1  # "deleting" still counts, as in Cinder
+    sim.advance(1)  # the deletion falls due: no request changed anything since the last count
+    assert used() == before
+
+
+def test_counted_usage_equals_a_scan_of_every_project(sim: Any) -> None:
+    from app.simulator.quotas import cinder_usage, neutron_usage, nova_usage
+
+    flavors = {f["id"]: f for f in sim.state.values("flavors")}
+    for p in sim.state.values("projects"):
+        mine = [s for s in sim.state.values("servers")
+                if s["tenant_id"] == p["id"] and s["OS-EXT-STS:vm_state"] not in ("deleted", "soft-delete")]
+        assert nova_usage(sim, p["id"]) == {"instances": len(mine),
+                                            "cores": sum(flavors[s["_flavor"]]["vcpus"] for s in mine),
+                                            "ram": sum(flavors[s["_flavor"]]["ram"] for s in mine)}
+        assert neutron_usage(sim, p["id"])["port"] == sum(
+            1 for r in sim.state.values("ports") if r.get("project_id") == p["id"])
+        vols = [v for v in sim.state.values("volumes") if v["os-vol-tenant-attr:tenant_id"] == p["id"]]
+        assert cinder_usage(sim, p["id"])["gigabytes"] == sum(v["size"] for v in vols) + sum(
+            s["size"] for s in sim.state.values("snapshots")
+            if s.get("os-extended-snapshot-attributes:project_id") == p["id"])
