@@ -65,8 +65,11 @@ async def settled(holder: dict[str, Any], timeout: float = 300.0) -> float | Non
     timed then measure that instead. A warmer that has not finished by ``timeout`` is reported and the
     run goes on."""
     ctx = holder.get("ctx")
-    if ctx is None:
-        return None
+    return None if ctx is None else await warmed(ctx, timeout)
+
+
+async def warmed(ctx: Any, timeout: float = 300.0) -> float:
+    """:func:`settled` for an application context this process opened itself (the sync steps)."""
     t0 = time.monotonic()
     warmers = [view.warmer for _label, view in ctx.for_all()]
     while any(w.built is None for w in warmers):
