@@ -36,8 +36,9 @@ Conventions:
   no longer contained it. Link tables hold rows of live parents only.
 - Every filter/sort column has a `(cloud, column)` index; in snapshot tables it is partial over live rows
   (`WHERE deleted_at IS NULL`: put that predicate in the query to use it), and `raw` is the last column.
-  `servers_fts` (SQLite FTS5 trigram, migration 0005, not listed below) indexes the live servers'
-  searchable fields for substring search. On PostgreSQL, GIN trigram indexes (`ixtrgm_<table>_<column>`,
+  `servers_fts` (SQLite FTS5 trigram, migrations 0005 and 0018, not listed below) indexes the live
+  servers' searchable fields but `status` for substring search (a status changes most often, and each
+  change rewrote the document). On PostgreSQL, GIN trigram indexes (`ixtrgm_<table>_<column>`,
   `gin_trgm_ops`, migration 0009, when the `pg_trgm` extension is available; not listed below) serve
   `ILIKE '%term%'` / `LIKE '%term%'` on the searched columns of `servers`, `server_addresses.ip_address`
   and the `name` of volumes, ports, networks, images, flavors and projects. For substring search, `servers.search_text`

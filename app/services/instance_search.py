@@ -10,7 +10,11 @@ indexes answer, never a scan of the wide server rows.
   LIKE with ASCII case folding, or exact ``instr`` when case-sensitive) is re-checked on the FTS
   table's own narrow copy of the text, so results are exactly those of a scan. The term is always
   one quoted FTS phrase (``"`` doubled): ``*``, ``-``, ``NEAR``, ``AND``, ``:``... are literal.
-  ``search_in="all"`` is one MATCH over every column. Shorter terms (no trigram), terms with NUL, and
+  ``search_in="all"`` is one MATCH over every column. ``status`` is not in the FTS table (migration
+  0018: status is what changes most, and each change rewrote the document); a cloud has a handful of
+  distinct live statuses, found by skipping through the ``(cloud, status)`` live-row index (one seek
+  per distinct status), matched exactly, and their servers selected through the same index.
+  Shorter terms (no trigram), terms with NUL, and
   databases without the FTS table (PostgreSQL, old SQLite) fall back to LIKE/instr over the narrow
   partial indexes (index scans, not table scans).
 
@@ -25,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, literal, literal_column, or_,
-                        select, table, union)
+from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, func, literal,
+                        literal_column, or_, select, table, union)
 
 from app.resources.flavors import table as flavors
 from app.resources.images import table as images
@@ -41,17 +45,17 @@ if TYPE_CHECKING:
 
 SEARCH_FIELDS = ("name", "status", "host", "flavor", "image", "availability_zone", "ip", "project", "all")
 
-# The FTS table of migration 0005 (SQLite only): rowid = servers.rowid, live rows only.
+# The FTS table of migrations 0005 and 0018 (SQLite only): rowid = servers.rowid, live rows only.
 FTS_NAME = "servers_fts"
-FTS_COLUMNS = ("name", "status", "host", "hypervisor_hostname", "availability_zone", "flavor_name", "image_id",
-               "project_id", "ips")
+FTS_COLUMNS = ("name", "host", "hypervisor_hostname", "availability_zone", "flavor_name", "image_id", "project_id",
+               "ips")
 IP_SEPARATOR = "\n"
 fts = table(FTS_NAME, column("rowid"), column("cloud"), *(column(c) for c in FTS_COLUMNS))
-# FTS columns per search field (``all``: every one).
+# Columns per search field (``ips``: the FTS table's newline-joined addresses; ``all``: every one).
 FIELD_COLUMNS = {
     "name": ("name",), "status": ("status",), "availability_zone": ("availability_zone",),
     "host": ("host", "hypervisor_hostname"), "flavor": ("flavor_name",), "image": ("image_id",),
-    "project": ("project_id",), "ip": ("ips",), "all": FTS_COLUMNS,
+    "project": ("project_id",), "ip": ("ips",), "all": ("status", *FTS_COLUMNS),
 }
 # Fields also matched through another kind's name.
 FIELD_NAMED = {"flavor": ("flavor_id", flavors), "image": ("image_id", images), "project": ("project_id", projects)}
@@ -150,17 +154,38 @@ class Matcher(Selector):
     def _fts_set(self, field: str) -> Select[tuple[int]] | None:
         """Rowids of live servers whose FTS document matches ``term`` in the field's columns, re-checked
         exactly per column (an IP test also refuses terms spanning two newline-joined addresses)."""
-        cols = FIELD_COLUMNS[field]
+        cols = tuple(c for c in FIELD_COLUMNS[field] if c in FTS_COLUMNS)
         checks = [contains(fts.c[c], self.term, self.cs) for c in cols if c != "ips" or IP_SEPARATOR not in self.term]
         if not checks:
             return None
         return select(fts.c.rowid).where(fts_match(cols, self.term), fts.c.cloud == self.cloud, or_(*checks))
 
-    def condition(self, field: str) -> Where:
+    def statuses(self) -> Select[tuple[str]]:
+        """The cloud's distinct live statuses that contain the term: a skip scan of the live
+        ``(cloud, status)`` index (each step the least status above the last), a few seeks in all."""
+        live = servers.alias("st_first")
+        found = (select(func.min(live.c.status).label("status"))
+                 .where(live.c.cloud == self.cloud, live.c.deleted_at.is_(None)).cte("st", recursive=True))
+        after = servers.alias("st_next")
+        following = (select(func.min(after.c.status))
+                     .where(after.c.cloud == self.cloud, after.c.deleted_at.is_(None), after.c.status > found.c.status)
+                     .scalar_subquery())
+        found = found.union_all(select(following).where(found.c.status.is_not(None)))
+        return select(found.c.status).where(found.c.status.is_not(None), contains(found.c.status, self.term, self.cs))
+
+    def condition(self, field: str, conn: Connection | None = None) -> Where:
+        """The condition for ``field``. On the FTS path a status test needs ``conn`` (its distinct
+        statuses are read first, in the caller's transaction)."""
         if not self.fts:
             return self.any_of(self.tests(field))
         extra = [s for s in [self._fts_set(field)] if s is not None]
         tests: list[Test] = []
+        if "status" in FIELD_COLUMNS[field]:
+            if conn is None:
+                raise ValueError("a status search on the FTS path reads the distinct statuses: pass conn")
+            matched = [st for (st,) in conn.execute(self.statuses())]
+            if matched:
+                tests.append(lambda t: t.c.status.in_(matched))
         for f, (col, other) in FIELD_NAMED.items():
             if field in (f, "all"):
                 tests.append(lambda t, col=col, other=other: t.c[col].in_(self._named(other)))

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from migrations import server_fts
+
 revision: str = "0005_server_search_fts"
 down_revision: str | None = "0004_operations"
 branch_labels: str | Sequence[str] | None = None
@@ -28,53 +30,13 @@ depends_on: str | Sequence[str] | None = None
 
 COLUMNS = ("name", "status", "host", "hypervisor_hostname", "availability_zone", "flavor_name", "image_id",
            "project_id")
-IPS = ("(SELECT group_concat(json_extract(a.value, '$.addr'), char(10)) "
-       "FROM json_each({row}.raw, '$.addresses') AS n, json_each(n.value) AS a)")
-
-
-def _values(row: str) -> str:
-    return ", ".join([f"{row}.rowid", f"{row}.cloud", *(f"{row}.{c}" for c in COLUMNS), IPS.format(row=row)])
-
-
-def _trigram_available() -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return False
-    try:
-        bind.exec_driver_sql("CREATE VIRTUAL TABLE temp._fts_probe USING fts5(x, tokenize='trigram')")
-    except Exception:  # noqa: BLE001 - no FTS5, or no trigram tokenizer (SQLite < 3.34)
-        return False
-    bind.exec_driver_sql("DROP TABLE temp._fts_probe")
-    return True
 
 
 def upgrade() -> None:
-    if not _trigram_available():
-        return
-    cols = ", ".join(COLUMNS)
-    watched = ", ".join(("cloud", *COLUMNS, "raw", "deleted_at"))
-    changed = " OR ".join(
-        [f"OLD.{c} IS NOT NEW.{c}" for c in ("cloud", *COLUMNS, "deleted_at")]
-        + ["json_extract(OLD.raw, '$.addresses') IS NOT json_extract(NEW.raw, '$.addresses')"])
-    for sql in (
-        f"CREATE VIRTUAL TABLE servers_fts USING fts5(cloud UNINDEXED, {cols}, ips, tokenize='trigram')",
-        f"INSERT INTO servers_fts(rowid, cloud, {cols}, ips) SELECT {_values('servers')} FROM servers "
-        "WHERE servers.deleted_at IS NULL",
-        f"CREATE TRIGGER servers_fts_ai AFTER INSERT ON servers WHEN NEW.deleted_at IS NULL BEGIN "
-        f"INSERT INTO servers_fts(rowid, cloud, {cols}, ips) VALUES ({_values('NEW')}); END",
-        "CREATE TRIGGER servers_fts_ad AFTER DELETE ON servers WHEN OLD.deleted_at IS NULL BEGIN "
-        "DELETE FROM servers_fts WHERE rowid = OLD.rowid; END",
-        f"CREATE TRIGGER servers_fts_au AFTER UPDATE OF {watched} ON servers WHEN {changed} BEGIN "
-        "DELETE FROM servers_fts WHERE rowid = OLD.rowid; "
-        f"INSERT INTO servers_fts(rowid, cloud, {cols}, ips) SELECT {_values('NEW')} WHERE NEW.deleted_at IS NULL; "
-        "END",
-    ):
-        op.execute(sql)
+    if server_fts.trigram_available():
+        server_fts.create(COLUMNS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    for trigger in ("servers_fts_ai", "servers_fts_ad", "servers_fts_au"):
-        op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-    op.execute("DROP TABLE IF EXISTS servers_fts")
+    if op.get_bind().dialect.name == "sqlite":
+        server_fts.drop()

@@ -102,7 +102,7 @@ def test_fts_table_follows_servers_through_triggers_and_downgrades_cleanly(tmp_p
 
     def docs(conn: object) -> dict[str, tuple[object, ...]]:
         return {r[0]: tuple(r[1:]) for r in conn.execute(  # type: ignore[attr-defined]
-            text("SELECT s.id, f.name, f.status, f.ips FROM servers_fts f JOIN servers s ON s.rowid = f.rowid"))}
+            text("SELECT s.id, f.name, f.host, f.ips FROM servers_fts f JOIN servers s ON s.rowid = f.rowid"))}
 
     def match(conn: object, q: str) -> set[str]:
         return {r[0] for r in conn.execute(text(  # type: ignore[attr-defined]
@@ -110,13 +110,19 @@ def test_fts_table_follows_servers_through_triggers_and_downgrades_cleanly(tmp_p
 
     with engine.begin() as conn:
         conn.execute(ins, [_server_row("web-1"), _server_row("db-1"), _server_row("old", deleted_at="2024-01-02")])
-        assert docs(conn) == {"web-1": ("web-1", "ACTIVE", "10.1.2.3\nfd00::7"),
-                              "db-1": ("db-1", "ACTIVE", "10.1.2.3\nfd00::7")}
+        assert docs(conn) == {"web-1": ("web-1", "compute-01", "10.1.2.3\nfd00::7"),
+                              "db-1": ("db-1", "compute-01", "10.1.2.3\nfd00::7")}
         assert match(conn, '{name}: "web"') == {"web-1"} and match(conn, '{ips}: "fd00"') == {"web-1", "db-1"}
         # A change of a searched column re-indexes; a bookkeeping-only update does not touch the index.
         conn.execute(text("UPDATE servers SET name = 'api-1', raw = '{}' WHERE id = 'web-1'"))
         conn.execute(text("UPDATE servers SET last_seen_at = '2024-02-01 00:00:00'"))
-        assert docs(conn)["web-1"] == ("api-1", "ACTIVE", None)
+        assert docs(conn)["web-1"] == ("api-1", "compute-01", None)
+        # A status change (and whatever else of raw but the addresses) leaves the document alone (0018):
+        # the statement changes one row, no trigger writes.
+        before = conn.execute(text("SELECT total_changes()")).scalar_one()
+        conn.execute(text("UPDATE servers SET status = 'SHUTOFF', raw = '{\"status\": \"SHUTOFF\"}' "
+                          "WHERE id = 'web-1'"))
+        assert conn.execute(text("SELECT total_changes()")).scalar_one() == before + 1
         assert match(conn, '{name}: "web"') == set()
         # Tombstoning removes the document, a resurrection (upsert with deleted_at NULL) adds it back.
         conn.execute(text("UPDATE servers SET deleted_at = '2024-03-01 00:00:00' WHERE id = 'db-1'"))
@@ -126,6 +132,11 @@ def test_fts_table_follows_servers_through_triggers_and_downgrades_cleanly(tmp_p
         conn.execute(text("DELETE FROM servers WHERE id = 'old'"))
         assert set(docs(conn)) == {"web-1", "db-1"}
         assert conn.execute(text("INSERT INTO servers_fts(servers_fts) VALUES ('integrity-check')")) is not None
+    engine.dispose()
+    downgrade(url, "0017_unchanged_row_writes")  # 0005's table again, status included, rebuilt from the rows
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert match(conn, '{status}: "SHUT"') == {"web-1"} and match(conn, '{name}: "db-"') == {"db-1"}
     engine.dispose()
     downgrade(url, "0004_operations")
     engine = create_engine(url)
