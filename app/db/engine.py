@@ -6,6 +6,7 @@
   the poller never meets ``SQLITE_BUSY`` from itself), **readers** (``query_only``), which WAL
   keeps unblocked while the poller writes, and a **lease** connection for the poller lease, which
   never queues behind the writer's lock (a renewal waits at most for one short write transaction).
+  WAL checkpoints run on a background thread after commits, not inside them (app/db/checkpoint.py).
   Write transactions are short and bounded: at most ``WRITE_BATCH`` rows each (app/db/writer.py).
 * PostgreSQL (``postgresql+asyncpg://...``): one ordinary engine serves every role.
 * Request-path reads: :meth:`Database.read` runs a sync function with all of a read's statements in
@@ -40,12 +41,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 import app.db.sqlite_hints  # noqa: F401  (SQLite renders INDEXED BY hints)
 from app import jsonio
 from app.config import Settings
+from app.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from app.db.fence import Fence
 from app.db.readpath import ReadExecutor
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+# Page cache of the snapshot writer (SQLite's default is 2 MiB): a batch of 1,000 changed servers
+# touches tens of thousands of index pages; with the default cache their upsert re-read and spilled
+# pages mid-transaction (0.70 s for the servers upsert of a 1 % incremental at 100,000, 0.48 s with 64 MiB).
+WRITE_CACHE_KIB = 65_536
 R = TypeVar("R")
 
 
@@ -74,7 +80,7 @@ def canonical_json(obj: Any) -> str:
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _sqlite_pragmas(read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Any:
+def _sqlite_pragmas(read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS, cache_kib: int | None = None) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver: we emit BEGIN ourselves (see _on_begin).
         dbapi_conn.isolation_level = None
@@ -85,6 +91,10 @@ def _sqlite_pragmas(read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
         cur.execute("PRAGMA synchronous=NORMAL")
         if read_only:
             cur.execute("PRAGMA query_only=ON")
+        else:  # checkpoints run on the background checkpointer (app/db/checkpoint.py), not in COMMIT
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        if cache_kib is not None:
+            cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         cur.close()
 
     return on_connect
@@ -139,7 +149,8 @@ class Database:
                 url, pool_size=1, max_overflow=0, pool_timeout=60, **common
             )
             self.read_engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8, **common)
-            event.listen(self.write_engine.sync_engine, "connect", _sqlite_pragmas(False, busy_timeout_ms))
+            event.listen(self.write_engine.sync_engine, "connect",
+                         _sqlite_pragmas(False, busy_timeout_ms, WRITE_CACHE_KIB))
             event.listen(self.write_engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE"))
             event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas(True, busy_timeout_ms))
             event.listen(self.read_engine.sync_engine, "begin", _begin("BEGIN"))
@@ -152,6 +163,8 @@ class Database:
             self.write_engine = create_async_engine(url, pool_pre_ping=True, **common)
             self.read_engine = self.write_engine
             self.lease_engine = self.write_engine
+        path = sqlite_path(url) if self.is_sqlite else None
+        self.checkpointer: WalCheckpointer | None = WalCheckpointer(path) if path is not None else None
         self._sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._read_executor: ReadExecutor | None = None
 
@@ -176,6 +189,8 @@ class Database:
                     if fence is not None:
                         await fence.check(conn, utcnow())
                     yield conn
+                if self.checkpointer is not None:
+                    self.checkpointer.request()
             except OperationalError as e:
                 if is_lock_timeout(e) and self.writer_blocked_since is None:
                     self.writer_blocked_since = asked
@@ -224,6 +239,8 @@ class Database:
         return self._sessions()
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.close)
         if self._read_executor is not None:
             executor, self._read_executor = self._read_executor, None
             await asyncio.to_thread(executor.close)
