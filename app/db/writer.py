@@ -15,9 +15,11 @@ most ``WRITE_BATCH`` objects each:
    *stale* (an older observation than the row's) or *gone* (the kind's ``gone`` predicate: Heat's
    DELETE_COMPLETE, Nova's DELETED in changes-since), which is tombstoned;
 3. one bulk ``INSERT ... ON CONFLICT (cloud, id) DO UPDATE ... WHERE`` the stored observation is not
-   newer, for added + changed rows; one bulk ``UPDATE ... SET last_seen_at, last_sync_id`` for
-   unchanged rows;
-4. link rows of added/changed parents are replaced wholesale (bulk delete + bulk insert).
+   newer, for added + changed rows (on SQLite changed rows are instead updated in the columns whose
+   values differ only: :meth:`SnapshotWriter._narrow_updates`); one bulk ``UPDATE ... SET
+   last_seen_at, last_sync_id`` for unchanged rows;
+4. link rows of added/changed parents are replaced wholesale (bulk delete + bulk insert); on SQLite
+   a changed parent's only when they differ from those of its stored raw.
 
 :meth:`tombstone_missing` (after a complete listing only: live rows neither written by the listing's
 run nor observed since the listing began), :meth:`mark_deleted` (targeted 404s) and
@@ -33,8 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, cast, delete, or_, select, update
+from sqlalchemy import Table, Text, and_, bindparam, cast, delete, or_, select, update
 
+from app import jsonio
 from app.db.bookkeeping import snapshot_versions
 from app.db.changelog import ChangeBatch
 from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert, utcnow
@@ -111,6 +114,12 @@ def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, Pr
     return prepared
 
 
+def _links_differ(spec: ResourceSpec, stored_text: str, clean: dict[str, Any]) -> bool:
+    """The link rows of a stored row (from its raw text) differ from those of its new version."""
+    before = jsonio.loads(stored_text)
+    return any(child.rows(before) != child.rows(clean) for child in spec.children)
+
+
 def _live(stored: tuple[str, datetime | None, datetime] | None) -> bool:
     """A stored row (raw text, deleted_at, last_seen_at) exists and is live."""
     return stored is not None and stored[1] is None
@@ -170,22 +179,28 @@ class SnapshotWriter:
     ) -> PageCounts:
         table = spec.table
         counts = PageCounts()
-        tracked = [table.c[c] for c in log.columns] if log is not None else []
+        # SQLite: a changed live row is updated in the columns that differ only (see _narrow_updates), so
+        # its stored column values are read here; the read and the update share one write transaction
+        # that holds the database's write lock. PostgreSQL keeps the whole-row upsert: it skips index
+        # work for unchanged values itself (HOT), and its transactions do not serialise whole.
+        narrow = self.db.is_sqlite
+        compared = list(dict.fromkeys([*(spec.columns if narrow else ()), *(log.columns if log is not None else ())]))
         async with self.db.writer(fence) as conn:
             existing: dict[str, tuple[str, datetime | None, datetime]] = {}
             old_values: dict[str, Any] = {}
             rows = await conn.execute(
-                select(table.c.id, cast(table.c.raw, Text), table.c.deleted_at, table.c.last_seen_at, *tracked).where(
-                    table.c.cloud == cloud, table.c.id.in_(list(prepared))
-                )
+                select(table.c.id, cast(table.c.raw, Text), table.c.deleted_at, table.c.last_seen_at,
+                       *(table.c[c] for c in compared)).where(table.c.cloud == cloud, table.c.id.in_(list(prepared)))
             )
             for row in rows:
                 rid, raw_text, deleted_at, last_seen = row[:4]
                 existing[rid] = (raw_text, deleted_at, last_seen)
-                if log is not None:
+                if compared:
                     old_values[rid] = row._mapping
 
             upserts: list[dict[str, Any]] = []
+            updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            relink: list[str] = []  # updated rows whose link rows differ
             unchanged: list[str] = []
             gone: list[str] = []
             for rid, p in prepared.items():
@@ -205,17 +220,25 @@ class SnapshotWriter:
                     unchanged.append(rid)
                     continue
                 row = spec.map_row(p.clean)
+                was_live = _live(old)
                 if log is not None:
-                    if old is None or old[1] is not None:
+                    if not was_live:
                         log.created(rid, seen_at, row)
                     else:
                         log.changed(rid, seen_at, old_values[rid], row)
+                if narrow and was_live:
+                    stored = old_values[rid]
+                    differ = tuple(k for k, v in row.items() if stored[k] != v)
+                    updates.setdefault(differ, []).append(
+                        {**{k: row[k] for k in differ}, "raw": PreSerialized(p.text), "b_id": rid})
+                    if spec.children and _links_differ(spec, old[0], p.clean):
+                        relink.append(rid)
+                    continue
                 row.update(cloud=cloud, id=rid, raw=PreSerialized(p.text), first_seen_at=seen_at,
                            last_seen_at=seen_at, last_sync_id=sync_id, deleted_at=None)
                 upserts.append(row)
             counts.unchanged = len(unchanged)
 
-            changed = False
             if upserts:
                 stmt = dialect_insert(self.db.dialect_name, table)
                 keep_first_seen = {"cloud", "id", "first_seen_at"}
@@ -225,10 +248,13 @@ class SnapshotWriter:
                     where=not_newer_than(table, stmt.excluded.last_seen_at),
                 )
                 await insert_rows(conn, stmt, upserts)
+            await self._narrow_updates(conn, table, cloud, updates, seen_at, sync_id)
+            written = [r["id"] for r in upserts] + relink
+            if written:
                 # Only rows that were live have link rows (tombstoning drops them): new and revived ones skip the delete.
-                await self._replace_children(conn, spec, cloud, [(r["id"], prepared[r["id"]].clean) for r in upserts],
-                                             linked=[rid for rid in (r["id"] for r in upserts) if _live(existing.get(rid))])
-                changed = True
+                await self._replace_children(conn, spec, cloud, [(rid, prepared[rid].clean) for rid in written],
+                                             linked=[rid for rid in written if _live(existing.get(rid))])
+            changed = bool(upserts or updates)
             if unchanged:
                 await conn.execute(
                     update(table)
@@ -244,6 +270,23 @@ class SnapshotWriter:
             if log is not None:
                 await log.flush(conn)
         return counts
+
+    @staticmethod
+    async def _narrow_updates(conn: Any, table: Table, cloud: str, groups: dict[tuple[str, ...], list[dict[str, Any]]],
+                              seen_at: datetime, sync_id: int) -> None:
+        """Update changed live rows in ``raw``, the bookkeeping and only the columns whose values differ
+        (one executemany per set of differing columns), unless a newer observation is stored.
+
+        SQLite rewrites the entries of every index on a column an UPDATE sets, whether its value changed
+        or not: the whole-row upsert of a server whose status changed rewrote all 19 of its live-row
+        indexes (measured at 100,000 servers: ~22,000 WAL pages for an incremental sync of 1,000 changed
+        servers), where a stop changes 4-6 indexed columns."""
+        for differ, rows in groups.items():
+            stmt = (update(table)
+                    .where(table.c.cloud == cloud, table.c.id == bindparam("b_id"), not_newer_than(table, seen_at))
+                    .values({**{k: bindparam(k) for k in (*differ, "raw")}, "last_seen_at": seen_at,
+                             "last_sync_id": sync_id}))
+            await conn.execute(stmt, rows)
 
     async def _tombstone(
         self, conn: Any, spec: ResourceSpec, cloud: str, ids: Sequence[str], observed: datetime, sync_id: int | None,

@@ -94,3 +94,52 @@ async def test_link_rows_follow_their_parent_through_its_life(db_url) -> None:
     assert (c.added, c.changed) == (4, 2)
     assert links() == [(f"s-{i}", f"10.1.0.{i}") for i in range(6)]
     await db.dispose()
+
+
+def _full_server(i: int, **over: object) -> dict:
+    s = {"id": f"s-{i}", "name": f"vm-{i}", "status": "ACTIVE", "OS-EXT-STS:task_state": None,
+         "OS-EXT-STS:vm_state": "active", "OS-EXT-STS:power_state": 1, "OS-EXT-SRV-ATTR:host": f"c{i % 3}",
+         "OS-EXT-SRV-ATTR:hypervisor_hostname": f"c{i % 3}.example", "OS-EXT-AZ:availability_zone": "nova",
+         "tenant_id": f"p{i % 4}", "user_id": "u1", "flavor": {"id": "f1", "original_name": "m1.small", "vcpus": 1,
+         "ram": 2048, "disk": 20}, "image": {"id": "img-1"}, "key_name": None, "hostId": "h1", "locked": False,
+         "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
+         "OS-SRV-USG:launched_at": "2026-01-01T00:01:00.000000", "OS-SRV-USG:terminated_at": None,
+         "addresses": {"net": [{"addr": f"10.0.0.{i}", "version": 4}]}, "metadata": {"k": "v"}}
+    s.update(over)
+    return s
+
+
+async def test_a_changed_row_equals_a_fresh_write_of_its_new_version(db_url) -> None:
+    """Changed live rows are updated in the columns that differ only (SQLite): every column, the raw
+    text and the link rows must end up exactly as a first write of the new objects leaves them."""
+    db = Database(db_url)
+    w, runs, spec = SnapshotWriter(db), RunLog(db, "c"), get_spec("servers")
+    before = [_full_server(i) for i in range(8)]
+    after = [
+        _full_server(0, status="SHUTOFF", **{"OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:power_state": 4,
+                                             "updated": "2026-02-01T00:00:00Z"}),
+        _full_server(1, **{"OS-EXT-SRV-ATTR:host": "c9", "OS-EXT-SRV-ATTR:hypervisor_hostname": "c9.example"}),
+        _full_server(2, name="renamed", flavor={"id": "f2", "original_name": "m1.large", "vcpus": 4, "ram": 8192,
+                                                "disk": 80}),
+        _full_server(3, metadata={"k": "other"}),  # a change of raw only: no column differs
+        _full_server(4, addresses={"net": [{"addr": "10.9.9.9", "version": 4}]}, locked=True, key_name="k1"),
+        _full_server(5, **{"OS-EXT-STS:task_state": "deleting", "OS-SRV-USG:terminated_at": "2026-03-01T00:00:00"}),
+        _full_server(6),  # unchanged
+        _full_server(7, tenant_id="p-new", hostId="", image={"id": "img-2"}),
+    ]
+    r1 = await runs.start("servers", "full")
+    await w.upsert_page(spec, "a", before, r1.run_id, utcnow())
+    r2 = await runs.start("servers", "full")
+    c = await w.upsert_page(spec, "a", after, r2.run_id, utcnow(), log_changes=True)
+    assert (c.added, c.changed, c.unchanged) == (0, 7, 1)
+    await w.upsert_page(spec, "b", after, r2.run_id, utcnow())
+    cols = ", ".join(["id", "raw", *spec.columns])
+    rows = {cloud: sorted(query(db_url, f"SELECT {cols} FROM servers WHERE cloud = :c", c=cloud)) for cloud in "ab"}
+    assert rows["a"] == rows["b"] and len(rows["a"]) == 8
+    assert query(db_url, "SELECT status, power_state_name FROM servers WHERE cloud = 'a' AND id = 's-0'") == [
+        ("SHUTOFF", "SHUTDOWN")]
+    links = {cloud: sorted(query(db_url, "SELECT server_id, ip_address FROM server_addresses WHERE cloud = :c",
+                                 c=cloud)) for cloud in "ab"}
+    assert links["a"] == links["b"] and ("s-4", "10.9.9.9") in links["a"]
+    assert count_rows(db_url, "servers", f"cloud = 'a' AND last_sync_id = {r2.run_id}") == 8
+    await db.dispose()
