@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,11 +15,12 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.cloud.connection import _json_body
 from app.db.engine import Database, PreSerialized, canonical_json
+from app.jsonio import has_long_digit_run
 from app.jsonio import loads as json_loads
 
 
@@ -104,6 +106,22 @@ def test_stored_json_reads_back_as_the_stdlib_parser_reads_it(obj: Any) -> None:
                                   '"\\ud800"', '{"a": 1, "a": 2}'])
 def test_what_orjson_refuses_reads_back_through_the_stdlib(text: str) -> None:
     assert repr(json_loads(text)) == repr(json.loads(text))
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789 ,.-e\u0663\ud800x"), max_size=60))
+@example("1" * 18)
+@example("[" + "9" * 19 + "]")
+@example("-" + "1" * 18 + ".5")
+@example("\u0663" * 19)
+@example("1" * 9 + "\u0663" + "1" * 9)
+@example("\ud800" + "0" * 19)
+def test_the_long_number_check_sees_every_run_of_19_ascii_digits(text: str) -> None:
+    """The fast check (bytes translated) says exactly what an ASCII-digit regex says, for str, bytes and
+    bytearray; runs of other scripts' digits are not JSON numbers and do not count."""
+    want = re.search(r"[0-9]{19}", text) is not None
+    assert has_long_digit_run(text) is want
+    data = text.encode("utf-8", "surrogatepass")
+    assert has_long_digit_run(data) is want and has_long_digit_run(bytearray(data)) is want
 
 
 async def test_json_columns_read_back_through_both_engines(tmp_path: Any) -> None:
