@@ -239,7 +239,7 @@ class Simulator:
         self.base_url = "http://127.0.0.1:0"
         self.clock_offset = 0.0
         self._frozen_at: float | None = None
-        self._memo: dict[str, tuple[int, float, Any]] = {}
+        self._memo: dict[str, tuple[int, float, Any, Any]] = {}
         self.hold_network_events = False
         self.network_event_delay = 0.0
         self.request_log: list[tuple[str, str, int]] = []
@@ -295,6 +295,12 @@ class Simulator:
         base = pending[-1][0] if pending else self.now()
         pending.append((base + (self.transition_seconds if after is None else after), changes))
 
+    @staticmethod
+    def next_due(record: dict[str, Any], due: float) -> float:
+        """The earlier of ``due`` and when ``record``'s next pending step applies."""
+        pending = record.get("_pending")
+        return min(due, pending[0][0]) if pending else due
+
     def settle(self, record: dict[str, Any]) -> dict[str, Any]:
         """Apply every due pending step of ``record`` (lazy state machine). Returns the record."""
         pending = record.get("_pending")
@@ -315,17 +321,20 @@ class Simulator:
                 record.pop("_pending", None)
         return record
 
-    def memo(self, name: str, compute: Callable[[], tuple[T, float]]) -> T:
-        """A fleet-wide answer (per-project usage, ...) computed once per state version instead of on
-        every request: real services answer such questions from indexed tables, so a client listing
-        a thousand projects must not pay a fleet scan per project here. ``compute`` returns the value
-        and the earliest time a pending step of a record it read becomes due (``math.inf`` if none):
-        the value is recomputed from then on, as the lazy steps it would have seen apply."""
+    def memo(self, name: str, compute: Callable[[], tuple[T, float]], key: Any = None, fresh: bool = False) -> T:
+        """A fleet-wide answer (per-project usage, a listing being paged through, ...) computed once per
+        state version instead of on every request: real services answer such questions from indexed
+        tables, so a client listing a thousand projects must not pay a fleet scan per project here.
+        ``compute`` returns the value and the earliest time a pending step of a record it read becomes
+        due (``math.inf`` if none): the value is recomputed from then on, as the lazy steps it would
+        have seen apply. One slot per ``name``: a different ``key`` (the question's parameters), or
+        ``fresh``, computes anew."""
         hit = self._memo.get(name)
-        if hit is not None and hit[0] == self.state.version and self.now() < hit[1]:
-            return hit[2]  # type: ignore[no-any-return]
+        if (not fresh and hit is not None and hit[0] == self.state.version and self.now() < hit[1]
+                and hit[2] == key):
+            return hit[3]  # type: ignore[no-any-return]
         value, due = compute()
-        self._memo[name] = (self.state.version, due, value)  # after: steps ``compute`` applied are in it
+        self._memo[name] = (self.state.version, due, key, value)  # after: steps ``compute`` applied are in it
         return value
 
     # --- knobs ----------------------------------------------------------------------------

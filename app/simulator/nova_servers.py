@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 from typing import Any
 
@@ -229,15 +230,18 @@ def _filters(sim: Simulator, request: Request) -> list[Any]:
     return preds
 
 
-async def list_servers(sim: Simulator, request: Request, mv: MV) -> Response:
-    detail = request.url.path.rstrip("/").endswith("/detail")
+def _matching_servers(sim: Simulator, request: Request) -> tuple[tuple[list[dict[str, Any]], dict[str, int]], float]:
+    """The servers a listing selects, in its order, with each id's position; and when the earliest
+    pending step of a server read becomes due (for :meth:`Simulator.memo`)."""
     q = request.query_params
     preds = _filters(sim, request)
     settle = sim.settle
     items = []
+    due = math.inf
     for s in reversed(sim.state.coll("servers").values()):  # newest first, as Nova sorts created_at desc
         if "_pending" in s:
             settle(s)
+            due = sim.next_due(s, due)
         if all(p(s) for p in preds):
             items.append(s)
     with_deleted = "changes-since" in q or "changes-before" in q or truthy(q.get("deleted"))
@@ -251,7 +255,19 @@ async def list_servers(sim: Simulator, request: Request, mv: MV) -> Response:
         k = {"display_name": "name", "name": "name", "updated_at": "updated", "created_at": "created",
              "vm_state": "OS-EXT-STS:vm_state", "host": "OS-EXT-SRV-ATTR:host"}[sort_key]
         items.sort(key=lambda s: (s[k] or "", s["id"]), reverse=q.get("sort_dir", "desc") == "desc")
-    page, nxt = paginate(request, items, "servers", max_limit=1000)
+    return (items, {s["id"]: i for i, s in enumerate(items)}), due
+
+
+async def list_servers(sim: Simulator, request: Request, mv: MV) -> Response:
+    detail = request.url.path.rstrip("/").endswith("/detail")
+    q = request.query_params
+    # Nova pages with an indexed query per page; here the first page selects and orders the fleet once and
+    # the pages that follow it (``marker``) reuse that while nothing changed: not a fleet scan per page.
+    question = (is_admin(request), token(request).project_id,
+                tuple(sorted((k, v) for k, v in q.multi_items() if k not in ("marker", "limit"))))
+    items, positions = sim.memo("servers-listing", lambda: _matching_servers(sim, request), key=question,
+                                fresh="marker" not in q)
+    page, nxt = paginate(request, items, "servers", max_limit=1000, positions=positions)
     if detail:
         r = Renderer(sim, request, mv)
         body: dict[str, Any] = {"servers": [r(s) for s in page]}

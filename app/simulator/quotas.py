@@ -78,12 +78,6 @@ def _check_scope(request: Request, project_id: str) -> None:
 # Nova
 
 
-def _due(record: dict[str, Any], due: float) -> float:
-    """The earlier of ``due`` and when ``record``'s next pending step applies."""
-    pending = record.get("_pending")
-    return min(due, pending[0][0]) if pending else due
-
-
 def nova_usage(sim: Simulator, project_id: str) -> dict[str, int]:
     """Instances, cores and RAM ``project_id``'s servers use (a copy: callers add to it)."""
     return dict(sim.memo("nova_usage", lambda: _nova_usage_all(sim)).get(project_id) or
@@ -95,7 +89,7 @@ def _nova_usage_all(sim: Simulator) -> tuple[dict[str, dict[str, int]], float]:
     out: dict[str, dict[str, int]] = {}
     due = math.inf
     for s in sim.state.values("servers"):
-        due = _due(s, due)
+        due = Simulator.next_due(s, due)
         if s["OS-EXT-STS:vm_state"] in ("deleted", "soft-delete"):
             continue
         u = out.get(s["tenant_id"])
@@ -231,7 +225,7 @@ def _cinder_usage_all(sim: Simulator) -> tuple[dict[str, dict[str, int]], float]
         u[res] = u.get(res, 0) + n
 
     for v in list(sim.state.values("volumes")):  # a due deletion removes the record
-        due = _due(sim.settle(v), due)
+        due = Simulator.next_due(sim.settle(v), due)
         if sim.state.get("volumes", v["id"]) is None:
             continue
         vol_type[v["id"]] = v.get("volume_type")
@@ -244,7 +238,7 @@ def _cinder_usage_all(sim: Simulator) -> tuple[dict[str, dict[str, int]], float]
             add(pid, f"volumes_{t}", 1)
             add(pid, f"gigabytes_{t}", size)
     for s in sim.state.values("snapshots"):
-        due = _due(s, due)
+        due = Simulator.next_due(s, due)
         pid = s.get("os-extended-snapshot-attributes:project_id")
         if pid is None or s.get("status") == "deleted":
             continue

@@ -86,11 +86,13 @@ def paginate(
     max_limit: int = 1000,
     key: str = "id",
     links_key: str | None = None,
+    positions: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """``limit``/``marker`` pagination with a ``next`` link when more remain.
 
     Returns the page and the links list (``[{"rel": "next", "href": ...}]``). An unknown marker is a
-    400 as in Nova/Neutron. ``collection`` is used only for error messages.
+    400 as in Nova/Neutron. ``collection`` is used only for error messages. ``positions``: each item's
+    index by ``key``, when the caller has it (no scan for the marker).
     """
     q = request.query_params
     limit_s = q.get("limit")
@@ -106,7 +108,11 @@ def paginate(
         limit = default_limit if default_limit is not None else max_limit
     start = 0
     marker = q.get("marker")
-    if marker:
+    if marker and positions is not None:
+        if marker not in positions:
+            raise SimHTTPError(400, f"marker [{marker}] not found")
+        start = positions[marker] + 1
+    elif marker:
         for i, it in enumerate(items):
             if it.get(key) == marker:
                 start = i + 1
