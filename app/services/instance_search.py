@@ -26,11 +26,12 @@ ip: the server's addresses (``server_addresses.ip_address``); all: the union of 
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, func, literal,
-                        literal_column, or_, select, table, union)
+from sqlalchemy import (ColumnElement, Connection, FromClause, Select, Table, column, false, literal, literal_column,
+                        or_, select, table, text, union)
 
 from app.resources.flavors import table as flavors
 from app.resources.images import table as images
@@ -57,6 +58,17 @@ FIELD_COLUMNS = {
     "host": ("host", "hypervisor_hostname"), "flavor": ("flavor_name",), "image": ("image_id",),
     "project": ("project_id",), "ip": ("ips",), "all": ("status", *FTS_COLUMNS),
 }
+# The distinct live statuses of a cloud (SQLite), one index seek each; built once (a statement built per
+# call cost ~4 ms, the query itself 0.1 ms).
+LIVE_STATUSES = text(
+    "WITH RECURSIVE st(status) AS ("
+    " SELECT min(status) FROM servers WHERE cloud = :cloud AND deleted_at IS NULL"
+    " UNION ALL"
+    " SELECT (SELECT min(n.status) FROM servers AS n"
+    "         WHERE n.cloud = :cloud AND n.deleted_at IS NULL AND n.status > st.status)"
+    " FROM st WHERE st.status IS NOT NULL)"
+    " SELECT status FROM st WHERE status IS NOT NULL")
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 # Fields also matched through another kind's name.
 FIELD_NAMED = {"flavor": ("flavor_id", flavors), "image": ("image_id", images), "project": ("project_id", projects)}
 TRIGRAM = 3
@@ -160,18 +172,15 @@ class Matcher(Selector):
             return None
         return select(fts.c.rowid).where(fts_match(cols, self.term), fts.c.cloud == self.cloud, or_(*checks))
 
-    def statuses(self) -> Select[tuple[str]]:
+    def statuses(self, conn: Connection) -> list[str]:
         """The cloud's distinct live statuses that contain the term: a skip scan of the live
-        ``(cloud, status)`` index (each step the least status above the last), a few seeks in all."""
-        live = servers.alias("st_first")
-        found = (select(func.min(live.c.status).label("status"))
-                 .where(live.c.cloud == self.cloud, live.c.deleted_at.is_(None)).cte("st", recursive=True))
-        after = servers.alias("st_next")
-        following = (select(func.min(after.c.status))
-                     .where(after.c.cloud == self.cloud, after.c.deleted_at.is_(None), after.c.status > found.c.status)
-                     .scalar_subquery())
-        found = found.union_all(select(following).where(found.c.status.is_not(None)))
-        return select(found.c.status).where(found.c.status.is_not(None), contains(found.c.status, self.term, self.cs))
+        ``(cloud, status)`` index (each step the least status above the last; ~0.1 ms at 100,000),
+        matched here as the SQL test would (LIKE folds ASCII case only; ``instr`` is exact)."""
+        live_statuses = [st for (st,) in conn.execute(LIVE_STATUSES, {"cloud": self.cloud})]
+        if self.cs:
+            return [st for st in live_statuses if self.term in st]
+        term = self.term.translate(ASCII_LOWER)
+        return [st for st in live_statuses if term in st.translate(ASCII_LOWER)]
 
     def condition(self, field: str, conn: Connection | None = None) -> Where:
         """The condition for ``field``. On the FTS path a status test needs ``conn`` (its distinct
@@ -183,7 +192,7 @@ class Matcher(Selector):
         if "status" in FIELD_COLUMNS[field]:
             if conn is None:
                 raise ValueError("a status search on the FTS path reads the distinct statuses: pass conn")
-            matched = [st for (st,) in conn.execute(self.statuses())]
+            matched = self.statuses(conn)
             if matched:
                 tests.append(lambda t: t.c.status.in_(matched))
         for f, (col, other) in FIELD_NAMED.items():
@@ -195,8 +204,6 @@ class Matcher(Selector):
 def has_fts(conn: Connection) -> bool:
     """The FTS table exists (migration 0005 ran on an SQLite with FTS5 trigram). Remembered on the
     connection once found (no migration drops it while the server runs); its absence is asked again."""
-    from sqlalchemy import text
-
     if conn.info.get(FTS_NAME):
         return True
     row = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_NAME}).first()
