@@ -37,11 +37,11 @@ from typing import Any
 
 from sqlalchemy import Table, Text, and_, bindparam, cast, delete, or_, select, update
 
-from app import jsonio
 from app.db.bookkeeping import snapshot_versions
 from app.db.changelog import ChangeBatch
-from app.db.engine import Database, PreSerialized, canonical_json, dialect_insert, utcnow
+from app.db.engine import Database, PreSerialized, dialect_insert, utcnow
 from app.db.fence import Fence
+from app.db.prepare import Prepared, links_differ, prepare
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
@@ -93,33 +93,6 @@ def _parent_column(child: Table) -> str:
     return f"{child.info['parent']}_id"
 
 
-@dataclass
-class Prepared:
-    clean: dict[str, Any]
-    text: str
-    gone: bool
-
-
-def _prepare(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, Prepared]:
-    """id -> cleaned raw, canonical JSON text, gone?; later duplicates of an id win; objects without id
-    are skipped."""
-    prepared: dict[str, Prepared] = {}
-    for raw in raws:
-        try:
-            rid = spec.row_id(raw)
-        except KeyError:
-            continue
-        clean = spec.clean_raw(raw)
-        prepared[rid] = Prepared(clean, canonical_json(clean), spec.is_gone(raw))
-    return prepared
-
-
-def _links_differ(spec: ResourceSpec, stored_text: str, clean: dict[str, Any]) -> bool:
-    """The link rows of a stored row (from its raw text) differ from those of its new version."""
-    before = jsonio.loads(stored_text)
-    return any(child.rows(before) != child.rows(clean) for child in spec.children)
-
-
 def _live(stored: tuple[str, datetime | None, datetime] | None) -> bool:
     """A stored row (raw text, deleted_at, last_seen_at) exists and is live."""
     return stored is not None and stored[1] is None
@@ -160,9 +133,9 @@ class SnapshotWriter:
         # Cleaning + serialising is CPU work (~0.1 ms per server): big pages do it on a worker thread
         # so the event loop (read tools in the same process) stays responsive.
         if len(raws) >= THREAD_PREPARE_MIN:
-            prepared = await asyncio.to_thread(_prepare, spec, raws)
+            prepared = await asyncio.to_thread(prepare, spec, raws)
         else:
-            prepared = _prepare(spec, raws)
+            prepared = prepare(spec, raws)
         counts = PageCounts(seen=len(prepared))
         seen_at = observed_at or now
         ids = list(prepared)
@@ -231,7 +204,7 @@ class SnapshotWriter:
                     differ = tuple(k for k, v in row.items() if stored[k] != v)
                     updates.setdefault(differ, []).append(
                         {**{k: row[k] for k in differ}, "raw": PreSerialized(p.text), "b_id": rid})
-                    if spec.children and _links_differ(spec, old[0], p.clean):
+                    if spec.children and links_differ(spec, old[0], p.clean):
                         relink.append(rid)
                     continue
                 row.update(cloud=cloud, id=rid, raw=PreSerialized(p.text), first_seen_at=seen_at,

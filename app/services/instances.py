@@ -263,7 +263,7 @@ async def search(app: AppContext, search_term: str, search_in: str, limit: int, 
 
     def read(conn: Connection, snap: SnapshotInfo) -> InstanceSearchResult:
         use_fts = dialect == "sqlite" and has_fts(conn)
-        cond = Matcher(app.cloud_name, term, case_sensitive, dialect, use_fts).condition(field, conn)
+        cond = Matcher(app.cloud_name, term, case_sensitive, dialect, use_fts).condition(field)
         total, items = _page(app, conn, cond, limit, offset, include_all=False,
                              cache_key=("search", field, term, case_sensitive, use_fts), full=full)
         return InstanceSearchResult(**PageInfo.of(total, len(items), offset, limit).model_dump(), instances=items,
