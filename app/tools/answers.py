@@ -160,6 +160,34 @@ def _size(obj: Any) -> int:
     return len(pydantic_core.to_json(obj))
 
 
+# Row lines by the row's JSON: a line is a function of its row alone, and rows repeat across calls (the
+# change log's rows never change; a page is asked for again and again). Bounded by the bytes it holds.
+LINE_MEMO_BYTES = 4 * 1024 * 1024
+_ROW_MEMO_MAX = 4096  # bytes of JSON: larger rows are not kept
+_lines_memo: dict[bytes, str] = {}
+_lines_memo_bytes = 0
+
+
+def _row_lines(rows: list[Any]) -> tuple[list[str], list[int]]:
+    """Each row's text line and its JSON size in bytes."""
+    global _lines_memo_bytes
+    lines, sizes = [], []
+    for r in rows:
+        raw = pydantic_core.to_json(r)
+        line = _lines_memo.get(raw)
+        if line is None:
+            line = row_line(r)
+            if len(raw) <= _ROW_MEMO_MAX:
+                _lines_memo[raw] = line
+                _lines_memo_bytes += len(raw) + len(line)
+                while _lines_memo_bytes > LINE_MEMO_BYTES and _lines_memo:  # oldest first
+                    old = next(iter(_lines_memo))
+                    _lines_memo_bytes -= len(old) + len(_lines_memo.pop(old))
+        lines.append(line)
+        sizes.append(len(raw))
+    return lines, sizes
+
+
 def answer_size(result: CallToolResult) -> int:
     """Bytes of ``result`` as the client receives them: every text block (UTF-8) and the structured
     content as compact JSON."""
@@ -184,11 +212,11 @@ def shape(result: Any, *, budget: int, lead: str | None = None) -> CallToolResul
     items = items_field(model, data)
     rows = data.get(items) if items else None
     head = ([lead] if lead else []) + header_lines(data, items)
-    lines = [row_line(r) for r in rows] if isinstance(rows, list) else []
+    lines, sizes = _row_lines(rows) if isinstance(rows, list) else ([], [])
     text = "\n".join(head + lines)
     total = _size(data) + len(text.encode())
     if total > budget - FRESHNESS_SLACK and isinstance(rows, list) and len(rows) > 1:
-        data, text = _truncate(data, items, rows, lines, budget, lead)  # type: ignore[arg-type]
+        data, text = _truncate(data, items, rows, lines, sizes, budget, lead)  # type: ignore[arg-type]
     elif total > budget:
         log.warning("answer of %d bytes over its %d-byte budget has no rows to cut (%s)", total, budget,
                     model.__name__ if model is not None else type(result).__name__)
@@ -211,11 +239,12 @@ def _with_page(data: dict[str, Any], items: str, rows: list[Any], **paging: Any)
     return out
 
 
-def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str],
+def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str], sizes: list[int],
               budget: int, lead: str | None = None) -> tuple[dict[str, Any], str]:
     """Keep the longest prefix of ``rows`` that fits ``budget`` with its text (at least one row):
-    estimated from the rows' sizes, then measured, and fewer rows while the measure is over."""
-    cost = [_size(r) + 1 + len(ln.encode()) + 1 for r, ln in zip(rows, lines)]
+    estimated from the rows' sizes (``sizes``: bytes of JSON), then measured, and fewer rows while the
+    measure is over."""
+    cost = [n + 1 + len(ln.encode()) + 1 for n, ln in zip(sizes, lines)]
     offset = int(_paging(data).get("offset") or 0)
 
     def build(keep: int) -> tuple[dict[str, Any], str]:
