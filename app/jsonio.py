@@ -1,4 +1,4 @@
-"""Fast JSON parsing that reads every text exactly as the stdlib does (used by the sync for API page
+r"""Fast JSON parsing that reads every text exactly as the stdlib does (used by the sync for API page
 bodies and by the database engines for JSON columns).
 
 orjson parses several times faster than ``json.loads``, but not always to the same value: it refuses
