@@ -22,13 +22,14 @@ first and last ``at`` it counts.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import Connection, and_, bindparam, case, cast, delete, func, insert, literal, null, or_, select, union_all
 from sqlalchemy.sql import ColumnElement
 
 from app.db.bookkeeping import snapshot_change_counts as counts
@@ -148,27 +149,70 @@ def _keys(k: Any) -> list[Any]:
 
 
 class Window:
-    """The filters of one get_changes read, for the count rows and the change rows alike."""
+    """The filters of one get_changes read, for the count rows and the change rows alike: a shape
+    (which filters are set) and their values. The statements are built once per shape, with bound
+    parameters (building a statement costs more than running it)."""
 
-    def __init__(self, cloud: str, kinds: Sequence[str], change: str | None, projects: Sequence[str] | None,
-                 raw_filter: ColumnElement[bool]) -> None:
+    def __init__(self, cloud: str, kinds: Sequence[str], change: str | None, projects: Sequence[str] | None) -> None:
         """``projects``: None for every project, else only these (a project filter, a restricted
-        caller's projects); ``raw_filter``: the same filters on ``snapshot_changes`` (without the time)."""
-        self.cloud, self.raw_filter = cloud, raw_filter
+        caller's projects, or the projects in both)."""
+        self.shape = (bool(kinds), change is not None, projects is not None)
+        self.params: dict[str, Any] = {"cloud": cloud, "kinds": list(kinds), "change": change,
+                                       "projects": sorted(p for p in projects or () if p)}
         self.widths = WIDTHS if projects is None else PROJECT_WIDTHS
-        where = [counts.c.cloud == cloud]
-        if projects is None:
-            where.append(counts.c.project_id == ALL)
-        else:
-            where.append(counts.c.project_id.in_(sorted(p for p in projects if p)))
-        if kinds:
-            where.append(counts.c.kind.in_(list(kinds)))
-        if change:
-            where.append(counts.c.change == change)
-        self.where = and_(*where)
+
+    @property
+    def raw_filter(self) -> ColumnElement[bool]:
+        return self.raw_filter_of(self.shape)
+
+    @staticmethod
+    def raw_filter_of(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
+        """The filters of windows of ``shape`` on ``snapshot_changes`` (cloud included, time excluded), in
+        bound parameters named as in :attr:`params`."""
+        return _raw_where(*shape)
+
+
+def _filters(table: Any, kinds: bool, change: bool, projects: bool) -> list[ColumnElement[bool]]:
+    where = [table.c.cloud == bindparam("cloud")]
+    if kinds:
+        where.append(table.c.kind.in_(bindparam("kinds", expanding=True)))
+    if change:
+        where.append(table.c.change == bindparam("change"))
+    if projects:
+        where.append(table.c.project_id.in_(bindparam("projects", expanding=True)))
+    return where
+
+
+@functools.cache
+def _counts_where(kinds: bool, change: bool, projects: bool) -> ColumnElement[bool]:
+    where = _filters(counts, kinds, change, projects)
+    if not projects:
+        where.append(counts.c.project_id == ALL)
+    return and_(*where)
+
+
+@functools.cache
+def _raw_where(kinds: bool, change: bool, projects: bool) -> ColumnElement[bool]:
+    return and_(*_filters(changes, kinds, change, projects))
 
 
 _GROUP = (counts.c.kind, counts.c.change, counts.c.status_before, counts.c.status_after)
+
+
+@functools.cache
+def _width_stmt(shape: tuple[bool, bool, bool], middles: int, edges: bool) -> Any:
+    """One statement per bucket width: the sums over ``middles`` runs of whole buckets (``first<i>`` to
+    ``last<i>``; their ``bucket`` is NULL) and the count rows of the ``buckets`` the window cuts."""
+    where = (_counts_where(*shape), counts.c.width == bindparam("width"))
+    arms = [select(cast(null(), counts.c.bucket.type).label("bucket"), *_GROUP, func.sum(counts.c.n).label("n"),
+                   cast(null(), counts.c.first_at.type).label("first_at"),
+                   cast(null(), counts.c.last_at.type).label("last_at"))
+            .where(*where, counts.c.bucket >= bindparam(f"first{i}"), counts.c.bucket < bindparam(f"last{i}"))
+            .group_by(*_GROUP) for i in range(middles)]
+    if edges:
+        arms.append(select(counts.c.bucket, *_GROUP, counts.c.n, counts.c.first_at, counts.c.last_at)
+                    .where(*where, counts.c.bucket.in_(bindparam("buckets", expanding=True))))
+    return arms[0] if len(arms) == 1 else union_all(*arms)
 
 
 def window_counts(conn: Connection, w: Window, lo: datetime, hi: datetime) -> Tally:
@@ -176,6 +220,7 @@ def window_counts(conn: Connection, w: Window, lo: datetime, hi: datetime) -> Ta
     total: Tally = Counter()
     pending = [(lo, hi)] if lo < hi else []
     for width in w.widths:
+        middles: list[tuple[datetime, datetime]] = []
         cuts: list[tuple[datetime, datetime]] = []
         for a, b in pending:
             first, last = _ceil(a, width), floor(b, width)
@@ -183,23 +228,28 @@ def window_counts(conn: Connection, w: Window, lo: datetime, hi: datetime) -> Ta
                 cuts.append((a, b))
                 continue
             if first < last:
-                rows = conn.execute(select(*_GROUP, func.sum(counts.c.n)).where(
-                    w.where, counts.c.width == width, counts.c.bucket >= first, counts.c.bucket < last)
-                    .group_by(*_GROUP)).all()
-                total.update({(k, c, o, n): int(s) for k, c, o, n, s in rows})
+                middles.append((first, last))
             cuts += [r for r in ((a, first), (last, b)) if r[0] < r[1]]
-        pending = _take_whole(conn, w, width, cuts, total) if cuts else []
+        if not middles and not cuts:
+            return total
+        params = {**w.params, "width": width, "buckets": [floor(a, width) for a, _b in cuts]}
+        for i, (first, last) in enumerate(middles):
+            params[f"first{i}"], params[f"last{i}"] = first, last
+        rows = conn.execute(_width_stmt(w.shape, len(middles), bool(cuts)), params).all()
+        for r in rows:
+            if r.bucket is None:
+                total[(r.kind, r.change, r.status_before, r.status_after)] += int(r.n)
+        pending = _take_whole(width, cuts, [r for r in rows if r.bucket is not None], total)
     if pending:
         total.update(_raw(conn, w, pending))
     return total
 
 
-def _take_whole(conn: Connection, w: Window, width: int, cuts: list[tuple[datetime, datetime]],
+def _take_whole(width: int, cuts: list[tuple[datetime, datetime]], rows: list[Any],
                 total: Tally) -> list[tuple[datetime, datetime]]:
-    """Buckets the window cuts: counted from their rows when each row lies wholly inside or outside the
-    window's part ``[a, b)`` of the bucket; the others are returned, to be read finer."""
-    rows = conn.execute(select(counts.c.bucket, *_GROUP, counts.c.n, counts.c.first_at, counts.c.last_at).where(
-        w.where, counts.c.width == width, counts.c.bucket.in_([floor(a, width) for a, _b in cuts]))).all()
+    """Buckets the window cuts (``rows``: their count rows): counted from their rows when each row lies
+    wholly inside or outside the window's part ``[a, b)`` of the bucket; the others are returned, to be
+    read finer."""
     finer = []
     for a, b in cuts:
         mine = [r for r in rows if r.bucket == floor(a, width)]
@@ -216,6 +266,6 @@ def _raw(conn: Connection, w: Window, ranges: list[tuple[datetime, datetime]]) -
     """Count change rows themselves (a cut minute per range, or a cut hour of some projects)."""
     t = changes
     when = or_(*(and_(t.c.at >= a, t.c.at < b) for a, b in ranges))
-    k = _keyed(and_(t.c.cloud == w.cloud, when, w.raw_filter), False)
-    rows = conn.execute(select(*_keys(k), func.count()).group_by(*_keys(k))).all()
+    k = _keyed(and_(w.raw_filter, when), False)
+    rows = conn.execute(select(*_keys(k), func.count()).group_by(*_keys(k)), w.params).all()
     return Counter({(kind, change, old, new): int(n) for kind, change, old, new, n in rows})

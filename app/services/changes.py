@@ -8,18 +8,20 @@ page of lean rows (only the columns that changed). Times are UTC; ``since`` and 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, JsonValue
-from sqlalchemy import Connection, and_, func, select, union_all
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, CompoundSelect, Connection, Select, and_, bindparam, func, select, true, union_all
 
 from app.db.bookkeeping import snapshot_changes
 from app.db.change_counts import Tally, Window, window_counts
 from app.db.engine import utcnow
 from app.errors import Conflict, InvalidArgument, NotFound
+from app.services.change_rows import ChangeRow, rows_of
 from app.resources.registry import all_specs
 from app.services.models import PageInfo, SnapshotInfo, clip
 from app.services.paging import page_total
@@ -29,24 +31,10 @@ from app.services.scope import restrict
 if TYPE_CHECKING:
     from app.context import AppContext
 
-Change = Literal["created", "changed", "deleted"]
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 RESOLUTION = timedelta(microseconds=1)  # of stored times: at <= end is at < end + this
 LATEST = datetime(9000, 1, 1)  # later than any change
-
-
-class ChangeRow(BaseModel):
-    at: datetime = Field(description="When OpenStack showed the change (UTC, observation time of the sync).")
-    kind: str
-    id: str
-    name: str | None = None
-    project_id: str | None = None
-    change: Change
-    # JsonValue (decoded JSON: never a datetime object), so answers are not walked for naive datetimes
-    before: dict[str, JsonValue] | None = Field(None, description="changed/deleted: old values of the columns that "
-                                                                  "changed.")
-    after: dict[str, JsonValue] | None = Field(None, description="created/changed: new values of those columns.")
 
 
 class ChangeCount(BaseModel):
@@ -94,15 +82,6 @@ def parse_when(value: str, name: str, now: datetime) -> datetime:
     return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
 
 
-def _row(r: Any) -> ChangeRow:
-    # `at` made UTC-aware here: the tool layer would otherwise copy every row to do it (utc_aware).
-    # Built unvalidated: the values are the change log's own (typed columns, JSON the writer stored),
-    # and validating before/after as JsonValue cost ~60 us a row (12 ms for a page of 200).
-    at = r.at.replace(tzinfo=timezone.utc) if r.at.tzinfo is None else r.at
-    return ChangeRow.model_construct(at=at, kind=r.kind, id=r.resource_id, name=r.name, project_id=r.project_id,
-                                     change=r.change, before=r.before, after=r.after)
-
-
 async def get_changes(app: AppContext, since: str, until: str | None, kinds: str | None, project: str | None,
                       change: str | None, limit: int, offset: int) -> Changes:
     check_window(limit, offset)
@@ -118,30 +97,21 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
         raise InvalidArgument(f"Unknown kind {clip(unknown[0])}. Known kinds: {', '.join(specs)}.")
     if change is not None and change not in ("created", "changed", "deleted"):
         raise InvalidArgument("change must be created, changed or deleted (or empty for all).")
-    t = snapshot_changes
-    where = []
-    if wanted:
-        where.append(t.c.kind.in_(wanted))
-    if project:
-        where.append(t.c.project_id == project)
-    if change:
-        where.append(t.c.change == change)
-    where.append(app.scope.owns(t.c.project_id))  # a project-restricted caller: its projects' changes only
-    raw = and_(*where)
-    # Counted from the per-bucket counts (app/db/change_counts.py): every project's, or only those of
-    # the project filter / the restricted caller's projects (both: the ones in both).
+    # Every project's changes, or only those of the project filter / the restricted caller's projects
+    # (both: the ones in both): counted from the per-bucket counts (app/db/change_counts.py).
     projects = None if app.scope.projects is None else set(app.scope.projects)
     if project:
         projects = {project} & projects if projects is not None else {project}
-    window = Window(app.cloud_name, wanted, change, None if projects is None else sorted(projects), raw)
+    window = Window(app.cloud_name, wanted, change, None if projects is None else sorted(projects))
     hi = min(end, LATEST) + RESOLUTION  # at <= end (LATEST: the buckets' edges stay inside datetime's range)
 
-    def read(conn: Connection) -> tuple[Tally, list[Any], SnapshotInfo]:
+    def read(conn: Connection) -> tuple[Tally, list[ChangeRow], SnapshotInfo]:
         tallied = window_counts(conn, window, start, hi)
-        page: list[Any] = []
+        page: list[ChangeRow] = []
         if sum(tallied.values()) > offset:  # else the walk would read every row of the window to find none
-            page = conn.execute(select(t).where(t.c.cloud == app.cloud_name, t.c.at >= start, t.c.at < hi, raw)
-                                .order_by(t.c.at.desc(), t.c.id.desc()).limit(limit).offset(offset)).all()
+            keys = conn.execute(_page_stmt(window.shape), {**window.params, "lo": start, "hi": hi, "limit": limit,
+                                                            "offset": offset}).all()
+            page = rows_of(conn, app.db, app.cloud_name, keys)
         seen = sorted({kind for (kind, _ch, _b, _a), n in tallied.items() if n})
         return tallied, page, app.snapshot_in(conn, wanted or seen or ["servers"])
 
@@ -160,8 +130,43 @@ async def get_changes(app: AppContext, since: str, until: str | None, kinds: str
     return Changes(
         summary=_summary(start, end, counts, top), since=start, until=end, counts=counts,
         status_transitions=top,
-        page=PageInfo.of(total, len(page), offset, limit), changes=[_row(r) for r in page], snapshot=snap,
+        page=PageInfo.of(total, len(page), offset, limit), changes=page, snapshot=snap,
     )
+
+
+@functools.cache
+def _page_stmt(shape: tuple[bool, bool, bool]) -> Select[tuple[int, datetime]]:
+    """The keys of a page of the window's change rows, newest first (one index walk that stops when
+    the page is full: every index of the change log ends ``(at, id)``)."""
+    t = snapshot_changes
+    return (select(t.c.id, t.c.at).where(Window.raw_filter_of(shape), t.c.at >= bindparam("lo"), t.c.at < bindparam("hi"))
+            .order_by(t.c.at.desc(), t.c.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+def _lookups(restriction: ColumnElement[bool]) -> CompoundSelect:
+    """An instance by id, by name among live rows, by name among tombstones: three indexed lookups (the
+    name indexes are partial, live or deleted rows; one `id = x OR name = x` scanned the whole cloud),
+    sent as one UNION ALL statement (one round trip on PostgreSQL)."""
+    s = all_specs()["servers"].table
+    name = s.c.name == bindparam("instance")
+    lookups = (s.c.id == bindparam("instance"), and_(name, s.c.deleted_at.is_(None)),
+               and_(name, s.c.deleted_at.is_not(None)))
+    return union_all(*(select(select(s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
+                              .where(s.c.cloud == bindparam("cloud"), restriction, cond)
+                              .order_by(s.c.name, s.c.id).limit(20).subquery()) for cond in lookups))
+
+
+@functools.cache
+def _open_lookups() -> CompoundSelect:
+    return _lookups(true())
+
+
+_HISTORY = and_(snapshot_changes.c.cloud == bindparam("cloud"), snapshot_changes.c.kind == "servers",
+                snapshot_changes.c.resource_id == bindparam("id"))
+_HISTORY_PAGE = (select(snapshot_changes.c.id, snapshot_changes.c.at).where(_HISTORY)
+                 .order_by(snapshot_changes.c.at.desc(), snapshot_changes.c.id.desc())
+                 .limit(bindparam("limit")).offset(bindparam("offset")))
+_HISTORY_COUNT = select(func.count()).where(_HISTORY)
 
 
 def _summary(start: datetime, end: datetime, counts: list[ChangeCount], top: dict[str, int]) -> str:
@@ -183,19 +188,13 @@ def _summary(start: datetime, end: datetime, counts: list[ChangeCount], top: dic
 
 async def get_instance_history(app: AppContext, instance: str, limit: int, offset: int) -> InstanceHistory:
     check_window(limit, offset)
-    servers = all_specs()["servers"].table
-    s = servers
+    s = all_specs()["servers"].table
+    # A restricted caller's lookups carry its projects' condition (built per call); the rest run the
+    # statements built once.
+    lookup = _open_lookups() if app.scope.projects is None else _lookups(restrict(app, s))
 
-    def read(conn: Connection) -> tuple[Any, int, list[Any], SnapshotInfo]:
-        # By id, by name among live rows, by name among tombstones: three indexed lookups (the name
-        # indexes are partial, live or deleted rows; one `id = x OR name = x` scanned the whole cloud),
-        # sent as one UNION ALL statement (one round trip on PostgreSQL).
-        lookups = (s.c.id == instance, and_(s.c.name == instance, s.c.deleted_at.is_(None)),
-                   and_(s.c.name == instance, s.c.deleted_at.is_not(None)))
-        found = {m.id: m for m in conn.execute(union_all(*(select(select(
-            s.c.id, s.c.name, s.c.first_seen_at, s.c.deleted_at)
-            .where(s.c.cloud == app.cloud_name, restrict(app, s), cond).order_by(s.c.name, s.c.id).limit(20)
-            .subquery()) for cond in lookups)))}
+    def read(conn: Connection) -> tuple[Any, int, list[ChangeRow], SnapshotInfo]:
+        found = {m.id: m for m in conn.execute(lookup, {"cloud": app.cloud_name, "instance": instance})}
         matches = sorted(found.values(), key=lambda m: (m.deleted_at is not None, m.name or "", m.id))[:20]
         if not matches:
             names = conn.execute(select(s.c.name).where(s.c.cloud == app.cloud_name, s.c.deleted_at.is_(None),
@@ -214,15 +213,12 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
             target = live[0]
         else:
             target = matches[0]
-        t = snapshot_changes
-        cond = and_(t.c.cloud == app.cloud_name, t.c.kind == "servers", t.c.resource_id == target.id)
-        rows = conn.execute(select(t).where(cond).order_by(t.c.at.desc(), t.c.id.desc())
-                            .limit(limit).offset(offset)).all()
-        total = page_total(conn, select(func.count()).where(cond), len(rows), limit, offset)
-        return target, total, list(rows), app.snapshot_in(conn, ["servers"])
+        mine = {"cloud": app.cloud_name, "id": target.id}
+        keys = conn.execute(_HISTORY_PAGE, {**mine, "limit": limit, "offset": offset}).all()
+        total = page_total(conn, _HISTORY_COUNT.params(mine), len(keys), limit, offset)
+        return target, total, rows_of(conn, app.db, app.cloud_name, keys), app.snapshot_in(conn, ["servers"])
 
-    target, total, rows, snap = await app.db.read(read)
-    history = [_row(r) for r in rows]
+    target, total, history, snap = await app.db.read(read)
     state = "deleted" if target.deleted_at else "live"
     summary = (f"Instance {target.name or target.id} ({target.id}), {state}; first seen {target.first_seen_at:%Y-%m-%d %H:%M} "
                f"UTC; {total} change(s) recorded.")

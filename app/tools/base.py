@@ -168,6 +168,8 @@ def _may_hold_datetime(tp: Any, seen: set[type]) -> bool:
     if tp is datetime or tp is Any or tp is object or tp in (dict, list, tuple, set):
         return True
     if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if getattr(tp, "aware_datetimes", False):  # a model that builds its datetimes aware (ClassVar)
+            return False
         if tp in seen:
             return True
         seen.add(tp)

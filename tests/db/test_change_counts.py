@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, and_, select, true
+from sqlalchemy import Connection, select
 
 from app.db import change_counts as cc
 from app.db.bookkeeping import snapshot_change_counts, snapshot_changes
@@ -84,10 +84,7 @@ def full_count(rows: list[Any], lo: datetime, hi: datetime, kinds: list[str], ch
 
 
 def window(kinds: list[str], change: str | None, projects: list[str] | None) -> cc.Window:
-    t = snapshot_changes
-    raw = and_(t.c.kind.in_(kinds) if kinds else true(), t.c.change == change if change else true(),
-               t.c.project_id.in_(projects) if projects is not None else true())
-    return cc.Window("c1", kinds, change, projects, raw)
+    return cc.Window("c1", kinds, change, projects)
 
 
 def as_set(kept: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
