@@ -17,6 +17,7 @@ from app.db.bookkeeping import cloud_identities, poller_lease
 from app.resources.hypervisors import table as hypervisors
 from app.resources.servers import table as servers
 from app.resources.volumes import table as volumes
+from app.services.cache import all_versions
 from app.services.kept import kept
 from app.services.models import PageInfo, SnapshotInfo
 from app.services.query import live
@@ -65,26 +66,32 @@ _COUNTS = (
 )
 
 
+# Built once (with the cloud a bound parameter): building a statement costs more than running a kept one.
+_COUNT_STMTS = tuple(select(column, func.count()).where(live(table, bindparam("cloud"))).group_by(column)
+                     for _n, table, column, _b, _p in _COUNTS)
+_IDENTITY = select(cloud_identities.c.auth_url, cloud_identities.c.region, cloud_identities.c.project).where(
+    cloud_identities.c.cloud == bindparam("cloud"))
+
+
 def _totals(conn: Connection, db: Database, cloud: str, snapshot: SnapshotInfo,
             counted: list[str] | None = None) -> dict[str, Any]:
     """Counts of one cloud (null where the kind never synced) and its recorded identity. Each kind's
     counts are kept while that kind's data version holds (app/services/kept.py): a servers sync recounts
     the servers only (``counted``, if given, gets the kinds counted again)."""
     out: dict[str, Any] = {}
-    for name, table, column, bad, problem in _COUNTS:
-        stmt = select(column, func.count()).where(live(table, cloud)).group_by(column)
+    versions = all_versions(conn, cloud)  # one read for the three kinds' kept counts
+    for (name, table, _column, bad, problem), stmt in zip(_COUNTS, _COUNT_STMTS):
 
         def count(stmt: Any = stmt, kind: str = table.name) -> list[tuple[Any, ...]]:
             if counted is not None:
                 counted.append(kind)
-            return [tuple(r) for r in conn.execute(stmt)]
+            return [tuple(r) for r in conn.execute(stmt, {"cloud": cloud})]
 
-        rows = kept(conn, db, cloud, [table.name], ("clouds.totals", table.name), count)
+        rows = kept(conn, db, cloud, [table.name], ("clouds.totals", table.name), count, versions)
         known = table.name not in snapshot.missing
         out[name] = sum(n for _, n in rows) if known else None
         out[problem] = sum(n for v, n in rows if bad(str(v or ""))) if known else None
-    ident = conn.execute(select(cloud_identities.c.auth_url, cloud_identities.c.region, cloud_identities.c.project)
-                         .where(cloud_identities.c.cloud == cloud)).first()
+    ident = conn.execute(_IDENTITY, {"cloud": cloud}).first()
     out["auth_host"] = (urlsplit(ident.auth_url).netloc or None) if ident else None
     out["region"] = (ident.region or None) if ident else None
     out["project"] = (ident.project or None) if ident else None

@@ -18,12 +18,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 
-from app.services.cache import versions_of
+from app.services.cache import all_versions
 
 if TYPE_CHECKING:
     from app.db.engine import Database
@@ -37,10 +37,13 @@ _LOCK = threading.Lock()  # the reads run on several worker threads
 
 
 def kept(conn: Connection, db: Database, cloud: str, kinds: Sequence[str], key: Hashable,
-         compute: Callable[[], T]) -> T:
+         compute: Callable[[], T], versions: Mapping[str, int] | None = None) -> T:
     """``compute()`` (run on ``conn``, inside the caller's read), or the value it gave at the data
-    versions of ``kinds`` that ``conn``'s transaction sees, if kept."""
-    versions = tuple(sorted(versions_of(conn, cloud, kinds)))
+    versions of ``kinds`` that ``conn``'s transaction sees, if kept. ``versions``: every kind's data
+    version (:func:`app.services.cache.all_versions`) when the caller read them already on ``conn``."""
+    if versions is None:
+        versions = all_versions(conn, cloud)
+    versions = tuple(sorted((k, versions[k]) for k in dict.fromkeys(kinds) if k in versions))
     full_key = (cloud, key)
     with _LOCK:
         store = _KEPT.setdefault(db, OrderedDict())
