@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from app.db.bookkeeping import poller_lease, sync_runs
 from app.sync.scheduler import lease_name
@@ -16,6 +17,8 @@ from app.services.models import SnapshotInfo, clip
 
 
 class SyncRunOut(BaseModel):
+    aware_datetimes: ClassVar[bool] = True  # built with timezone-aware datetimes (app/tools/base.py utc_aware)
+
     id: int
     kind: str
     mode: str = Field(description="full, incremental or targeted.")
@@ -32,6 +35,8 @@ class SyncRunOut(BaseModel):
 
 
 class LeaseOut(BaseModel):
+    aware_datetimes: ClassVar[bool] = True
+
     owner: str = Field(description="host:pid:random of the process that polls.")
     epoch: int = Field(description="Fencing token: goes up each time the lease changes hands.")
     acquired_at: datetime
@@ -50,6 +55,20 @@ class SyncStatus(BaseModel):
     snapshot: SnapshotInfo
 
 
+def _aware(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row with its (naive UTC) datetimes made timezone-aware."""
+    return {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v
+            for k, v in row.items()}
+
+
+# Built once (building a statement cost more than running it).
+_RUNS = (select(*(sync_runs.c[name] for name in SyncRunOut.model_fields)).where(sync_runs.c.cloud == bindparam("cloud"))
+         .order_by(sync_runs.c.id.desc()).limit(bindparam("runs")))
+_RUNS_OF_KIND = _RUNS.where(sync_runs.c.kind == bindparam("kind"))
+_LEASE = select(poller_lease.c.owner, poller_lease.c.epoch, poller_lease.c.acquired_at,
+                poller_lease.c.expires_at).where(poller_lease.c.name == bindparam("lease"), poller_lease.c.owner != "")
+
+
 async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     from app.context import AppContext
 
@@ -60,25 +79,20 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     if not 1 <= runs <= 200:
         raise InvalidArgument("runs must be between 1 and 200.")
     kinds = [kind] if kind else list(specs)
-    stmt = select(sync_runs).where(sync_runs.c.cloud == app.cloud_name)
-    if kind:
-        stmt = stmt.where(sync_runs.c.kind == kind)
-    stmt = stmt.order_by(sync_runs.c.id.desc()).limit(runs)
-    lease_stmt = select(poller_lease.c.owner, poller_lease.c.epoch, poller_lease.c.acquired_at,
-                        poller_lease.c.expires_at).where(poller_lease.c.name == lease_name(app.settings),
-                                                         poller_lease.c.owner != "")
+    params = {"cloud": app.cloud_name, "kind": kind, "runs": runs, "lease": lease_name(app.settings)}
 
     def read(conn: Connection, snap: SnapshotInfo) -> tuple[list[Any], Any, SnapshotInfo]:
-        return list(conn.execute(stmt).mappings()), conn.execute(lease_stmt).mappings().first(), snap
+        rows = list(conn.execute(_RUNS_OF_KIND if kind else _RUNS, params).mappings())
+        return rows, conn.execute(_LEASE, params).mappings().first(), snap
 
     # one worker-thread call: runs, lease and freshness in one snapshot (it was a thread hop a statement)
     rows, holder, snap = await app.read(kinds, read, wait=False)
     return SyncStatus(
         poller_running_here=app.poller is not None,
         poller_leader=bool(app.poller and app.poller.is_leader),
-        lease=LeaseOut.model_validate(dict(holder)) if holder else None,
+        lease=LeaseOut.model_construct(**_aware(holder)) if holder else None,
         writer_blocked_since=app.db.writer_blocked_since,
         poll_intervals={k: app.settings.poll_interval(k, specs[k].poll_interval) for k in kinds},
-        recent_runs=[SyncRunOut.model_validate(dict(r)) for r in rows],
+        recent_runs=[SyncRunOut.model_construct(**_aware(r)) for r in rows],  # typed columns: not validated
         snapshot=snap,
     )
