@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel
 
 LINE_MAX = 240  # characters per row line in the text block
@@ -100,6 +101,30 @@ def row_line(row: Mapping[str, Any]) -> str:
     return line if len(line) <= LINE_MAX else line[:LINE_MAX - 3] + "..."
 
 
+# Row lines by the row's JSON: a line is a function of its row alone, and rows come back (the change
+# log's rows never change; pages and reports are asked for again). Bounded by the bytes it holds.
+LINE_MEMO_BYTES = 4 * 1024 * 1024
+_ROW_MEMO_MAX = 4096  # bytes of JSON: larger rows are not kept
+_lines_memo: dict[bytes, str] = {}
+_lines_memo_bytes = 0
+
+
+def line_and_size(row: Mapping[str, Any]) -> tuple[str, int]:
+    """:func:`row_line` of ``row`` (kept by its JSON) and the bytes of its compact JSON."""
+    global _lines_memo_bytes
+    raw = pydantic_core.to_json(row)
+    line = _lines_memo.get(raw)
+    if line is None:
+        line = row_line(row)
+        if len(raw) <= _ROW_MEMO_MAX:
+            _lines_memo[raw] = line
+            _lines_memo_bytes += len(raw) + len(line)
+            while _lines_memo_bytes > LINE_MEMO_BYTES and _lines_memo:  # oldest first
+                old = next(iter(_lines_memo))
+                _lines_memo_bytes -= len(old) + len(_lines_memo.pop(old))
+    return line, len(raw)
+
+
 def _freshness(snap: Any) -> str | None:
     if not isinstance(snap, Mapping):
         return None
@@ -156,10 +181,10 @@ def header_lines(data: Mapping[str, Any], items: str | None) -> list[str]:
                 lines.append(f"{k}: {s}")
         for k, v in data.items():
             if isinstance(v, Mapping) and k != "snapshot":
-                lines.append(f"{k}: {row_line(v)}")
+                lines.append(f"{k}: {line_and_size(v)[0]}")
             elif isinstance(v, list) and v and k not in ("score_rules",):
                 lines.append(f"{k} ({len(v)}):")
-                lines += ["  " + (row_line(x) if isinstance(x, Mapping) else _scalar(x)) for x in v[:REPORT_ROWS]]
+                lines += ["  " + (line_and_size(x)[0] if isinstance(x, Mapping) else _scalar(x)) for x in v[:REPORT_ROWS]]
                 if len(v) > REPORT_ROWS:
                     lines.append(f"  ... {len(v) - REPORT_ROWS} more in the structured content")
     if data.get("not_found"):

@@ -27,7 +27,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from app.services import budget as budgets
-from app.tools.answer_text import LINE_MAX, _freshness, _paging, header_lines, items_field, row_line
+from app.tools.answer_text import LINE_MAX, _freshness, _paging, header_lines, items_field, line_and_size, row_line
 
 __all__ = ["DEFAULT_BUDGET", "LINE_MAX", "MAX_BUDGET", "answer_size", "budget_for", "flat_schema", "row_line", "shape",
            "snapshot_kinds", "with_snapshot"]
@@ -160,32 +160,10 @@ def _size(obj: Any) -> int:
     return len(pydantic_core.to_json(obj))
 
 
-# Row lines by the row's JSON: a line is a function of its row alone, and rows repeat across calls (the
-# change log's rows never change; a page is asked for again and again). Bounded by the bytes it holds.
-LINE_MEMO_BYTES = 4 * 1024 * 1024
-_ROW_MEMO_MAX = 4096  # bytes of JSON: larger rows are not kept
-_lines_memo: dict[bytes, str] = {}
-_lines_memo_bytes = 0
-
-
 def _row_lines(rows: list[Any]) -> tuple[list[str], list[int]]:
     """Each row's text line and its JSON size in bytes."""
-    global _lines_memo_bytes
-    lines, sizes = [], []
-    for r in rows:
-        raw = pydantic_core.to_json(r)
-        line = _lines_memo.get(raw)
-        if line is None:
-            line = row_line(r)
-            if len(raw) <= _ROW_MEMO_MAX:
-                _lines_memo[raw] = line
-                _lines_memo_bytes += len(raw) + len(line)
-                while _lines_memo_bytes > LINE_MEMO_BYTES and _lines_memo:  # oldest first
-                    old = next(iter(_lines_memo))
-                    _lines_memo_bytes -= len(old) + len(_lines_memo.pop(old))
-        lines.append(line)
-        sizes.append(len(raw))
-    return lines, sizes
+    pairs = [line_and_size(r) for r in rows]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def answer_size(result: CallToolResult) -> int:

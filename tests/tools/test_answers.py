@@ -279,21 +279,21 @@ def test_row_lines_are_kept_by_row_and_stay_within_their_bound(monkeypatch: pyte
     """A row's text line is a function of its JSON alone: a row asked for again reuses its line (the
     same text as computed afresh), a changed row gets its own, and the memo never holds more than its
     byte bound."""
-    monkeypatch.setattr(answers, "_lines_memo", {})
-    monkeypatch.setattr(answers, "_lines_memo_bytes", 0)
+    monkeypatch.setattr(answer_text, "_lines_memo", {})
+    monkeypatch.setattr(answer_text, "_lines_memo_bytes", 0)
     first = answers.shape(page(10, 100), budget=answers.MAX_BUDGET).content[0].text
-    assert len(answers._lines_memo) == 10
+    assert len(answer_text._lines_memo) == 10
     again = answers.shape(page(10, 100), budget=answers.MAX_BUDGET).content[0].text
-    assert again == first and len(answers._lines_memo) == 10
+    assert again == first and len(answer_text._lines_memo) == 10
     changed = page(10, 100)
     changed.rows[3].name = "renamed"
     text = answers.shape(changed, budget=answers.MAX_BUDGET).content[0].text
     assert "renamed" in text and "row-0003" not in text
-    assert len(answers._lines_memo) == 11
-    monkeypatch.setattr(answers, "LINE_MEMO_BYTES", 5_000)
+    assert len(answer_text._lines_memo) == 11
+    monkeypatch.setattr(answer_text, "LINE_MEMO_BYTES", 5_000)
     for offset in range(0, 400, 40):
         answers.shape(page(40, 50, offset=offset), budget=answers.MAX_BUDGET)
-        assert answers._lines_memo_bytes <= 5_000
-        assert answers._lines_memo_bytes == sum(len(k) + len(v) for k, v in answers._lines_memo.items())
+        assert answer_text._lines_memo_bytes <= 5_000
+        assert answer_text._lines_memo_bytes == sum(len(k) + len(v) for k, v in answer_text._lines_memo.items())
     lines = answers.shape(page(40, 50, offset=360), budget=answers.MAX_BUDGET).content[0].text.splitlines()
     assert lines[-40:] == [answers.row_line(r.model_dump(mode="json")) for r in page(40, 50, offset=360).rows]
