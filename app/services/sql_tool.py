@@ -293,9 +293,12 @@ async def _postgres_rows(app: AppContext, sql: str, limit: int, timeout: float,
                          allowed: frozenset[str]) -> tuple[list[str], list[Any]]:
     body = sql.strip().rstrip(";").strip()
     async with app.db.read_engine.connect() as conn:
-        await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-        await conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 60000")
+        # SET TRANSACTION READ ONLY and the two SET LOCAL time limits in one round trip (set_config(...,
+        # true) is SET LOCAL; a transaction may always be made read-only, even after its first query).
+        await conn.exec_driver_sql(
+            "SELECT set_config('transaction_read_only', 'on', true), "
+            f"set_config('statement_timeout', '{int(timeout * 1000)}', true), "
+            "set_config('idle_in_transaction_session_timeout', '60000', true)")
         try:
             plan = (await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) SELECT * FROM ({body}\n) AS q")).scalar_one()
             relations = set(_plan_relations(plan))
