@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, select
 
 from app.db import change_counts as cc
@@ -27,14 +25,6 @@ REVISION = "0015_change_counts"  # the migration that adds the counts
 T0 = datetime(2026, 11, 30, 9, 0)
 PROJECTS = ["p1", "p2", "p3", None]
 STATUSES = ["ACTIVE", "SHUTOFF", "ERROR", None]
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    load_all_tables()
-    d = Database(backend.new_database_url(tmp_path, "c.db"))
-    yield d
-    await d.dispose()
 
 
 def _values(rng: random.Random) -> dict[str, Any]:

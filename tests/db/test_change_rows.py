@@ -4,9 +4,7 @@ is read afresh, never answered with the purged row."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,19 +12,9 @@ from sqlalchemy import Connection, delete, insert, select
 
 from app.db.bookkeeping import snapshot_changes as t
 from app.db.engine import Database
-from app.resources.registry import load_all_tables
 from app.services import change_rows
-from tests import backend
 
 T0 = datetime(2026, 11, 30, 9, 0)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    load_all_tables()
-    d = Database(backend.new_database_url(tmp_path, "c.db"))
-    yield d
-    await d.dispose()
 
 
 def change(i: int, at: datetime, status: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from app.db.engine import Database
 from app.db.readpath import ReadExecutor, sync_read_url
 from app.resources.projects import table as projects
-from app.resources.registry import load_all_tables
 from tests import backend
 
 NOW = datetime(2026, 1, 1, 12, 0)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    load_all_tables()
-    d = Database(backend.new_database_url(tmp_path, "r.db"))
-    yield d
-    await d.dispose()
 
 
 async def add_project(db: Database, pid: str) -> None:
