@@ -29,9 +29,10 @@ ROW_REF = re.compile(r"\$defs/(\w+)")
 
 
 def with_rows(schema: dict[str, Any]) -> dict[str, Any]:
-    """The published schema with each row list's documented row schema (``$defs/<Name>``, named in the
-    list's description) put back as its ``items``: what the rows must match, checked here once even
-    though clients validate lists as lists (app/tools/answers.py:flat_schema)."""
+    """The published schema with each documented model (``$defs/<Name>``, named in the field's
+    description) put back: a row list's row schema as its ``items``, a nested object's fields as its
+    own: what the answer must match, checked here once even though clients validate the envelope only
+    (app/tools/answers.py:flat_schema)."""
     defs = schema.get("$defs", {})
 
     def walk(node: Any) -> Any:
@@ -42,8 +43,12 @@ def with_rows(schema: dict[str, Any]) -> dict[str, Any]:
         out = {k: walk(v) for k, v in node.items() if k != "$defs"}
         types = node.get("type")
         m = ROW_REF.search(str(node.get("description", "")))
-        if m and "items" not in node and "array" in (types if isinstance(types, list) else [types]):
+        types = types if isinstance(types, list) else [types]
+        if m and "items" not in node and "array" in types:
             out["items"] = walk(defs[m.group(1)])
+        elif m and "properties" not in node and "object" in types:
+            documented = walk(defs[m.group(1)])
+            out.update({k: v for k, v in documented.items() if k not in ("type", "description")})
         return out
 
     return walk(schema)  # type: ignore[no-any-return]

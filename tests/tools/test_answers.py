@@ -10,7 +10,7 @@ from typing import Any
 import pydantic_core
 import pytest
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.services.models import PageInfo
 from app.tools import answer_text, answers
@@ -74,27 +74,37 @@ def test_the_small_budget_applies_to_default_sizes_only() -> None:
     assert answers.budget_for({"limit": 50, "detail": "full"}, defaults) == answers.MAX_BUDGET
 
 
-def test_flat_schema_inlines_refs_and_folds_nullable() -> None:
+def test_flat_schema_documents_nested_models_and_folds_nullable() -> None:
     class Inner(BaseModel):
         a: int | None
         title: str
 
     class Outer(BaseModel):
-        inner: Inner | None
+        inner: Inner | None = Field(description="The inner one.")
+        other: Inner
         items: list[Inner]
+        by_name: dict[str, Inner]
+        n: int | None
 
     flat = answers.flat_schema(Outer.model_json_schema())
     text = json.dumps(flat)
     assert "$ref" not in text and "anyOf" not in text
-    assert flat["properties"]["inner"]["type"] == ["object", "null"]
-    assert flat["properties"]["inner"]["properties"]["a"]["type"] == ["integer", "null"]
+    assert flat["properties"]["n"]["type"] == ["integer", "null"]
+    # a nested model is validated as an object; its schema is documentation in $defs, named by the field
+    inner = flat["properties"]["inner"]
+    assert inner["type"] == ["object", "null"] and "properties" not in inner
+    assert inner["description"].startswith("The inner one.") and "$defs/Inner" in inner["description"]
+    assert flat["properties"]["other"]["type"] == "object" and "$defs/Inner" in flat["properties"]["other"]["description"]
+    assert flat["properties"]["by_name"]["additionalProperties"]["type"] == "object"
     # a list of objects is validated as a list; its row schema is documentation in $defs
     rows = flat["properties"]["items"]
     assert rows["type"] == "array" and "items" not in rows and "$defs/Inner" in rows["description"]
     assert flat["$defs"]["Inner"]["properties"]["a"]["type"] == ["integer", "null"]
     assert "title" in flat["$defs"]["Inner"]["properties"]  # a property named title stays
     Draft202012Validator.check_schema(flat)
-    assert not list(Draft202012Validator(flat).iter_errors({"inner": None, "items": [{"a": 1, "title": "x"}]}))
+    ok = {"inner": None, "other": {"a": 1, "title": "x"}, "items": [{"a": 1, "title": "x"}], "by_name": {}, "n": 2}
+    assert not list(Draft202012Validator(flat).iter_errors(ok))
+    assert list(Draft202012Validator(flat).iter_errors({**ok, "other": "not an object"}))
 
 
 # --- through the real server ---------------------------------------------------------------------
