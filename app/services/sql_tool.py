@@ -140,10 +140,26 @@ def _table_kind(t: Table) -> str:
 
 async def describe_snapshot(app: AppContext, table: str | None) -> SchemaDescription:
     dialect = app.db.dialect_name
+    enabled = bool(getattr(app.settings, "sql_tool_enabled", False))
+    name = (table or "").strip()
+    if name in views(dialect):  # its columns are read from the database
+        return await _describe_view(app, dialect, enabled, name)
+    return _describe(dialect, enabled, name)  # the tables' schema is the code's: described once
+
+
+async def _describe_view(app: AppContext, dialect: str, enabled: bool, name: str) -> SchemaDescription:
+    doc, sql = views(dialect)[name]
+    keys = await app.db.read(lambda conn: list(conn.execute(text(f'SELECT * FROM "{name}" LIMIT 0')).keys()))
+    info = TableInfo(name=name, kind="view", description=doc, columns=[ColumnInfo(name=k, type=None) for k in keys],
+                     sql=clip_text(sql, 4000))
+    return _described(dialect, enabled, name, info)
+
+
+@functools.cache
+def _describe(dialect: str, enabled: bool, name: str) -> SchemaDescription:
     tables = readable_tables()
     vs = views(dialect)
-    enabled = bool(getattr(app.settings, "sql_tool_enabled", False))
-    if table is None or not table.strip():
+    if not name:
         items = [TableInfo(name=n, kind=_table_kind(t), description=clip_text(t.info.get("doc") or t.comment or "", 160))
                  for n, t in sorted(tables.items())]
         items += [TableInfo(name=n, kind="view", description=clip_text(doc, 160)) for n, (doc, _sql) in sorted(vs.items())]
@@ -152,7 +168,6 @@ async def describe_snapshot(app: AppContext, table: str | None) -> SchemaDescrip
                                        " query_snapshot is disabled on this server (OPS_SQL_TOOL_ENABLED=false)."))
         return SchemaDescription(summary=summary, dialect=dialect, sql_tool_enabled=enabled, tables=items,
                                  conventions=CONVENTIONS)
-    name = table.strip()
     if name in tables:
         t = tables[name]
         from app.db.schemadoc import _type
@@ -161,15 +176,14 @@ async def describe_snapshot(app: AppContext, table: str | None) -> SchemaDescrip
         idx = sorted(f"{i.name} ({', '.join(c.name for c in i.columns)})" for i in t.indexes)
         info = TableInfo(name=name, kind=_table_kind(t), description=t.info.get("doc") or t.comment or "",
                          columns=cols, indexes=idx)
-    elif name in vs:
-        doc, sql = vs[name]
-        keys = await app.db.read(lambda conn: list(conn.execute(text(f'SELECT * FROM "{name}" LIMIT 0')).keys()))
-        info = TableInfo(name=name, kind="view", description=doc, columns=[ColumnInfo(name=k, type=None) for k in keys],
-                         sql=clip_text(sql, 4000))
     else:
         known = sorted(tables) + sorted(vs)
         raise NotFound(f"No table or view {clip(name)} in the snapshot (call describe_snapshot without a table to "
                        "list them).", close_matches(name, known))
+    return _described(dialect, enabled, name, info)
+
+
+def _described(dialect: str, enabled: bool, name: str, info: TableInfo) -> SchemaDescription:
     return SchemaDescription(summary=f"{info.kind} {name}: {len(info.columns or [])} columns. {info.description[:200]}",
                              dialect=dialect, sql_tool_enabled=enabled, tables=[info], conventions=CONVENTIONS)
 
