@@ -36,23 +36,54 @@ _KEPT: weakref.WeakKeyDictionary[Database, _Store] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()  # the reads run on several worker threads
 
 
+def _versions(conn: Connection, cloud: str, kinds: Sequence[str],
+              versions: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    if versions is None:
+        versions = all_versions(conn, cloud)
+    return tuple(sorted((k, versions[k]) for k in dict.fromkeys(kinds) if k in versions))
+
+
+def _entry(db: Database, full_key: Hashable) -> tuple[tuple[tuple[str, int], ...], Any] | None:
+    with _LOCK:
+        store = _KEPT.setdefault(db, OrderedDict())
+        entry = store.get(full_key)
+        if entry is not None:
+            store.move_to_end(full_key)
+        return entry
+
+
 def kept(conn: Connection, db: Database, cloud: str, kinds: Sequence[str], key: Hashable,
          compute: Callable[[], T], versions: Mapping[str, int] | None = None) -> T:
     """``compute()`` (run on ``conn``, inside the caller's read), or the value it gave at the data
     versions of ``kinds`` that ``conn``'s transaction sees, if kept. ``versions``: every kind's data
     version (:func:`app.services.cache.all_versions`) when the caller read them already on ``conn``."""
-    if versions is None:
-        versions = all_versions(conn, cloud)
-    versions = tuple(sorted((k, versions[k]) for k in dict.fromkeys(kinds) if k in versions))
-    full_key = (cloud, key)
+    versions = _versions(conn, cloud, kinds, versions)
+    entry = _entry(db, (cloud, key))
+    if entry is not None and entry[0] == versions:
+        return entry[1]  # type: ignore[no-any-return]
+    return _keep(db, (cloud, key), versions, compute())
+
+
+def kept_or_previous(conn: Connection, db: Database, cloud: str, kinds: Sequence[str], key: Hashable,
+                     versions: Mapping[str, int] | None = None) -> tuple[bool, Any]:
+    """``(True, value)`` when a value is kept at the data versions ``conn`` sees; ``(False, value)`` with the
+    value kept at earlier versions (the caller says so, and has it computed again); ``(False, None)``
+    when none is kept, or only one of later versions than ``conn`` sees. Computes nothing."""
+    entry = _entry(db, (cloud, key))
+    if entry is None:
+        return False, None
+    now = _versions(conn, cloud, kinds, versions)
+    if entry[0] == now:
+        return True, entry[1]
+    seen = dict(now)
+    if any(v > seen.get(k, v) for k, v in entry[0]):  # computed on data newer than this read's
+        return False, None
+    return False, entry[1]
+
+
+def _keep(db: Database, full_key: Hashable, versions: tuple[tuple[str, int], ...], value: T) -> T:
     with _LOCK:
         store = _KEPT.setdefault(db, OrderedDict())
-        entry = store.get(full_key)
-        if entry is not None and entry[0] == versions:
-            store.move_to_end(full_key)
-            return entry[1]  # type: ignore[no-any-return]
-    value = compute()
-    with _LOCK:
         store[full_key] = (versions, value)
         store.move_to_end(full_key)
         while len(store) > MAX_ENTRIES:

@@ -215,3 +215,37 @@ async def test_get_clouds_totals_are_counted_after_a_sync_not_on_a_request(make_
         await _round_done(app, seen)
         assert not await clouds.warm(app), "the totals were left for the first request to count"
         assert (await clouds.cloud_entry(app)).instances == before - 1
+
+
+async def test_get_clouds_serves_the_previous_totals_named_as_such_while_it_recounts(
+        make_sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A get_clouds call that finds a kind's kept totals older than its data (the warmer has not counted
+    the sync that just ended) answers with the previous totals, names the kind in ``recounting`` and its
+    summary, and counts in the background, not on the request; the next call has the new totals."""
+    sim = make_sim(servers=40)
+    async with open_app_context(make_settings(tmp_path / "clouds.db"), **sim.connect_kwargs()) as app:
+        seen = count_computations(app)
+        await app.sync.sync_all()
+        await _round_done(app, seen)
+        await app.warmer.stop()  # this test is the one to find the totals behind
+        first = await clouds.cloud_entry(app)
+        assert first.recounting == []
+
+        remove_active_server(sim)
+        await app.sync.full_sync("servers")
+        counted: list[str] = []
+        real = clouds.warm
+
+        async def counting(view: Any) -> bool:
+            counted.append(view.cloud_name)
+            return await real(view)
+
+        monkeypatch.setattr(clouds, "warm", counting)
+        report = await clouds.clouds_report(app, 100, 0)
+        (entry,) = report.clouds
+        assert entry.instances == first.instances and entry.recounting == ["servers"]
+        assert "previous sync" in report.summary and "servers" in report.summary
+        await app.tasks.join()
+        assert counted == [app.cloud_name]  # once, in the background
+        again = await clouds.cloud_entry(app)
+        assert again.instances == first.instances - 1 and again.recounting == []
