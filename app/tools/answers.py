@@ -178,6 +178,13 @@ def _row_lines(rows: list[Any]) -> tuple[list[str], list[int]]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def _answer_bytes(data: dict[str, Any], items: str, sizes: list[int], text: str) -> int:
+    """:func:`answer_size` of ``data`` (whose ``items`` list holds rows of JSON sizes ``sizes``) and
+    ``text``, exact without serializing the rows again: compact JSON writes a list as ``[`` its items
+    joined by ``,`` ``]``, each item as it does alone."""
+    return _size({**data, items: []}) + sum(sizes) + max(len(sizes) - 1, 0) + len(text.encode())
+
+
 def answer_size(result: CallToolResult) -> int:
     """Bytes of ``result`` as the client receives them: every text block (UTF-8) and the structured
     content as compact JSON."""
@@ -204,7 +211,7 @@ def shape(result: Any, *, budget: int, lead: str | None = None) -> CallToolResul
     head = ([lead] if lead else []) + header_lines(data, items)
     lines, sizes = _row_lines(rows) if isinstance(rows, list) else ([], [])
     text = "\n".join(head + lines)
-    total = _size(data) + len(text.encode())
+    total = _answer_bytes(data, items, sizes, text) if isinstance(rows, list) else _size(data) + len(text.encode())
     if total > budget - FRESHNESS_SLACK and isinstance(rows, list) and len(rows) > 1:
         data, text = _truncate(data, items, rows, lines, sizes, budget, lead)  # type: ignore[arg-type]
     elif total > budget:
@@ -246,9 +253,11 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         head = ([lead] if lead else []) + header_lines(out, items)
         return out, "\n".join([*head, note, *lines[:keep]])
 
+    def measure(out: dict[str, Any], text: str) -> int:
+        return _answer_bytes(out, items, sizes[:len(out[items])], text)
+
     room = budget - FRESHNESS_SLACK
-    fixed_data, fixed_text = build(0)
-    keep, used = 0, _size(fixed_data) + len(fixed_text.encode()) + 64  # digits of the final counts
+    keep, used = 0, measure(*build(0)) + 64  # digits of the final counts
     for c in cost:
         if used + c > room:
             break
@@ -256,7 +265,7 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         keep += 1
     keep = max(keep, 1)
     out, text = build(keep)
-    while keep > 1 and (over := _size(out) + len(text.encode()) - room) > 0:
+    while keep > 1 and (over := measure(out, text) - room) > 0:
         drop = 0
         while over > 0 and drop < keep - 1:  # the rows at the end that pay for the overshoot
             over -= cost[keep - 1 - drop]
@@ -265,7 +274,7 @@ def _truncate(data: dict[str, Any], items: str, rows: list[Any], lines: list[str
         out, text = build(keep)
     while keep < len(rows):  # the estimate's slack may leave room for another row
         more, more_text = build(keep + 1)
-        if _size(more) + len(more_text.encode()) > room:
+        if measure(more, more_text) > room:
             break
         keep, out, text = keep + 1, more, more_text
     return out, text

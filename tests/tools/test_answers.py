@@ -10,6 +10,7 @@ from typing import Any
 import pydantic_core
 import pytest
 from jsonschema import Draft202012Validator
+from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from app.services.models import PageInfo
@@ -307,3 +308,16 @@ def test_row_lines_are_kept_by_row_and_stay_within_their_bound(monkeypatch: pyte
         assert answer_text._lines_memo_bytes == sum(len(k) + len(v) for k, v in answer_text._lines_memo.items())
     lines = answers.shape(page(40, 50, offset=360), budget=answers.MAX_BUDGET).content[0].text.splitlines()
     assert lines[-40:] == [answers.row_line(r.model_dump(mode="json")) for r in page(40, 50, offset=360).rows]
+
+
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_answer_bytes_are_counted_exactly_without_serializing_the_rows_again(n: int) -> None:
+    """The budget cut sums the rows' own JSON sizes: that sum is the size of the whole, byte for byte,
+    whatever the rows hold (non-ASCII text, escapes, floats, nesting, nulls)."""
+    rows = [{"id": f"id-{i}", "name": f'vm-é-{i} "quoted"\n\t', "ratio": 1e16 / (i + 3), "none": None,
+             "tags": ["a", {"k": [1, 2.5, True]}], "at": "2026-12-02T05:00:00Z"} for i in range(n)]
+    data = {"summary": "x", "rows": rows, "page": {"returned": n}}
+    sizes = [answer_text.line_and_size(r)[1] for r in rows]
+    text = "summary\n" + "\n".join(answer_text.line_and_size(r)[0] for r in rows)
+    result = CallToolResult(content=[TextContent(text=text)], structured_content=data)
+    assert answers._answer_bytes(data, "rows", sizes, text) == answers.answer_size(result)
