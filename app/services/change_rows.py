@@ -49,9 +49,6 @@ class _Memo:
         self.rows: dict[Key, ChangeRow] = {}
         self.lock = Lock()  # reads run on worker threads
 
-    def get(self, key: Key) -> ChangeRow | None:
-        return self.rows.get(key)
-
     def put(self, built: dict[Key, ChangeRow]) -> None:
         with self.lock:
             self.rows.update(built)
@@ -82,20 +79,14 @@ def _build(r: Any) -> ChangeRow:
 
 def rows_of(conn: Connection, db: Database, cloud: str, keys: Sequence[Any]) -> list[ChangeRow]:
     """The answer rows of ``keys`` (rows of ``id, at`` from a page statement), in their order."""
-    memo = _memo(db)
-    found: dict[Key, ChangeRow] = {}
-    missing: list[int] = []
-    for k in keys:
-        key = (cloud, k.id, k.at)
-        row = memo.get(key)
-        if row is None:
-            missing.append(k.id)
-        else:
-            found[key] = row
-    if missing:
+    memo = _memo(db).rows  # read without the lock: a dict lookup is atomic; writers take it
+    wanted = [(cloud, k[0], k[1]) for k in keys]
+    found = {key: row for key in wanted if (row := memo.get(key)) is not None}
+    if len(found) < len(wanted):
         t = snapshot_changes
+        missing = [key[1] for key in wanted if key not in found]
         built = {(cloud, r.id, r.at): _build(r) for r in conn.execute(select(t).where(t.c.id.in_(missing)))}
-        memo.put(built)
+        _memo(db).put(built)
         found.update(built)
     # Both statements run in one read transaction: every key's row is there.
-    return [row for k in keys if (row := found.get((cloud, k.id, k.at))) is not None]
+    return [found[key] for key in wanted if key in found]
