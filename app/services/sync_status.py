@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -55,18 +55,21 @@ class SyncStatus(BaseModel):
     snapshot: SnapshotInfo
 
 
-def _aware(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row with its (naive UTC) datetimes made timezone-aware."""
+def _aware(names: tuple[str, ...], row: Sequence[Any]) -> dict[str, Any]:
+    """A row's values by column name, its (naive UTC) datetimes made timezone-aware."""
     return {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v
-            for k, v in row.items()}
+            for k, v in zip(names, row)}
+
+
+_RUN_FIELDS = tuple(SyncRunOut.model_fields)
+_LEASE_FIELDS = tuple(LeaseOut.model_fields)
 
 
 # Built once (building a statement cost more than running it).
-_RUNS = (select(*(sync_runs.c[name] for name in SyncRunOut.model_fields)).where(sync_runs.c.cloud == bindparam("cloud"))
+_RUNS = (select(*(sync_runs.c[name] for name in _RUN_FIELDS)).where(sync_runs.c.cloud == bindparam("cloud"))
          .order_by(sync_runs.c.id.desc()).limit(bindparam("runs")))
 _RUNS_OF_KIND = _RUNS.where(sync_runs.c.kind == bindparam("kind"))
-_LEASE = select(poller_lease.c.owner, poller_lease.c.epoch, poller_lease.c.acquired_at,
-                poller_lease.c.expires_at).where(poller_lease.c.name == bindparam("lease"), poller_lease.c.owner != "")
+_LEASE = select(*(poller_lease.c[name] for name in _LEASE_FIELDS)).where(poller_lease.c.name == bindparam("lease"), poller_lease.c.owner != "")
 
 
 async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
@@ -82,17 +85,17 @@ async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:
     params = {"cloud": app.cloud_name, "kind": kind, "runs": runs, "lease": lease_name(app.settings)}
 
     def read(conn: Connection, snap: SnapshotInfo) -> tuple[list[Any], Any, SnapshotInfo]:
-        rows = list(conn.execute(_RUNS_OF_KIND if kind else _RUNS, params).mappings())
-        return rows, conn.execute(_LEASE, params).mappings().first(), snap
+        rows = conn.execute(_RUNS_OF_KIND if kind else _RUNS, params).all()
+        return rows, conn.execute(_LEASE, params).first(), snap
 
     # one worker-thread call: runs, lease and freshness in one snapshot (it was a thread hop a statement)
     rows, holder, snap = await app.read(kinds, read, wait=False)
     return SyncStatus(
         poller_running_here=app.poller is not None,
         poller_leader=bool(app.poller and app.poller.is_leader),
-        lease=LeaseOut.model_construct(**_aware(holder)) if holder else None,
+        lease=LeaseOut.model_construct(**_aware(_LEASE_FIELDS, holder)) if holder else None,
         writer_blocked_since=app.db.writer_blocked_since,
         poll_intervals={k: app.settings.poll_interval(k, specs[k].poll_interval) for k in kinds},
-        recent_runs=[SyncRunOut.model_construct(**_aware(r)) for r in rows],  # typed columns: not validated
+        recent_runs=[SyncRunOut.model_construct(**_aware(_RUN_FIELDS, r)) for r in rows],  # typed: not validated
         snapshot=snap,
     )
