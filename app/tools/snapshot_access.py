@@ -12,7 +12,7 @@ from pydantic import Field
 from app.context import AppContext
 from app.resources.registry import all_specs
 from app.services import stored_objects as inv
-from app.services import sql_tool as sql
+from app.services import sql_schema as sql
 from app.tools.base import app_context, register_tool
 
 Kind = Literal[tuple(all_specs())]  # type: ignore[valid-type]
