@@ -161,16 +161,6 @@ class Window:
                                        "projects": sorted(p for p in projects or () if p)}
         self.widths = WIDTHS if projects is None else PROJECT_WIDTHS
 
-    @property
-    def raw_filter(self) -> ColumnElement[bool]:
-        return self.raw_filter_of(self.shape)
-
-    @staticmethod
-    def raw_filter_of(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
-        """The filters of windows of ``shape`` on ``snapshot_changes`` (cloud included, time excluded), in
-        bound parameters named as in :attr:`params`."""
-        return _raw_where(*shape)
-
 
 def _filters(table: Any, kinds: bool, change: bool, projects: bool) -> list[ColumnElement[bool]]:
     where = [table.c.cloud == bindparam("cloud")]
@@ -192,8 +182,10 @@ def _counts_where(kinds: bool, change: bool, projects: bool) -> ColumnElement[bo
 
 
 @functools.cache
-def _raw_where(kinds: bool, change: bool, projects: bool) -> ColumnElement[bool]:
-    return and_(*_filters(changes, kinds, change, projects))
+def raw_where(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
+    """The filters of windows of ``shape`` (:attr:`Window.shape`) on ``snapshot_changes`` (cloud included,
+    time excluded), in bound parameters named as in :attr:`Window.params`."""
+    return and_(*_filters(changes, *shape))
 
 
 _GROUP = (counts.c.kind, counts.c.change, counts.c.status_before, counts.c.status_after)
@@ -266,6 +258,6 @@ def _raw(conn: Connection, w: Window, ranges: list[tuple[datetime, datetime]]) -
     """Count change rows themselves (a cut minute per range, or a cut hour of some projects)."""
     t = changes
     when = or_(*(and_(t.c.at >= a, t.c.at < b) for a, b in ranges))
-    k = _keyed(and_(w.raw_filter, when), False)
+    k = _keyed(and_(raw_where(w.shape), when), False)
     rows = conn.execute(select(*_keys(k), func.count()).group_by(*_keys(k)), w.params).all()
     return Counter({(kind, change, old, new): int(n) for kind, change, old, new, n in rows})

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, CompoundSelect, Connection, Select, and_, bindparam, func, select, true, union_all
 
 from app.db.bookkeeping import snapshot_changes
-from app.db.change_counts import Tally, Window, window_counts
+from app.db.change_counts import Tally, Window, raw_where, window_counts
 from app.db.engine import utcnow
 from app.errors import Conflict, InvalidArgument, NotFound
 from app.services.change_rows import ChangeRow, rows_of
@@ -139,7 +139,7 @@ def _page_stmt(shape: tuple[bool, bool, bool]) -> Select[tuple[int, datetime]]:
     """The keys of a page of the window's change rows, newest first (one index walk that stops when
     the page is full: every index of the change log ends ``(at, id)``)."""
     t = snapshot_changes
-    return (select(t.c.id, t.c.at).where(Window.raw_filter_of(shape), t.c.at >= bindparam("lo"), t.c.at < bindparam("hi"))
+    return (select(t.c.id, t.c.at).where(raw_where(shape), t.c.at >= bindparam("lo"), t.c.at < bindparam("hi"))
             .order_by(t.c.at.desc(), t.c.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")))
 
 
@@ -215,7 +215,7 @@ async def get_instance_history(app: AppContext, instance: str, limit: int, offse
             target = matches[0]
         mine = {"cloud": app.cloud_name, "id": target.id}
         keys = conn.execute(_HISTORY_PAGE, {**mine, "limit": limit, "offset": offset}).all()
-        total = page_total(conn, _HISTORY_COUNT.params(mine), len(keys), limit, offset)
+        total = page_total(conn, _HISTORY_COUNT, len(keys), limit, offset, mine)
         return target, total, rows_of(conn, app.db, app.cloud_name, keys), app.snapshot_in(conn, ["servers"])
 
     target, total, history, snap = await app.db.read(read)

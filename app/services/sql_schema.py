@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 BOOKKEEPING_READABLE = ("sync_runs", "sync_state", "snapshot_changes")
 
 
-
 @functools.cache
 def readable_tables() -> dict[str, Table]:
     """name -> Table for every table a query may read (snapshot kinds, their link tables, run history,

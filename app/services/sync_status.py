@@ -69,7 +69,8 @@ _LEASE_FIELDS = tuple(LeaseOut.model_fields)
 _RUNS = (select(*(sync_runs.c[name] for name in _RUN_FIELDS)).where(sync_runs.c.cloud == bindparam("cloud"))
          .order_by(sync_runs.c.id.desc()).limit(bindparam("runs")))
 _RUNS_OF_KIND = _RUNS.where(sync_runs.c.kind == bindparam("kind"))
-_LEASE = select(*(poller_lease.c[name] for name in _LEASE_FIELDS)).where(poller_lease.c.name == bindparam("lease"), poller_lease.c.owner != "")
+_LEASE = select(*(poller_lease.c[name] for name in _LEASE_FIELDS)).where(
+    poller_lease.c.name == bindparam("lease"), poller_lease.c.owner != "")
 
 
 async def sync_status(app: object, kind: str | None, runs: int) -> SyncStatus:

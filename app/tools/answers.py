@@ -68,7 +68,15 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
     the documentation of every field is kept. Other local ``$ref`` (enumerations) are inlined."""
     defs = schema.get("$defs", {})
     recursive: set[str] = set()
-    rows: dict[str, Any] = {}
+    documented: dict[str, Any] = {}  # model name -> its flattened schema (rows and nested objects)
+
+    def document(name: str, stack: tuple[str, ...], fields: dict[str, Any], note: str) -> dict[str, Any]:
+        """``fields`` of a node whose model ``name`` goes to ``$defs``, its description pointing there."""
+        if name not in documented:
+            documented[name] = None  # placeholder while it resolves (a model that holds itself)
+            documented[name] = resolve(defs[name], (*stack, name))
+        desc = fields.get("description")
+        return {**fields, "description": f"{desc} {note}" if desc else note}
 
     def row_list(node: dict[str, Any], stack: tuple[str, ...]) -> dict[str, Any] | None:
         """An array of ``$ref`` objects as a plain array whose description names its row schema."""
@@ -79,13 +87,8 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
         name = ref[len("#/$defs/"):]
         if name in stack or name not in defs or defs[name].get("type") != "object":
             return None
-        if name not in rows:
-            rows[name] = None  # placeholder: a row schema that lists itself stays a plain reference
-            rows[name] = resolve(defs[name], (*stack, name))
         out = {k: resolve(v, stack) for k, v in node.items() if k not in ("items", "title")}
-        note = ROW_NOTE.format(name=name)
-        out["description"] = f"{out['description']} {note}" if out.get("description") else note
-        return out
+        return document(name, stack, out, ROW_NOTE.format(name=name))
 
     def resolve(node: Any, stack: tuple[str, ...]) -> Any:
         if isinstance(node, list):
@@ -99,13 +102,8 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             name = ref[len("#/$defs/"):]
             if name in defs and defs[name].get("type") == "object":  # a nested model: documented, not walked
-                if name not in rows:
-                    rows[name] = None  # placeholder while it resolves (a model that holds itself)
-                    rows[name] = resolve(defs[name], (*stack, name))
                 siblings = {k: resolve(v, stack) for k, v in node.items() if k != "$ref"}
-                note = OBJECT_NOTE.format(name=name)
-                desc = siblings.get("description")
-                return {**siblings, "type": "object", "description": f"{desc} {note}" if desc else note}
+                return document(name, stack, {**siblings, "type": "object"}, OBJECT_NOTE.format(name=name))
             if name in stack or name not in defs:
                 recursive.add(name)
                 return node
@@ -138,7 +136,7 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     flat = resolve(schema, ())
     kept = {k: v for k, v in defs.items() if k in recursive}
-    kept.update({k: v for k, v in rows.items() if v is not None})
+    kept.update({k: v for k, v in documented.items() if v is not None})
     if kept:
         flat["$defs"] = kept
     return flat
