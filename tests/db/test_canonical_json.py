@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from app.cloud.connection import _json_body
 from app.db.engine import Database, PreSerialized, canonical_json
-from app.jsonio import has_long_digit_run
+from app.jsonio import may_hold_long_number
 from app.jsonio import loads as json_loads
 
 
@@ -108,20 +108,62 @@ def test_what_orjson_refuses_reads_back_through_the_stdlib(text: str) -> None:
     assert repr(json_loads(text)) == repr(json.loads(text))
 
 
-@given(st.text(alphabet=st.sampled_from("0123456789 ,.-e\u0663\ud800x"), max_size=60))
+@given(st.text(alphabet=st.sampled_from("0123456789 ,.-:[e\"af\u0663\ud800x\n"), max_size=60))
 @example("1" * 18)
+@example("1" * 19)
 @example("[" + "9" * 19 + "]")
 @example("-" + "1" * 18 + ".5")
+@example("0." + "1" * 19)
+@example('"f' + "1" * 19 + '"')
 @example("\u0663" * 19)
 @example("1" * 9 + "\u0663" + "1" * 9)
 @example("\ud800" + "0" * 19)
-def test_the_long_number_check_sees_every_run_of_19_ascii_digits(text: str) -> None:
-    """The fast check (bytes translated) says exactly what an ASCII-digit regex says, for str, bytes and
-    bytearray; runs of other scripts' digits are not JSON numbers and do not count."""
-    want = re.search(r"[0-9]{19}", text) is not None
-    assert has_long_digit_run(text) is want
+def test_the_long_number_check_sees_every_run_of_19_digits_where_a_number_can_start(text: str) -> None:
+    """The fast check (bytes translated) says exactly what a regex of its rule says, for str, bytes and
+    bytearray: 19 ASCII digits at the start or after ``-:[,.`` or whitespace. Runs after a letter (inside
+    a hex ID) and runs of other scripts' digits do not count."""
+    want = re.search(r"(?:^|[-:\[,. \t\r\n])[0-9]{19}", text) is not None
+    assert may_hold_long_number(text) is want
     data = text.encode("utf-8", "surrogatepass")
-    assert has_long_digit_run(data) is want and has_long_digit_run(bytearray(data)) is want
+    assert may_hold_long_number(data) is want and may_hold_long_number(bytearray(data)) is want
+
+
+_DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=30)
+_NUMBER = st.builds(lambda sign, whole, frac, exp: f"{sign}{whole}{frac}{exp}", st.sampled_from(["", "-"]),
+                    _DIGITS, st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d)),
+                    st.one_of(st.just(""), st.builds(lambda e, s, d: e + s + d, st.sampled_from("eE"),
+                                                     st.sampled_from(["", "+", "-"]), _DIGITS)))
+_STRING = st.text(alphabet="0123456789abcdef- .", max_size=40).map(lambda t: f'"{t}"')
+
+
+@given(st.lists(st.one_of(_NUMBER, _STRING), max_size=8), st.sampled_from([",", ", ", ",\n"]))
+@example(['"7ff733722935498798293656f586213d"', "1180591620717411303424"], ",")
+@example(["0." + "1" * 25, "1e" + "0" * 20 + "5"], ",")
+def test_json_texts_with_long_digit_runs_read_as_the_stdlib_reads_them(items: list[str], sep: str) -> None:
+    """Numbers with long integer, fraction and exponent parts and strings full of digits: whichever parser
+    answers, the value is the stdlib's (orjson where it reads the same, else the stdlib)."""
+    text = "[" + sep.join(items) + "]"
+    try:
+        want = json.loads(text)
+    except ValueError:
+        return  # not JSON (e.g. a leading zero): nothing to compare
+    assert repr(json_loads(text)) == repr(want)
+    assert repr(json_loads(text.encode())) == repr(want)
+
+
+def test_hex_ids_full_of_digits_are_parsed_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of server objects whose IDs hold 19-digit runs after a letter does not fall back to the
+    stdlib (the slow path the fix removed: every big page took it)."""
+    page = {"servers": [{"id": f"7ff{i:03d}7337229354987982936", "user_id": "a" + "9" * 25} for i in range(50)]}
+    text = json.dumps(page)
+    assert not may_hold_long_number(text)
+    import app.jsonio as jsonio
+
+    def refuse(_text: Any) -> Any:
+        raise AssertionError("the stdlib parsed a text orjson reads exactly")
+
+    monkeypatch.setattr(jsonio.json, "loads", refuse)
+    assert json_loads(text) == page
 
 
 async def test_json_columns_read_back_through_both_engines(tmp_path: Any) -> None:
