@@ -4,15 +4,15 @@
 (``<collection>_links`` rel=next for Nova/Neutron/Cinder, ``next`` for Glance, ``links.next`` for
 Keystone) until there is none. The next request reuses only the *query* of the link on our own
 endpoint and path (so a proxy that rewrites hosts or schemes in links cannot redirect us). The next
-page is fetched while the caller writes the current one, and no further: at most two pages sit in
-memory, never 50,000 servers. ``enrich`` sub-requests run per object, concurrently within the
-client's limit.
+page is fetched (and, given ``prepare``, prepared for writing) while the caller writes the current
+one, and no further: at most two pages sit in memory, never 50,000 servers. ``enrich`` sub-requests
+run per object, concurrently within the client's limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +33,12 @@ class Page:
     details: dict[str, Any] = field(default_factory=dict)
     # When the page's request was sent (naive UTC): its objects' observation time.
     observed_at: datetime | None = None
+    # What iter_pages' ``prepare`` made of the page's items (None without one); ``items`` is then
+    # empty: the prepared form is what the caller writes, and holding both doubled a page's memory
+    # (two pages of each listing are held, more while a listing waits for SQLite's bulk slot).
+    prepared: Any = None
+
+PrepareItems = Callable[[list[dict[str, Any]]], Awaitable[Any]]
 
 
 def next_query(body: Mapping[str, Any], collection: str) -> list[tuple[str, str]] | None:
@@ -93,8 +99,9 @@ async def enrich(client: CloudClient, listing: Listing, items: list[dict[str, An
 
 async def _fetch_page(
     client: CloudClient, listing: Listing, params: list[tuple[str, str]], number: int, doing: str, id_key: str,
+    prepare: PrepareItems | None = None,
 ) -> tuple[Page, list[tuple[str, str]] | None]:
-    """One page (enriched) and the query of the next one (None on the last page)."""
+    """One page (enriched, and prepared when asked) and the query of the next one (None on the last page)."""
     resp = await client.get_json(listing.service, listing.path, params=params,
                                  microversion=listing.microversion, doing=doing)
     body = resp.body if isinstance(resp.body, dict) else {}
@@ -106,6 +113,9 @@ async def _fetch_page(
         )
     await enrich(client, listing, items, id_key)
     page = Page(number=number, items=items, request_id=resp.request_id, observed_at=resp.sent_at)
+    if prepare is not None:
+        page.prepared = await prepare(items)
+        page.items = []
     return page, (next_query(body, listing.collection) if listing.paginated and items else None)
 
 
@@ -116,12 +126,14 @@ async def iter_pages(
     page_size: int,
     extra_params: Mapping[str, str] | None = None,
     id_key: str = "id",
+    prepare: PrepareItems | None = None,
 ) -> AsyncIterator[Page]:
     """Yield every page of the listing; raises OpsError on any failure (the caller must then not
     treat the listing as complete).
 
     The next page is fetched while the caller handles the current one (writes it): OpenStack's time
-    to answer a page overlaps the database's time to write the previous one. At most two pages are
+    to answer a page overlaps the database's time to write the previous one, and so does
+    ``prepare(items)`` (its result is the page's ``prepared``). At most two pages are
     held (the caller's and the next). Close the iterator (``contextlib.aclosing``) when stopping
     early: that cancels the fetch in flight."""
     params: list[tuple[str, str]] | None = base_params(listing, page_size, extra_params)
@@ -129,7 +141,7 @@ async def iter_pages(
     seen_queries: set[tuple[tuple[str, str], ...]] = set()
     number = 1
     pending: asyncio.Future[tuple[Page, list[tuple[str, str]] | None]] | None = asyncio.ensure_future(
-        _fetch_page(client, listing, params, number, doing, id_key))
+        _fetch_page(client, listing, params, number, doing, id_key, prepare))
     try:
         while pending is not None:
             page, params = await pending
@@ -143,7 +155,7 @@ async def iter_pages(
                 else:
                     seen_queries.add(key)
                     number += 1
-                    pending = asyncio.ensure_future(_fetch_page(client, listing, params, number, doing, id_key))
+                    pending = asyncio.ensure_future(_fetch_page(client, listing, params, number, doing, id_key, prepare))
             yield page
             if error is not None:
                 raise error

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -301,6 +302,18 @@ class SyncService:
         fence = self.fence
         return await self.runs.start(kind, mode, fence=fence), fence
 
+    async def _write_listing(self, spec: ResourceSpec, listing: Listing, result: SyncResult, run_id: int,
+                             fence: Fence | None, log: bool, *, extra_params: Mapping[str, str] | None = None) -> None:
+        """Write every page of ``listing``, each prepared during the previous page's write."""
+        async with aclosing(iter_pages(self.cloud, listing, page_size=self.settings.page_size,
+                                       extra_params=extra_params, id_key=spec.id_key,
+                                       prepare=partial(self.writer.prepare_page, spec))) as pages:
+            async for page in pages:
+                self._add(result, await self.writer.upsert_page(
+                    spec, self.cloud_name, (), run_id, utcnow(), observed_at=page.observed_at, fence=fence,
+                    log_changes=log, prepared=page.prepared))
+                result.details["pages"] = page.number
+
     async def _full(self, kind: str) -> SyncResult:
         spec = self.spec(kind)
         result, fence = await self._start_polled(kind, FULL)
@@ -312,23 +325,15 @@ class SyncService:
             log = await self._log_changes(kind)
             listed_since = utcnow()
 
-            async def consume(listing: Listing) -> None:
-                async with aclosing(iter_pages(self.cloud, listing, page_size=self.settings.page_size,
-                                               id_key=spec.id_key)) as pages:
-                    async for page in pages:
-                        self._add(result, await self.writer.upsert_page(
-                            spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
-                            fence=fence, log_changes=log))
-                        result.details["pages"] = page.number
             listing = spec.listing
             try:
-                await consume(listing)
+                await self._write_listing(spec, listing, result, run_id, fence, log)
             except NotPermitted as e:
                 if listing.forbidden_fallback is None or result.details["pages"] or http_status(e) != 403:
                     raise
                 listing = dataclasses.replace(listing, params=dict(listing.forbidden_fallback))
                 result.details["scope"] = f"own scope only: the cloud refused {dict(spec.listing.params)} ({e})"
-                await consume(listing)
+                await self._write_listing(spec, listing, result, run_id, fence, log)
             result.tombstoned += await self.writer.tombstone_missing(
                 spec, self.cloud_name, run_id, utcnow(), listed_since=listed_since, fence=fence, log_changes=log)
             await self._maybe_analyze(spec, result.seen)
@@ -353,12 +358,7 @@ class SyncService:
         async def body() -> None:
             log = await self._log_changes(kind)
             # Deleted servers come back as DELETED entries: the kind's ``gone`` predicate tombstones them.
-            async with aclosing(iter_pages(self.cloud, spec.listing, page_size=self.settings.page_size,
-                                           extra_params={CHANGES_SINCE_PARAM: since}, id_key=spec.id_key)) as pages:
-                async for page in pages:
-                    self._add(result, await self.writer.upsert_page(
-                        spec, self.cloud_name, page.items, run_id, utcnow(), observed_at=page.observed_at,
-                        fence=fence, log_changes=log))
-                    result.details["pages"] = page.number
+            await self._write_listing(spec, spec.listing, result, run_id, fence, log,
+                                      extra_params={CHANGES_SINCE_PARAM: since})
 
         return await self._recorded(result, body)

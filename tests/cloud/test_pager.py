@@ -3,6 +3,7 @@ microversions, retries, re-authentication, error translation, connection sources
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 from pathlib import Path
@@ -173,3 +174,29 @@ async def test_enrich_on_another_service_and_optional_misses(make_sim, make_stac
                      enrich={"nothing": Enrich("compute", "/os-no-such-api/{id}")})
     with pytest.raises(NotFound):
         [p async for p in iter_pages(st.cloud, strict, page_size=100)]
+
+
+async def test_the_next_page_is_prepared_while_the_caller_holds_the_current_one(make_sim, make_stack) -> None:
+    """``prepare`` runs in the prefetch: page 2's items are prepared before the caller is done with page 1
+    (the caller waits for that state; a pager that prepared on demand would never reach it), and each
+    page carries what ``prepare`` returned for its own items, not the items themselves."""
+    sim = make_sim(servers=12)
+    st = await make_stack(sim, page_size=5)
+    prepared_pages: list[list[str]] = []
+    second = asyncio.Event()
+
+    async def prepare(items: list[dict]) -> list[str]:
+        prepared_pages.append([i["id"] for i in items])
+        if len(prepared_pages) == 2:
+            second.set()
+        return [i["id"] for i in items]
+
+    pages = []
+    async for page in iter_pages(st.cloud, get_spec("servers").listing, page_size=5, prepare=prepare):
+        if page.number == 1:
+            await asyncio.wait_for(second.wait(), 60)  # a state to reach; the bound only ends a hang
+        assert page.items == []
+        pages.append(page)
+    assert [p.prepared for p in pages] == prepared_pages
+    ids = [i for p in pages for i in p.prepared]
+    assert len(ids) == len(set(ids)) == sim.state.count("servers")
