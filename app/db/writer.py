@@ -30,6 +30,7 @@ run nor observed since the listing began), :meth:`mark_deleted` (targeted 404s) 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,7 @@ from app.db.prepare import Prepared, links_differ, prepare
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
+LINK_CHUNK = 5000  # link rows per INSERT statement execution
 # Objects per write transaction: bounds how long the database write lock is held (a fraction of a
 # second), so lease renewals, write-through refreshes and other processes get in between. Larger
 # batches write each touched index page once for more rows: at 100,000 servers on SQLite, 1,000 per
@@ -304,11 +306,11 @@ class SnapshotWriter:
                 await conn.execute(
                     delete(child.table).where(child.table.c.cloud == cloud, child.table.c[pcol].in_(chunk))
                 )
-            rows: list[dict[str, Any]] = []
-            for pid, clean in parents:
-                for r in child.rows(clean):
-                    rows.append({**r, "cloud": cloud, pcol: pid})
-            await insert_rows(conn, child.table.insert(), rows)
+            rows = ({**r, "cloud": cloud, pcol: pid} for pid, clean in parents for r in child.rows(clean))
+            # In chunks: a batch of 1,000 projects has 78,000 quota rows, whose parameters SQLAlchemy
+            # would otherwise build all at once (~70 MB resident while they are written).
+            while chunk := list(itertools.islice(rows, LINK_CHUNK)):
+                await insert_rows(conn, child.table.insert(), chunk)
 
     async def _drop_children(self, conn: Any, spec: ResourceSpec, cloud: str, parent_ids: Any) -> None:
         """Delete link rows of ``parent_ids`` (a list or a subquery of ids)."""
