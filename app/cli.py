@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
+from app.memory import limit_malloc_arenas
 
 # Modules that provide subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -60,4 +61,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     configure_logging(getattr(args, "log_level", None) or "INFO")
+    limit_malloc_arenas()  # before any thread starts (app/memory.py)
     return int(args.func(args) or 0)

@@ -254,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.app_root:
         sys.path.insert(0, str(Path(a.app_root).resolve()))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:  # as the server's CLI does before any thread starts (absent from older checkouts: --app-root)
+        from app.memory import limit_malloc_arenas
+    except ImportError:
+        pass
+    else:
+        limit_malloc_arenas()
     if a.step == "sync":
         out = asyncio.run(do_sync(a))
     elif a.step == "incremental":
