@@ -79,8 +79,16 @@ class Poller:
     async def stop(self) -> None:
         self._stopping = True
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=False)  # cancels the jobs running now
             self._scheduler = None
+        # Let them unwind before writing anything: a lease tick cancelled inside its transaction is still
+        # rolling back (or closing its connection) on its own connection, and would hold SQLite's write
+        # lock against cancel_all's record of the cancelled runs (a "database is locked" after 10 s).
+        jobs = [t for t in self._jobs if t is not asyncio.current_task()]
+        if jobs:
+            _, late = await asyncio.wait(jobs, timeout=STOP_WAIT)
+            if late:
+                log.warning("poller stop: %d job(s) still running after %.0f s", len(late), STOP_WAIT)
         await self.service.cancel_all()
         if self.is_leader:
             await self.lease.release()

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from app.db.engine import Database, utcnow
@@ -127,3 +127,38 @@ async def test_two_processes_one_polls_and_the_other_takes_over(make_sim, db_url
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+async def test_stop_lets_cancelled_jobs_unwind_before_recording_runs(make_sim, make_stack) -> None:
+    """A job cancelled by stop() (e.g. a lease tick inside its transaction) finishes unwinding before
+    stop() records the cancelled runs (cancel_all writes): the order is recorded, not timed."""
+    sim = make_sim(servers=3)
+    st = await make_stack(sim, lease_ttl=5.0, lease_renew_interval=60)
+    poller = Poller(st.settings, st.db, st.service, kinds=["flavors"])
+    order: list[str] = []
+    started = asyncio.Event()
+
+    async def slow_to_unwind() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            for _ in range(20):  # a rollback's few awaits
+                await asyncio.sleep(0)
+            order.append("job unwound")
+            raise
+
+    real_cancel_all = st.service.cancel_all
+
+    async def cancel_all() -> None:
+        order.append("cancel_all")
+        await real_cancel_all()
+
+    st.service.cancel_all = cancel_all  # type: ignore[method-assign]
+    await poller.start()
+    assert poller._scheduler is not None
+    poller._scheduler.add_job(poller._guarded, args=["slow", slow_to_unwind], id="slow",
+                              next_run_time=datetime.now(timezone.utc))
+    await asyncio.wait_for(started.wait(), 30)
+    await poller.stop()
+    assert order == ["job unwound", "cancel_all"]
