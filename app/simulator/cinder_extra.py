@@ -213,7 +213,7 @@ def routes(sim: Simulator) -> list[BaseRoute]:
         if not is_admin(request):
             raise SimHTTPError(403, "Policy doesn't allow volume_extension:types_manage to be performed.")
         if any(v.get("volume_type_id") == t["id"] for v in sim.state.values("volumes")) or t.get("_default"):
-            raise SimHTTPError(400, f"Target volume type is still in use.")
+            raise SimHTTPError(400, "Target volume type is still in use.")
         sim.state.remove("volume_types", t["id"])
         return reply(sim, request, None, 202)
 

@@ -64,7 +64,7 @@ def add_interface(sim: Simulator, r: dict[str, Any], subnet: dict[str, Any], rng
         if any(f["subnet_id"] == subnet["id"] for f in port_fixed_ips(p)):
             raise SimHTTPError(400, f"Bad router request: Router already has a port on subnet {subnet['id']}.")
     if not subnet.get("gateway_ip"):
-        raise SimHTTPError(400, f"Bad router request: Subnet for router interface must have a gateway IP.")
+        raise SimHTTPError(400, "Bad router request: Subnet for router interface must have a gateway IP.")
     if subnet["id"] in ix.router_by_subnet:
         raise SimHTTPError(409, f"IP address {subnet['gateway_ip']} already allocated in subnet {subnet['id']}")
     port = add_port(sim, {
