@@ -59,9 +59,10 @@ class Freshness:
 STATE_CACHE_SECONDS = 0.5
 
 
-def _state_query(cloud: str) -> Any:
-    return select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
-                  sync_state.c.last_error, sync_state.c.last_finished_at).where(sync_state.c.cloud == cloud)
+# Every kind's row of a cloud: built once, compiled once.
+_STATE_OF_CLOUD = select(sync_state.c.kind, sync_state.c.last_success_at, sync_state.c.last_status,
+                         sync_state.c.last_error, sync_state.c.last_finished_at).where(
+    sync_state.c.cloud == bindparam("cloud"))
 
 
 # The answer's kinds only (an answer reads a few of the ~45 kinds): built once, compiled once.
@@ -73,13 +74,16 @@ _STATE_OF_KINDS = select(sync_state.c.kind, sync_state.c.last_success_at, sync_s
 async def _state_rows(db: Database, cloud: str) -> list[tuple[Any, ...]]:
     """Every kind's ``sync_state`` row of ``cloud``, read at most every STATE_CACHE_SECONDS per process.
     Runs finished in this process invalidate it once committed (``RunLog._forget_state``); another process's
-    runs show up within half a second. Ages are always computed from the current time."""
+    runs show up within half a second. Ages are always computed from the current time.
+
+    One statement through :meth:`Database.read_one` (on SQLite inline on the event loop): the read comes
+    right after every sync run, when the report warmer's round holds the GIL on a worker thread, and each
+    of an async reader's five thread hops (checkout, BEGIN, execute, fetch, ROLLBACK) then waited for it."""
     cache: dict[str, tuple[float, list[tuple[Any, ...]]]] = db.__dict__.setdefault("_sync_state_cache", {})
     hit = cache.get(cloud)
     if hit is not None and time.monotonic() - hit[0] < STATE_CACHE_SECONDS:
         return hit[1]
-    async with db.reader() as conn:
-        rows = [tuple(r) for r in (await conn.execute(_state_query(cloud))).all()]
+    rows = await db.read_one(lambda conn: [tuple(r) for r in conn.execute(_STATE_OF_CLOUD, {"cloud": cloud})])
     cache[cloud] = (time.monotonic(), rows)
     return rows
 
