@@ -6,8 +6,8 @@ prepare and HTTP worker threads and on the database driver's threads, so each of
 to its own high-water mark. Measured on a full sync of servers, ports, volumes, project quotas and
 resource providers at 100,000 instances: peak RSS 284-289 MB with two arenas, 303-311 MB without (two
 runs each, the same work and time within the run-to-run spread). Two is what Heroku, gunicorn's docs
-and others recommend for threaded Python services. An operator's ``MALLOC_ARENA_MAX`` (read by glibc itself at
-start) is left as set; other C libraries (musl, macOS) are left alone.
+and others recommend for threaded Python services. An operator's ``MALLOC_ARENA_MAX`` (read by glibc
+itself at start) is left as set; other C libraries (musl, macOS) are left alone.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        if not hasattr(libc, "gnu_get_libc_version"):
-            return False  # not glibc: M_ARENA_MAX means nothing there
-    except (OSError, AttributeError):
+    except OSError:
         return False
+    if not hasattr(libc, "gnu_get_libc_version"):
+        return False  # not glibc: M_ARENA_MAX means nothing there
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     applied = bool(mallopt(_M_ARENA_MAX, arenas))

@@ -34,9 +34,9 @@ class Page:
     # When the page's request was sent (naive UTC): its objects' observation time.
     observed_at: datetime | None = None
     # What iter_pages' ``prepare`` made of the page's items (None without one); ``items`` is then
-    # empty: the prepared form is what the caller writes, and holding both doubled a page's memory
-    # (two pages of each listing are held, more while a listing waits for SQLite's bulk slot).
+    # empty: the prepared form is what the caller writes, and holding both doubled a page's memory.
     prepared: Any = None
+
 
 PrepareItems = Callable[[list[dict[str, Any]]], Awaitable[Any]]
 
@@ -155,7 +155,8 @@ async def iter_pages(
                 else:
                     seen_queries.add(key)
                     number += 1
-                    pending = asyncio.ensure_future(_fetch_page(client, listing, params, number, doing, id_key, prepare))
+                    pending = asyncio.ensure_future(
+                        _fetch_page(client, listing, params, number, doing, id_key, prepare))
             yield page
             if error is not None:
                 raise error

@@ -29,7 +29,6 @@ run nor observed since the listing began), :meth:`mark_deleted` (targeted 404s) 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from app.db.bookkeeping import snapshot_versions
 from app.db.changelog import ChangeBatch
 from app.db.engine import Database, PreSerialized, dialect_insert, utcnow
 from app.db.fence import Fence
-from app.db.prepare import Prepared, links_differ, prepare
+from app.db.prepare import Prepared, links_differ, prepare_page
 from app.resources.base import ResourceSpec
 
 IN_CHUNK = 500
@@ -52,7 +51,6 @@ LINK_CHUNK = 5000  # link rows per INSERT statement execution
 # batches write each touched index page once for more rows: at 100,000 servers on SQLite, 1,000 per
 # transaction wrote 8 GB instead of 15 GB (WAL and checkpoints) and took 123 s instead of 172 s.
 WRITE_BATCH = 1000
-THREAD_PREPARE_MIN = 200
 
 
 @dataclass
@@ -125,15 +123,6 @@ class SnapshotWriter:
         )
         await conn.execute(stmt)
 
-    @staticmethod
-    async def prepare_page(spec: ResourceSpec, raws: Sequence[dict[str, Any]]) -> dict[str, Prepared]:
-        """Clean and serialise a page (:func:`app.db.prepare.prepare`), on a worker thread when it is big
-        (~0.02 ms per server: the event loop, read tools in the same process, stays responsive). The
-        sync runs it in the pager's prefetch, so it overlaps the previous page's write."""
-        if len(raws) >= THREAD_PREPARE_MIN:
-            return await asyncio.to_thread(prepare, spec, raws)
-        return prepare(spec, raws)
-
     async def upsert_page(
         self, spec: ResourceSpec, cloud: str, raws: Sequence[dict[str, Any]], sync_id: int, now: datetime,
         *, observed_at: datetime | None = None, fence: Fence | None = None, log_changes: bool = False,
@@ -142,9 +131,9 @@ class SnapshotWriter:
         """Write one page of objects OpenStack returned at ``observed_at`` (default ``now``); see the
         module docstring. Objects without an id are skipped. ``log_changes``: also append what changed
         to ``snapshot_changes`` (app/db/changelog.py). ``prepared``: the page already prepared by
-        :meth:`prepare_page` (``raws`` is then not read)."""
+        :func:`app.db.prepare.prepare_page` (``raws`` is then not read)."""
         if prepared is None:
-            prepared = await self.prepare_page(spec, raws)
+            prepared = await prepare_page(spec, raws)
         counts = PageCounts(seen=len(prepared))
         seen_at = observed_at or now
         ids = list(prepared)

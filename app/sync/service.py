@@ -35,6 +35,7 @@ from app.config import Settings
 from app.db import changelog
 from app.db.engine import Database, utcnow
 from app.db.fence import Fence, LeaseLost
+from app.db.prepare import prepare_page
 from app.db.writer import PageCounts, SnapshotWriter
 from app.errors import NotPermitted, OpsError, ServiceNotOffered
 from app.resources.base import Listing, ResourceSpec
@@ -307,7 +308,7 @@ class SyncService:
         """Write every page of ``listing``, each prepared during the previous page's write."""
         async with aclosing(iter_pages(self.cloud, listing, page_size=self.settings.page_size,
                                        extra_params=extra_params, id_key=spec.id_key,
-                                       prepare=partial(self.writer.prepare_page, spec))) as pages:
+                                       prepare=partial(prepare_page, spec))) as pages:
             async for page in pages:
                 self._add(result, await self.writer.upsert_page(
                     spec, self.cloud_name, (), run_id, utcnow(), observed_at=page.observed_at, fence=fence,
